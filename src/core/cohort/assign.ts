@@ -1,0 +1,138 @@
+/**
+ * @module
+ * Decides a request's cohort. Pure: it reads headers and the URL and returns a
+ * decision; the edge adapter applies it (cookies, query stripping, proxying).
+ *
+ * Order: tester override (link, header, pin cookie) > bot > identity, where the
+ * identity is the identity header, else the Sluice cookie, else a new random id
+ * for a browser, else a hash of client IP + User-Agent for cookie-less clients.
+ */
+import { parse } from 'hono/utils/cookie'
+import type { CompiledRollout } from '../config/compile'
+import type { Cohort } from '../config/schema'
+import { bucketOf, inCanary, murmur3 } from './hash'
+
+export type IdSource = 'header' | 'cookie' | 'new' | 'derived'
+
+export interface Assignment {
+  cohort: Cohort
+  /** Why this cohort: a tester override, the bot rule, or the visitor's bucket against the weight. */
+  reason: 'override' | 'bot' | 'weight'
+  source?: IdSource
+  bucket?: number
+  /** A new visitor id to store in the cohort cookie. */
+  setId?: string
+  /** Pin cookie change asked for by an override link: a value to store, or null to clear it. */
+  pin?: string | null
+}
+
+/** What the assigner needs from a request. */
+export interface RequestFacts {
+  headers: Headers
+  url: URL
+  /** `CF-Connecting-IP`, or whatever the runtime says the client address is. */
+  clientIp: string
+  /** Produces a fresh random id (injected so the core stays deterministic under test). */
+  newId: () => string
+}
+
+const ID_PATTERN = /^[A-Za-z0-9_-]{8,64}$/
+const MAX_IDENTITY_LENGTH = 256
+const CLEAR = new Set(['clear', 'auto', 'off'])
+
+/** Constant-time string comparison, so an override secret cannot be guessed byte by byte. */
+export function safeEqual(a: string, b: string): boolean {
+  let diff = a.length ^ b.length
+  const n = Math.max(a.length, b.length)
+  // charCodeAt past the end is NaN, and NaN | 0 is 0: every position is compared whatever the lengths.
+  for (let i = 0; i < n; i++) diff |= (a.charCodeAt(i) | 0) ^ (b.charCodeAt(i) | 0)
+  return diff === 0
+}
+
+/** Parses an override value (`canary`, or `canary.<secret>` when a secret is configured); null if invalid. */
+export function parseOverride(value: string | null | undefined, secret: string | undefined): Cohort | null {
+  if (!value) return null
+  const dot = value.indexOf('.')
+  const cohort = (dot === -1 ? value : value.slice(0, dot)).trim().toLowerCase()
+  if (cohort !== 'canary' && cohort !== 'stable') return null
+  if (secret === undefined) return dot === -1 ? cohort : null
+  return dot !== -1 && safeEqual(value.slice(dot + 1).trim(), secret) ? cohort : null
+}
+
+/** Reads one cookie; malformed headers read as absent. */
+export function readCookie(headers: Headers, name: string): string | undefined {
+  const header = headers.get('cookie')
+  if (!header) return undefined
+  return parse(header, name)[name]
+}
+
+export const isBrowser = (headers: Headers) =>
+  headers.has('sec-fetch-site') || headers.has('sec-fetch-dest') || headers.has('sec-fetch-mode')
+
+/** A stable id for a client that keeps no cookies: same address and User-Agent, same id. */
+export function derivedId(clientIp: string, userAgent: string): string {
+  const key = `${clientIp}\n${userAgent}`
+  return `d${murmur3(key, 1).toString(36)}${murmur3(key, 2).toString(36)}`
+}
+
+function isBot(patterns: readonly string[], userAgent: string): boolean {
+  if (!userAgent || patterns.length === 0) return false
+  const ua = userAgent.toLowerCase()
+  for (const p of patterns) if (ua.includes(p)) return true
+  return false
+}
+
+function overrideOf(r: CompiledRollout, req: RequestFacts): Pick<Assignment, 'cohort' | 'pin'> | null {
+  const o = r.rollout.overrides
+  if (!o.enabled) return null
+  const link = req.url.searchParams.get(o.query)
+  if (link !== null) {
+    if (CLEAR.has(link.toLowerCase())) return { cohort: 'stable', pin: null }
+    const cohort = parseOverride(link, o.secret)
+    if (cohort) return { cohort, pin: link }
+  }
+  const header = parseOverride(req.headers.get(o.header), o.secret)
+  if (header) return { cohort: header }
+  const pinned = parseOverride(readCookie(req.headers, o.pinCookie), o.secret)
+  return pinned ? { cohort: pinned } : null
+}
+
+export function assign(r: CompiledRollout, req: RequestFacts): Assignment {
+  const override = overrideOf(r, req)
+  // A cleared pin falls through to normal assignment; only a real pin short-circuits it.
+  if (override && override.pin !== null) return { ...override, reason: 'override' }
+  const userAgent = req.headers.get('user-agent') ?? ''
+  const base: Pick<Assignment, 'pin'> = override ? { pin: null } : {}
+  if (isBot(r.bots, userAgent)) return { ...base, cohort: 'stable', reason: 'bot' }
+
+  let id: string | undefined
+  let source: IdSource
+  let setId: string | undefined
+  const identityHeader = r.rollout.identity.header
+  const fromHeader = identityHeader ? req.headers.get(identityHeader)?.trim() : undefined
+  if (fromHeader && fromHeader.length <= MAX_IDENTITY_LENGTH) {
+    id = fromHeader
+    source = 'header'
+  } else {
+    const cookie = readCookie(req.headers, r.rollout.cookie.name)
+    if (cookie !== undefined && ID_PATTERN.test(cookie)) {
+      id = cookie
+      source = 'cookie'
+    } else if (isBrowser(req.headers)) {
+      id = setId = req.newId()
+      source = 'new'
+    } else {
+      id = derivedId(req.clientIp, userAgent)
+      source = 'derived'
+    }
+  }
+  const bucket = bucketOf(r.salt, id)
+  return {
+    ...base,
+    cohort: inCanary(bucket, r.weightBp) ? 'canary' : 'stable',
+    reason: 'weight',
+    source,
+    bucket,
+    ...(setId ? { setId } : {}),
+  }
+}

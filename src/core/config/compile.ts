@@ -1,0 +1,67 @@
+/**
+ * @module
+ * Turns a validated config into the form the request path uses: weights in
+ * basis points, salts resolved, bot patterns and host matchers precomputed,
+ * rollouts ordered most specific first. Done once per config version, never
+ * per request.
+ */
+import { type Cohort, type PublishedConfig, type Rollout, toBasisPoints } from './schema'
+
+export interface CompiledRollout {
+  readonly rollout: Rollout
+  readonly weightBp: number
+  readonly salt: string
+  /** Origins normalised by URL (`https://host[:port]`, no trailing slash). */
+  readonly origins: Readonly<Record<Cohort, string>>
+  /** Lower-cased User-Agent substrings that mark a bot. */
+  readonly bots: readonly string[]
+  readonly failoverStatuses: ReadonlySet<number>
+  matches(host: string, path: string): boolean
+}
+
+export interface CompiledConfig {
+  /** Most specific first: exact host, then wildcard host, then any host; longer path prefix first. */
+  readonly rollouts: readonly CompiledRollout[]
+}
+
+const hostRank = (host: string | undefined) => (host === undefined ? 0 : host.startsWith('*.') ? 1 : 2)
+
+function hostMatcher(pattern: string | undefined): (host: string) => boolean {
+  if (pattern === undefined) return () => true
+  if (pattern.startsWith('*.')) {
+    const suffix = pattern.slice(1)
+    return (host) => host.endsWith(suffix) && host.length > suffix.length
+  }
+  return (host) => host === pattern
+}
+
+export function compileRollout(rollout: Rollout): CompiledRollout {
+  const hostOk = hostMatcher(rollout.match.host)
+  const prefix = rollout.match.pathPrefix ?? '/'
+  return {
+    rollout,
+    weightBp: toBasisPoints(rollout.weight),
+    salt: rollout.salt ?? rollout.id,
+    origins: { stable: new URL(rollout.stable).origin, canary: new URL(rollout.canary).origin },
+    bots: rollout.bots.userAgents.map((s) => s.toLowerCase()),
+    failoverStatuses: new Set(rollout.failover.statuses),
+    matches: (host, path) => hostOk(host) && path.startsWith(prefix),
+  }
+}
+
+export function compileConfig(config: PublishedConfig): CompiledConfig {
+  const rollouts = config.rollouts
+    .map(compileRollout)
+    .sort(
+      (a, b) =>
+        hostRank(b.rollout.match.host) - hostRank(a.rollout.match.host) ||
+        (b.rollout.match.pathPrefix?.length ?? 0) - (a.rollout.match.pathPrefix?.length ?? 0),
+    )
+  return { rollouts }
+}
+
+/** The rollout serving this host and path, if any. `host` is lower-case, without a default port. */
+export function selectRollout(config: CompiledConfig, host: string, path: string): CompiledRollout | undefined {
+  for (const r of config.rollouts) if (r.matches(host, path)) return r
+  return undefined
+}

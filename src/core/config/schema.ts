@@ -1,0 +1,154 @@
+/**
+ * @module
+ * The rollout configuration schema: the single source of truth for config
+ * types, the JSON Schema in `config/` and the admin API's OpenAPI document.
+ *
+ * Written with `zod/mini` because the edge parses the published document with
+ * it; full zod would add ~90 KiB gzip to the worker for no extra power.
+ */
+import * as z from 'zod/mini'
+
+/** Weights are percentages with 0.01 % resolution; the edge works in basis points. */
+export const BASIS_POINTS = 10_000
+
+const isHundredth = (n: number) => Math.abs(n * 100 - Math.round(n * 100)) < 1e-9
+
+/** A percentage from 0 to 100 in steps of 0.01. */
+export const Percent = z.number().check(
+  z.gte(0),
+  z.lte(100),
+  z.refine(isHundredth, { message: 'must be a multiple of 0.01 (basis points)' }),
+)
+
+const isOrigin = (s: string) => {
+  if (!URL.canParse(s)) return false
+  const u = new URL(s)
+  return (
+    (u.protocol === 'http:' || u.protocol === 'https:') &&
+    u.pathname === '/' &&
+    u.search === '' &&
+    u.hash === '' &&
+    u.username === '' &&
+    u.password === ''
+  )
+}
+
+/** An origin: scheme, host and optional port; no path, query or credentials. */
+export const OriginUrl = z.string().check(
+  z.maxLength(2048),
+  z.refine(isOrigin, { message: 'must be an http(s) origin such as https://canary.example.com' }),
+)
+
+/** Rollout ids appear in KV keys, URLs and Analytics Engine indexes (max 96 bytes with the cohort). */
+export const RolloutId = z.string().check(
+  z.regex(/^[a-z0-9](?:[a-z0-9-]{0,62})$/, { message: 'must be 1-63 chars of a-z, 0-9 and -, starting with a letter or digit' }),
+)
+
+const HeaderName = z.string().check(z.regex(/^[A-Za-z0-9-]{1,64}$/, { message: 'must be an HTTP header name' }))
+const CookieName = z.string().check(
+  z.regex(/^(?!__)[A-Za-z0-9_-]{1,64}$/, { message: 'must be 1-64 chars of A-Z, a-z, 0-9, _ and -, not starting with __' }),
+)
+const QueryParam = z.string().check(z.regex(/^[A-Za-z0-9_.-]{1,64}$/, { message: 'must be a URL query parameter name' }))
+const HostPattern = z.string().check(
+  z.regex(/^(\*\.)?[a-z0-9.-]+(:\d{1,5})?$/, { message: 'must be a lowercase host name, optionally *.suffix or with :port' }),
+)
+
+/** Which requests a rollout applies to. Omitted fields match everything. */
+export const Match = z.object({
+  host: z.optional(HostPattern),
+  pathPrefix: z.optional(z.string().check(z.startsWith('/'), z.maxLength(512))),
+})
+
+/** The visitor's cohort cookie. */
+export const CookieSettings = z.object({
+  name: z._default(CookieName, 'sluice'),
+  path: z._default(z.string().check(z.startsWith('/'), z.maxLength(256)), '/'),
+  domain: z.optional(z.string().check(z.regex(/^\.?[a-z0-9.-]{1,253}$/))),
+  /** Seconds; browsers cap cookie lifetimes at 400 days. */
+  maxAge: z._default(z.int().check(z.gte(60), z.lte(34_560_000)), 34_560_000),
+  sameSite: z._default(z.enum(['Lax', 'Strict', 'None']), 'Lax'),
+  httpOnly: z._default(z.boolean(), true),
+  /** `auto`: Secure when the public request is https. */
+  secure: z._default(z.union([z.boolean(), z.literal('auto')]), 'auto'),
+})
+
+/** Where a visitor's id comes from before the cookie is consulted. */
+export const IdentitySettings = z.object({
+  /** A request header carrying a stable user id (e.g. set by the site's auth layer). */
+  header: z.optional(HeaderName),
+})
+
+/** Tester overrides: a header, or a shareable link that pins the cohort in a cookie. */
+export const OverrideSettings = z.object({
+  enabled: z._default(z.boolean(), true),
+  header: z._default(HeaderName, 'x-sluice-cohort'),
+  query: z._default(QueryParam, 'sluice-cohort'),
+  pinCookie: z._default(CookieName, 'sluice_pin'),
+  /** Seconds the pin cookie lives. */
+  pinMaxAge: z._default(z.int().check(z.gte(60), z.lte(34_560_000)), 86_400),
+  /** When set, an override must read `<cohort>.<secret>` (e.g. `canary.s3cret`). */
+  secret: z.optional(z.string().check(z.regex(/^[A-Za-z0-9_-]{16,128}$/, { message: 'must be 16-128 chars of A-Z, a-z, 0-9, _ and -' }))),
+})
+
+export const DEFAULT_BOT_PATTERNS = ['bot', 'crawler', 'spider', 'slurp', 'bingpreview', 'facebookexternalhit', 'headless', 'lighthouse']
+
+/** Known bots and crawlers always see stable: they would skew metrics and cache canary pages. */
+export const BotSettings = z.object({
+  /** Case-insensitive substrings of User-Agent. */
+  userAgents: z._default(z.array(z.string().check(z.minLength(2), z.maxLength(64))).check(z.maxLength(64)), DEFAULT_BOT_PATTERNS),
+})
+
+/** How requests are forwarded. */
+export const ProxySettings = z.object({
+  /** Milliseconds to wait for the stable origin's response headers. */
+  stableTimeoutMs: z._default(z.int().check(z.gte(100), z.lte(600_000)), 30_000),
+  /** Milliseconds to wait for the canary's response headers before failing over. */
+  canaryTimeoutMs: z._default(z.int().check(z.gte(100), z.lte(600_000)), 10_000),
+  /** Header telling the origin which cohort the request belongs to. */
+  originCohortHeader: z._default(HeaderName, 'x-sluice-cohort'),
+  /** Add `x-sluice-cohort` to responses (useful for testers, harmless for browsers). */
+  responseCohortHeader: z._default(z.boolean(), true),
+})
+
+/** Canary failover: serve a safe retry from stable when the canary fails. */
+export const FailoverSettings = z.object({
+  enabled: z._default(z.boolean(), true),
+  /** Canary statuses treated as failures worth retrying on stable. */
+  statuses: z._default(z.array(z.int().check(z.gte(400), z.lte(599))).check(z.maxLength(32)), [502, 503, 504]),
+})
+
+/** One rollout: what it matches, its two origins, and how visitors are split. */
+export const Rollout = z.object({
+  id: RolloutId,
+  match: z.prefault(Match, {}),
+  stable: OriginUrl,
+  canary: OriginUrl,
+  /** Canary share in percent (0-100, 0.01 steps). */
+  weight: z._default(Percent, 0),
+  /** Hash salt; defaults to the id. Change it to reshuffle who is in the canary. */
+  salt: z.optional(z.string().check(z.minLength(1), z.maxLength(64))),
+  /** Canary release label, recorded with every metric. */
+  release: z.optional(z.string().check(z.maxLength(64))),
+  cookie: z.prefault(CookieSettings, {}),
+  identity: z.prefault(IdentitySettings, {}),
+  overrides: z.prefault(OverrideSettings, {}),
+  bots: z.prefault(BotSettings, {}),
+  proxy: z.prefault(ProxySettings, {}),
+  failover: z.prefault(FailoverSettings, {}),
+})
+
+/** The document the edge reads from KV: every rollout this worker serves. */
+export const PublishedConfig = z.object({
+  rollouts: z.array(Rollout).check(
+    z.maxLength(256),
+    z.refine((rs) => new Set(rs.map((r) => r.id)).size === rs.length, { message: 'rollout ids must be unique' }),
+  ),
+})
+
+export type RolloutInput = z.input<typeof Rollout>
+export type Rollout = z.output<typeof Rollout>
+export type PublishedConfig = z.output<typeof PublishedConfig>
+export type Cohort = 'stable' | 'canary'
+
+/** Percent (0-100) to basis points (0-10000). */
+export const toBasisPoints = (percent: number) => Math.round(percent * 100)

@@ -1,0 +1,131 @@
+/**
+ * @module
+ * The request path: pick the rollout, assign the cohort, proxy, fail over, and
+ * write one metric. Everything that can fail here has a defined answer; no
+ * request ever sees a Sluice-made 500.
+ */
+import type { Context } from 'hono'
+import { serialize } from 'hono/utils/cookie'
+import { type Assignment, assign } from '../core/cohort/assign'
+import { type CompiledRollout, selectRollout } from '../core/config/compile'
+import type { Cohort } from '../core/config/schema'
+import type { ConfigStore } from './config-store'
+import { record } from './metrics'
+import { OriginTimeout, forward, relay } from './proxy'
+
+type Edge = Context<{ Bindings: Env }>
+
+const SAFE_METHODS = new Set(['GET', 'HEAD', 'OPTIONS'])
+
+/** A short, plain answer from Sluice itself: no stack, no internal URL. */
+export const gatewayError = (status: 502 | 503 | 504, message: string) =>
+  new Response(`${message}\n`, {
+    status,
+    headers: { 'content-type': 'text/plain; charset=utf-8', 'cache-control': 'no-store', 'x-sluice-error': '1' },
+  })
+
+interface Attempt {
+  res?: Response
+  /** The origin's status, 0 when it gave none. */
+  status: number
+  latencyMs: number
+  timedOut: boolean
+}
+
+async function attempt(request: Request, r: CompiledRollout, cohort: Cohort, url: URL, clientIp: string): Promise<Attempt> {
+  const p = r.rollout.proxy
+  const started = Date.now()
+  try {
+    const res = await forward(request, {
+      origin: r.origins[cohort],
+      url,
+      timeoutMs: cohort === 'canary' ? p.canaryTimeoutMs : p.stableTimeoutMs,
+      set: {
+        [p.originCohortHeader]: cohort,
+        'x-forwarded-host': url.host,
+        'x-forwarded-proto': url.protocol.slice(0, -1),
+        'x-forwarded-for': request.headers.get('x-forwarded-for') ?? clientIp,
+      },
+      dropCookies: [r.rollout.cookie.name, r.rollout.overrides.pinCookie],
+    })
+    return { res, status: res.status, latencyMs: Date.now() - started, timedOut: false }
+  } catch (err) {
+    return { status: 0, latencyMs: Date.now() - started, timedOut: err instanceof OriginTimeout }
+  }
+}
+
+/** Response headers Sluice adds: the cohort, and the cookies the assignment asked for. */
+function additions(r: CompiledRollout, a: Assignment, url: URL): [string, string][] {
+  const add: [string, string][] = []
+  if (r.rollout.proxy.responseCohortHeader) add.push(['x-sluice-cohort', a.cohort])
+  const c = r.rollout.cookie
+  const secure = c.secure === 'auto' ? url.protocol === 'https:' : c.secure
+  if (a.setId) {
+    add.push([
+      'set-cookie',
+      serialize(c.name, a.setId, { path: c.path, domain: c.domain, maxAge: c.maxAge, sameSite: c.sameSite, httpOnly: c.httpOnly, secure }),
+    ])
+  }
+  if (a.pin !== undefined) {
+    const o = r.rollout.overrides
+    add.push([
+      'set-cookie',
+      serialize(o.pinCookie, a.pin ?? '', { path: c.path, domain: c.domain, maxAge: a.pin === null ? 0 : o.pinMaxAge, sameSite: c.sameSite, httpOnly: c.httpOnly, secure }),
+    ])
+  }
+  return add
+}
+
+export interface EdgeOptions {
+  store: ConfigStore
+  newId?: () => string
+}
+
+export function createEdgeHandler({ store, newId = () => crypto.randomUUID() }: EdgeOptions) {
+  return async function edge(c: Edge): Promise<Response> {
+    const request = c.req.raw
+    const config = await store.get(c.env.SLUICE_KV, (p) => c.executionCtx.waitUntil(p))
+    const url = new URL(request.url)
+    const r = config && selectRollout(config, url.host, url.pathname)
+    if (!r) return gatewayError(503, 'No rollout is configured for this host.')
+
+    const clientIp = request.headers.get('cf-connecting-ip') ?? ''
+    const a = assign(r, { headers: request.headers, url, clientIp, newId })
+    const query = r.rollout.overrides.query
+    if (r.rollout.overrides.enabled && url.searchParams.has(query)) url.searchParams.delete(query)
+
+    const first = await attempt(request, r, a.cohort, url, clientIp)
+    let served = first
+    let servedBy: Cohort = a.cohort
+    const f = r.rollout.failover
+    const canaryFailed = a.cohort === 'canary' && (first.res === undefined || r.failoverStatuses.has(first.status))
+    if (canaryFailed && f.enabled && (SAFE_METHODS.has(request.method) || request.body === null)) {
+      await first.res?.body?.cancel()
+      served = await attempt(request, r, 'stable', url, clientIp)
+      servedBy = 'stable'
+    }
+
+    const cf = request.cf as { colo?: string; country?: string } | undefined
+    record(c.env.METRICS, {
+      rolloutId: r.rollout.id,
+      cohort: a.cohort,
+      release: r.rollout.release,
+      method: request.method,
+      status: first.status,
+      latencyMs: first.latencyMs,
+      failover: served !== first,
+      colo: cf?.colo ?? '',
+      country: cf?.country ?? '',
+    })
+
+    if (!served.res) {
+      return served.timedOut
+        ? gatewayError(504, 'The origin did not answer in time.')
+        : gatewayError(502, 'The origin could not be reached.')
+    }
+    const add = additions(r, a, url)
+    if (served !== first) add.push(['x-sluice-failover', '1'])
+    return relay(served.res, { origin: r.origins[servedBy], publicUrl: url, add })
+  }
+}
+

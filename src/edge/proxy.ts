@@ -1,0 +1,101 @@
+/**
+ * @module
+ * Forwards a request to an origin and relays the answer, streaming both ways.
+ *
+ * Not `hono/proxy`: it drops `Upgrade` (breaking WebSockets), rebuilds the
+ * response without its `webSocket`, and rewrites `Accept-Encoding`; a gateway
+ * that claims to be transparent must do none of those.
+ */
+
+/** Hop-by-hop headers (RFC 9110 §7.6.1) belong to one connection and are never forwarded. */
+const HOP_BY_HOP = ['connection', 'keep-alive', 'proxy-connection', 'proxy-authenticate', 'proxy-authorization', 'te', 'trailer', 'transfer-encoding', 'upgrade']
+
+export interface ForwardOptions {
+  /** The origin, e.g. `https://canary.example.com` (no trailing slash). */
+  origin: string
+  /** The public URL as the origin should see it (override parameters already removed). */
+  url: URL
+  timeoutMs: number
+  /** Extra headers for the origin (cohort, X-Forwarded-*). */
+  set: Record<string, string>
+  /** Cookie names that are Sluice's own and not the origin's business. */
+  dropCookies: readonly string[]
+}
+
+export class OriginTimeout extends Error {
+  override name = 'OriginTimeout'
+}
+
+/** Removes the named cookies from a Cookie header; returns null when nothing is left. */
+export function stripCookies(header: string, names: readonly string[]): string | null {
+  if (!names.some((n) => header.includes(n))) return header
+  const kept = header
+    .split(';')
+    .map((p) => p.trim())
+    .filter((p) => p !== '' && !names.includes(p.slice(0, p.indexOf('=') >>> 0).trim()))
+  return kept.length ? kept.join('; ') : null
+}
+
+function originHeaders(request: Request, opts: ForwardOptions): Headers {
+  const headers = new Headers(request.headers)
+  const isWebSocket = headers.get('upgrade')?.toLowerCase() === 'websocket'
+  for (const token of headers.get('connection')?.split(',') ?? []) headers.delete(token.trim())
+  for (const name of HOP_BY_HOP) headers.delete(name)
+  if (isWebSocket) headers.set('upgrade', 'websocket')
+  headers.delete('host')
+  const cookie = headers.get('cookie')
+  if (cookie !== null) {
+    const kept = stripCookies(cookie, opts.dropCookies)
+    if (kept === null) headers.delete('cookie')
+    else headers.set('cookie', kept)
+  }
+  for (const [k, v] of Object.entries(opts.set)) headers.set(k, v)
+  return headers
+}
+
+/**
+ * Sends the request to the origin. Resolves with the origin's response (any
+ * status); rejects on a network error or when no response headers arrive in
+ * `timeoutMs` (an `OriginTimeout`). The timeout covers only the wait for
+ * headers, so long downloads, SSE and WebSockets are not cut off.
+ */
+export async function forward(request: Request, opts: ForwardOptions): Promise<Response> {
+  const target = opts.origin + opts.url.pathname + opts.url.search
+  const abort = new AbortController()
+  const timer = setTimeout(() => abort.abort(new OriginTimeout(`no response headers in ${opts.timeoutMs} ms`)), opts.timeoutMs)
+  try {
+    return await fetch(target, {
+      method: request.method,
+      headers: originHeaders(request, opts),
+      body: request.body,
+      redirect: 'manual',
+      signal: abort.signal,
+    })
+  } catch (err) {
+    throw abort.signal.aborted ? abort.signal.reason : err
+  } finally {
+    clearTimeout(timer)
+  }
+}
+
+export interface RelayOptions {
+  origin: string
+  publicUrl: URL
+  /** Headers Sluice adds to the response (cohort, cookies). Set-Cookie values are appended. */
+  add: [string, string][]
+}
+
+/** The origin's response as the browser should see it: same status, headers and body, plus Sluice's additions. */
+export function relay(res: Response, opts: RelayOptions): Response {
+  const headers = new Headers(res.headers)
+  const location = headers.get('location')
+  if (location?.startsWith(opts.origin)) {
+    const rest = location.slice(opts.origin.length)
+    if (rest === '' || rest.startsWith('/') || rest.startsWith('?') || rest.startsWith('#')) {
+      headers.set('location', opts.publicUrl.origin + (rest || '/'))
+    }
+  }
+  for (const [k, v] of opts.add) headers.append(k, v)
+  if (res.status === 101) return new Response(null, { status: 101, headers, webSocket: res.webSocket })
+  return new Response(res.body, { status: res.status, statusText: res.statusText, headers })
+}
