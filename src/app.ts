@@ -4,10 +4,10 @@
  * proxied) and the edge request path for everything else.
  */
 import { Hono } from 'hono'
-import { ConfigStore } from './edge/config-store'
-import { fallbackConfig } from './edge/fallback'
-import { createEdgeHandler, gatewayError } from './edge/handler'
-import { logOnce } from './edge/log'
+import { ConfigStore } from './edge/config-store.ts'
+import { fallbackConfig } from './edge/fallback.ts'
+import { createEdgeHandler, gatewayError } from './edge/handler.ts'
+import { logOnce } from './edge/log.ts'
 
 export const RESERVED_PREFIX = '/__sluice/'
 

@@ -3,7 +3,7 @@
  * The worker's entry point: the edge request path and, under `/__sluice/`,
  * Sluice's own endpoints.
  */
-import { createApp } from './app'
+import { createApp } from './app.ts'
 
 const app = createApp()
 

@@ -10,9 +10,9 @@
  * fails the schema) keep the last good config, else the `[vars]` fallback.
  */
 import * as z from 'zod/mini'
-import { type CompiledConfig, compileConfig } from '../core/config/compile'
-import { PublishedConfig } from '../core/config/schema'
-import { logOnce } from './log'
+import { type CompiledConfig, compileConfig } from '../core/config/compile.ts'
+import { PublishedConfig } from '../core/config/schema.ts'
+import { logOnce } from './log.ts'
 
 export const CONFIG_KEY = 'config'
 /** KV's edge cache; 60 s is the documented minimum. */

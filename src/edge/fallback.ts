@@ -4,9 +4,9 @@
  * serves. Always weight 0, so without a published config everyone sees stable.
  */
 import * as z from 'zod/mini'
-import { type CompiledConfig, compileConfig } from '../core/config/compile'
-import { PublishedConfig } from '../core/config/schema'
-import { logOnce } from './log'
+import { type CompiledConfig, compileConfig } from '../core/config/compile.ts'
+import { PublishedConfig } from '../core/config/schema.ts'
+import { logOnce } from './log.ts'
 
 export const DEFAULT_ROLLOUT_ID = 'default'
 

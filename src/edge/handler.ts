@@ -6,12 +6,12 @@
  */
 import type { Context } from 'hono'
 import { serialize } from 'hono/utils/cookie'
-import { type Assignment, assign } from '../core/cohort/assign'
-import { type CompiledRollout, selectRollout } from '../core/config/compile'
-import type { Cohort } from '../core/config/schema'
-import type { ConfigStore } from './config-store'
-import { record } from './metrics'
-import { OriginTimeout, forward, relay } from './proxy'
+import { type Assignment, assign } from '../core/cohort/assign.ts'
+import { type CompiledRollout, selectRollout } from '../core/config/compile.ts'
+import type { Cohort } from '../core/config/schema.ts'
+import type { ConfigStore } from './config-store.ts'
+import { record } from './metrics.ts'
+import { OriginTimeout, forward, relay } from './proxy.ts'
 
 type Edge = Context<{ Bindings: Env }>
 

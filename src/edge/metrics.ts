@@ -10,7 +10,7 @@
  *   double1 origin status (0 = no response)   double2 origin latency, ms (to headers)
  *   double3 error (1 = 5xx, network error or timeout)   double4 failover (1 = served from stable after a canary failure)
  */
-import type { Cohort } from '../core/config/schema'
+import type { Cohort } from '../core/config/schema.ts'
 
 export interface RequestRecord {
   rolloutId: string

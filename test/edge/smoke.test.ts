@@ -1,6 +1,6 @@
 import { exports } from 'cloudflare:workers'
 import { describe, expect, it } from 'vitest'
-import { publish, rollout, sluice } from '../support/worker'
+import { publish, rollout, sluice } from '../support/worker.ts'
 
 describe('worker', () => {
   it('answers healthz without proxying', async () => {

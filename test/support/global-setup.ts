@@ -4,7 +4,7 @@
  * ports to the workers (see vitest.config.ts) and to tests (`inject`).
  */
 import type { TestProject } from 'vitest/node'
-import { deadPort, startOrigin } from './origin-server'
+import { deadPort, startOrigin } from './origin-server.ts'
 
 declare module 'vitest' {
   export interface ProvidedContext {

@@ -6,10 +6,10 @@
 import { createExecutionContext, waitOnExecutionContext } from 'cloudflare:test'
 import { env } from 'cloudflare:workers'
 import { inject } from 'vitest'
-import { createApp } from '../../src/app'
-import { CONFIG_KEY, ConfigStore } from '../../src/edge/config-store'
-import { fallbackConfig } from '../../src/edge/fallback'
-import type { RolloutInput } from '../../src/core/config/schema'
+import { createApp } from '../../src/app.ts'
+import { CONFIG_KEY, ConfigStore } from '../../src/edge/config-store.ts'
+import { fallbackConfig } from '../../src/edge/fallback.ts'
+import type { RolloutInput } from '../../src/core/config/schema.ts'
 
 export const stableUrl = () => `http://127.0.0.1:${inject('stablePort')}`
 export const canaryUrl = () => `http://127.0.0.1:${inject('canaryPort')}`

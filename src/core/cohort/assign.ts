@@ -8,9 +8,9 @@
  * for a browser, else a hash of client IP + User-Agent for cookie-less clients.
  */
 import { parse } from 'hono/utils/cookie'
-import type { CompiledRollout } from '../config/compile'
-import type { Cohort } from '../config/schema'
-import { bucketOf, inCanary, murmur3 } from './hash'
+import type { CompiledRollout } from '../config/compile.ts'
+import type { Cohort } from '../config/schema.ts'
+import { bucketOf, inCanary, murmur3 } from './hash.ts'
 
 export type IdSource = 'header' | 'cookie' | 'new' | 'derived'
 

@@ -5,7 +5,7 @@
  * rollouts ordered most specific first. Done once per config version, never
  * per request.
  */
-import { type Cohort, type PublishedConfig, type Rollout, toBasisPoints } from './schema'
+import { type Cohort, type PublishedConfig, type Rollout, toBasisPoints } from './schema.ts'
 
 export interface CompiledRollout {
   readonly rollout: Rollout
