@@ -43,7 +43,7 @@ export class ConfigStore {
   readonly #opts: Required<ConfigStoreOptions>
 
   constructor(opts: ConfigStoreOptions) {
-    this.#opts = { firstLoadTimeoutMs: 1_000, now: Date.now, ...opts }
+    this.#opts = { firstLoadTimeoutMs: 1_000, now: () => Date.now(), ...opts }
   }
 
   /** The config to route this request with. Waits for KV only on the isolate's first request. */

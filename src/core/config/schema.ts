@@ -34,7 +34,7 @@ const isOrigin = (s: string) => {
 }
 
 /** An origin: scheme, host and optional port; no path, query or credentials. */
-export const OriginUrl = z.string().check(
+export const OriginUrl = z.url({ protocol: /^https?$/ }).check(
   z.maxLength(2048),
   z.refine(isOrigin, { message: 'must be an http(s) origin such as https://canary.example.com' }),
 )

@@ -1,0 +1,148 @@
+import fc from 'fast-check'
+import * as z from 'zod/mini'
+import { describe, expect, it } from 'vitest'
+import { assign, derivedId, parseOverride, readCookie, safeEqual } from '../../src/core/cohort/assign.ts'
+import { bucketOf } from '../../src/core/cohort/hash.ts'
+import { compileRollout } from '../../src/core/config/compile.ts'
+import { Rollout, type RolloutInput } from '../../src/core/config/schema.ts'
+
+const compiled = (over: Partial<RolloutInput> = {}) =>
+  compileRollout(z.parse(Rollout, { id: 'web', stable: 'https://stable.example', canary: 'https://canary.example', weight: 50, ...over }))
+
+let counter = 0
+const facts = (headers: Record<string, string> = {}, url = 'https://shop.example/', clientIp = '203.0.113.9') => ({
+  headers: new Headers(headers),
+  url: new URL(url),
+  clientIp,
+  newId: () => `new-id-${String(++counter).padStart(8, '0')}`,
+})
+
+const browserHeaders = { 'sec-fetch-site': 'none', 'sec-fetch-dest': 'document', 'user-agent': 'Mozilla/5.0' }
+
+describe('identity', () => {
+  it('uses the identity header first, so a signed-in user has one cohort on every device', () => {
+    const r = compiled({ identity: { header: 'x-user-id' } })
+    const a = assign(r, facts({ 'x-user-id': 'user-123', cookie: 'sluice=cookie-id-0001', ...browserHeaders }))
+    expect(a).toMatchObject({ source: 'header', bucket: bucketOf('web', 'user-123') })
+    expect(a.setId).toBeUndefined()
+  })
+
+  it('uses a valid cookie next and sets nothing', () => {
+    const a = assign(compiled(), facts({ cookie: 'other=1; sluice=abcdef0123456789', ...browserHeaders }))
+    expect(a).toMatchObject({ source: 'cookie', bucket: bucketOf('web', 'abcdef0123456789') })
+    expect(a.setId).toBeUndefined()
+  })
+
+  it('gives a browser without a cookie a new random id to store', () => {
+    const a = assign(compiled(), facts(browserHeaders))
+    expect(a.source).toBe('new')
+    expect(a.setId).toMatch(/^new-id-/)
+    expect(a.bucket).toBe(bucketOf('web', a.setId!))
+  })
+
+  it('treats a malformed or forged cookie as absent', () => {
+    for (const cookie of ['sluice=short', 'sluice=' + 'x'.repeat(65), 'sluice=<script>alert(1)</script>', 'sluice=a%20b%20c%20d%20e', 'sluice']) {
+      const a = assign(compiled(), facts({ cookie, ...browserHeaders }))
+      expect(a.source, cookie).toBe('new')
+    }
+  })
+
+  it('keeps a cookie-less non-browser client in one cohort, derived from address and User-Agent', () => {
+    const headers = { 'user-agent': 'curl/8.5.0' }
+    const first = assign(compiled(), facts(headers))
+    const again = assign(compiled(), facts(headers))
+    expect(first.source).toBe('derived')
+    expect(first.setId).toBeUndefined()
+    expect(again.bucket).toBe(first.bucket)
+    expect(derivedId('203.0.113.9', 'curl/8.5.0')).not.toBe(derivedId('203.0.113.10', 'curl/8.5.0'))
+  })
+
+  it('spreads browsers behind one shared address over both cohorts (office NAT)', () => {
+    const cohorts = new Set(Array.from({ length: 40 }, () => assign(compiled(), facts(browserHeaders, 'https://shop.example/', '198.51.100.1')).cohort))
+    expect(cohorts).toEqual(new Set(['stable', 'canary']))
+  })
+
+  it('uses the salt, defaulting to the rollout id', () => {
+    const id = 'abcdef0123456789'
+    expect(assign(compiled({ salt: 'pepper' }), facts({ cookie: `sluice=${id}` })).bucket).toBe(bucketOf('pepper', id))
+    expect(assign(compiled(), facts({ cookie: `sluice=${id}` })).bucket).toBe(bucketOf('web', id))
+  })
+})
+
+describe('tester overrides and bots', () => {
+  it('pins the cohort from a link, even at weight 0, and asks to store the pin', () => {
+    const a = assign(compiled({ weight: 0 }), facts(browserHeaders, 'https://shop.example/?sluice-cohort=canary'))
+    expect(a).toMatchObject({ cohort: 'canary', reason: 'override', pin: 'canary' })
+  })
+
+  it('honours the override header and the pin cookie', () => {
+    expect(assign(compiled({ weight: 0 }), facts({ 'x-sluice-cohort': 'canary' })).cohort).toBe('canary')
+    expect(assign(compiled({ weight: 100 }), facts({ cookie: 'sluice_pin=stable' }))).toMatchObject({ cohort: 'stable', reason: 'override' })
+  })
+
+  it('clears the pin with ?sluice-cohort=clear and falls back to the weight', () => {
+    const a = assign(compiled({ weight: 100 }), facts({ cookie: 'sluice_pin=stable' }, 'https://shop.example/?sluice-cohort=clear'))
+    expect(a).toMatchObject({ cohort: 'canary', reason: 'weight', pin: null })
+  })
+
+  it('ignores overrides when disabled', () => {
+    const r = compiled({ weight: 0, overrides: { enabled: false } })
+    expect(assign(r, facts({ 'x-sluice-cohort': 'canary' })).cohort).toBe('stable')
+    expect(assign(r, facts({}, 'https://shop.example/?sluice-cohort=canary')).pin).toBeUndefined()
+  })
+
+  it('requires the secret when one is configured', () => {
+    const secret = 'tester-secret-0123'
+    const r = compiled({ weight: 0, overrides: { secret } })
+    expect(assign(r, facts({ 'x-sluice-cohort': 'canary' })).cohort).toBe('stable')
+    expect(assign(r, facts({ 'x-sluice-cohort': 'canary.wrong-secret-0000' })).cohort).toBe('stable')
+    expect(assign(r, facts({ 'x-sluice-cohort': `canary.${secret}` })).cohort).toBe('canary')
+    expect(assign(r, facts({}, `https://shop.example/?sluice-cohort=canary.${secret}`)).pin).toBe(`canary.${secret}`)
+  })
+
+  it('sends known bots to stable whatever their bucket', () => {
+    const r = compiled({ weight: 100 })
+    expect(assign(r, facts({ 'user-agent': 'Mozilla/5.0 (compatible; Googlebot/2.1)' }))).toMatchObject({ cohort: 'stable', reason: 'bot' })
+    expect(assign(compiled({ weight: 100, bots: { userAgents: ['acme-monitor'] } }), facts({ 'user-agent': 'ACME-Monitor/1' })).cohort).toBe('stable')
+  })
+
+  it('compares secrets in constant time, correctly for every length', () => {
+    fc.assert(fc.property(fc.string(), fc.string(), (a, b) => safeEqual(a, b) === (a === b)))
+    expect(safeEqual('abc', 'abc')).toBe(true)
+    expect(safeEqual('abc', 'abcd')).toBe(false)
+  })
+})
+
+describe('parsers never throw', () => {
+  it('assign() on arbitrary headers, cookies and URLs', () => {
+    const r = compiled({ identity: { header: 'x-user-id' }, overrides: { secret: 'tester-secret-0123' } })
+    const headerValue = fc.string({ maxLength: 300 }).map((s) => s.replace(/[\r\n\0]/g, ''))
+    fc.assert(
+      fc.property(headerValue, headerValue, headerValue, headerValue, fc.webUrl({ withQueryParameters: true }), (cookie, ua, user, override, url) => {
+        let headers: Headers
+        try {
+          headers = new Headers({ cookie, 'user-agent': ua, 'x-user-id': user, 'x-sluice-cohort': override })
+        } catch {
+          return true // not representable as an HTTP header at all: the runtime rejects it before Sluice sees it
+        }
+        const a = assign(r, { headers, url: new URL(url), clientIp: '::1', newId: () => 'fresh-id-00000000' })
+        return a.cohort === 'stable' || a.cohort === 'canary'
+      }),
+    )
+  })
+
+  it('readCookie and parseOverride on arbitrary strings', () => {
+    fc.assert(
+      fc.property(fc.string(), fc.string(), (value, name) => {
+        parseOverride(value, undefined)
+        parseOverride(value, 'secret-secret-secret')
+        try {
+          readCookie(new Headers({ cookie: value.replace(/[\r\n\0]/g, '') }), name || 'sluice')
+        } catch (e) {
+          return e instanceof TypeError && /header/i.test(String(e)) // only the Headers constructor may object
+        }
+        return true
+      }),
+    )
+  })
+})

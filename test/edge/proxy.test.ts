@@ -1,0 +1,231 @@
+import { describe, expect, it } from 'vitest'
+import { browser, canaryUrl, deadUrl, publish, rollout, sluice, stableUrl } from '../support/worker.ts'
+
+const echoOf = async (res: Response) => (await res.json()) as { origin: string; method: string; path: string; query: string; headers: Record<string, string>; bodyBytes: number }
+
+describe('forwarding', () => {
+  it('forwards method, path, query, headers and body, and tells the origin the cohort', async () => {
+    await publish(rollout({ weight: 100 }))
+    const res = await sluice().fetch('https://shop.example.com/echo/a%20b?x=1&y=2', {
+      method: 'POST',
+      body: 'hello world',
+      headers: {
+        'content-type': 'text/plain',
+        'x-custom': 'kept',
+        'cf-connecting-ip': '203.0.113.7',
+        connection: 'x-hop',
+        'x-hop': 'dropped',
+        'x-sluice-cohort': 'bogus', // not a valid override: the origin must still hear the real cohort
+        cookie: 'sluice=abcdef0123456789; theme=dark; sluice_pin=bogus',
+      },
+    })
+    expect(res.status).toBe(200)
+    const echo = await echoOf(res)
+    expect(echo).toMatchObject({ origin: 'canary', method: 'POST', path: '/echo/a%20b', query: '?x=1&y=2', bodyBytes: 11 })
+    expect(echo.headers['x-custom']).toBe('kept')
+    expect(echo.headers['x-hop']).toBeUndefined()
+    expect(echo.headers['x-sluice-cohort']).toBe('canary')
+    expect(echo.headers['x-forwarded-host']).toBe('shop.example.com')
+    expect(echo.headers['x-forwarded-proto']).toBe('https')
+    expect(echo.headers['x-forwarded-for']).toBe('203.0.113.7')
+    expect(echo.headers.cookie).toBe('theme=dark')
+    expect(echo.headers.host).toBe(new URL(canaryUrl()).host)
+  })
+
+  it('drops the Cookie header entirely when only Sluice cookies were sent', async () => {
+    await publish(rollout())
+    const echo = await echoOf(await sluice().fetch('/echo', { headers: { cookie: 'sluice=abcdef0123456789' } }))
+    expect(echo.headers.cookie).toBeUndefined()
+  })
+
+  it('never proxies the reserved /__sluice/ prefix', async () => {
+    await publish(rollout())
+    const res = await sluice().fetch('/__sluice/anything')
+    expect(res.status).toBe(404)
+    expect(res.headers.get('content-type')).toMatch(/json/)
+    expect(res.headers.get('x-origin')).toBeNull()
+  })
+
+  it('routes several rollouts by host and path prefix, most specific first', async () => {
+    await publish(
+      rollout({ id: 'everything', weight: 0 }),
+      rollout({ id: 'api', match: { host: 'shop.example.com', pathPrefix: '/api/' }, weight: 100 }),
+      rollout({ id: 'blog', match: { host: '*.blog.example.com' }, weight: 100 }),
+    )
+    const app = sluice()
+    expect((await app.fetch('https://shop.example.com/api/cart')).headers.get('x-origin')).toBe('canary')
+    expect((await app.fetch('https://shop.example.com/cart')).headers.get('x-origin')).toBe('stable')
+    expect((await app.fetch('https://en.blog.example.com/post')).headers.get('x-origin')).toBe('canary')
+    expect((await app.fetch('https://blog.example.com/post')).headers.get('x-origin')).toBe('stable')
+  })
+})
+
+describe('cohort cookie', () => {
+  it('sets exactly one cookie on a first browser visit, then none, and keeps the cohort', async () => {
+    await publish(rollout({ weight: 50 }))
+    const app = sluice()
+    const first = await app.fetch('https://shop.example.com/echo', { headers: browser })
+    const cookies = first.headers.getSetCookie()
+    expect(cookies).toHaveLength(1)
+    expect(cookies[0]).toMatch(/^sluice=[0-9a-f-]{36}; Max-Age=34560000; Path=\/; HttpOnly; Secure; SameSite=Lax$/)
+    const cohort = first.headers.get('x-sluice-cohort')
+    const id = cookies[0]!.split(';')[0]!
+    for (let i = 0; i < 5; i++) {
+      const again = await app.fetch('https://shop.example.com/echo', { headers: { ...browser, cookie: id } })
+      expect(again.headers.getSetCookie()).toHaveLength(0)
+      expect(again.headers.get('x-sluice-cohort')).toBe(cohort)
+    }
+  })
+
+  it('omits Secure on plain http and honours cookie settings', async () => {
+    await publish(rollout({ cookie: { name: 'cohort', maxAge: 3600, sameSite: 'Strict', domain: '.example.com' } }))
+    const res = await sluice().fetch('http://shop.example.com/echo', { headers: browser })
+    expect(res.headers.getSetCookie()).toEqual([expect.stringMatching(/^cohort=[^;]+; Max-Age=3600; Domain=\.example\.com; Path=\/; HttpOnly; SameSite=Strict$/)])
+  })
+
+  it('sets no cookie for a cookie-less client such as curl, yet keeps it in one cohort', async () => {
+    await publish(rollout({ weight: 50 }))
+    const app = sluice()
+    const headers = { 'user-agent': 'curl/8.5.0', 'cf-connecting-ip': '198.51.100.4' }
+    const cohorts = new Set<string | null>()
+    for (let i = 0; i < 5; i++) {
+      const res = await app.fetch('/echo', { headers })
+      expect(res.headers.getSetCookie()).toHaveLength(0)
+      cohorts.add(res.headers.get('x-sluice-cohort'))
+    }
+    expect(cohorts.size).toBe(1)
+  })
+
+  it('pins a tester from a link, strips the parameter before proxying, and stores the pin', async () => {
+    await publish(rollout({ weight: 0 }))
+    const res = await sluice().fetch('https://shop.example.com/echo?a=1&sluice-cohort=canary', { headers: browser })
+    const echo = await echoOf(res)
+    expect(echo.origin).toBe('canary')
+    expect(echo.query).toBe('?a=1')
+    expect(res.headers.getSetCookie()).toContainEqual(expect.stringMatching(/^sluice_pin=canary; Max-Age=86400;/))
+  })
+
+  it('can leave the cohort response header out', async () => {
+    await publish(rollout({ proxy: { responseCohortHeader: false } }))
+    expect((await sluice().fetch('/echo')).headers.get('x-sluice-cohort')).toBeNull()
+  })
+})
+
+describe('responses pass through unchanged', () => {
+  it('keeps several Set-Cookie headers separate, next to Sluice’s own', async () => {
+    await publish(rollout())
+    const res = await sluice().fetch('/cookies', { headers: browser })
+    const cookies = res.headers.getSetCookie()
+    expect(cookies).toContain('a=1; Path=/')
+    expect(cookies).toContain('b=2; Path=/; HttpOnly')
+    expect(cookies.filter((c) => c.startsWith('sluice='))).toHaveLength(1)
+  })
+
+  it('does not follow redirects, and rewrites a Location on the origin’s own host to the public host', async () => {
+    await publish(rollout())
+    const app = sluice()
+    const own = await app.fetch('https://shop.example.com/redirect?to=self')
+    expect(own.status).toBe(302)
+    expect(own.headers.get('location')).toBe('https://shop.example.com/landed?x=1')
+    const elsewhere = await app.fetch('https://shop.example.com/redirect?to=https://login.example.org/sso')
+    expect(elsewhere.headers.get('location')).toBe('https://login.example.org/sso')
+    const relative = await app.fetch('https://shop.example.com/redirect?to=/next')
+    expect(relative.headers.get('location')).toBe('/next')
+  })
+
+  it('passes origin error statuses through as they are', async () => {
+    await publish(rollout())
+    const res = await sluice().fetch('/status/404')
+    expect(res.status).toBe(404)
+    expect(await res.text()).toBe('stable says 404')
+  })
+
+  it('streams server-sent events: the first event arrives while the origin still holds the stream open', async () => {
+    await publish(rollout())
+    const res = await sluice().fetch('/sse/stream-1')
+    expect(res.headers.get('content-type')).toBe('text/event-stream')
+    const reader = res.body!.getReader()
+    const first = new TextDecoder().decode((await reader.read()).value)
+    expect(first).toContain('first from stable')
+    // Only now let the origin finish: had Sluice buffered, the read above would never have returned.
+    await fetch(`${stableUrl()}/release/stream-1`)
+    let rest = ''
+    for (let r = await reader.read(); !r.done; r = await reader.read()) rest += new TextDecoder().decode(r.value)
+    expect(rest).toContain('data: last')
+  })
+
+  it('carries large downloads and uploads', async () => {
+    await publish(rollout())
+    const app = sluice()
+    const size = 24 * 1024 * 1024
+    const down = await app.fetch(`/download/${size}`)
+    expect((await down.arrayBuffer()).byteLength).toBe(size)
+    const body = new Uint8Array(16 * 1024 * 1024).fill(7)
+    const up = await echoOf(await app.fetch('/upload', { method: 'PUT', body }))
+    expect(up.bodyBytes).toBe(body.byteLength)
+  })
+
+  it('passes WebSocket upgrades through to the cohort’s origin', async () => {
+    await publish(rollout({ weight: 100 }))
+    const res = await sluice().fetch('https://shop.example.com/ws', { headers: { upgrade: 'websocket', connection: 'Upgrade' } })
+    expect(res.status).toBe(101)
+    expect(res.headers.get('x-sluice-cohort')).toBe('canary')
+    const ws = res.webSocket!
+    ws.accept()
+    const reply = new Promise<string>((resolve) => ws.addEventListener('message', (e) => resolve(String(e.data))))
+    ws.send('ping')
+    expect(await reply).toBe('canary:ping')
+    ws.close()
+  })
+})
+
+describe('faults', () => {
+  it('answers a clear 502 when stable is down, without internals', async () => {
+    await publish(rollout({ stable: deadUrl() }))
+    const res = await sluice().fetch('/echo')
+    expect(res.status).toBe(502)
+    const body = await res.text()
+    expect(body).toBe('The origin could not be reached.\n')
+    expect(body).not.toContain('127.0.0.1')
+  })
+
+  it('answers 504 when stable does not send headers in time', async () => {
+    await publish(rollout({ proxy: { stableTimeoutMs: 200 } }))
+    const res = await sluice().fetch('/slow/3000')
+    expect(res.status).toBe(504)
+  })
+
+  it('fails over to stable when the canary is unreachable', async () => {
+    await publish(rollout({ canary: deadUrl(), weight: 100 }))
+    const res = await sluice().fetch('/echo')
+    expect(res.status).toBe(200)
+    expect(res.headers.get('x-origin')).toBe('stable')
+    expect(res.headers.get('x-sluice-cohort')).toBe('canary')
+    expect(res.headers.get('x-sluice-failover')).toBe('1')
+  })
+
+  it('fails over on a configured canary status and on a canary timeout', async () => {
+    await publish(rollout({ weight: 100, proxy: { canaryTimeoutMs: 200 } }))
+    const app = sluice()
+    const unavailable = await app.fetch('/status/503')
+    expect(unavailable.status).toBe(503) // stable's answer to the same path
+    expect(await unavailable.text()).toBe('stable says 503')
+    const slow = await app.fetch('/slow/1000')
+    expect(slow.headers.get('x-origin')).toBe('stable')
+    expect(slow.headers.get('x-sluice-failover')).toBe('1')
+    const notListed = await app.fetch('/status/500')
+    expect(await notListed.text()).toBe('canary says 500')
+  })
+
+  it('does not retry a request whose body was already sent', async () => {
+    await publish(rollout({ weight: 100 }))
+    const res = await sluice().fetch('/status/503', { method: 'POST', body: 'order=1' })
+    expect(await res.text()).toBe('canary says 503')
+    expect(res.headers.get('x-sluice-failover')).toBeNull()
+  })
+
+  it('does not fail over when failover is disabled', async () => {
+    await publish(rollout({ canary: deadUrl(), weight: 100, failover: { enabled: false } }))
+    expect((await sluice().fetch('/echo')).status).toBe(502)
+  })
+})
