@@ -1,5 +1,6 @@
 import { cloudflareTest } from '@cloudflare/vitest-plugin'
 import { defineConfig } from 'vitest/config'
+import { ADMIN_TOKEN, READ_TOKEN } from './test/support/tokens.ts'
 
 export default defineConfig({
   plugins: [
@@ -9,6 +10,8 @@ export default defineConfig({
         bindings: {
           STABLE_ORIGIN: `http://127.0.0.1:${inject('stablePort')}`,
           CANARY_ORIGIN: `http://127.0.0.1:${inject('canaryPort')}`,
+          SLUICE_ADMIN_TOKEN: ADMIN_TOKEN,
+          SLUICE_TOKENS: JSON.stringify([{ name: 'viewer', role: 'read', token: READ_TOKEN }]),
         },
       },
     })),

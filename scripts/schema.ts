@@ -6,12 +6,12 @@
  */
 import { readFile, writeFile } from 'node:fs/promises'
 import * as z from 'zod/mini'
-import { Rollout } from '../src/core/config/schema.ts'
+import { RolloutSpec } from '../src/core/config/schema.ts'
 
 const target = new URL('../config/rollout.schema.json', import.meta.url)
 
 const schema = {
-  ...z.toJSONSchema(Rollout, { io: 'input', unrepresentable: 'any' }),
+  ...z.toJSONSchema(RolloutSpec, { io: 'input', unrepresentable: 'any' }),
   $id: 'https://sluice.dev/schema/rollout.json',
   title: 'Sluice rollout',
 }

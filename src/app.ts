@@ -4,6 +4,8 @@
  * proxied) and the edge request path for everything else.
  */
 import { Hono } from 'hono'
+import { HTTPException } from 'hono/http-exception'
+import { createAdminApi } from './admin/api.ts'
 import { ConfigStore } from './edge/config-store.ts'
 import { fallbackConfig } from './edge/fallback.ts'
 import { createEdgeHandler, gatewayError } from './edge/handler.ts'
@@ -30,11 +32,14 @@ export function createApp(opts: AppOptions = {}) {
   const app = new Hono<{ Bindings: Env }>()
 
   app.get(`${RESERVED_PREFIX}healthz`, (c) => c.json({ ok: true, config: storeFor(c.env).stats }, 200, { 'cache-control': 'no-store' }))
+  app.route(`${RESERVED_PREFIX}api`, createAdminApi())
   app.all(`${RESERVED_PREFIX}*`, (c) => c.json({ title: 'Not Found', status: 404 }, 404))
   app.all('*', (c) => (edge ??= createEdgeHandler({ store: storeFor(c.env), newId: opts.newId }))(c))
 
   // The last line of defence: a bug in Sluice must never show a visitor a stack trace.
   app.onError((err) => {
+    // Middleware (e.g. bearer auth) answers by throwing a ready response.
+    if (err instanceof HTTPException) return err.getResponse()
     logOnce('unhandled', { detail: err instanceof Error ? err.message : String(err) })
     return gatewayError(502, 'The gateway could not route this request.')
   })

@@ -5,6 +5,8 @@
  */
 import { createApp } from './app.ts'
 
+export { Coordinator } from './control/coordinator.ts'
+
 const app = createApp()
 
 export default {

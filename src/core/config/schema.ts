@@ -117,24 +117,65 @@ export const FailoverSettings = z.object({
   statuses: z._default(z.array(z.int().check(z.gte(400), z.lte(599))).check(z.maxLength(32)), [502, 503, 504]),
 })
 
-/** One rollout: what it matches, its two origins, and how visitors are split. */
-export const Rollout = z.object({
+/** One step of the schedule. Entering the final 100 % step is the promotion itself. */
+export const Step = z.object({
+  /** Canary weight in percent while this step bakes. */
+  weight: Percent.check(z.gt(0)),
+  /** Minutes the step must run healthy before the next. */
+  bakeMinutes: z._default(z.int().check(z.gte(0), z.lte(10_080)), 10),
+  /** Canary requests the step must have seen before the next (0: no minimum). */
+  minRequests: z._default(z.int().check(z.gte(0)), 0),
+  /** Wait for an operator's `approve` before entering this step. */
+  gate: z._default(z.boolean(), false),
+})
+
+export const DEFAULT_SCHEDULE: z.input<typeof Step>[] = [
+  { weight: 1, bakeMinutes: 5, minRequests: 100 },
+  { weight: 5, bakeMinutes: 5, minRequests: 200 },
+  { weight: 10, bakeMinutes: 10, minRequests: 500 },
+  { weight: 25, bakeMinutes: 10, minRequests: 1000 },
+  { weight: 50, bakeMinutes: 10, minRequests: 1000 },
+  { weight: 100, bakeMinutes: 0 },
+]
+
+/** The weights a canary steps through, how long each bakes, and where a human approves. */
+export const Schedule = z.array(Step).check(
+  z.minLength(1),
+  z.maxLength(20),
+  z.refine((steps) => steps.every((s, i) => i === 0 || s.weight > steps[i - 1]!.weight), { message: 'step weights must rise strictly' }),
+  z.refine((steps) => steps.at(-1)?.weight === 100, { message: 'the last step must be 100 (the promotion)' }),
+)
+
+/** Where the controller reports what it does. */
+export const NotifySettings = z.object({
+  /** Slack-compatible incoming webhook (`{"text": …}`) for starts, steps, gates, promotions and rollbacks. */
+  webhook: z.optional(z.url({ protocol: /^https?$/ })),
+})
+
+/** A rollout as operators write it: routing, schedule and safeguards. The weight is state, moved by commands. */
+export const RolloutSpec = z.object({
   id: RolloutId,
   match: z.prefault(Match, {}),
   stable: OriginUrl,
   canary: OriginUrl,
-  /** Canary share in percent (0-100, 0.01 steps). */
-  weight: z._default(Percent, 0),
   /** Hash salt; defaults to the id. Change it to reshuffle who is in the canary. */
   salt: z.optional(z.string().check(z.minLength(1), z.maxLength(64))),
-  /** Canary release label, recorded with every metric. */
-  release: z.optional(z.string().check(z.maxLength(64))),
   cookie: z.prefault(CookieSettings, {}),
   identity: z.prefault(IdentitySettings, {}),
   overrides: z.prefault(OverrideSettings, {}),
   bots: z.prefault(BotSettings, {}),
   proxy: z.prefault(ProxySettings, {}),
   failover: z.prefault(FailoverSettings, {}),
+  schedule: z.prefault(Schedule, DEFAULT_SCHEDULE),
+  notify: z.prefault(NotifySettings, {}),
+})
+
+/** A rollout as the edge reads it: the spec plus the current weight and release. */
+export const Rollout = z.extend(RolloutSpec, {
+  /** Canary share in percent (0-100, 0.01 steps). */
+  weight: z._default(Percent, 0),
+  /** Canary release label, recorded with every metric. */
+  release: z.optional(z.string().check(z.maxLength(64))),
 })
 
 /** The document the edge reads from KV: every rollout this worker serves. */
@@ -147,6 +188,10 @@ export const PublishedConfig = z.object({
 
 export type RolloutInput = z.input<typeof Rollout>
 export type Rollout = z.output<typeof Rollout>
+export type RolloutSpecInput = z.input<typeof RolloutSpec>
+export type RolloutSpec = z.output<typeof RolloutSpec>
+export type Step = z.output<typeof Step>
+export type Schedule = z.output<typeof Schedule>
 export type PublishedConfig = z.output<typeof PublishedConfig>
 export type Cohort = 'stable' | 'canary'
 

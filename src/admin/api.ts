@@ -1,0 +1,136 @@
+/**
+ * @module
+ * The admin API under `/__sluice/api/`: rollouts as resources, commands as
+ * POSTs, history, and the OpenAPI document. Every write goes to the
+ * coordinator (the single writer); this layer authenticates, validates and
+ * translates results into HTTP.
+ */
+import { type Context, Hono } from 'hono'
+import { bodyLimit } from 'hono/body-limit'
+import * as z from 'zod/mini'
+import type { $ZodType } from 'zod/v4/core'
+import type { Actor, Coordinator, Result } from '../control/coordinator.ts'
+import { RolloutId } from '../core/config/schema.ts'
+import { COMMANDS, type Command, type CommandName } from '../core/rollout/machine.ts'
+import { type AuthEnv, type AuthVars, authenticate, requireWrite } from './auth.ts'
+import { openApiDocument } from './openapi.ts'
+import { COMMAND_BODIES, HistoryQuery, PutRolloutBody } from './schemas.ts'
+import { invalid, problem } from './problem.ts'
+
+type ApiEnv = { Bindings: Env & AuthEnv; Variables: AuthVars }
+type C = Context<ApiEnv>
+
+export const MAX_BODY_BYTES = 64 * 1024
+
+/** The coordinator's RPC surface as plain async methods (workerd's RPC types cannot express `unknown` payloads). */
+type Remote<T> = { [K in keyof T]: T[K] extends (...args: infer A) => infer R ? (...args: A) => Promise<Awaited<R>> : never }
+type CoordinatorApi = Remote<Pick<Coordinator, 'list' | 'status' | 'history' | 'put' | 'remove' | 'command' | 'decide' | 'progressing' | 'published'>>
+
+/** There is one coordinator for all rollouts (see src/control/coordinator.ts for why). */
+export const coordinator = (env: Env) => env.COORDINATOR.get(env.COORDINATOR.idFromName('global')) as unknown as CoordinatorApi
+
+const actorOf = (c: C): Actor => ({ kind: 'operator', name: c.get('caller').name })
+
+/** `If-Match: "7"` (or 7, or W/"7") -> 7; absent -> undefined; anything else -> a 400. */
+function ifMatchOf(c: C): number | undefined | Response {
+  const h = c.req.header('if-match')
+  if (h === undefined) return undefined
+  const m = /^\s*(?:W\/)?"?(\d{1,15})"?\s*$/.exec(h)
+  return m ? Number(m[1]) : problem(400, 'Invalid request', 'If-Match must be a revision such as "7"', [{ field: 'header.if-match', message: 'must be a revision such as "7"' }])
+}
+
+/** Reads and validates a JSON body. Empty bodies are `{}` when the schema allows it. */
+async function body<S extends $ZodType>(c: C, schema: S): Promise<z.output<S> | Response> {
+  const text = await c.req.text()
+  let json: unknown = {}
+  if (text.trim() !== '') {
+    const type = c.req.header('content-type') ?? ''
+    if (!/^application\/(?:[\w.+-]+\+)?json\s*(?:;|$)/i.test(type)) return problem(415, 'Unsupported Media Type', 'send the body as application/json')
+    try {
+      json = JSON.parse(text)
+    } catch {
+      return problem(400, 'Invalid request', 'the body is not valid JSON', [{ field: '(body)', message: 'not valid JSON' }])
+    }
+  }
+  const r = z.safeParse(schema, json)
+  return r.success ? r.data : invalid(r.error.issues)
+}
+
+function reply<T>(c: C, r: Result<T>, ok: (v: T) => Response): Response {
+  return r.ok ? ok(r.value) : problem(r.problem.status, r.problem.title, r.problem.detail)
+}
+
+const etag = (revision: number) => ({ etag: `"${revision}"` })
+
+export function createAdminApi() {
+  const api = new Hono<ApiEnv>()
+
+  api.get('/openapi.json', (c) => c.json(openApiDocument()))
+
+  api.use('*', authenticate())
+  // Reject oversized bodies before reading them into memory.
+  api.use('*', bodyLimit({ maxSize: MAX_BODY_BYTES, onError: () => problem(413, 'Content Too Large', `bodies are limited to ${MAX_BODY_BYTES} bytes`) }))
+  api.on(['PUT', 'POST', 'DELETE'], '*', requireWrite())
+
+  // Validate the id once for every /rollouts/:id route, so a bad id is a 400 and an unknown one a 404.
+  api.use('/rollouts/:id/*', async (c, next) => {
+    const r = z.safeParse(RolloutId, c.req.param('id'))
+    return r.success ? next() : invalid(r.error.issues, 'path.id')
+  })
+
+  api.get('/rollouts', async (c) => c.json({ rollouts: await coordinator(c.env).list() }))
+
+  api.get('/rollouts/:id', async (c) => {
+    const s = await coordinator(c.env).status(c.req.param('id'))
+    return s ? c.json(s, 200, etag(s.revision)) : problem(404, 'Not Found', `no rollout ${c.req.param('id')}`)
+  })
+
+  api.put('/rollouts/:id', async (c) => {
+    const id = c.req.param('id')
+    const ifMatch = ifMatchOf(c)
+    if (ifMatch instanceof Response) return ifMatch
+    const spec = await body(c, PutRolloutBody)
+    if (spec instanceof Response) return spec
+    if (spec.id !== undefined && spec.id !== id) {
+      return problem(400, 'Invalid request', `id: "${spec.id}" does not match the URL`, [{ field: 'id', message: 'must match the id in the URL' }])
+    }
+    const createOnly = c.req.header('if-none-match')?.trim() === '*'
+    const r = await coordinator(c.env).put(id, spec, { actor: actorOf(c), ...(ifMatch !== undefined ? { ifMatch } : {}), createOnly })
+    return reply(c, r, (v) => c.json(v.status, v.created ? 201 : 200, etag(v.status.revision)))
+  })
+
+  api.delete('/rollouts/:id', async (c) => {
+    const ifMatch = ifMatchOf(c)
+    if (ifMatch instanceof Response) return ifMatch
+    const r = await coordinator(c.env).remove(c.req.param('id'), { actor: actorOf(c), ...(ifMatch !== undefined ? { ifMatch } : {}) })
+    return reply(c, r, () => c.body(null, 204))
+  })
+
+  api.get('/rollouts/:id/history', async (c) => {
+    const q = z.safeParse(HistoryQuery, c.req.query())
+    if (!q.success) return invalid(q.error.issues, 'query')
+    const id = c.req.param('id')
+    const page = await coordinator(c.env).history(id, q.data)
+    if (page.entries.length === 0 && q.data.before === undefined) return problem(404, 'Not Found', `no rollout ${id}`)
+    return c.json(page)
+  })
+
+  api.post('/rollouts/:id/:command', async (c) => {
+    const name = c.req.param('command') as CommandName
+    if (!COMMANDS.includes(name)) return problem(404, 'Not Found', `unknown command "${name}"; commands: ${COMMANDS.join(', ')}`)
+    const ifMatch = ifMatchOf(c)
+    if (ifMatch instanceof Response) return ifMatch
+    const b = await body(c, COMMAND_BODIES[name] as $ZodType<{ reason?: string; release?: string; weight?: number }>)
+    if (b instanceof Response) return b
+    const cmd = (name === 'start' ? { name, release: b.release! } : name === 'weight' ? { name, weight: b.weight! } : { name }) as Command
+    const r = await coordinator(c.env).command(c.req.param('id'), cmd, {
+      actor: actorOf(c),
+      ...(ifMatch !== undefined ? { ifMatch } : {}),
+      ...(b.reason ? { reason: b.reason } : {}),
+    })
+    return reply(c, r, (s) => c.json(s, 200, etag(s.revision)))
+  })
+
+  api.all('*', () => problem(404, 'Not Found', 'no such admin API route; see /__sluice/api/openapi.json'))
+  return api
+}

@@ -1,0 +1,113 @@
+/**
+ * @module
+ * The OpenAPI 3.1 document of the admin API, generated from the same zod
+ * schemas that validate requests (OpenAPI 3.1 schemas are JSON Schema 2020-12,
+ * which is what zod emits).
+ */
+import * as z from 'zod/mini'
+import type { $ZodType } from 'zod/v4/core'
+import { RolloutSpec } from '../core/config/schema.ts'
+import { COMMANDS, PHASES } from '../core/rollout/machine.ts'
+import { COMMAND_BODIES, PutRolloutBody } from './schemas.ts'
+
+const schema = (s: $ZodType, io: 'input' | 'output' = 'input') => {
+  const { $schema: _, ...rest } = z.toJSONSchema(s, { io, unrepresentable: 'any' }) as Record<string, unknown>
+  return rest
+}
+
+const ref = (name: string) => ({ $ref: `#/components/schemas/${name}` })
+const problemResponse = (description: string) => ({ description, content: { 'application/problem+json': { schema: ref('Problem') } } })
+const errors = {
+  400: problemResponse('Invalid input; `errors` names each field'),
+  401: problemResponse('Missing or invalid credentials'),
+  403: problemResponse('Read-only token on a write'),
+  503: problemResponse('No credentials configured: the API refuses everything'),
+}
+const idParam = { name: 'id', in: 'path', required: true, schema: { type: 'string', pattern: '^[a-z0-9](?:[a-z0-9-]{0,62})$' } }
+const ifMatch = { name: 'If-Match', in: 'header', required: false, schema: { type: 'string' }, description: 'The revision you last read, e.g. "7"; a mismatch is a 412.' }
+const status = { description: 'The rollout', headers: { ETag: { schema: { type: 'string' } } }, content: { 'application/json': { schema: ref('RolloutStatus') } } }
+
+let cached: object | undefined
+
+export function openApiDocument(): object {
+  cached ??= {
+    openapi: '3.1.0',
+    info: { title: 'Sluice admin API', version: '1', description: 'Drive progressive rollouts. Authenticate with `Authorization: Bearer <token>` or Cloudflare Access.' },
+    servers: [{ url: '/__sluice/api' }],
+    security: [{ bearer: [] }],
+    paths: {
+      '/rollouts': { get: { summary: 'List rollouts', responses: { 200: { description: 'All rollouts', content: { 'application/json': { schema: { type: 'object', properties: { rollouts: { type: 'array', items: ref('RolloutStatus') } } } } } }, ...errors } } },
+      '/rollouts/{id}': {
+        parameters: [idParam],
+        get: { summary: 'Status: config, phase, weight, revision, current step, last decision', responses: { 200: status, 404: problemResponse('No such rollout'), ...errors } },
+        put: {
+          summary: 'Create or replace a rollout (its phase and weight are kept on replace)',
+          parameters: [ifMatch, { name: 'If-None-Match', in: 'header', required: false, schema: { const: '*' }, description: 'Create only' }],
+          requestBody: { required: true, content: { 'application/json': { schema: ref('PutRolloutBody') } } },
+          responses: { 200: status, 201: status, 412: problemResponse('Revision mismatch'), 413: problemResponse('Body too large'), 415: problemResponse('Not JSON'), ...errors },
+        },
+        delete: { summary: 'Delete a rollout (its history is kept)', parameters: [ifMatch], responses: { 204: { description: 'Deleted' }, 404: problemResponse('No such rollout'), 412: problemResponse('Revision mismatch'), ...errors } },
+      },
+      '/rollouts/{id}/history': {
+        parameters: [idParam],
+        get: {
+          summary: 'Append-only history, newest first',
+          parameters: [
+            { name: 'limit', in: 'query', schema: { type: 'integer', minimum: 1, maximum: 200, default: 50 } },
+            { name: 'before', in: 'query', schema: { type: 'integer', minimum: 1 }, description: 'The `next` cursor of the previous page' },
+          ],
+          responses: { 200: { description: 'A page of history', content: { 'application/json': { schema: ref('HistoryPage') } } }, ...errors },
+        },
+      },
+      ...Object.fromEntries(
+        COMMANDS.map((name) => [
+          `/rollouts/{id}/${name}`,
+          {
+            parameters: [idParam],
+            post: {
+              summary: `Command: ${name}`,
+              parameters: [ifMatch],
+              requestBody: { required: name === 'start' || name === 'weight', content: { 'application/json': { schema: schema(COMMAND_BODIES[name]) } } },
+              responses: { 200: status, 404: problemResponse('No such rollout'), 409: problemResponse('Not allowed in the current phase'), 412: problemResponse('Revision mismatch'), ...errors },
+            },
+          },
+        ]),
+      ),
+    },
+    components: {
+      securitySchemes: { bearer: { type: 'http', scheme: 'bearer' } },
+      schemas: {
+        PutRolloutBody: schema(PutRolloutBody),
+        RolloutSpec: schema(RolloutSpec, 'output'),
+        RolloutStatus: {
+          type: 'object',
+          required: ['id', 'spec', 'phase', 'weight', 'revision'],
+          properties: {
+            id: { type: 'string' },
+            spec: ref('RolloutSpec'),
+            phase: { enum: [...PHASES] },
+            weight: { type: 'number', minimum: 0, maximum: 100 },
+            revision: { type: 'integer' },
+            release: { type: ['string', 'null'] },
+            step: { type: ['object', 'null'], properties: { index: { type: 'integer' }, weight: { type: 'number' }, bakeMinutes: { type: 'integer' }, minRequests: { type: 'integer' }, startedAt: { type: ['string', 'null'] }, bakeEndsAt: { type: ['string', 'null'] } } },
+            lastDecision: { type: ['object', 'null'], properties: { kind: { type: 'string' }, reason: { type: 'string' }, at: { type: 'integer' }, data: { type: 'object' } } },
+            updatedAt: { type: 'string', format: 'date-time' },
+          },
+        },
+        HistoryPage: {
+          type: 'object',
+          properties: {
+            entries: { type: 'array', items: { type: 'object', properties: { seq: { type: 'integer' }, at: { type: 'string' }, actor: { type: 'object' }, command: { type: 'string' }, from: { type: ['object', 'null'] }, to: { type: ['object', 'null'] }, reason: { type: 'string' }, data: { type: 'object' } } } },
+            next: { type: ['integer', 'null'] },
+          },
+        },
+        Problem: {
+          type: 'object',
+          required: ['type', 'title', 'status', 'detail'],
+          properties: { type: { type: 'string' }, title: { type: 'string' }, status: { type: 'integer' }, detail: { type: 'string' }, errors: { type: 'array', items: { type: 'object', properties: { field: { type: 'string' }, message: { type: 'string' } } } } },
+        },
+      },
+    },
+  }
+  return cached
+}

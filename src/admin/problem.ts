@@ -1,0 +1,34 @@
+/**
+ * @module
+ * RFC 9457 problem details: every error the admin API returns is one of these,
+ * naming each invalid field and why.
+ */
+import type { $ZodIssue } from 'zod/v4/core'
+
+export interface FieldError {
+  field: string
+  message: string
+}
+
+export interface ProblemBody {
+  type: string
+  title: string
+  status: number
+  detail: string
+  errors?: FieldError[]
+}
+
+export function problem(status: number, title: string, detail: string, errors?: FieldError[], headers: Record<string, string> = {}): Response {
+  const body: ProblemBody = { type: 'about:blank', title, status, detail, ...(errors ? { errors } : {}) }
+  return new Response(JSON.stringify(body), { status, headers: { 'content-type': 'application/problem+json', 'cache-control': 'no-store', ...headers } })
+}
+
+/** Zod issues as field errors; `prefix` says where the value came from (body, query, header). */
+export function fieldErrors(issues: readonly $ZodIssue[], prefix = ''): FieldError[] {
+  return issues.map((i) => ({ field: [prefix, ...i.path.map(String)].filter(Boolean).join('.') || '(body)', message: i.message }))
+}
+
+export const invalid = (issues: readonly $ZodIssue[], prefix?: string) => {
+  const errors = fieldErrors(issues, prefix)
+  return problem(400, 'Invalid request', errors.map((e) => `${e.field}: ${e.message}`).join('; '), errors)
+}

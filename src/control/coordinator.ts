@@ -1,0 +1,284 @@
+/**
+ * @module
+ * The coordinator: one SQLite-backed Durable Object that is the single writer
+ * of every rollout's config, state and history, and the only publisher of the
+ * edge's KV document.
+ *
+ * Why one object for all rollouts: the edge reads one KV key holding every
+ * rollout, so one writer must own that key (per-rollout objects would race on
+ * it). Admin commands and controller ticks are rare (seconds to minutes apart),
+ * far below what one object serves. Its methods run their reads and writes
+ * without an `await` in between, so each command is atomic; KV publishing
+ * happens after the commit and is retried by an alarm if KV refuses.
+ */
+import { DurableObject } from 'cloudflare:workers'
+import * as z from 'zod/mini'
+import { type Rollout, type RolloutSpec, RolloutSpec as RolloutSpecSchema } from '../core/config/schema.ts'
+import { type Command, type Decision, type RolloutState, type Transition, applyCommand, applyDecision, initialState } from '../core/rollout/machine.ts'
+import { CONFIG_KEY } from '../edge/config-store.ts'
+import { logOnce } from '../edge/log.ts'
+
+export interface Actor {
+  kind: 'operator' | 'controller'
+  name: string
+}
+
+export interface HistoryEntry {
+  seq: number
+  at: string
+  rollout: string
+  actor: Actor
+  command: string
+  from: { phase: string; weight: number; revision: number } | null
+  to: { phase: string; weight: number; revision: number } | null
+  reason?: string
+  data?: Record<string, unknown>
+}
+
+export interface RolloutStatus {
+  id: string
+  spec: RolloutSpec
+  phase: RolloutState['phase']
+  weight: number
+  revision: number
+  release: string | null
+  step: { index: number; weight: number; bakeMinutes: number; minRequests: number; startedAt: string | null; bakeEndsAt: string | null } | null
+  lastDecision: RolloutState['lastDecision']
+  updatedAt: string
+}
+
+export type Problem = { status: 400 | 404 | 409 | 412; title: string; detail: string }
+export type Result<T> = { ok: true; value: T; published: boolean } | { ok: false; problem: Problem }
+
+export interface WriteOptions {
+  actor: Actor
+  /** The revision the caller last saw (If-Match); a mismatch is a 412. */
+  ifMatch?: number
+  reason?: string
+}
+
+/** What the controller read before judging; a decision is applied only if nothing changed since. */
+export interface DecisionBasis {
+  revision: number
+  windowEnd: number | null
+}
+
+const PUBLISH_RETRY_MS = 2_000
+
+const iso = (ms: number | null) => (ms === null ? null : new Date(ms).toISOString())
+
+export class Coordinator extends DurableObject<Env> {
+  readonly #sql: SqlStorage
+
+  constructor(ctx: DurableObjectState, env: Env) {
+    super(ctx, env)
+    this.#sql = ctx.storage.sql
+    this.#sql.exec(`
+      CREATE TABLE IF NOT EXISTS rollouts (id TEXT PRIMARY KEY, spec TEXT NOT NULL, state TEXT NOT NULL);
+      CREATE TABLE IF NOT EXISTS history (
+        seq INTEGER PRIMARY KEY AUTOINCREMENT, rollout TEXT NOT NULL, at INTEGER NOT NULL, entry TEXT NOT NULL);
+      CREATE INDEX IF NOT EXISTS history_by_rollout ON history (rollout, seq);
+    `)
+  }
+
+  // ---- reads ---------------------------------------------------------------
+
+  list(): RolloutStatus[] {
+    return this.#rows().map(({ spec, state }) => statusOf(spec, state))
+  }
+
+  status(id: string): RolloutStatus | null {
+    const row = this.#row(id)
+    return row ? statusOf(row.spec, row.state) : null
+  }
+
+  /** Newest first; `before` is the `seq` of the last entry of the previous page. */
+  history(id: string, page: { limit: number; before?: number }): { entries: HistoryEntry[]; next: number | null } {
+    const rows = this.#sql
+      .exec<{ seq: number; entry: string }>(
+        'SELECT seq, entry FROM history WHERE rollout = ? AND seq < ? ORDER BY seq DESC LIMIT ?',
+        id,
+        page.before ?? Number.MAX_SAFE_INTEGER,
+        page.limit + 1,
+      )
+      .toArray()
+    const entries = rows.slice(0, page.limit).map((r) => ({ ...(JSON.parse(r.entry) as Omit<HistoryEntry, 'seq'>), seq: r.seq }))
+    return { entries, next: rows.length > page.limit ? entries.at(-1)!.seq : null }
+  }
+
+  // ---- operator writes -----------------------------------------------------
+
+  /** Creates or replaces a rollout's spec; its state (phase, weight) is kept on replace. */
+  async put(id: string, specInput: unknown, opts: WriteOptions & { createOnly?: boolean }): Promise<Result<{ status: RolloutStatus; created: boolean }>> {
+    const parsed = z.safeParse(RolloutSpecSchema, { ...(specInput as object), id })
+    if (!parsed.success) return { ok: false, problem: { status: 400, title: 'Invalid rollout', detail: parsed.error.message } }
+    const now = Date.now()
+    const row = this.#row(id)
+    if (row && opts.createOnly) return { ok: false, problem: { status: 412, title: 'Precondition Failed', detail: `rollout ${id} already exists` } }
+    const stale = this.#checkRevision(row?.state, opts.ifMatch)
+    if (stale) return stale
+    const before = row?.state ?? null
+    const state = before
+      ? { ...before, step: Math.min(before.step, parsed.data.schedule.length - 1), revision: before.revision + 1, updatedAt: now }
+      : initialState(now)
+    this.#save(id, parsed.data, state)
+    this.#record(id, now, opts, row ? 'replace' : 'create', before, state)
+    return this.#committed({ status: statusOf(parsed.data, state), created: !row })
+  }
+
+  async remove(id: string, opts: WriteOptions): Promise<Result<null>> {
+    const row = this.#row(id)
+    if (!row) return notFound(id)
+    const stale = this.#checkRevision(row.state, opts.ifMatch)
+    if (stale) return stale
+    this.#sql.exec('DELETE FROM rollouts WHERE id = ?', id)
+    // History outlives the rollout: what happened stays on record.
+    this.#record(id, Date.now(), opts, 'delete', row.state, null)
+    return this.#committed(null)
+  }
+
+  async command(id: string, cmd: Command, opts: WriteOptions): Promise<Result<RolloutStatus>> {
+    const row = this.#row(id)
+    if (!row) return notFound(id)
+    const stale = this.#checkRevision(row.state, opts.ifMatch)
+    if (stale) return stale
+    const now = Date.now()
+    const t = applyCommand(row.state, cmd, row.spec.schedule, now)
+    if (!t.ok) return { ok: false, problem: { status: 409, title: 'Conflict', detail: t.detail } }
+    if (!t.changed) return { ok: true, value: statusOf(row.spec, row.state), published: false }
+    const spec = t.swapOrigins ? { ...row.spec, stable: row.spec.canary, canary: row.spec.stable } : row.spec
+    this.#save(id, spec, t.state)
+    const data = cmd.name === 'start' ? { release: cmd.release } : t.swapOrigins ? { stable: spec.stable, canary: spec.canary } : undefined
+    this.#record(id, now, { ...opts, ...(data ? { data } : {}) }, cmd.name, row.state, t.state)
+    return this.#committed(statusOf(spec, t.state))
+  }
+
+  // ---- controller ----------------------------------------------------------
+
+  /**
+   * Applies a controller decision if, and only if, the rollout is still exactly
+   * as the controller read it (same revision, same last window). Any operator
+   * command in between bumps the revision, so a decision computed from older
+   * state is discarded: the operator always wins. A duplicated tick finds the
+   * window already consumed and is discarded the same way.
+   */
+  async decide(id: string, decision: Decision, basis: DecisionBasis, patch: Pick<RolloutState, 'evidence' | 'windowEnd'>): Promise<Result<{ applied: boolean; status: RolloutStatus | null }>> {
+    const row = this.#row(id)
+    if (!row || row.state.revision !== basis.revision || row.state.windowEnd !== basis.windowEnd) {
+      return { ok: true, value: { applied: false, status: row ? statusOf(row.spec, row.state) : null }, published: false }
+    }
+    const now = Date.now()
+    const t: Transition = applyDecision(row.state, decision, row.spec.schedule, now, patch)
+    if (!t.ok) return { ok: true, value: { applied: false, status: statusOf(row.spec, row.state) }, published: false }
+    this.#save(id, row.spec, t.state)
+    // A hold that says what the last one said adds nothing to the record; everything else is recorded.
+    const repeatHold = decision.kind === 'hold' && row.state.lastDecision?.kind === 'hold' && row.state.lastDecision.reason === decision.reason
+    if (!repeatHold) {
+      this.#record(id, now, { actor: { kind: 'controller', name: 'controller' }, reason: decision.reason, ...(decision.data ? { data: decision.data } : {}) }, decision.kind, row.state, t.state)
+    }
+    const status = statusOf(row.spec, t.state)
+    if (!t.changed) return { ok: true, value: { applied: true, status }, published: false }
+    return this.#committed({ applied: true, status })
+  }
+
+  /** Rollouts the controller should look at, with the state it read them in. */
+  progressing(): { spec: RolloutSpec; state: RolloutState }[] {
+    return this.#rows().filter((r) => r.state.phase === 'progressing')
+  }
+
+  // ---- publishing ----------------------------------------------------------
+
+  /** The document the edge reads: every rollout's spec with its current weight and release. */
+  published(): { rollouts: Rollout[] } {
+    return {
+      rollouts: this.#rows().map(({ spec, state }) => ({ ...spec, weight: state.weight, ...(state.release ? { release: state.release } : {}) })),
+    }
+  }
+
+  /** Writes the current document to KV. On failure an alarm retries, so a committed change always reaches the edge. */
+  async publish(): Promise<boolean> {
+    try {
+      await this.env.SLUICE_KV.put(CONFIG_KEY, JSON.stringify(this.published()))
+      return true
+    } catch (err) {
+      logOnce('publish-failed', { detail: String(err) })
+      await this.ctx.storage.setAlarm(Date.now() + PUBLISH_RETRY_MS)
+      return false
+    }
+  }
+
+  override async alarm(): Promise<void> {
+    await this.publish()
+  }
+
+  // ---- internals -----------------------------------------------------------
+
+  async #committed<T>(value: T): Promise<Result<T>> {
+    return { ok: true, value, published: await this.publish() }
+  }
+
+  #checkRevision(state: RolloutState | undefined, ifMatch: number | undefined): { ok: false; problem: Problem } | undefined {
+    if (ifMatch === undefined || state?.revision === ifMatch) return undefined
+    return {
+      ok: false,
+      problem: { status: 412, title: 'Precondition Failed', detail: `If-Match revision ${ifMatch} is stale: the rollout is at revision ${state?.revision ?? 'none'}` },
+    }
+  }
+
+  #rows(): { spec: RolloutSpec; state: RolloutState }[] {
+    return this.#sql
+      .exec<{ spec: string; state: string }>('SELECT spec, state FROM rollouts ORDER BY id')
+      .toArray()
+      .map((r) => ({ spec: JSON.parse(r.spec) as RolloutSpec, state: JSON.parse(r.state) as RolloutState }))
+  }
+
+  #row(id: string): { spec: RolloutSpec; state: RolloutState } | undefined {
+    const r = this.#sql.exec<{ spec: string; state: string }>('SELECT spec, state FROM rollouts WHERE id = ?', id).toArray()[0]
+    return r && { spec: JSON.parse(r.spec) as RolloutSpec, state: JSON.parse(r.state) as RolloutState }
+  }
+
+  #save(id: string, spec: RolloutSpec, state: RolloutState) {
+    this.#sql.exec('INSERT OR REPLACE INTO rollouts (id, spec, state) VALUES (?, ?, ?)', id, JSON.stringify(spec), JSON.stringify(state))
+  }
+
+  #record(id: string, now: number, opts: WriteOptions & { data?: Record<string, unknown> }, command: string, from: RolloutState | null, to: RolloutState | null) {
+    const snap = (s: RolloutState | null) => s && { phase: s.phase, weight: s.weight, revision: s.revision }
+    const entry: Omit<HistoryEntry, 'seq'> = {
+      at: new Date(now).toISOString(),
+      rollout: id,
+      actor: opts.actor,
+      command,
+      from: snap(from),
+      to: snap(to),
+      ...(opts.reason ? { reason: opts.reason } : {}),
+      ...(opts.data ? { data: opts.data } : {}),
+    }
+    this.#sql.exec('INSERT INTO history (rollout, at, entry) VALUES (?, ?, ?)', id, now, JSON.stringify(entry))
+  }
+}
+
+const notFound = (id: string): { ok: false; problem: Problem } => ({ ok: false, problem: { status: 404, title: 'Not Found', detail: `no rollout ${id}` } })
+
+export function statusOf(spec: RolloutSpec, state: RolloutState): RolloutStatus {
+  const step = state.step >= 0 ? spec.schedule[state.step] : undefined
+  return {
+    id: spec.id,
+    spec,
+    phase: state.phase,
+    weight: state.weight,
+    revision: state.revision,
+    release: state.release,
+    step: step
+      ? {
+          index: state.step,
+          weight: step.weight,
+          bakeMinutes: step.bakeMinutes,
+          minRequests: step.minRequests,
+          startedAt: iso(state.stepStartedAt),
+          bakeEndsAt: iso(state.stepStartedAt === null ? null : state.stepStartedAt + step.bakeMinutes * 60_000),
+        }
+      : null,
+    lastDecision: state.lastDecision,
+    updatedAt: new Date(state.updatedAt).toISOString(),
+  }
+}

@@ -1,0 +1,34 @@
+/**
+ * @module
+ * Validation of the judges' untrusted inputs (metrics windows and the weight):
+ * they come from an analytics pipeline and a KV store, so anything may arrive,
+ * and a judge must answer `hold` rather than throw or act on garbage.
+ */
+import type { JudgeContext, WindowStats } from './judge.ts'
+
+export const isRecord = (v: unknown): v is Record<string, unknown> => typeof v === 'object' && v !== null && !Array.isArray(v)
+export const isCount = (v: unknown): v is number => typeof v === 'number' && Number.isSafeInteger(v) && v >= 0
+export const isFiniteNumber = (v: unknown): v is number => typeof v === 'number' && Number.isFinite(v)
+
+function cohortProblem(c: unknown, name: string): string | null {
+  if (!isRecord(c)) return `${name} counts are missing`
+  if (!isCount(c.requests)) return `${name} requests (${String(c.requests)}) is not a non-negative integer`
+  if (!isCount(c.errors)) return `${name} errors (${String(c.errors)}) is not a non-negative integer`
+  if (c.errors > c.requests) return `${name} has more errors (${c.errors}) than requests (${c.requests})`
+  if (c.latencyMs !== undefined) {
+    if (!isRecord(c.latencyMs)) return `${name} latency is not an object`
+    for (const q of ['p50', 'p95', 'p99'] as const) {
+      const v = c.latencyMs[q]
+      if (v !== undefined && !(isFiniteNumber(v) && v >= 0)) return `${name} ${q} latency (${String(v)}) is not a finite non-negative number`
+    }
+  }
+  return null
+}
+
+/** Why the input cannot be used, or null. A window with any garbage in it is rejected whole: one bad number means a broken pipeline. */
+export function inputProblem(window: unknown, ctx: unknown): string | null {
+  if (!isRecord(ctx) || !isFiniteNumber(ctx.weight) || ctx.weight < 0 || ctx.weight > 100) return 'the weight is not a number from 0 to 100'
+  if (!isRecord(window)) return 'the window is not an object'
+  if (!isFiniteNumber(window.start) || !isFiniteNumber(window.end) || !(window.end > window.start)) return 'the window has no valid start and end'
+  return cohortProblem(window.stable, 'stable') ?? cohortProblem(window.canary, 'canary')
+}

@@ -1,0 +1,119 @@
+/**
+ * @module
+ * Configuration of the canary judge (see judge.ts) and of the threshold
+ * baseline (see threshold.ts). Every field has a default, so `z.parse(JudgeConfig, {})`
+ * gives a complete, sensible configuration; the comments say why each default is what it is.
+ */
+import * as z from 'zod/mini'
+
+const Probability = z.number().check(z.gt(0), z.lt(1))
+const Count = z.int().check(z.gte(0), z.lte(Number.MAX_SAFE_INTEGER))
+
+/** The default alternatives: relative risks from "a quarter worse" to "ten times worse", roughly log-spaced. */
+export const DEFAULT_THETAS = [1.25, 1.5, 2, 3, 5, 10]
+
+/**
+ * The mixture of the sequential error test: relative risks θ > 1 (canary error
+ * rate ÷ stable's) it bets on, and optional prior weights (uniform when omitted).
+ * Each extra θ costs log(K) nats of evidence at worst, so a handful spanning the
+ * regressions worth catching beats a fine grid.
+ */
+export const Mixture = z
+  .object({
+    thetas: z._default(z.array(z.number().check(z.gt(1), z.lte(1000))).check(z.minLength(1), z.maxLength(32)), DEFAULT_THETAS),
+    weights: z.optional(z.array(z.number().check(z.gt(0), z.lte(1e9))).check(z.minLength(1), z.maxLength(32))),
+  })
+  .check(
+    z.refine((m) => m.weights === undefined || m.weights.length === m.thetas.length, { message: 'weights must have one entry per theta' }),
+    z.refine((m) => new Set(m.thetas).size === m.thetas.length, { message: 'thetas must be distinct' }),
+  )
+
+/** Latency guard: compares one quantile of the two cohorts within the same window. */
+export const LatencyGuard = z.object({
+  enabled: z._default(z.boolean(), true),
+  quantile: z._default(z.enum(['p95', 'p99']), 'p95'),
+  /** Canary ÷ stable above which a window counts as a regression. */
+  maxRatio: z._default(z.number().check(z.gt(1), z.lte(100)), 1.5),
+  /** …and the absolute difference must exceed this, so 4 ms vs 8 ms (2x) is not a regression. */
+  minDeltaMs: z._default(z.number().check(z.gte(0), z.lte(600_000)), 50),
+  /**
+   * Requests each cohort needs in the window for its quantile to mean anything:
+   * a p95 of 200 samples has a relative standard error of roughly 10 % for
+   * typical web latencies, far inside a 1.5x ratio.
+   */
+  minRequests: z._default(z.int().check(z.gte(1), z.lte(Number.MAX_SAFE_INTEGER)), 200),
+  /** Regressed windows in a row (among windows where latency could be judged) before rolling back: one slow minute is noise. */
+  consecutive: z._default(z.int().check(z.gte(1), z.lte(60)), 2),
+})
+
+export const JudgeConfig = z.object({
+  /**
+   * Bound on the probability that a canary no worse than stable is ever rolled
+   * back by the sequential error test, however many times it is looked at. 1 %:
+   * a false rollback costs a redeploy, a missed regression costs users.
+   */
+  alpha: z._default(z.number().check(z.gt(0), z.lte(0.2)), 0.01),
+  /**
+   * Cumulative requests each cohort needs before the judge says `healthy`.
+   * 500 is about five expected errors at a 1 % error rate: less than that and
+   * "no alarm" means "no data". Alarms do not wait for it: the error test is valid at any sample size.
+   */
+  minRequests: z._default(Count, 500),
+  /**
+   * Cumulative canary errors before the error test may roll back. The test is
+   * valid without it, but at a 0.1 % canary share three errors are already
+   * "significant"; five keeps a single misbehaving client from ending a rollout.
+   */
+  minErrors: z._default(z.int().check(z.gte(1), z.lte(1_000_000)), 5),
+  /**
+   * Absolute guardrail on the canary's error rate in a window, whatever stable
+   * does. It fires only when the exact lower confidence bound (1 − alpha) of the
+   * rate is above the limit, and not when stable is above the limit too (a
+   * site-wide incident, which the relative test is there to judge).
+   */
+  maxCanaryErrorRate: z._default(z.number().check(z.gt(0), z.lte(1)), 0.05),
+  /** Canary requests in the window before the guardrail is applied at all. */
+  guardrailMinRequests: z._default(z.int().check(z.gte(1), z.lte(Number.MAX_SAFE_INTEGER)), 50),
+  latency: z.prefault(LatencyGuard, {}),
+  /**
+   * Sample-ratio-mismatch test (canary share of requests vs the configured
+   * weight). Much stricter than alpha because a pause stops the rollout and it is
+   * tested every window without sequential correction: 1e-4 per window is at most
+   * one false pause per week of one-minute windows, before srmTolerance removes most of those.
+   */
+  srmAlpha: z._default(z.number().check(z.gt(0), z.lte(0.1)), 1e-4),
+  /** Window requests (both cohorts) before the SRM test runs. */
+  srmMinRequests: z._default(z.int().check(z.gte(1), z.lte(Number.MAX_SAFE_INTEGER)), 1000),
+  /**
+   * Relative deviation of the smaller cohort's share that is tolerated even when
+   * significant. Requests are not independent (one visitor makes many), so at
+   * high traffic a binomial test flags harmless wobble; 0.1 means "10 % of 5 %
+   * weight", i.e. a 4.5 %–5.5 % canary share never pauses.
+   */
+  srmTolerance: z._default(z.number().check(z.gte(0), z.lt(1)), 0.1),
+  mixture: z.prefault(Mixture, {}),
+})
+
+export type JudgeConfigInput = z.input<typeof JudgeConfig>
+export type JudgeConfig = z.output<typeof JudgeConfig>
+export type LatencyGuard = z.output<typeof LatencyGuard>
+export type Mixture = z.output<typeof Mixture>
+
+/**
+ * The Flagger-style baseline: a fixed success-rate threshold per window and a
+ * budget of failed checks. Defaults are Flagger's documented examples.
+ */
+export const ThresholdConfig = z.object({
+  /** A check fails when the canary's success rate is below this (Flagger's `request-success-rate` min 99). */
+  minSuccessRate: z._default(Probability, 0.99),
+  /** Canary requests in the window for a check to count at all. */
+  minRequests: z._default(z.int().check(z.gte(1), z.lte(Number.MAX_SAFE_INTEGER)), 100),
+  /** Failed checks (not necessarily consecutive) before rolling back: Flagger's `threshold`. */
+  maxFailedChecks: z._default(z.int().check(z.gte(1), z.lte(1000)), 5),
+  /** Optional latency check on the canary alone (Flagger's `request-duration`, max 500 ms at p99). */
+  maxLatencyMs: z.optional(z.number().check(z.gt(0), z.lte(600_000))),
+  latencyQuantile: z._default(z.enum(['p95', 'p99']), 'p99'),
+})
+
+export type ThresholdConfigInput = z.input<typeof ThresholdConfig>
+export type ThresholdConfig = z.output<typeof ThresholdConfig>

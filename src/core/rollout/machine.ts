@@ -1,0 +1,158 @@
+/**
+ * @module
+ * The rollout state machine: phases, operator commands and controller
+ * decisions. Pure: every transition is `(state, input, now) -> new state`,
+ * and the single writer (the coordinator) persists the result.
+ *
+ *   idle ──start──► progressing ──(controller: advance)──► … ──► promoted ──complete──► idle
+ *                    │  ▲   │ gate                                 │
+ *                pause│  │resume/approve ──► awaiting-approval     │
+ *                    ▼  │                                          │
+ *                   paused          any active phase ──rollback──► rolled-back ──start──► progressing
+ */
+import type { Schedule } from '../config/schema.ts'
+
+export const PHASES = ['idle', 'progressing', 'paused', 'awaiting-approval', 'promoted', 'rolled-back'] as const
+export type Phase = (typeof PHASES)[number]
+
+export const COMMANDS = ['start', 'weight', 'pause', 'resume', 'approve', 'promote', 'rollback', 'complete'] as const
+export type CommandName = (typeof COMMANDS)[number]
+
+export type Command =
+  | { name: 'start'; release: string }
+  | { name: 'weight'; weight: number }
+  | { name: 'pause' | 'resume' | 'approve' | 'promote' | 'rollback' | 'complete' }
+
+/** What the controller concluded for one tick. `data` holds the numbers behind it. */
+export type DecisionKind = 'advance' | 'gate' | 'promote' | 'rollback' | 'pause' | 'hold'
+
+export interface Decision {
+  kind: DecisionKind
+  reason: string
+  data?: Record<string, unknown>
+}
+
+export interface RolloutState {
+  phase: Phase
+  /** Canary weight in percent. */
+  weight: number
+  /** Index into the schedule; -1 before the first start. */
+  step: number
+  /** When the current step (or a resume) began, ms since epoch. */
+  stepStartedAt: number | null
+  release: string | null
+  /** Bumped on every change; the basis of If-Match and of stale-decision detection. */
+  revision: number
+  updatedAt: number
+  /** The controller's evidence for the current release (opaque here; the judge owns its shape). */
+  evidence: unknown
+  /** End (ms) of the last metrics window the controller consumed: no window is judged twice. */
+  windowEnd: number | null
+  lastDecision: (Decision & { at: number }) | null
+}
+
+export const initialState = (now: number): RolloutState => ({
+  phase: 'idle',
+  weight: 0,
+  step: -1,
+  stepStartedAt: null,
+  release: null,
+  revision: 1,
+  updatedAt: now,
+  evidence: null,
+  windowEnd: null,
+  lastDecision: null,
+})
+
+/** Phases in which canary traffic may be flowing under Sluice's care. */
+const ACTIVE: ReadonlySet<Phase> = new Set(['progressing', 'paused', 'awaiting-approval', 'promoted'])
+
+export type Transition =
+  | { ok: true; state: RolloutState; changed: boolean; swapOrigins?: boolean }
+  | { ok: false; status: 409; detail: string }
+
+const conflict = (detail: string): Transition => ({ ok: false, status: 409, detail })
+
+function next(state: RolloutState, now: number, patch: Partial<RolloutState>): Transition {
+  return { ok: true, changed: true, state: { ...state, ...patch, revision: state.revision + 1, updatedAt: now } }
+}
+
+/** After `complete`: the promoted canary is the new stable, ready for the next release. */
+const reset = (state: RolloutState, now: number): RolloutState => ({ ...initialState(now), revision: state.revision + 1 })
+
+/** Entering step `i`: a 100 % step is the promotion. */
+function enterStep(state: RolloutState, schedule: Schedule, i: number, now: number, patch: Partial<RolloutState> = {}): Transition {
+  const step = schedule[i]!
+  return next(state, now, {
+    ...patch,
+    phase: step.weight >= 100 ? 'promoted' : 'progressing',
+    weight: step.weight,
+    step: i,
+    stepStartedAt: now,
+  })
+}
+
+/** Applies an operator command. Commands that make no sense in the current phase are conflicts (409). */
+export function applyCommand(state: RolloutState, cmd: Command, schedule: Schedule, now: number): Transition {
+  const { phase } = state
+  switch (cmd.name) {
+    case 'start':
+      if (phase !== 'idle' && phase !== 'rolled-back') return conflict(`cannot start while ${phase}: roll back, or complete a promoted release, first`)
+      return enterStep(state, schedule, 0, now, { release: cmd.release, evidence: null, windowEnd: now, lastDecision: null })
+    case 'weight':
+      // Manual weight hands control to the operator: automation pauses until `resume`.
+      return next(state, now, { phase: 'paused', weight: cmd.weight })
+    case 'pause':
+      if (phase !== 'progressing' && phase !== 'awaiting-approval') return conflict(`cannot pause while ${phase}`)
+      return next(state, now, { phase: 'paused' })
+    case 'resume': {
+      if (phase !== 'paused') return conflict(`cannot resume while ${phase}`)
+      if (state.release === null) return conflict('nothing to resume: start a release first')
+      // Continue from the highest step at or below the current weight; its bake time starts over.
+      let step = 0
+      schedule.forEach((s, i) => {
+        if (s.weight <= state.weight) step = i
+      })
+      if (state.weight >= 100) return next(state, now, { phase: 'promoted', step: schedule.length - 1 })
+      return next(state, now, { phase: 'progressing', step, stepStartedAt: now, windowEnd: now })
+    }
+    case 'approve':
+      if (phase !== 'awaiting-approval') return conflict(`nothing to approve while ${phase}`)
+      return enterStep(state, schedule, state.step + 1, now, { windowEnd: now })
+    case 'promote':
+      if (phase !== 'progressing' && phase !== 'paused' && phase !== 'awaiting-approval') return conflict(`cannot promote while ${phase}`)
+      return next(state, now, { phase: 'promoted', weight: 100, step: schedule.length - 1, stepStartedAt: now })
+    case 'rollback':
+      // Rolling back twice is not an error: an operator in an incident must be able to press it again.
+      if (!ACTIVE.has(phase)) return { ok: true, changed: false, state }
+      return next(state, now, { phase: 'rolled-back', weight: 0 })
+    case 'complete':
+      if (phase !== 'promoted') return conflict(`only a promoted release can be completed (now ${phase})`)
+      return { ok: true, changed: true, swapOrigins: true, state: reset(state, now) }
+  }
+}
+
+/**
+ * Applies a controller decision. Only a `progressing` rollout is the
+ * controller's; the caller has already checked that the decision was computed
+ * from this very revision, so an operator's command always wins.
+ */
+export function applyDecision(state: RolloutState, d: Decision, schedule: Schedule, now: number, patch: Partial<RolloutState> = {}): Transition {
+  if (state.phase !== 'progressing') return conflict(`the controller does not act while ${state.phase}`)
+  const lastDecision = { ...d, at: now }
+  switch (d.kind) {
+    case 'hold':
+      // A hold changes only the controller's own bookkeeping: no revision bump, so it never
+      // invalidates an operator's If-Match.
+      return { ok: true, changed: false, state: { ...state, ...patch, lastDecision } }
+    case 'rollback':
+      return next(state, now, { ...patch, lastDecision, phase: 'rolled-back', weight: 0 })
+    case 'pause':
+      return next(state, now, { ...patch, lastDecision, phase: 'paused' })
+    case 'gate':
+      return next(state, now, { ...patch, lastDecision, phase: 'awaiting-approval' })
+    case 'advance':
+    case 'promote':
+      return enterStep(state, schedule, d.kind === 'promote' ? schedule.length - 1 : state.step + 1, now, { ...patch, lastDecision })
+  }
+}
