@@ -37,5 +37,5 @@ export const spec = (id: string, over: Partial<RolloutSpecInput> = {}): RolloutS
 export async function create(id: string, over: Partial<RolloutSpecInput> = {}) {
   const res = await call(`/rollouts/${id}`, { method: 'PUT', body: spec(id, over) })
   if (res.status !== 201) throw new Error(`create ${id}: ${res.status} ${await res.text()}`)
-  return res.json() as Promise<{ revision: number }>
+  return res.json() as Promise<{ revision: number; phase: string; weight: number; spec: { stable: string; canary: string } }>
 }
