@@ -3,21 +3,30 @@ import { defineConfig } from 'vitest/config'
 import { ADMIN_TOKEN, READ_TOKEN } from './test/support/tokens.ts'
 
 export default defineConfig({
-  plugins: [
-    cloudflareTest(({ inject }) => ({
-      wrangler: { configPath: './wrangler.toml' },
-      miniflare: {
-        bindings: {
-          STABLE_ORIGIN: `http://127.0.0.1:${inject('stablePort')}`,
-          CANARY_ORIGIN: `http://127.0.0.1:${inject('canaryPort')}`,
-          SLUICE_ADMIN_TOKEN: ADMIN_TOKEN,
-          SLUICE_TOKENS: JSON.stringify([{ name: 'viewer', role: 'read', token: READ_TOKEN }]),
-        },
-      },
-    })),
-  ],
   test: {
     globalSetup: ['./test/support/global-setup.ts'],
-    include: ['test/**/*.test.ts'],
+    projects: [
+      {
+        // The worker and its pure core, inside workerd.
+        plugins: [
+          cloudflareTest(({ inject }) => ({
+            wrangler: { configPath: './wrangler.toml' },
+            miniflare: {
+              bindings: {
+                STABLE_ORIGIN: `http://127.0.0.1:${inject('stablePort')}`,
+                CANARY_ORIGIN: `http://127.0.0.1:${inject('canaryPort')}`,
+                SLUICE_ADMIN_TOKEN: ADMIN_TOKEN,
+                SLUICE_TOKENS: JSON.stringify([{ name: 'viewer', role: 'read', token: READ_TOKEN }]),
+              },
+            },
+          })),
+        ],
+        test: { name: 'workers', include: ['test/**/*.test.ts'], exclude: ['test/node/**'] },
+      },
+      {
+        // Tools that run in Node (CLI, scripts) against a real local worker.
+        test: { name: 'node', include: ['test/node/**/*.test.ts'], environment: 'node' },
+      },
+    ],
   },
 })
