@@ -9,7 +9,8 @@ import { type Context, Hono } from 'hono'
 import { bodyLimit } from 'hono/body-limit'
 import * as z from 'zod/mini'
 import type { $ZodType } from 'zod/v4/core'
-import type { Actor, Coordinator, Result } from '../control/coordinator.ts'
+import { coordinator } from '../control/client.ts'
+import type { Actor, Result } from '../control/coordinator.ts'
 import { RolloutId } from '../core/config/schema.ts'
 import { COMMANDS, type Command, type CommandName } from '../core/rollout/machine.ts'
 import { type AuthEnv, type AuthVars, authenticate, requireWrite } from './auth.ts'
@@ -21,13 +22,6 @@ type ApiEnv = { Bindings: Env & AuthEnv; Variables: AuthVars }
 type C = Context<ApiEnv>
 
 export const MAX_BODY_BYTES = 64 * 1024
-
-/** The coordinator's RPC surface as plain async methods (workerd's RPC types cannot express `unknown` payloads). */
-type Remote<T> = { [K in keyof T]: T[K] extends (...args: infer A) => infer R ? (...args: A) => Promise<Awaited<R>> : never }
-type CoordinatorApi = Remote<Pick<Coordinator, 'list' | 'status' | 'history' | 'put' | 'remove' | 'command' | 'decide' | 'progressing' | 'published'>>
-
-/** There is one coordinator for all rollouts (see src/control/coordinator.ts for why). */
-export const coordinator = (env: Env) => env.COORDINATOR.get(env.COORDINATOR.idFromName('global')) as unknown as CoordinatorApi
 
 const actorOf = (c: C): Actor => ({ kind: 'operator', name: c.get('caller').name })
 

@@ -4,22 +4,23 @@
  * they come from an analytics pipeline and a KV store, so anything may arrive,
  * and a judge must answer `hold` rather than throw or act on garbage.
  */
-import type { JudgeContext, WindowStats } from './judge.ts'
-
 export const isRecord = (v: unknown): v is Record<string, unknown> => typeof v === 'object' && v !== null && !Array.isArray(v)
 export const isCount = (v: unknown): v is number => typeof v === 'number' && Number.isSafeInteger(v) && v >= 0
 export const isFiniteNumber = (v: unknown): v is number => typeof v === 'number' && Number.isFinite(v)
 
+/** Never String(v) on unknown input: an object with a bogus toString would throw. */
+const show = (v: unknown): string => (typeof v === 'number' ? String(v) : typeof v)
+
 function cohortProblem(c: unknown, name: string): string | null {
   if (!isRecord(c)) return `${name} counts are missing`
-  if (!isCount(c.requests)) return `${name} requests (${String(c.requests)}) is not a non-negative integer`
-  if (!isCount(c.errors)) return `${name} errors (${String(c.errors)}) is not a non-negative integer`
+  if (!isCount(c.requests)) return `${name} requests (${show(c.requests)}) is not a non-negative integer`
+  if (!isCount(c.errors)) return `${name} errors (${show(c.errors)}) is not a non-negative integer`
   if (c.errors > c.requests) return `${name} has more errors (${c.errors}) than requests (${c.requests})`
   if (c.latencyMs !== undefined) {
     if (!isRecord(c.latencyMs)) return `${name} latency is not an object`
     for (const q of ['p50', 'p95', 'p99'] as const) {
       const v = c.latencyMs[q]
-      if (v !== undefined && !(isFiniteNumber(v) && v >= 0)) return `${name} ${q} latency (${String(v)}) is not a finite non-negative number`
+      if (v !== undefined && !(isFiniteNumber(v) && v >= 0)) return `${name} ${q} latency (${show(v)}) is not a finite non-negative number`
     }
   }
   return null

@@ -1,0 +1,71 @@
+import { env } from 'cloudflare:workers'
+import { describe, expect, it } from 'vitest'
+import { coordinator } from '../../src/control/client.ts'
+import { spec } from '../support/admin.ts'
+
+const operator = { actor: { kind: 'operator' as const, name: 'alice' } }
+const advance = { kind: 'advance' as const, reason: 'healthy for the whole bake time', data: { canaryRequests: 1200 } }
+
+async function progressing(id: string) {
+  const c = coordinator(env)
+  await c.put(id, spec(id), operator)
+  await c.command(id, { name: 'start', release: 'v2' }, operator)
+  const [read] = (await c.progressing()).filter((r) => r.spec.id === id)
+  return { c, read: read! }
+}
+
+describe('an operator command always beats a controller tick', () => {
+  it('discards a decision computed from state older than an operator rollback (tick reads, operator rolls back, tick writes)', async () => {
+    const { c, read } = await progressing('race-1')
+    // The controller has read the state and is judging...
+    const basis = { revision: read.state.revision, windowEnd: read.state.windowEnd }
+    // ...when the operator rolls back.
+    await c.command('race-1', { name: 'rollback' }, { ...operator, reason: 'pager went off' })
+    const r = await c.decide('race-1', advance, basis, { evidence: { x: 1 }, windowEnd: Date.now() })
+    expect(r).toMatchObject({ ok: true, value: { applied: false } })
+    expect(await c.status('race-1')).toMatchObject({ phase: 'rolled-back', weight: 0 })
+    const h = await c.history('race-1', { limit: 10 })
+    expect(h.entries.map((e) => e.command)).toEqual(['rollback', 'start', 'create'])
+  })
+
+  it('lets a rollback that arrives after the tick stand (tick writes, operator rolls back)', async () => {
+    const { c, read } = await progressing('race-2')
+    const applied = await c.decide('race-2', advance, { revision: read.state.revision, windowEnd: read.state.windowEnd }, { evidence: null, windowEnd: Date.now() })
+    expect(applied).toMatchObject({ ok: true, value: { applied: true, status: { phase: 'progressing', weight: 50 } } })
+    await c.command('race-2', { name: 'rollback' }, operator)
+    expect(await c.status('race-2')).toMatchObject({ phase: 'rolled-back', weight: 0 })
+    const h = await c.history('race-2', { limit: 10 })
+    expect(h.entries.map((e) => [e.command, e.actor.kind])).toEqual([
+      ['rollback', 'operator'],
+      ['advance', 'controller'],
+      ['start', 'operator'],
+      ['create', 'operator'],
+    ])
+    expect(h.entries[1]!.data).toEqual({ canaryRequests: 1200 })
+  })
+
+  it('ignores a duplicated tick: the same window is never acted on twice', async () => {
+    const { c, read } = await progressing('dup')
+    const basis = { revision: read.state.revision, windowEnd: read.state.windowEnd }
+    const patch = { evidence: null, windowEnd: Date.now() }
+    const first = await c.decide('dup', advance, basis, patch)
+    const second = await c.decide('dup', advance, basis, patch)
+    expect(first).toMatchObject({ value: { applied: true } })
+    expect(second).toMatchObject({ value: { applied: false } })
+    expect(await c.status('dup')).toMatchObject({ weight: 50, step: { index: 1 } })
+  })
+
+  it('records a repeated hold once, and holds do not invalidate If-Match', async () => {
+    const { c, read } = await progressing('holds')
+    let basis = { revision: read.state.revision, windowEnd: read.state.windowEnd }
+    for (let minute = 1; minute <= 3; minute++) {
+      const windowEnd = read.state.windowEnd! + minute * 60_000
+      const r = await c.decide('holds', { kind: 'hold', reason: 'not enough data' }, basis, { evidence: null, windowEnd })
+      expect(r).toMatchObject({ value: { applied: true } })
+      basis = { revision: basis.revision, windowEnd }
+    }
+    expect((await c.status('holds'))!.revision).toBe(read.state.revision)
+    const h = await c.history('holds', { limit: 10 })
+    expect(h.entries.map((e) => e.command)).toEqual(['hold', 'start', 'create'])
+  })
+})

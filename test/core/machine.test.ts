@@ -1,0 +1,105 @@
+import fc from 'fast-check'
+import * as z from 'zod/mini'
+import { describe, expect, it } from 'vitest'
+import { RolloutSpec, Schedule } from '../../src/core/config/schema.ts'
+import { COMMANDS, type Command, type Decision, type RolloutState, applyCommand, applyDecision, initialState } from '../../src/core/rollout/machine.ts'
+
+const schedule = z.parse(Schedule, [{ weight: 1 }, { weight: 10, gate: true }, { weight: 50 }, { weight: 100 }])
+const T0 = 1_700_000_000_000
+
+function run(state: RolloutState, ...cmds: Command[]): RolloutState {
+  for (const cmd of cmds) {
+    const t = applyCommand(state, cmd, schedule, T0)
+    if (!t.ok) throw new Error(t.detail)
+    state = t.state
+  }
+  return state
+}
+
+const decide = (state: RolloutState, kind: Decision['kind']) => applyDecision(state, { kind, reason: kind }, schedule, T0 + 60_000)
+
+describe('schedule', () => {
+  it('defaults to 1 -> 5 -> 10 -> 25 -> 50 -> 100 % with bake times', () => {
+    const spec = z.parse(RolloutSpec, { id: 'x', stable: 'https://a.example', canary: 'https://b.example' })
+    expect(spec.schedule.map((s) => s.weight)).toEqual([1, 5, 10, 25, 50, 100])
+    expect(spec.schedule.every((s, i) => i === spec.schedule.length - 1 || s.bakeMinutes > 0)).toBe(true)
+  })
+})
+
+describe('operator commands', () => {
+  it('start enters the first step with the release', () => {
+    expect(run(initialState(T0), { name: 'start', release: 'v2' })).toMatchObject({ phase: 'progressing', weight: 1, step: 0, release: 'v2', revision: 2 })
+  })
+
+  it('every change bumps the revision by one', () => {
+    const s = run(initialState(T0), { name: 'start', release: 'v2' }, { name: 'pause' }, { name: 'resume' }, { name: 'weight', weight: 3 })
+    expect(s.revision).toBe(5)
+  })
+
+  it('resume continues from the highest step at or below a manual weight', () => {
+    const s = run(initialState(T0), { name: 'start', release: 'v2' }, { name: 'weight', weight: 30 }, { name: 'resume' })
+    expect(s).toMatchObject({ phase: 'progressing', weight: 30, step: 1 })
+  })
+
+  it('complete is only for a promoted release', () => {
+    const t = applyCommand(run(initialState(T0), { name: 'start', release: 'v2' }), { name: 'complete' }, schedule, T0)
+    expect(t).toMatchObject({ ok: false, status: 409 })
+    const done = applyCommand(run(initialState(T0), { name: 'start', release: 'v2' }, { name: 'promote' }), { name: 'complete' }, schedule, T0)
+    expect(done).toMatchObject({ ok: true, swapOrigins: true, state: { phase: 'idle', weight: 0, release: null } })
+  })
+
+  it('never leaves the weight outside 0-100 and never throws, whatever the command sequence', () => {
+    const cmd = fc.oneof(
+      fc.constantFrom(...COMMANDS.filter((c) => c !== 'start' && c !== 'weight')).map((name) => ({ name }) as Command),
+      fc.constant({ name: 'start', release: 'v' } as Command),
+      fc.integer({ min: 0, max: 10_000 }).map((bp) => ({ name: 'weight', weight: bp / 100 }) as Command),
+    )
+    const decision = fc.constantFrom<Decision['kind']>('advance', 'gate', 'promote', 'rollback', 'pause', 'hold')
+    fc.assert(
+      fc.property(fc.array(fc.oneof(cmd, decision), { maxLength: 40 }), (inputs) => {
+        let s = initialState(T0)
+        for (const input of inputs) {
+          const t = typeof input === 'string' ? decide(s, input) : applyCommand(s, input, schedule, T0)
+          if (t.ok) s = t.state
+          if (!(s.weight >= 0 && s.weight <= 100)) return false
+          if (s.phase === 'rolled-back' && s.weight !== 0) return false
+          if (s.phase === 'promoted' && s.weight !== 100) return false
+          if (s.step >= schedule.length) return false
+        }
+        return true
+      }),
+    )
+  })
+})
+
+describe('controller decisions', () => {
+  const progressing = () => run(initialState(T0), { name: 'start', release: 'v2' })
+
+  it('advance moves to the next step; a gated step waits for approval first', () => {
+    const s = progressing()
+    const gated = decide(s, 'gate')
+    expect(gated).toMatchObject({ ok: true, state: { phase: 'awaiting-approval', weight: 1 } })
+    const approved = run((gated as { state: RolloutState }).state, { name: 'approve' })
+    expect(approved).toMatchObject({ phase: 'progressing', weight: 10, step: 1 })
+    const advanced = decide(approved, 'advance')
+    expect(advanced).toMatchObject({ ok: true, state: { phase: 'progressing', weight: 50, step: 2 } })
+  })
+
+  it('entering the 100 % step is the promotion', () => {
+    let s = progressing()
+    s = { ...s, step: 2, weight: 50 }
+    expect(decide(s, 'advance')).toMatchObject({ ok: true, state: { phase: 'promoted', weight: 100 } })
+  })
+
+  it('rollback sets weight 0; a hold changes no revision', () => {
+    const s = progressing()
+    expect(decide(s, 'rollback')).toMatchObject({ ok: true, state: { phase: 'rolled-back', weight: 0, revision: s.revision + 1 } })
+    expect(decide(s, 'hold')).toMatchObject({ ok: true, changed: false, state: { revision: s.revision, lastDecision: { kind: 'hold' } } })
+  })
+
+  it('the controller never acts on a rollout that is not progressing', () => {
+    for (const s of [initialState(T0), run(progressing(), { name: 'pause' }), run(progressing(), { name: 'rollback' })]) {
+      expect(decide(s, 'advance')).toMatchObject({ ok: false, status: 409 })
+    }
+  })
+})
