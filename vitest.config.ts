@@ -1,6 +1,6 @@
 import { cloudflareTest } from '@cloudflare/vitest-plugin'
 import { defineConfig } from 'vitest/config'
-import { ADMIN_TOKEN, READ_TOKEN } from './test/support/tokens.ts'
+import { ACCESS_AUD, ADMIN_TOKEN, READ_TOKEN } from './test/support/tokens.ts'
 
 export default defineConfig({
   test: {
@@ -17,6 +17,8 @@ export default defineConfig({
                 CANARY_ORIGIN: `http://127.0.0.1:${inject('canaryPort')}`,
                 SLUICE_ADMIN_TOKEN: ADMIN_TOKEN,
                 SLUICE_TOKENS: JSON.stringify([{ name: 'viewer', role: 'read', token: READ_TOKEN }]),
+                ACCESS_TEAM_DOMAIN: `http://127.0.0.1:${inject('accessPort')}`,
+                ACCESS_AUD: ACCESS_AUD,
               },
             },
           })),

@@ -12,6 +12,7 @@ import type { Context, MiddlewareHandler } from 'hono'
 import { bearerAuth } from 'hono/bearer-auth'
 import { timingSafeEqual } from 'hono/utils/buffer'
 import { verifyWithJwks } from 'hono/utils/jwt/jwt'
+import type { HonoJsonWebKey } from 'hono/utils/jwt/jws'
 import { logOnce } from '../edge/log.ts'
 import { problem } from './problem.ts'
 
@@ -57,14 +58,26 @@ export function tokensOf(env: AuthEnv): Token[] {
 
 const accessConfigured = (env: AuthEnv) => Boolean(env.ACCESS_TEAM_DOMAIN && env.ACCESS_AUD)
 
+// The team's keys rotate rarely; re-reading them on every admin call would add a subrequest each time.
+const KEYS_TTL_MS = 5 * 60_000
+let keyCache: { team: string; keys: HonoJsonWebKey[]; at: number } | undefined
+
+async function teamKeys(team: string, refresh: boolean): Promise<HonoJsonWebKey[]> {
+  if (!refresh && keyCache?.team === team && Date.now() - keyCache.at < KEYS_TTL_MS) return keyCache.keys
+  const res = await fetch(`${team}/cdn-cgi/access/certs`)
+  if (!res.ok) throw new Error(`Access certs: ${res.status}`)
+  const { keys } = (await res.json()) as { keys: HonoJsonWebKey[] }
+  keyCache = { team, keys, at: Date.now() }
+  return keys
+}
+
 async function verifyAccess(c: Context<{ Bindings: AuthEnv; Variables: AuthVars }>, jwt: string): Promise<boolean> {
   const team = c.env.ACCESS_TEAM_DOMAIN!.replace(/\/+$/, '')
+  const verify = async (refresh: boolean) =>
+    verifyWithJwks(jwt, { keys: await teamKeys(team, refresh), verification: { iss: team, aud: c.env.ACCESS_AUD! }, allowedAlgorithms: ['RS256'] })
   try {
-    const payload = await verifyWithJwks(jwt, {
-      jwks_uri: `${team}/cdn-cgi/access/certs`,
-      verification: { iss: team, aud: c.env.ACCESS_AUD! },
-      allowedAlgorithms: ['RS256'],
-    })
+    // A key we do not know yet may be a fresh rotation: re-read the keys once before refusing.
+    const payload = await verify(false).catch(() => verify(true))
     const who = typeof payload.email === 'string' ? payload.email : typeof payload.sub === 'string' ? payload.sub : 'access'
     c.set('caller', { name: who, role: 'write' })
     return true

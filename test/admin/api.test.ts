@@ -35,7 +35,7 @@ describe('authentication', () => {
 
   it('fails closed, and says why, when no credentials are configured', async () => {
     const app = createApp()
-    const bare = { ...env, SLUICE_ADMIN_TOKEN: undefined, SLUICE_TOKENS: undefined } as unknown as Env
+    const bare = { ...env, SLUICE_ADMIN_TOKEN: undefined, SLUICE_TOKENS: undefined, ACCESS_TEAM_DOMAIN: undefined, ACCESS_AUD: undefined } as unknown as Env
     const res = await app.fetch(new Request('https://x.example/__sluice/api/rollouts', { headers: { authorization: 'Bearer anything-at-all-123' } }), bare, createExecutionContext())
     const p = await problemOf(res, 503)
     expect(p.detail).toContain('SLUICE_ADMIN_TOKEN')

@@ -4,6 +4,7 @@
  * ports to the workers (see vitest.config.ts) and to tests (`inject`).
  */
 import type { TestProject } from 'vitest/node'
+import { startAccess } from './access-server.ts'
 import { deadPort, startOrigin } from './origin-server.ts'
 
 declare module 'vitest' {
@@ -11,6 +12,10 @@ declare module 'vitest' {
     stablePort: number
     canaryPort: number
     deadPort: number
+    /** A Cloudflare Access look-alike serving the team's public keys at /cdn-cgi/access/certs. */
+    accessPort: number
+    /** The matching private key (JWK), for tests to sign assertions with. */
+    accessPrivateJwk: JsonWebKey
   }
 }
 
@@ -20,7 +25,11 @@ export default async function setup(project: TestProject) {
   project.provide('stablePort', stable.port)
   project.provide('canaryPort', canary.port)
   project.provide('deadPort', await deadPort())
+  const access = await startAccess()
+  project.provide('accessPort', access.port)
+  project.provide('accessPrivateJwk', access.privateJwk)
   return async () => {
+    await access.close()
     await stable.close()
     await canary.close()
   }
