@@ -6,7 +6,7 @@ import { ACCESS_AUD } from '../support/tokens.ts'
 
 const team = () => `http://127.0.0.1:${inject('accessPort')}`
 
-async function assertion(claims: Record<string, unknown> = {}, key: JsonWebKey = inject('accessPrivateJwk')) {
+async function assertion(claims: Record<string, unknown> = {}, key = inject('accessPrivateJwk') as JsonWebKey) {
   const now = Math.floor(Date.now() / 1000)
   return sign({ iss: team(), aud: [ACCESS_AUD], email: 'ops@example.com', sub: 'user-1', iat: now, nbf: now, exp: now + 300, ...claims }, key, 'RS256')
 }

@@ -4,7 +4,7 @@
  * whose public half is served at `/cdn-cgi/access/certs` in Access's format
  * (`{ keys: [...], public_cert, public_certs }`, we serve `keys`).
  */
-import { generateKeyPairSync } from 'node:crypto'
+import { type JsonWebKey, generateKeyPairSync } from 'node:crypto'
 import { createServer } from 'node:http'
 import type { AddressInfo } from 'node:net'
 
@@ -13,7 +13,7 @@ export const ACCESS_KID = 'test-key-1'
 export async function startAccess() {
   const { publicKey, privateKey } = generateKeyPairSync('rsa', { modulusLength: 2048 })
   const pub = { ...publicKey.export({ format: 'jwk' }), kid: ACCESS_KID, alg: 'RS256', use: 'sig' }
-  const privateJwk = { ...privateKey.export({ format: 'jwk' }), kid: ACCESS_KID, alg: 'RS256' } as JsonWebKey
+  const privateJwk: JsonWebKey = { ...privateKey.export({ format: 'jwk' }), kid: ACCESS_KID, alg: 'RS256' }
   const server = createServer((req, res) => {
     if (req.url === '/cdn-cgi/access/certs') {
       res.writeHead(200, { 'content-type': 'application/json' })

@@ -3,6 +3,7 @@
  * Starts the loopback origins once for the whole test run and hands their
  * ports to the workers (see vitest.config.ts) and to tests (`inject`).
  */
+import type { JsonWebKey } from 'node:crypto'
 import type { TestProject } from 'vitest/node'
 import { startAccess } from './access-server.ts'
 import { deadPort, startOrigin } from './origin-server.ts'
