@@ -15,7 +15,7 @@ import { RolloutId } from '../core/config/schema.ts'
 import { COMMANDS, type Command, type CommandName } from '../core/rollout/machine.ts'
 import { type AuthEnv, type AuthVars, authenticate, requireWrite } from './auth.ts'
 import { openApiDocument } from './openapi.ts'
-import { COMMAND_BODIES, HistoryQuery, PutRolloutBody } from './schemas.ts'
+import { COMMAND_BODIES, HistoryQuery, PutRolloutBody, SeriesQuery } from './schemas.ts'
 import { invalid, problem } from './problem.ts'
 
 type ApiEnv = { Bindings: Env & AuthEnv; Variables: AuthVars }
@@ -107,6 +107,16 @@ export function createAdminApi() {
     const page = await coordinator(c.env).history(id, q.data)
     if (page.entries.length === 0 && q.data.before === undefined) return problem(404, 'Not Found', `no rollout ${id}`)
     return c.json(page)
+  })
+
+  api.get('/rollouts/:id/series', async (c) => {
+    const q = z.safeParse(SeriesQuery, c.req.query())
+    if (!q.success) return invalid(q.error.issues, 'query')
+    const id = c.req.param('id')
+    const coord = coordinator(c.env)
+    const [status, points] = await Promise.all([coord.status(id), coord.series(id, q.data.limit)])
+    if (!status && points.length === 0) return problem(404, 'Not Found', `no rollout ${id}`)
+    return c.json({ points })
   })
 
   api.post('/rollouts/:id/:command', async (c) => {

@@ -59,6 +59,14 @@ export function openApiDocument(): object {
           responses: { 200: { description: 'A page of history', content: { 'application/json': { schema: ref('HistoryPage') } } }, ...errors },
         },
       },
+      '/rollouts/{id}/series': {
+        parameters: [idParam],
+        get: {
+          summary: 'Judged one-minute windows for charts, oldest first',
+          parameters: [{ name: 'limit', in: 'query', schema: { type: 'integer', minimum: 1, maximum: 10080, default: 360 } }],
+          responses: { 200: { description: 'Points', content: { 'application/json': { schema: ref('SeriesPage') } } }, 404: problemResponse('No such rollout'), ...errors },
+        },
+      },
       ...Object.fromEntries(
         COMMANDS.map((name) => [
           `/rollouts/{id}/${name}`,
@@ -101,6 +109,19 @@ export function openApiDocument(): object {
             next: { type: ['integer', 'null'] },
           },
         },
+        SeriesPage: {
+          type: 'object',
+          properties: {
+            points: {
+              type: 'array',
+              items: {
+                type: 'object',
+                properties: { at: { type: 'integer' }, weight: { type: 'number' }, stable: ref('CohortPoint'), canary: ref('CohortPoint') },
+              },
+            },
+          },
+        },
+        CohortPoint: { type: 'object', properties: { requests: { type: 'number' }, errors: { type: 'number' }, p95: { type: ['number', 'null'] } } },
         Problem: {
           type: 'object',
           required: ['type', 'title', 'status', 'detail'],

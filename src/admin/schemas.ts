@@ -23,6 +23,10 @@ export const HistoryQuery = z.object({
   before: z.optional(z.coerce.number().check(z.int(), z.gte(1))),
 })
 
+export const SeriesQuery = z.object({
+  limit: z._default(z.coerce.number().check(z.int(), z.gte(1), z.lte(10_080)), 360),
+})
+
 /** Body schema per command; commands other than start and weight take only an optional reason. */
 export const COMMAND_BODIES = {
   start: StartBody,

@@ -47,6 +47,24 @@ export interface RolloutStatus {
   updatedAt: string
 }
 
+/** One judged window, for charts: the weight and each cohort's numbers. */
+export interface SeriesPoint {
+  /** Window end, ms since epoch. */
+  at: number
+  weight: number
+  stable: CohortPoint
+  canary: CohortPoint
+}
+
+export interface CohortPoint {
+  requests: number
+  errors: number
+  p95: number | null
+}
+
+/** Points kept per rollout: a week of one-minute windows. */
+const SERIES_LIMIT = 7 * 24 * 60
+
 export type Problem = { status: 400 | 404 | 409 | 412; title: string; detail: string }
 export type Result<T> = { ok: true; value: T; published: boolean } | { ok: false; problem: Problem }
 
@@ -78,6 +96,7 @@ export class Coordinator extends DurableObject<Env> {
       CREATE TABLE IF NOT EXISTS history (
         seq INTEGER PRIMARY KEY AUTOINCREMENT, rollout TEXT NOT NULL, at INTEGER NOT NULL, entry TEXT NOT NULL);
       CREATE INDEX IF NOT EXISTS history_by_rollout ON history (rollout, seq);
+      CREATE TABLE IF NOT EXISTS series (rollout TEXT NOT NULL, at INTEGER NOT NULL, point TEXT NOT NULL, PRIMARY KEY (rollout, at));
     `)
   }
 
@@ -104,6 +123,15 @@ export class Coordinator extends DurableObject<Env> {
       .toArray()
     const entries = rows.slice(0, page.limit).map((r) => ({ ...(JSON.parse(r.entry) as Omit<HistoryEntry, 'seq'>), seq: r.seq }))
     return { entries, next: rows.length > page.limit ? entries.at(-1)!.seq : null }
+  }
+
+  /** The last `limit` judged windows, oldest first. */
+  series(id: string, limit: number): SeriesPoint[] {
+    return this.#sql
+      .exec<{ point: string }>('SELECT point FROM series WHERE rollout = ? ORDER BY at DESC LIMIT ?', id, limit)
+      .toArray()
+      .map((r) => JSON.parse(r.point) as SeriesPoint)
+      .reverse()
   }
 
   // ---- operator writes -----------------------------------------------------
@@ -162,7 +190,13 @@ export class Coordinator extends DurableObject<Env> {
    * state is discarded: the operator always wins. A duplicated tick finds the
    * window already consumed and is discarded the same way.
    */
-  async decide(id: string, decision: Decision, basis: DecisionBasis, patch: Pick<RolloutState, 'evidence' | 'windowEnd'>): Promise<Result<{ applied: boolean; status: RolloutStatus | null }>> {
+  async decide(
+    id: string,
+    decision: Decision,
+    basis: DecisionBasis,
+    patch: Pick<RolloutState, 'evidence' | 'windowEnd'>,
+    point?: SeriesPoint,
+  ): Promise<Result<{ applied: boolean; status: RolloutStatus | null }>> {
     const row = this.#row(id)
     if (!row || row.state.revision !== basis.revision || row.state.windowEnd !== basis.windowEnd) {
       return { ok: true, value: { applied: false, status: row ? statusOf(row.spec, row.state) : null }, published: false }
@@ -171,6 +205,10 @@ export class Coordinator extends DurableObject<Env> {
     const t: Transition = applyDecision(row.state, decision, row.spec.schedule, now, patch)
     if (!t.ok) return { ok: true, value: { applied: false, status: statusOf(row.spec, row.state) }, published: false }
     this.#save(id, row.spec, t.state)
+    if (point) {
+      this.#sql.exec('INSERT OR REPLACE INTO series (rollout, at, point) VALUES (?, ?, ?)', id, point.at, JSON.stringify(point))
+      this.#sql.exec('DELETE FROM series WHERE rollout = ? AND at < (SELECT MIN(at) FROM (SELECT at FROM series WHERE rollout = ? ORDER BY at DESC LIMIT ?))', id, id, SERIES_LIMIT)
+    }
     // A hold that says what the last one said adds nothing to the record; everything else is recorded.
     const repeatHold = decision.kind === 'hold' && row.state.lastDecision?.kind === 'hold' && row.state.lastDecision.reason === decision.reason
     if (!repeatHold) {

@@ -380,9 +380,10 @@ export function judge(prev: JudgeState, window: WindowStats, cfg: JudgeConfig, c
     const deviation = Math.abs(observed - expected) / Math.min(expected, 1 - expected)
     numbers.srmExpectedShare = expected
     numbers.srmObservedShare = observed
-    numbers.srmChiSquare = (wc.requests - n * expected) ** 2 / (n * expected * (1 - expected))
+    // Finite-or-null: a denormal weight would make these overflow, and numbers must stay JSON.
+    numbers.srmChiSquare = finiteOrNull((wc.requests - n * expected) ** 2 / (n * expected * (1 - expected)))
     numbers.srmPValue = pValue
-    numbers.srmDeviation = deviation
+    numbers.srmDeviation = finiteOrNull(deviation)
     if (pValue < cfg.srmAlpha && deviation > cfg.srmTolerance) {
       srm = `sample ratio mismatch: canary got ${pct(observed)} of ${n} requests but the weight is ${pct(expected)} (p = ${sci(pValue)} < ${sci(cfg.srmAlpha)}); bucketing, cookies or metrics may be broken`
     }
