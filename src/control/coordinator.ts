@@ -17,6 +17,7 @@ import { type Rollout, type RolloutSpec, RolloutSpec as RolloutSpecSchema } from
 import { type Command, type Decision, type RolloutState, type Transition, applyCommand, applyDecision, initialState } from '../core/rollout/machine.ts'
 import { CONFIG_KEY } from '../edge/config-store.ts'
 import { logOnce } from '../edge/log.ts'
+import { NOTIFY, sendWebhook } from './notify.ts'
 
 export interface Actor {
   kind: 'operator' | 'controller'
@@ -178,6 +179,7 @@ export class Coordinator extends DurableObject<Env> {
     this.#save(id, spec, t.state)
     const data = cmd.name === 'start' ? { release: cmd.release } : t.swapOrigins ? { stable: spec.stable, canary: spec.canary } : undefined
     this.#record(id, now, { ...opts, ...(data ? { data } : {}) }, cmd.name, row.state, t.state)
+    this.#notify(spec, cmd.name, t.state, opts.reason)
     return this.#committed(statusOf(spec, t.state))
   }
 
@@ -214,6 +216,7 @@ export class Coordinator extends DurableObject<Env> {
     if (!repeatHold) {
       this.#record(id, now, { actor: { kind: 'controller', name: 'controller' }, reason: decision.reason, ...(decision.data ? { data: decision.data } : {}) }, decision.kind, row.state, t.state)
     }
+    if (t.changed) this.#notify(row.spec, decision.kind, t.state, decision.reason)
     const status = statusOf(row.spec, t.state)
     if (!t.changed) return { ok: true, value: { applied: true, status }, published: false }
     return this.#committed({ applied: true, status })
@@ -250,6 +253,13 @@ export class Coordinator extends DurableObject<Env> {
   }
 
   // ---- internals -----------------------------------------------------------
+
+  /** Fire-and-forget: the webhook's fate never touches the committed change. */
+  #notify(spec: RolloutSpec, event: string, to: RolloutState, reason: string | undefined) {
+    const url = spec.notify.webhook
+    const message = NOTIFY[event]
+    if (url && message) this.ctx.waitUntil(sendWebhook(url, message(spec.id, to, reason)))
+  }
 
   async #committed<T>(value: T): Promise<Result<T>> {
     return { ok: true, value, published: await this.publish() }

@@ -10,6 +10,7 @@ import { type Assignment, assign } from '../core/cohort/assign.ts'
 import { type CompiledRollout, selectRollout } from '../core/config/compile.ts'
 import type { Cohort } from '../core/config/schema.ts'
 import type { ConfigStore } from './config-store.ts'
+import { localMetrics } from '../control/metrics/local.ts'
 import { record } from './metrics.ts'
 import { OriginTimeout, forward, relay } from './proxy.ts'
 
@@ -106,7 +107,7 @@ export function createEdgeHandler({ store, newId = () => crypto.randomUUID() }: 
     }
 
     const cf = request.cf as { colo?: string; country?: string } | undefined
-    record(c.env.METRICS, {
+    record(c.env.SLUICE_LOCAL_METRICS === '1' ? localMetrics : c.env.METRICS, {
       rolloutId: r.rollout.id,
       cohort: a.cohort,
       release: r.rollout.release,

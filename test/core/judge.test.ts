@@ -9,7 +9,16 @@
 import fc from 'fast-check'
 import * as z from 'zod/mini'
 import { describe, expect, it } from 'vitest'
-import { initialJudgeState, isJudgeState, judge, type CohortCounts, type JudgeState, type Verdict, type WindowStats } from '../../src/core/judge/judge.ts'
+import {
+  initialJudgeState,
+  isJudgeState,
+  judge,
+  type CohortCounts,
+  type Judge,
+  type JudgeState,
+  type Verdict,
+  type WindowStats,
+} from '../../src/core/judge/judge.ts'
 import { JudgeConfig, ThresholdConfig, type JudgeConfigInput } from '../../src/core/judge/schema.ts'
 import {
   binomialCdf,
@@ -25,11 +34,20 @@ import {
 import { initialThresholdState, thresholdJudge, type ThresholdState } from '../../src/core/judge/threshold.ts'
 import { seeded, type Random } from '../support/random.ts'
 
+// Compile-time check that the simulator can swap the two judges.
+const _swappable: [Judge<JudgeState, JudgeConfig>, Judge<ThresholdState, ThresholdConfig>] = [judge, thresholdJudge]
+void _swappable
+
 const cfg = z.parse(JudgeConfig, {})
 const config = (over: JudgeConfigInput) => z.parse(JudgeConfig, over)
 const MINUTE = 60_000
 
-const win = (t: number, stable: CohortCounts, canary: CohortCounts): WindowStats => ({ start: t * MINUTE, end: (t + 1) * MINUTE, stable, canary })
+const win = (t: number, stable: CohortCounts, canary: CohortCounts): WindowStats => ({
+  start: t * MINUTE,
+  end: (t + 1) * MINUTE,
+  stable,
+  canary,
+})
 
 /** Feeds windows in order and returns every verdict. */
 function feed(windows: WindowStats[], weight: number | ((t: number) => number), c = cfg, state = initialJudgeState()): Verdict[] {
@@ -93,6 +111,8 @@ interface SimRun {
   /** First window where the same z-test on the cumulative counts rejects (classic peeking). */
   naiveCumulativeAt: number | null
   thresholdRollbackAt: number | null
+  /** Whether the guardrail ever stood down because stable was over the limit too. */
+  guardrailStoodDown: boolean
 }
 
 /** Pooled two-proportion z statistic (canary minus stable). */
@@ -109,7 +129,15 @@ function simulate(seed: number, o: SimOptions): SimRun {
   const tcfg = z.parse(ThresholdConfig, {})
   let state = initialJudgeState()
   let tstate: ThresholdState = initialThresholdState()
-  const run: SimRun = { rollbackAt: null, rollbackReasons: [], pauses: 0, naiveWindowAt: null, naiveCumulativeAt: null, thresholdRollbackAt: null }
+  const run: SimRun = {
+    rollbackAt: null,
+    rollbackReasons: [],
+    pauses: 0,
+    naiveWindowAt: null,
+    naiveCumulativeAt: null,
+    thresholdRollbackAt: null,
+    guardrailStoodDown: false,
+  }
   let cumNc = 0
   let cumEc = 0
   let cumNs = 0
@@ -129,6 +157,7 @@ function simulate(seed: number, o: SimOptions): SimRun {
     const v = judge(state, w, cfg, { weight })
     state = v.state
     if (v.verdict === 'pause') run.pauses++
+    if (v.reasons.some((r) => r.includes('site-wide incident'))) run.guardrailStoodDown = true
     if (v.verdict === 'rollback' && run.rollbackAt === null) {
       run.rollbackAt = t
       run.rollbackReasons = v.reasons
@@ -237,10 +266,12 @@ describe('schema', () => {
 describe('false rollbacks under peeking every minute (A/A)', () => {
   // 2000 runs × 60 windows, 100 rps, 1 % errors in both cohorts, weight 1 → 5 → 10 → 25 → 50 %.
   const RUNS = 2000
-  const runs = simulateMany(RUNS, 1_000, { stableRate: constant(0.01), canaryRate: constant(0.01) })
+  // Simulated once, on first use, and shared by the tests below (they look at the same runs).
+  let cached: SimRun[] | undefined
+  const aa = () => (cached ??= simulateMany(RUNS, 1_000, { stableRate: constant(0.01), canaryRate: constant(0.01) }))
 
   it('keeps the false-rollback fraction below alpha plus a binomial margin', () => {
-    const falseRollbacks = count(runs, (r) => r.rollbackAt !== null)
+    const falseRollbacks = count(aa(), (r) => r.rollbackAt !== null)
     // If the true rate were alpha, exceeding this would happen with probability ≤ 0.1 %.
     const critical = upperCritical(RUNS, cfg.alpha, 1e-3)
     console.info(`A/A: judge rolled back ${falseRollbacks}/${RUNS} runs (alpha ${cfg.alpha}, critical count ${critical})`)
@@ -248,9 +279,9 @@ describe('false rollbacks under peeking every minute (A/A)', () => {
   })
 
   it('shows that naive z-tests at 0.05 on the same data roll back far more often', () => {
-    const perWindow = count(runs, (r) => r.naiveWindowAt !== null)
-    const cumulative = count(runs, (r) => r.naiveCumulativeAt !== null)
-    console.info(`A/A: naive per-window z-test rolled back ${perWindow}/${RUNS}, naive cumulative z-test with peeking ${cumulative}/${RUNS}`)
+    const perWindow = count(aa(), (r) => r.naiveWindowAt !== null)
+    const cumulative = count(aa(), (r) => r.naiveCumulativeAt !== null)
+    console.info(`A/A: naive per-window z-test rolled back ${perWindow}/${RUNS}, naive cumulative z-test ${cumulative}/${RUNS}`)
     // Both are incompatible even with a 5 % false-rollback rate, let alone alpha.
     const critical = upperCritical(RUNS, 0.05, 1e-6)
     expect(perWindow).toBeGreaterThan(critical)
@@ -258,13 +289,13 @@ describe('false rollbacks under peeking every minute (A/A)', () => {
   })
 
   it('rarely pauses a correct split (SRM false alarms within srmAlpha per window)', () => {
-    const pauses = runs.reduce((a, r) => a + r.pauses, 0)
+    const pauses = aa().reduce((a, r) => a + r.pauses, 0)
     console.info(`A/A: ${pauses} SRM pauses in ${RUNS * RUN_WINDOWS} windows (srmAlpha ${cfg.srmAlpha})`)
     expect(pauses).toBeLessThan(upperCritical(RUNS * RUN_WINDOWS, cfg.srmAlpha, 1e-3))
   })
 
   it('a Flagger-style 99 % success threshold rolls back most healthy canaries at a 1 % baseline', () => {
-    const baseline = count(runs, (r) => r.thresholdRollbackAt !== null)
+    const baseline = count(aa(), (r) => r.thresholdRollbackAt !== null)
     console.info(`A/A: threshold baseline rolled back ${baseline}/${RUNS}`)
     expect(baseline).toBeGreaterThan(RUNS / 2)
   })
@@ -275,7 +306,8 @@ describe('power', () => {
     const runs = simulateMany(500, 50_000, { stableRate: constant(0.01), canaryRate: constant(0.02) })
     const caught = runs.filter((r) => r.rollbackAt !== null)
     const at = caught.map((r) => r.rollbackAt! + 1)
-    console.info(`2x: caught ${caught.length}/500, windows to rollback median ${quantile(at, 0.5)}, p99 ${quantile(at, 0.99)}, max ${Math.max(...at)}`)
+    const timing = `median ${quantile(at, 0.5)}, p99 ${quantile(at, 0.99)}, max ${Math.max(...at)}`
+    console.info(`2x: caught ${caught.length}/500, windows to rollback ${timing}`)
     expect(caught.length / runs.length).toBeGreaterThanOrEqual(0.99)
     // It is the error test that catches it, not the absolute guardrail (2 % is under its 5 % limit).
     expect(caught.every((r) => r.rollbackReasons[0]!.startsWith('canary errors are disproportionate'))).toBe(true)
@@ -286,8 +318,9 @@ describe('power', () => {
     const at = runs.map((r) => (r.rollbackAt === null ? Infinity : r.rollbackAt + 1))
     console.info(`5x: windows to rollback median ${quantile(at, 0.5)}, p99 ${quantile(at, 0.99)}, max ${Math.max(...at)}`)
     expect(quantile(at, 0.5)).toBeLessThanOrEqual(4)
-    // Every run is caught during the first (1 %) step of 12 windows.
-    expect(Math.max(...at)).toBeLessThanOrEqual(12)
+    expect(quantile(at, 0.95)).toBeLessThanOrEqual(8)
+    // Every run is caught before the weight goes past 5 % (two steps of 12 windows).
+    expect(Math.max(...at)).toBeLessThanOrEqual(24)
   })
 
   it('catches a total canary outage in the first window through the guardrail', () => {
@@ -307,10 +340,9 @@ describe('things that must not roll back', () => {
     const baseline = count(runs, (r) => r.thresholdRollbackAt !== null)
     console.info(`incident: judge rolled back ${rollbacks}/${RUNS}, threshold baseline ${baseline}/${RUNS}`)
     expect(rollbacks).toBeLessThan(upperCritical(RUNS, cfg.alpha, 1e-3))
-    // The guardrail must stand down when stable is as bad: it never caused a rollback here.
+    // The canary's rate was over the guardrail in (nearly) every run, and the guardrail stood down each time.
+    expect(count(runs, (r) => r.guardrailStoodDown)).toBeGreaterThan(RUNS * 0.95)
     expect(runs.some((r) => r.rollbackReasons.some((x) => x.includes('guardrail')))).toBe(false)
-    // The baseline, which ignores stable, fails every such run: the incident test has teeth.
-    expect(baseline).toBe(RUNS)
   })
 
   it('an incident with exactly proportional errors only lowers the evidence', () => {
@@ -334,7 +366,6 @@ describe('things that must not roll back', () => {
         fc.integer({ min: 1, max: 100_000 }),
         fc.double({ min: 0, max: 1, noNaN: true }),
         fc.double({ min: 0, max: 1, noNaN: true }),
-        fc.double({ min: 1.0001, max: 100, noNaN: true }),
         (ns, nc, stableRate, fraction) => {
           const es = Math.floor(ns * stableRate)
           // Canary's observed rate is at most stable's.
@@ -378,7 +409,11 @@ function latencyWindow(rng: Random, t: number, ns: number, nc: number, stable: [
     xs.sort()
     return xs[Math.ceil(0.95 * n) - 1]!
   }
-  return win(t, { requests: ns, errors: 0, latencyMs: { p95: p95(ns, stable) } }, { requests: nc, errors: 0, latencyMs: { p95: p95(nc, canary) } })
+  return win(
+    t,
+    { requests: ns, errors: 0, latencyMs: { p95: p95(ns, stable) } },
+    { requests: nc, errors: 0, latencyMs: { p95: p95(nc, canary) } },
+  )
 }
 
 describe('latency guard', () => {
@@ -409,14 +444,16 @@ describe('latency guard', () => {
     const fast = { requests: 1_000, errors: 0, latencyMs: { p95: 200 } }
     const slow = { requests: 1_000, errors: 0, latencyMs: { p95: 500 } }
     // One slow window between normal ones.
-    expect(feed([win(0, fast, fast), win(1, fast, slow), win(2, fast, fast), win(3, fast, slow)], 50).map((v) => v.verdict)).not.toContain('rollback')
+    const alternating = feed([win(0, fast, fast), win(1, fast, slow), win(2, fast, fast), win(3, fast, slow)], 50)
+    expect(alternating.map((v) => v.verdict)).toEqual(['healthy', 'hold', 'healthy', 'hold'])
     // 2x but only +10 ms.
     const a = { requests: 1_000, errors: 0, latencyMs: { p95: 10 } }
     const b = { requests: 1_000, errors: 0, latencyMs: { p95: 20 } }
     expect(feed([win(0, a, b), win(1, a, b), win(2, a, b)], 50).map((v) => v.verdict)).not.toContain('rollback')
     // A window below latency.minRequests neither confirms nor clears the streak.
     const tiny = { requests: 50, errors: 0, latencyMs: { p95: 9_000 } }
-    const verdicts = feed([win(0, fast, slow), win(1, fast, tiny), win(2, fast, slow)], 50)
+    const tinyFast = { requests: 50, errors: 0, latencyMs: { p95: 200 } }
+    const verdicts = feed([win(0, fast, slow), win(1, tinyFast, tiny), win(2, fast, slow)], 50)
     expect(verdicts.map((v) => v.verdict)).toEqual(['hold', 'hold', 'rollback'])
     expect(verdicts[1]!.numbers.latencyStreak).toBe(1)
   })
@@ -465,7 +502,7 @@ describe('verdict rules', () => {
   it('starts afresh from a corrupted stored state rather than throwing', () => {
     const v = judge({ version: 1, evidence: 'nope' } as unknown as JudgeState, win(0, ok(1_000), ok(1_000)), cfg, { weight: 50 })
     expect(v.state).toMatchObject({ windows: 1, stable: { requests: 1_000 } })
-    expect(v.reasons[0]).toMatch(/stored judge state was invalid/)
+    expect(v.reasons.some((r) => /stored judge state was invalid/.test(r))).toBe(true)
   })
 })
 
@@ -507,7 +544,6 @@ describe('threshold baseline (Flagger-style)', () => {
 
 // --- Property tests on untrusted input. ---
 
-const garbageNumber = fc.constantFrom<unknown>(Number.NaN, -1, -0.5, 1.5, Infinity, -Infinity, Number.MAX_VALUE, 2 ** 60, '5', null, undefined, {}, [], true)
 const validCohort = fc.record({
   requests: fc.integer({ min: 0, max: 1_000_000 }),
   errorShare: fc.double({ min: 0, max: 1, noNaN: true }),
@@ -519,60 +555,56 @@ const toCohort = (c: { requests: number; errorShare: number; p95: number | undef
   ...(c.p95 === undefined ? {} : { latencyMs: { p95: c.p95 } }),
 })
 
-/** A valid window with exactly one field replaced by garbage. */
-const corruptedWindow = fc
-  .tuple(validCohort, validCohort, fc.constantFrom('start', 'end', 's.requests', 's.errors', 'c.requests', 'c.errors', 'c.p95', 's.latency', 'c.tooManyErrors', 'stable'), garbageNumber)
-  .map(([s, c, field, junk]) => {
-    const w = win(5, toCohort(s), toCohort(c)) as unknown as Record<string, any>
-    switch (field) {
-      case 'start':
-      case 'end':
-        w[field] = junk
-        break
-      case 's.requests':
-        w.stable.requests = junk
-        break
-      case 's.errors':
-        w.stable.errors = junk
-        break
-      case 'c.requests':
-        w.canary.requests = junk
-        break
-      case 'c.errors':
-        w.canary.errors = junk
-        break
-      case 'c.p95':
-        w.canary.latencyMs = { p95: junk === undefined ? Number.NaN : junk }
-        break
-      case 's.latency':
-        w.stable.latencyMs = junk === undefined ? 'fast' : junk
-        break
-      case 'c.tooManyErrors':
-        w.canary.errors = w.canary.requests + 1
-        break
-      case 'stable':
-        w.stable = junk
-    }
-    return w as unknown as WindowStats
-  })
-  // A few replacements happen to be valid (e.g. latency undefined); those are not garbage.
-  .filter((w) => {
-    const c = (x: unknown) => typeof x === 'object' && x !== null && Number.isSafeInteger((x as CohortCounts).requests)
-    const ok = (x: CohortCounts) =>
-      c(x) && Number.isSafeInteger(x.errors) && x.errors >= 0 && x.requests >= 0 && x.errors <= x.requests &&
-      (x.latencyMs === undefined || (typeof x.latencyMs === 'object' && x.latencyMs !== null && Object.values(x.latencyMs).every((v) => v === undefined || (Number.isFinite(v) && v >= 0))))
-    return !(Number.isFinite(w.start) && Number.isFinite(w.end) && w.end > w.start && ok(w.stable) && ok(w.canary))
-  })
+// Values that are wrong for the field they are put in (a window runs from minute 5 to 6).
+const badCount = fc.constantFrom<unknown>(Number.NaN, -1, -0.5, 1.5, Infinity, -Infinity, 2 ** 60, '5', null, undefined, {}, [], true)
+const badTime = fc.constantFrom<unknown>(Number.NaN, Infinity, -Infinity, '5', null, undefined, {})
+const badLatency = fc.constantFrom<unknown>(Number.NaN, -1, Infinity, -Infinity, '300', null, {}, true)
+const badObject = fc.constantFrom<unknown>(null, undefined, 5, 'ok', [], true)
 
-const isJsonSafe = (v: Verdict<unknown>) =>
-  JSON.stringify(JSON.parse(JSON.stringify(v.state))) === JSON.stringify(v.state) &&
-  Object.values(v.numbers).every((x) => x === null || Number.isFinite(x))
+type Corruption = (w: Record<string, any>) => void
+const cohortKey = fc.constantFrom('stable', 'canary')
+const corruption: fc.Arbitrary<Corruption> = fc.oneof(
+  badTime.map((v): Corruption => (w) => void (w.start = v)),
+  badTime.map((v): Corruption => (w) => void (w.end = v)),
+  fc.constant<Corruption>((w) => void (w.end = w.start)),
+  fc.tuple(cohortKey, fc.constantFrom('requests', 'errors'), badCount).map(([c, k, v]): Corruption => (w) => void (w[c][k] = v)),
+  cohortKey.map((c): Corruption => (w) => void (w[c].errors = w[c].requests + 1)),
+  fc
+    .tuple(cohortKey, fc.constantFrom('p50', 'p95', 'p99'), badLatency)
+    .map(([c, q, v]): Corruption => (w) => void (w[c].latencyMs = { [q]: v })),
+  fc.tuple(cohortKey, fc.constantFrom<unknown>('fast', 5, true, [])).map(([c, v]): Corruption => (w) => void (w[c].latencyMs = v)),
+  fc.tuple(cohortKey, badObject).map(([c, v]): Corruption => (w) => void (w[c] = v)),
+)
+
+/** A valid window with one field replaced by a value that is wrong for it. */
+const corruptedWindow = fc.tuple(validCohort, validCohort, corruption).map(([s, c, corrupt]) => {
+  const w = win(5, toCohort(s), toCohort(c))
+  corrupt(w as unknown as Record<string, any>)
+  return w
+})
+
+/** Plain JSON that survives a round trip unchanged: no undefined, NaN, Infinity, class instances or cycles. */
+function isPlainJson(v: unknown, depth = 0): boolean {
+  if (depth > 10) return false
+  if (v === null || typeof v === 'string' || typeof v === 'boolean') return true
+  if (typeof v === 'number') return Number.isFinite(v)
+  if (Array.isArray(v)) return v.every((x) => isPlainJson(x, depth + 1))
+  if (typeof v === 'object' && Object.getPrototypeOf(v) === Object.prototype) {
+    return Object.values(v).every((x) => isPlainJson(x, depth + 1))
+  }
+  return false
+}
+
+const isJsonSafe = (v: Verdict<unknown>) => isPlainJson(v.state) && isPlainJson(v.numbers) && v.reasons.every((r) => typeof r === 'string')
+
+const weightArb = fc.double({ min: 0, max: 100, noNaN: true })
+const VERDICTS = ['rollback', 'pause', 'healthy', 'hold']
 
 describe('properties', () => {
   it('garbage windows never throw, never roll back or advance, and leave the evidence alone', () => {
     const warm = feed([win(0, { requests: 900, errors: 9 }, { requests: 100, errors: 1 })], 10)[0]!.state
     fc.assert(
-      fc.property(corruptedWindow, fc.double({ min: 0, max: 100, noNaN: true }), (w, weight) => {
+      fc.property(corruptedWindow, weightArb, (w, weight) => {
         const v = judge(warm, w, cfg, { weight })
         const t = thresholdJudge(initialThresholdState(), w, z.parse(ThresholdConfig, {}), { weight })
         return (
@@ -598,18 +630,19 @@ describe('properties', () => {
     )
     // A bad weight alone is enough to hold.
     for (const weight of [Number.NaN, -1, 101, Infinity]) {
-      expect(judge(initialJudgeState(), win(0, { requests: 10, errors: 10 }, { requests: 10, errors: 10 }), cfg, { weight }).verdict).toBe('hold')
+      const allErrors = { requests: 10, errors: 10 }
+      expect(judge(initialJudgeState(), win(0, allErrors, allErrors), cfg, { weight }).verdict).toBe('hold')
     }
   })
 
   it('valid sequences of windows give a known verdict and a JSON-serialisable, valid state', () => {
     fc.assert(
-      fc.property(fc.array(fc.tuple(validCohort, validCohort, fc.double({ min: 0, max: 100, noNaN: true })), { minLength: 1, maxLength: 20 }), (seq) => {
+      fc.property(fc.array(fc.tuple(validCohort, validCohort, weightArb), { minLength: 1, maxLength: 20 }), (seq) => {
         let state = initialJudgeState()
         return seq.every(([s, c, weight], t) => {
           const v = judge(state, win(t, toCohort(s), toCohort(c)), cfg, { weight })
           state = JSON.parse(JSON.stringify(v.state))
-          return ['rollback', 'pause', 'healthy', 'hold'].includes(v.verdict) && isJudgeState(state) && isJsonSafe(v) && v.reasons.length > 0
+          return VERDICTS.includes(v.verdict) && isJudgeState(state) && isJsonSafe(v) && v.reasons.length > 0
         })
       }),
       { numRuns: 300, seed: 4 },

@@ -6,6 +6,7 @@
 import type { JsonWebKey } from 'node:crypto'
 import type { TestProject } from 'vitest/node'
 import { startAccess } from './access-server.ts'
+import { startFakeServices } from './fake-services.ts'
 import { deadPort, startOrigin } from './origin-server.ts'
 
 declare module 'vitest' {
@@ -17,6 +18,8 @@ declare module 'vitest' {
     accessPort: number
     /** The matching private key (JWK), for tests to sign assertions with. */
     accessPrivateJwk: JsonWebKey
+    /** The fake Analytics Engine SQL API and webhook receiver (fake-services.ts). */
+    servicesPort: number
   }
 }
 
@@ -29,7 +32,10 @@ export default async function setup(project: TestProject) {
   const access = await startAccess()
   project.provide('accessPort', access.port)
   project.provide('accessPrivateJwk', access.privateJwk)
+  const services = await startFakeServices()
+  project.provide('servicesPort', services.port)
   return async () => {
+    await services.close()
     await access.close()
     await stable.close()
     await canary.close()

@@ -7,6 +7,7 @@
  * it; full zod would add ~90 KiB gzip to the worker for no extra power.
  */
 import * as z from 'zod/mini'
+import { JudgeConfig } from '../judge/schema.ts'
 
 /** Weights are percentages with 0.01 % resolution; the edge works in basis points. */
 export const BASIS_POINTS = 10_000
@@ -152,6 +153,14 @@ export const NotifySettings = z.object({
   webhook: z.optional(z.url({ protocol: /^https?$/ })),
 })
 
+/** How the controller reads metrics for this rollout. */
+export const AnalysisSettings = z.object({
+  /** Minutes of Analytics Engine ingestion lag left out of every window: the newest minute is incomplete. */
+  lagMinutes: z._default(z.int().check(z.gte(0), z.lte(30)), 1),
+  /** While the canary has weight, this many minutes without any data pause the rollout (and notify) instead of waiting silently. */
+  noDataPauseMinutes: z._default(z.int().check(z.gte(1), z.lte(1440)), 15),
+})
+
 /** A rollout as operators write it: routing, schedule and safeguards. The weight is state, moved by commands. */
 export const RolloutSpec = z.object({
   id: RolloutId,
@@ -167,6 +176,9 @@ export const RolloutSpec = z.object({
   proxy: z.prefault(ProxySettings, {}),
   failover: z.prefault(FailoverSettings, {}),
   schedule: z.prefault(Schedule, DEFAULT_SCHEDULE),
+  /** The canary judge's thresholds (see "How the judge decides" in the README). */
+  judge: z.prefault(JudgeConfig, {}),
+  analysis: z.prefault(AnalysisSettings, {}),
   notify: z.prefault(NotifySettings, {}),
 })
 

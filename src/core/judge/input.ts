@@ -30,6 +30,8 @@ function cohortProblem(c: unknown, name: string): string | null {
 export function inputProblem(window: unknown, ctx: unknown): string | null {
   if (!isRecord(ctx) || !isFiniteNumber(ctx.weight) || ctx.weight < 0 || ctx.weight > 100) return 'the weight is not a number from 0 to 100'
   if (!isRecord(window)) return 'the window is not an object'
-  if (!isFiniteNumber(window.start) || !isFiniteNumber(window.end) || !(window.end > window.start)) return 'the window has no valid start and end'
+  if (!isFiniteNumber(window.start) || !isFiniteNumber(window.end) || !(window.end > window.start)) {
+    return 'the window has no valid start and end'
+  }
   return cohortProblem(window.stable, 'stable') ?? cohortProblem(window.canary, 'canary')
 }

@@ -68,9 +68,10 @@ export interface JudgeState {
   stable: CohortTotals
   canary: CohortTotals
   /**
-   * Per-theta log LRs. Keyed by theta rather than by position so that changing
-   * the grid keeps the evidence of unchanged thetas; a new theta starts at 0 (LR 1),
-   * which keeps the mixture a supermartingale.
+   * Per-theta log LRs, keyed by theta rather than by position so that a changed
+   * grid keeps the evidence of the thetas it still has (a new theta starts at
+   * LR 1). Re-weighting the mixture after seeing data weakens the alpha
+   * guarantee, so change the mixture between rollouts, not during one.
    */
   evidence: ThetaEvidence[]
   /** Consecutive judged windows with a latency regression. */
@@ -202,6 +203,136 @@ function mixtureOf(evidence: readonly ThetaEvidence[], cfg: JudgeConfig) {
   return { logMixture, bestTheta: evidence[best]?.theta ?? null, bestLogLR: logs[best] ?? null }
 }
 
+type Numbers = Record<string, number | null>
+
+/** What one check concluded: an alarm (rollback or pause) and/or notes for the reasons. */
+interface Finding {
+  alarm: string | null
+  notes: string[]
+}
+
+/** Updates every theta's log LR with one window. A theta new to the grid starts at 0 (LR 1). */
+function updateEvidence(base: JudgeState, w: WindowStats, cfg: JudgeConfig): ThetaEvidence[] {
+  const { stable, canary } = w
+  const n = stable.requests + canary.requests
+  // A window where one cohort had no traffic or nobody erred says nothing about the share (LR = 1).
+  const informative = stable.requests > 0 && canary.requests > 0 && stable.errors + canary.errors > 0
+  const pi = n > 0 ? canary.requests / n : 0
+  return cfg.mixture.thetas.map((theta) => {
+    const before = base.evidence.find((e) => e.theta === theta)?.logLR ?? 0
+    return { theta, logLR: informative ? before + windowLogLR(theta, pi, canary.errors, stable.errors) : before }
+  })
+}
+
+function errorTest(state: JudgeState, cfg: JudgeConfig, numbers: Numbers): Finding {
+  const { logMixture, bestTheta, bestLogLR } = mixtureOf(state.evidence, cfg)
+  const logThreshold = Math.log(1 / cfg.alpha)
+  const { stable, canary } = state
+  numbers.logMixtureLR = logMixture
+  numbers.bestTheta = bestTheta
+  numbers.bestLogLR = bestLogLR
+  numbers.canaryErrorShare = stable.errors + canary.errors > 0 ? canary.errors / (stable.errors + canary.errors) : null
+  numbers.canaryRequestShare = stable.requests + canary.requests > 0 ? canary.requests / (stable.requests + canary.requests) : null
+  const counts = `canary ${canary.errors} errors in ${canary.requests} requests, stable ${stable.errors} in ${stable.requests}`
+  const test = `log mixture LR ${fix(logMixture)} ${logMixture >= logThreshold ? '≥' : '<'} log(1/α) = ${fix(logThreshold)}`
+  if (logMixture < logThreshold) return { alarm: null, notes: [`error test: ${test} (${counts})`] }
+  if (canary.errors < cfg.minErrors) {
+    const few = `the canary has only ${canary.errors} of ${cfg.minErrors} errors required to act`
+    return { alarm: null, notes: [`error test: ${test}, but ${few}`] }
+  }
+  return { alarm: `canary errors are disproportionate: ${test}, most likely ${bestTheta}x stable's rate (${counts})`, notes: [] }
+}
+
+function guardrail(w: WindowStats, cfg: JudgeConfig, numbers: Numbers): Finding {
+  const { stable, canary } = w
+  const limit = cfg.maxCanaryErrorRate
+  numbers.guardrailLimit = limit
+  if (canary.requests < cfg.guardrailMinRequests) return { alarm: null, notes: [] }
+  const pValue = binomialSf(canary.errors, canary.requests, limit)
+  numbers.guardrailPValue = pValue
+  if (pValue >= cfg.alpha) return { alarm: null, notes: [] }
+  const lower = clopperPearsonLower(canary.errors, canary.requests, cfg.alpha)
+  numbers.canaryErrorRateLower = lower
+  const canaryRate = canary.errors / canary.requests
+  const stableRate = stable.requests >= cfg.guardrailMinRequests ? stable.errors / stable.requests : null
+  // Stable over the limit too means the site is failing, not the canary; the relative test still judges the canary.
+  if (stableRate !== null && stableRate >= limit) {
+    const both = `canary at ${pct(canaryRate)} but stable is also at ${pct(stableRate)}, above the ${pct(limit)} limit`
+    return { alarm: null, notes: [`guardrail not applied: ${both} (site-wide incident)`] }
+  }
+  const observed = `${pct(canaryRate)} (${canary.errors}/${canary.requests}, ${pct(1 - cfg.alpha)} lower bound ${pct(lower)})`
+  return { alarm: `canary error rate ${observed} exceeds the ${pct(limit)} guardrail`, notes: [] }
+}
+
+interface LatencyResult extends Finding {
+  streak: number
+  /** Both cohorts had enough requests but a quantile was absent: the canary cannot be called healthy. */
+  missing: boolean
+}
+
+function latencyGuard(base: JudgeState, w: WindowStats, cfg: JudgeConfig, numbers: Numbers): LatencyResult {
+  const lat = cfg.latency
+  let streak = base.latencyStreak
+  if (!lat.enabled) return { alarm: null, notes: [], streak: 0, missing: false }
+  const { stable, canary } = w
+  const q = lat.quantile
+  const ls = stable.latencyMs?.[q]
+  const lc = canary.latencyMs?.[q]
+  numbers.latencyMaxRatio = lat.maxRatio
+  numbers.latencyMinDeltaMs = lat.minDeltaMs
+  numbers.latencyConsecutive = lat.consecutive
+  numbers.latencyStable = ls ?? null
+  numbers.latencyCanary = lc ?? null
+  let note: string
+  let missing = false
+  let judged = false
+  if (stable.requests < lat.minRequests || canary.requests < lat.minRequests) {
+    // Too few requests for a quantile to mean anything: neither confirm nor clear a streak.
+    note = `latency not judged: needs ${lat.minRequests} requests per cohort (stable ${stable.requests}, canary ${canary.requests})`
+  } else if (ls === undefined || lc === undefined) {
+    missing = true
+    note = `latency ${q} is missing for ${ls === undefined ? 'stable' : 'canary'} despite enough requests`
+  } else {
+    judged = true
+    const ratio = ls > 0 ? lc / ls : lc > 0 ? Infinity : 1
+    const delta = lc - ls
+    numbers.latencyRatio = finiteOrNull(ratio)
+    numbers.latencyDeltaMs = delta
+    const regressed = ratio > lat.maxRatio && delta > lat.minDeltaMs
+    streak = regressed ? streak + 1 : 0
+    const shape = `${Number.isFinite(ratio) ? `${fix(ratio)}x` : 'stable 0 ms'}, ${delta >= 0 ? '+' : ''}${fix(delta, 0)} ms`
+    note = `latency ${q}: canary ${fix(lc, 0)} ms vs stable ${fix(ls, 0)} ms (${shape})`
+    if (regressed) note += `, regressed ${streak} of ${lat.consecutive} windows in a row`
+  }
+  numbers.latencyStreak = streak
+  // A confirmed regression stays confirmed until a judged window clears it, like the error evidence.
+  if (streak >= lat.consecutive) {
+    return { alarm: judged ? note : `latency ${q} regressed in ${streak} judged windows in a row; ${note}`, notes: [], streak, missing }
+  }
+  return { alarm: null, notes: [note], streak, missing }
+}
+
+function sampleRatio(w: WindowStats, cfg: JudgeConfig, weight: number, numbers: Numbers): Finding {
+  const n = w.stable.requests + w.canary.requests
+  const expected = weight / 100
+  numbers.srmAlpha = cfg.srmAlpha
+  if (!(expected > 0 && expected < 1) || n < cfg.srmMinRequests) return { alarm: null, notes: [] }
+  const k = w.canary.requests
+  const observed = k / n
+  const pValue = binomialTestTwoSided(k, n, expected)
+  const deviation = Math.abs(observed - expected) / Math.min(expected, 1 - expected)
+  numbers.srmExpectedShare = expected
+  numbers.srmObservedShare = observed
+  // Finite-or-null: a denormal weight would make these overflow, and numbers must stay JSON.
+  numbers.srmChiSquare = finiteOrNull((k - n * expected) ** 2 / (n * expected * (1 - expected)))
+  numbers.srmPValue = pValue
+  numbers.srmDeviation = finiteOrNull(deviation)
+  if (pValue >= cfg.srmAlpha || deviation <= cfg.srmTolerance) return { alarm: null, notes: [] }
+  const significance = `p = ${sci(pValue)} < ${sci(cfg.srmAlpha)}`
+  const mismatch = `canary got ${pct(observed)} of ${n} requests but the weight is ${pct(expected)} (${significance})`
+  return { alarm: `sample ratio mismatch: ${mismatch}; bucketing, cookies or metrics may be broken`, notes: [] }
+}
+
 /**
  * Judges one window. Never throws: invalid input yields `hold` with the reason
  * and leaves the evidence untouched.
@@ -226,16 +357,21 @@ function mixtureOf(evidence: readonly ThetaEvidence[], cfg: JudgeConfig) {
  *   conjugate while π is fixed, and a prior on θ has no closed form.
  * - Guardrail. Tested per window (the current canary, not its history) with an
  *   exact binomial test at level alpha, i.e. the Clopper-Pearson lower bound
- *   must exceed the limit: with 1 error in 3 requests nothing happens.
+ *   must exceed the limit: with 1 error in 3 requests nothing happens. Unlike
+ *   the error test it is not corrected for repeated looks, so a canary sitting
+ *   right at the limit will eventually trip it; one well below it never does.
  * - Latency. Quantiles of different windows cannot be merged, so the guard
  *   compares cohorts within a window and needs `consecutive` regressed windows.
+ *
+ * Precedence: rollback (any of the three) > pause (SRM) > hold > healthy.
+ * Rollback beats pause because rolling back is the safe state either way.
  */
 export function judge(prev: JudgeState, window: WindowStats, cfg: JudgeConfig, ctx: JudgeContext): Verdict {
-  const reasons: string[] = []
+  const notes: string[] = []
   const numbers = emptyNumbers()
   let base = prev
   if (!isJudgeState(prev)) {
-    reasons.push('the stored judge state was invalid, so the evidence starts afresh')
+    notes.push('the stored judge state was invalid, so the evidence starts afresh')
     base = initialJudgeState()
   }
   numbers.alpha = cfg.alpha
@@ -244,166 +380,54 @@ export function judge(prev: JudgeState, window: WindowStats, cfg: JudgeConfig, c
   numbers.minErrors = cfg.minErrors
 
   const problem = inputProblem(window, ctx)
-  if (problem !== null) return reject(base, `input rejected: ${problem}; evidence unchanged`, reasons, numbers)
+  if (problem !== null) return reject(base, `input rejected: ${problem}; evidence unchanged`, notes, numbers)
   if (base.lastEnd !== null && window.start < base.lastEnd) {
-    return reject(base, `window starting at ${window.start} overlaps data already counted (up to ${base.lastEnd}); ignored`, reasons, numbers)
+    return reject(base, `window starting at ${window.start} overlaps data counted up to ${base.lastEnd}; ignored`, notes, numbers)
   }
 
-  const ws = window.stable
-  const wc = window.canary
-  const n = ws.requests + wc.requests
-  const totalErrors = ws.errors + wc.errors
+  const { stable, canary } = window
   numbers.weight = ctx.weight
-  numbers.windowStableRequests = ws.requests
-  numbers.windowStableErrors = ws.errors
-  numbers.windowCanaryRequests = wc.requests
-  numbers.windowCanaryErrors = wc.errors
-  numbers.windowStableErrorRate = rate(ws.errors, ws.requests)
-  numbers.windowCanaryErrorRate = rate(wc.errors, wc.requests)
+  numbers.windowStableRequests = stable.requests
+  numbers.windowStableErrors = stable.errors
+  numbers.windowCanaryRequests = canary.requests
+  numbers.windowCanaryErrors = canary.errors
+  numbers.windowStableErrorRate = rate(stable.errors, stable.requests)
+  numbers.windowCanaryErrorRate = rate(canary.errors, canary.requests)
 
-  // --- Error test: update every theta's log LR with this window. ---
-  // A window where one cohort had no traffic or nobody erred says nothing about the share (LR = 1).
-  const informative = ws.requests > 0 && wc.requests > 0 && totalErrors > 0
-  const pi = n > 0 ? wc.requests / n : 0
-  const evidence = cfg.mixture.thetas.map((theta) => {
-    const before = base.evidence.find((e) => e.theta === theta)?.logLR ?? 0
-    return { theta, logLR: informative ? before + windowLogLR(theta, pi, wc.errors, ws.errors) : before }
-  })
-
-  // --- Latency guard. ---
-  const lat = cfg.latency
-  let latencyStreak = base.latencyStreak
-  let latencyMissing = false
-  let latencyJudged = false
-  let latencyNote: string | null = null
-  if (lat.enabled) {
-    const q = lat.quantile
-    numbers.latencyMaxRatio = lat.maxRatio
-    numbers.latencyMinDeltaMs = lat.minDeltaMs
-    numbers.latencyConsecutive = lat.consecutive
-    const ls = ws.latencyMs?.[q]
-    const lc = wc.latencyMs?.[q]
-    numbers.latencyStable = ls ?? null
-    numbers.latencyCanary = lc ?? null
-    if (ws.requests < lat.minRequests || wc.requests < lat.minRequests) {
-      // Too few requests for a quantile to mean anything: neither confirm nor clear a streak.
-      latencyNote = `latency not judged: needs ${lat.minRequests} requests per cohort in the window (stable ${ws.requests}, canary ${wc.requests})`
-    } else if (ls === undefined || lc === undefined) {
-      latencyMissing = true
-      latencyNote = `latency ${q} is missing for ${ls === undefined ? 'stable' : 'canary'} despite enough requests; cannot call the canary healthy`
-    } else {
-      latencyJudged = true
-      const ratio = ls > 0 ? lc / ls : lc > 0 ? Infinity : 1
-      const delta = lc - ls
-      numbers.latencyRatio = finiteOrNull(ratio)
-      numbers.latencyDeltaMs = delta
-      const regressed = ratio > lat.maxRatio && delta > lat.minDeltaMs
-      latencyStreak = regressed ? latencyStreak + 1 : 0
-      latencyNote = `latency ${q}: canary ${fix(lc, 0)} ms vs stable ${fix(ls, 0)} ms (${Number.isFinite(ratio) ? `${fix(ratio)}x` : 'stable 0'}, ${delta >= 0 ? '+' : ''}${fix(delta, 0)} ms)${regressed ? `, regressed ${latencyStreak} of ${lat.consecutive} windows in a row` : ''}`
-    }
-  }
-  numbers.latencyStreak = lat.enabled ? latencyStreak : null
-
+  const latency = latencyGuard(base, window, cfg, numbers)
   const state: JudgeState = {
     version: 1,
     windows: base.windows + 1,
     rejected: base.rejected,
     lastEnd: window.end,
-    stable: { requests: base.stable.requests + ws.requests, errors: base.stable.errors + ws.errors },
-    canary: { requests: base.canary.requests + wc.requests, errors: base.canary.errors + wc.errors },
-    evidence,
-    latencyStreak,
+    stable: { requests: base.stable.requests + stable.requests, errors: base.stable.errors + stable.errors },
+    canary: { requests: base.canary.requests + canary.requests, errors: base.canary.errors + canary.errors },
+    evidence: updateEvidence(base, window, cfg),
+    latencyStreak: latency.streak,
   }
   fillTotals(numbers, state)
 
-  const rollbacks: string[] = []
+  const errors = errorTest(state, cfg, numbers)
+  const guard = guardrail(window, cfg, numbers)
+  const srm = sampleRatio(window, cfg, ctx.weight, numbers)
+  notes.push(...errors.notes, ...guard.notes, ...latency.notes)
+  const rollbacks = [errors.alarm, guard.alarm, latency.alarm].filter((r) => r !== null)
+  const verdict = (kind: VerdictKind, ...first: string[]): Verdict => ({ verdict: kind, reasons: [...first, ...notes], numbers, state })
 
-  // --- Error test decision. ---
-  const { logMixture, bestTheta, bestLogLR } = mixtureOf(evidence, cfg)
-  const logThreshold = Math.log(1 / cfg.alpha)
-  numbers.logMixtureLR = logMixture
-  numbers.bestTheta = bestTheta
-  numbers.bestLogLR = bestLogLR
-  const totalCumErrors = state.stable.errors + state.canary.errors
-  numbers.canaryErrorShare = totalCumErrors > 0 ? state.canary.errors / totalCumErrors : null
-  numbers.canaryRequestShare = state.canary.requests + state.stable.requests > 0 ? state.canary.requests / (state.canary.requests + state.stable.requests) : null
-  const counts = `canary ${state.canary.errors} errors in ${state.canary.requests} requests, stable ${state.stable.errors} in ${state.stable.requests}`
-  if (logMixture >= logThreshold) {
-    if (state.canary.errors >= cfg.minErrors) {
-      rollbacks.push(
-        `canary errors are disproportionate: log mixture LR ${fix(logMixture)} ≥ log(1/α) = ${fix(logThreshold)}, most likely ${bestTheta}x stable's rate (${counts})`,
-      )
-    } else {
-      reasons.push(`error test crossed its threshold but the canary has only ${state.canary.errors} of ${cfg.minErrors} errors required to act`)
-    }
-  } else {
-    reasons.push(`error test: log mixture LR ${fix(logMixture)} < log(1/α) = ${fix(logThreshold)} (${counts})`)
-  }
-
-  // --- Absolute guardrail on this window. ---
-  const limit = cfg.maxCanaryErrorRate
-  numbers.guardrailLimit = limit
-  if (wc.requests >= cfg.guardrailMinRequests) {
-    const pValue = binomialSf(wc.errors, wc.requests, limit)
-    numbers.guardrailPValue = pValue
-    const canaryRate = wc.errors / wc.requests
-    if (pValue < cfg.alpha) {
-      const lower = clopperPearsonLower(wc.errors, wc.requests, cfg.alpha)
-      numbers.canaryErrorRateLower = lower
-      const stableRate = ws.requests > 0 ? ws.errors / ws.requests : null
-      // Stable over the limit too means the site is failing, not the canary; the relative test still judges the canary.
-      if (stableRate !== null && ws.requests >= cfg.guardrailMinRequests && stableRate >= limit) {
-        reasons.push(`guardrail not applied: canary at ${pct(canaryRate)} but stable is also at ${pct(stableRate)}, above the ${pct(limit)} limit (site-wide incident)`)
-      } else {
-        rollbacks.push(
-          `canary error rate ${pct(canaryRate)} (${wc.errors}/${wc.requests}, ${pct(1 - cfg.alpha)} lower bound ${pct(lower)}) exceeds the ${pct(limit)} guardrail`,
-        )
-      }
-    }
-  }
-
-  // --- Latency decision. ---
-  if (lat.enabled && latencyStreak >= lat.consecutive) {
-    // A confirmed regression stays confirmed until a judged window clears it, like the error evidence.
-    rollbacks.push(latencyJudged ? latencyNote! : `latency ${lat.quantile} regressed in ${latencyStreak} judged windows in a row; ${latencyNote}`)
-  } else if (latencyNote !== null) {
-    reasons.push(latencyNote)
-  }
-
-  // --- Sample-ratio mismatch. ---
-  let srm: string | null = null
-  const expected = ctx.weight / 100
-  numbers.srmAlpha = cfg.srmAlpha
-  if (expected > 0 && expected < 1 && n >= cfg.srmMinRequests) {
-    const observed = wc.requests / n
-    const pValue = binomialTestTwoSided(wc.requests, n, expected)
-    const deviation = Math.abs(observed - expected) / Math.min(expected, 1 - expected)
-    numbers.srmExpectedShare = expected
-    numbers.srmObservedShare = observed
-    // Finite-or-null: a denormal weight would make these overflow, and numbers must stay JSON.
-    numbers.srmChiSquare = finiteOrNull((wc.requests - n * expected) ** 2 / (n * expected * (1 - expected)))
-    numbers.srmPValue = pValue
-    numbers.srmDeviation = finiteOrNull(deviation)
-    if (pValue < cfg.srmAlpha && deviation > cfg.srmTolerance) {
-      srm = `sample ratio mismatch: canary got ${pct(observed)} of ${n} requests but the weight is ${pct(expected)} (p = ${sci(pValue)} < ${sci(cfg.srmAlpha)}); bucketing, cookies or metrics may be broken`
-    }
-  }
-
-  // --- Verdict, most severe first. ---
-  if (rollbacks.length > 0) return { verdict: 'rollback', reasons: [...rollbacks, ...(srm ? [srm] : []), ...reasons], numbers, state }
-  if (srm !== null) return { verdict: 'pause', reasons: [srm, ...reasons], numbers, state }
-  if (n === 0) return { verdict: 'hold', reasons: ['empty window: no requests in either cohort', ...reasons], numbers, state }
+  if (rollbacks.length > 0) return verdict('rollback', ...rollbacks, ...(srm.alarm === null ? [] : [srm.alarm]))
+  if (srm.alarm !== null) return verdict('pause', srm.alarm)
+  if (stable.requests + canary.requests === 0) return verdict('hold', 'empty window: no requests in either cohort')
   const short: string[] = []
   if (state.stable.requests < cfg.minRequests) short.push(`stable ${state.stable.requests}`)
   if (state.canary.requests < cfg.minRequests) short.push(`canary ${state.canary.requests}`)
-  if (short.length > 0) return { verdict: 'hold', reasons: [`not enough data: ${short.join(', ')} of ${cfg.minRequests} requests needed per cohort`, ...reasons], numbers, state }
-  if (latencyMissing) return { verdict: 'hold', reasons, numbers, state }
-  if (latencyStreak > 0) return { verdict: 'hold', reasons: ['latency regression pending confirmation', ...reasons], numbers, state }
-  return { verdict: 'healthy', reasons: ['enough data and no alarm', ...reasons], numbers, state }
+  if (short.length > 0) return verdict('hold', `not enough data: ${short.join(', ')} of ${cfg.minRequests} requests needed per cohort`)
+  if (latency.missing) return verdict('hold', 'cannot call the canary healthy without its latency')
+  if (latency.streak > 0) return verdict('hold', 'latency regression pending confirmation')
+  return verdict('healthy', 'enough data and no alarm')
 }
 
-function reject(base: JudgeState, why: string, reasons: string[], numbers: Record<string, number | null>): Verdict {
+function reject(base: JudgeState, why: string, notes: string[], numbers: Numbers): Verdict {
   const state = { ...base, rejected: base.rejected + 1 }
   fillTotals(numbers, state)
-  return { verdict: 'hold', reasons: [why, ...reasons], numbers, state }
+  return { verdict: 'hold', reasons: [why, ...notes], numbers, state }
 }

@@ -43,7 +43,12 @@ export function isThresholdState(v: unknown): v is ThresholdState {
  * window with too few canary requests is not a failed check but no check (Flagger
  * fails a check whose query returns nothing; here that would punish low weights).
  */
-export function thresholdJudge(prev: ThresholdState, window: WindowStats, cfg: ThresholdConfig, ctx: JudgeContext): Verdict<ThresholdState> {
+export function thresholdJudge(
+  prev: ThresholdState,
+  window: WindowStats,
+  cfg: ThresholdConfig,
+  ctx: JudgeContext,
+): Verdict<ThresholdState> {
   const base = isThresholdState(prev) ? prev : initialThresholdState()
   const numbers: Record<string, number | null> = {
     windowCanaryRequests: null,
@@ -73,8 +78,9 @@ export function thresholdJudge(prev: ThresholdState, window: WindowStats, cfg: T
 
   const successRate = 1 - c.errors / c.requests
   numbers.canarySuccessRate = successRate
+  const shown = `canary success rate ${(successRate * 100).toFixed(2)} %`
   const failures: string[] = []
-  if (successRate < cfg.minSuccessRate) failures.push(`canary success rate ${(successRate * 100).toFixed(2)} % < ${(cfg.minSuccessRate * 100).toFixed(2)} %`)
+  if (successRate < cfg.minSuccessRate) failures.push(`${shown} < ${(cfg.minSuccessRate * 100).toFixed(2)} %`)
   if (cfg.maxLatencyMs !== undefined) {
     const latency = c.latencyMs?.[cfg.latencyQuantile]
     numbers.canaryLatency = latency ?? null
@@ -86,7 +92,9 @@ export function thresholdJudge(prev: ThresholdState, window: WindowStats, cfg: T
   numbers.checks = state.checks
   numbers.failedChecks = state.failedChecks
   const tally = `${state.failedChecks} of ${cfg.maxFailedChecks} failed checks`
-  if (state.failedChecks >= cfg.maxFailedChecks) return { verdict: 'rollback', reasons: [`${tally}: ${failures.join('; ') || 'earlier checks failed'}`], numbers, state }
+  if (state.failedChecks >= cfg.maxFailedChecks) {
+    return { verdict: 'rollback', reasons: [`${tally}: ${failures.join('; ') || 'earlier checks failed'}`], numbers, state }
+  }
   if (failures.length > 0) return { verdict: 'hold', reasons: [`check failed (${tally}): ${failures.join('; ')}`], numbers, state }
-  return { verdict: 'healthy', reasons: [`check passed: canary success rate ${(successRate * 100).toFixed(2)} % (${tally})`], numbers, state }
+  return { verdict: 'healthy', reasons: [`check passed: ${shown} (${tally})`], numbers, state }
 }

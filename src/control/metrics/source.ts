@@ -1,0 +1,24 @@
+/**
+ * @module
+ * Where the controller gets per-cohort numbers. The judge never looks behind
+ * this interface: production reads Analytics Engine (SQL API or the Analytics
+ * SQL binding), `npm start` reads an in-process aggregate.
+ */
+import type { WindowStats } from '../../core/judge/judge.ts'
+
+export interface TimeRange {
+  /** Inclusive, ms since epoch. */
+  start: number
+  /** Exclusive, ms since epoch. */
+  end: number
+}
+
+export interface MetricsSource {
+  readonly name: string
+  /** Requests, errors and latency quantiles per cohort in the range. Rejects on any fault. */
+  window(rolloutId: string, range: TimeRange): Promise<WindowStats>
+}
+
+export class MetricsError extends Error {
+  override name = 'MetricsError'
+}

@@ -1,0 +1,109 @@
+/**
+ * @module
+ * The controller's decision for one tick, from the judge's verdict and the
+ * schedule: roll back, pause, hold, wait at a gate, advance or promote. Pure,
+ * so the cron controller and the simulator run the very same code.
+ */
+import type { RolloutSpec } from '../config/schema.ts'
+import { type JudgeState, type Verdict, type WindowStats, initialJudgeState, isJudgeState } from '../judge/judge.ts'
+import type { Decision, RolloutState } from './machine.ts'
+
+/** What the controller keeps between ticks, in `RolloutState.evidence`. */
+export interface ControllerEvidence {
+  judge: JudgeState
+  /** The step these counters belong to; a new step starts them afresh. */
+  step: number
+  stepCanaryRequests: number
+  /** End of the last window that had any traffic, for the no-data pause. */
+  lastDataAt: number | null
+}
+
+export function evidenceOf(state: RolloutState): ControllerEvidence {
+  const e = state.evidence as Partial<ControllerEvidence> | null
+  const judge = e && isJudgeState(e.judge) ? e.judge : initialJudgeState()
+  const sameStep = e?.step === state.step
+  return {
+    judge,
+    step: state.step,
+    stepCanaryRequests: sameStep && typeof e?.stepCanaryRequests === 'number' ? e.stepCanaryRequests : 0,
+    lastDataAt: typeof e?.lastDataAt === 'number' ? e.lastDataAt : null,
+  }
+}
+
+/**
+ * The data window for this tick: from where the last one ended to the last
+ * whole minute that ingestion lag allows. Null when there is nothing new.
+ */
+export function nextWindow(state: RolloutState, spec: RolloutSpec, now: number): { start: number; end: number } | null {
+  const start = state.windowEnd ?? state.stepStartedAt
+  if (start === null) return null
+  const end = Math.floor((now - spec.analysis.lagMinutes * 60_000) / 60_000) * 60_000
+  return end > start ? { start, end } : null
+}
+
+export interface TickOutcome {
+  decision: Decision
+  evidence: ControllerEvidence
+}
+
+const minutes = (ms: number) => Math.max(0, Math.ceil(ms / 60_000))
+
+/** Combines a verdict on `window` with the schedule into one decision. */
+export function decide(state: RolloutState, spec: RolloutSpec, verdict: Verdict, window: WindowStats, now: number): TickOutcome {
+  const prev = evidenceOf(state)
+  const windowRequests = window.stable.requests + window.canary.requests
+  const evidence: ControllerEvidence = {
+    judge: verdict.state,
+    step: state.step,
+    stepCanaryRequests: prev.stepCanaryRequests + (Number.isFinite(window.canary.requests) ? window.canary.requests : 0),
+    lastDataAt: windowRequests > 0 ? window.end : prev.lastDataAt,
+  }
+  const step = spec.schedule[state.step]!
+  const bakeLeftMs = (state.stepStartedAt ?? now) + step.bakeMinutes * 60_000 - now
+  const data = {
+    window: { start: new Date(window.start).toISOString(), end: new Date(window.end).toISOString() },
+    verdict: verdict.verdict,
+    numbers: verdict.numbers,
+    step: { index: state.step, weight: step.weight, canaryRequests: evidence.stepCanaryRequests, minRequests: step.minRequests, bakeMinutesLeft: minutes(bakeLeftMs) },
+  }
+  const because = verdict.reasons.join('; ')
+  const out = (kind: Decision['kind'], reason: string): TickOutcome => ({ decision: { kind, reason, data }, evidence })
+
+  switch (verdict.verdict) {
+    case 'rollback':
+      return out('rollback', because)
+    case 'pause':
+      return out('pause', because)
+    case 'hold': {
+      if (windowRequests === 0) {
+        const d = decideWithoutData(state, spec, 'the window had no requests', now)
+        if (d.kind === 'pause') return out('pause', d.reason)
+      }
+      return out('hold', because || 'not enough data yet')
+    }
+    case 'healthy': {
+      if (bakeLeftMs > 0) return out('hold', `healthy; baking, ${minutes(bakeLeftMs)} min left at ${step.weight} %`)
+      if (evidence.stepCanaryRequests < step.minRequests) {
+        return out('hold', `healthy; waiting for ${step.minRequests} canary requests at this step (${evidence.stepCanaryRequests} so far)`)
+      }
+      const next = spec.schedule[state.step + 1]
+      if (!next) return out('promote', 'healthy through the last step')
+      if (next.gate) return out('gate', `healthy at ${step.weight} %; ${next.weight} % needs an operator's approval`)
+      return out(next.weight >= 100 ? 'promote' : 'advance', `healthy for ${step.bakeMinutes} min at ${step.weight} %; moving to ${next.weight} %`)
+    }
+  }
+}
+
+/**
+ * The decision when there are no numbers to judge (no metrics source, or the
+ * query failed): hold, never promote and never roll back on missing data; but
+ * pause once the silence outlasts `noDataPauseMinutes` while the canary has traffic.
+ */
+export function decideWithoutData(state: RolloutState, spec: RolloutSpec, problem: string, now: number): Decision {
+  const silentSince = evidenceOf(state).lastDataAt ?? state.stepStartedAt ?? now
+  const silentMinutes = Math.floor((now - silentSince) / 60_000)
+  if (state.weight > 0 && silentMinutes >= spec.analysis.noDataPauseMinutes) {
+    return { kind: 'pause', reason: `no metrics for ${silentMinutes} minutes (${problem}) while the canary has ${state.weight} % of traffic` }
+  }
+  return { kind: 'hold', reason: `holding: ${problem}` }
+}

@@ -1,0 +1,187 @@
+import { createExecutionContext, createScheduledController, waitOnExecutionContext } from 'cloudflare:test'
+import { env } from 'cloudflare:workers'
+import { describe, expect, inject, it } from 'vitest'
+import { coordinator } from '../../src/control/client.ts'
+import { runController } from '../../src/control/controller.ts'
+import { MetricsError } from '../../src/control/metrics/source.ts'
+import { SqlApiSource } from '../../src/control/metrics/sql-api.ts'
+import worker from '../../src/index.ts'
+import healthy from '../fixtures/ae-sql/healthy.json'
+import failing from '../fixtures/ae-sql/failing-canary.json'
+import empty from '../fixtures/ae-sql/empty.json'
+import nanQuantiles from '../fixtures/ae-sql/nan-quantiles.json'
+import { spec } from '../support/admin.ts'
+
+const services = () => `http://127.0.0.1:${inject('servicesPort')}`
+const operator = { actor: { kind: 'operator' as const, name: 'alice' } }
+const MINUTE = 60_000
+
+/** The worker's env, reading metrics from the fake SQL API. */
+const controllerEnv = () => ({ ...env, AE_ACCOUNT_ID: 'acc', AE_API_TOKEN: 'ae-token', AE_SQL_ENDPOINT: `${services()}/sql` }) as Env
+
+async function script(rollout: string, answers: unknown[]) {
+  await fetch(`${services()}/script/${rollout}`, { method: 'PUT', body: JSON.stringify(answers) })
+}
+const received = async <T,>(key: string) => (await (await fetch(`${services()}/received/${key}`)).json()) as T[]
+
+/** A rollout started now, judged on small numbers, with no bake time at its first step. */
+async function started(id: string, notify?: string) {
+  const c = coordinator(env)
+  await c.put(
+    id,
+    spec(id, {
+      schedule: [{ weight: 10, bakeMinutes: 0 }, { weight: 50, bakeMinutes: 5 }, { weight: 100 }],
+      judge: { minRequests: 100 },
+      ...(notify ? { notify: { webhook: notify } } : {}),
+    }),
+    operator,
+  )
+  await c.command(id, { name: 'start', release: 'v2' }, operator)
+  return c
+}
+
+async function tick(now: number) {
+  return runController(controllerEnv(), now)
+}
+
+describe('SQL API metrics source', () => {
+  const source = (timeoutMs?: number) =>
+    new SqlApiSource({ accountId: 'acc', token: 'ae-token', dataset: 'sluice_requests', endpoint: `${services()}/sql`, ...(timeoutMs ? { timeoutMs } : {}) })
+  const range = { start: Date.UTC(2026, 10, 24, 5, 0), end: Date.UTC(2026, 10, 24, 5, 5) }
+
+  it('sends a weighted query with the bearer token, and parses 64-bit numbers sent as strings', async () => {
+    await script('src-ok', [{ body: healthy }])
+    const w = await source().window('src-ok', range)
+    expect(w).toEqual({
+      start: range.start,
+      end: range.end,
+      stable: { requests: 90000, errors: 90, latencyMs: { p50: 41, p95: 120, p99: 250 } },
+      canary: { requests: 10000, errors: 9, latencyMs: { p50: 42, p95: 118, p99: 240 } },
+    })
+    const [req] = await received<{ authorization: string; query: string }>('sql:src-ok')
+    expect(req!.authorization).toBe('Bearer ae-token')
+    expect(req!.query).toContain('SUM(_sample_interval) AS requests')
+    expect(req!.query).toContain("index1 IN ('src-ok/stable', 'src-ok/canary')")
+    expect(req!.query).toContain(`timestamp >= toDateTime(${range.start / 1000}) AND timestamp < toDateTime(${range.end / 1000})`)
+  })
+
+  it('reads an empty result as no traffic, and NaN quantiles as absent', async () => {
+    await script('src-empty', [{ body: empty }])
+    expect(await source().window('src-empty', range)).toMatchObject({ stable: { requests: 0, errors: 0 }, canary: { requests: 0, errors: 0 } })
+    await script('src-nan', [{ body: nanQuantiles }])
+    expect((await source().window('src-nan', range)).canary).toEqual({ requests: 3, errors: 0 })
+  })
+
+  it('turns error statuses, malformed JSON, wrong shapes and timeouts into MetricsError', async () => {
+    const cases: [string, unknown[]][] = [
+      ['src-500', [{ status: 500, body: { errors: [{ message: 'boom' }] } }]],
+      ['src-403', [{ status: 403, body: { errors: [{ code: 10000, message: 'Authentication error' }] } }]],
+      ['src-bad-json', [{ raw: '{"data": [' }]],
+      ['src-shape', [{ body: { result: [] } }]],
+      ['src-neg', [{ body: { data: [{ cohort: 'canary', requests: '-5', errors: 0 }] } }]],
+      ['src-more-errors', [{ body: { data: [{ cohort: 'canary', requests: '5', errors: 9 }] } }]],
+      ['src-slow', [{ delayMs: 1500, body: healthy }]],
+    ]
+    for (const [id, answers] of cases) {
+      await script(id, answers)
+      await expect(source(300).window(id, range), id).rejects.toBeInstanceOf(MetricsError)
+    }
+  })
+})
+
+describe('scheduled controller', () => {
+  it('advances a healthy canary one step, and records the numbers behind it', async () => {
+    const c = await started('ctl-healthy')
+    await script('ctl-healthy', [{ body: healthy }])
+    const reports = await tick(Date.now() + 3 * MINUTE)
+    expect(reports.find((r) => r.rollout === 'ctl-healthy')).toMatchObject({ decision: 'advance', applied: true })
+    expect(await c.status('ctl-healthy')).toMatchObject({ phase: 'progressing', weight: 50 })
+    const [entry] = (await c.history('ctl-healthy', { limit: 1 })).entries
+    expect(entry).toMatchObject({ command: 'advance', actor: { kind: 'controller' }, from: { weight: 10 }, to: { weight: 50 } })
+    expect(entry!.data).toMatchObject({ verdict: 'healthy', numbers: { windowCanaryRequests: 10000, windowStableErrors: 90 }, window: { start: expect.any(String) } })
+    expect(await c.series('ctl-healthy', 10)).toEqual([expect.objectContaining({ weight: 10, canary: { requests: 10000, errors: 9, p95: 118 } })])
+  })
+
+  it('rolls back a failing canary', async () => {
+    const c = await started('ctl-failing')
+    await script('ctl-failing', [{ body: failing }])
+    await tick(Date.now() + 3 * MINUTE)
+    expect(await c.status('ctl-failing')).toMatchObject({ phase: 'rolled-back', weight: 0 })
+    const [entry] = (await c.history('ctl-failing', { limit: 1 })).entries
+    expect(entry).toMatchObject({ command: 'rollback', actor: { kind: 'controller' } })
+    expect(entry!.reason).toMatch(/error/)
+  })
+
+  it('holds when the query fails, consuming no window, and never promotes or rolls back on it', async () => {
+    const c = await started('ctl-fail-query')
+    const before = await c.progressing()
+    const windowEnd = before.find((r) => r.spec.id === 'ctl-fail-query')!.state.windowEnd
+    await script('ctl-fail-query', [{ status: 503, body: { errors: [] } }])
+    const [report] = (await tick(Date.now() + 3 * MINUTE)).filter((r) => r.rollout === 'ctl-fail-query')
+    expect(report).toMatchObject({ decision: 'hold', applied: true })
+    expect(report!.reason).toContain('query failed')
+    expect(await c.status('ctl-fail-query')).toMatchObject({ phase: 'progressing', weight: 10 })
+    const after = (await c.progressing()).find((r) => r.spec.id === 'ctl-fail-query')!.state
+    expect(after.windowEnd).toBe(windowEnd)
+  })
+
+  it('pauses after too long without data while the canary has traffic', async () => {
+    const c = await started('ctl-silent')
+    await script('ctl-silent', [{ body: empty }])
+    await tick(Date.now() + 30 * MINUTE)
+    expect(await c.status('ctl-silent')).toMatchObject({ phase: 'paused', weight: 10 })
+  })
+
+  it('lets an operator rollback issued during a tick stand', async () => {
+    const c = await started('ctl-race')
+    await script('ctl-race', [{ delayMs: 400, body: healthy }])
+    const ticking = tick(Date.now() + 3 * MINUTE)
+    // Wait until the controller has read the state and its query is in flight, then roll back.
+    for (let i = 0; i < 100 && (await received('sql:ctl-race')).length === 0; i++) await new Promise((r) => setTimeout(r, 20))
+    await c.command('ctl-race', { name: 'rollback' }, { ...operator, reason: 'operator saw errors' })
+    const [report] = (await ticking).filter((r) => r.rollout === 'ctl-race')
+    expect(report).toMatchObject({ decision: 'advance', applied: false })
+    expect(await c.status('ctl-race')).toMatchObject({ phase: 'rolled-back', weight: 0 })
+  })
+
+  it('does nothing on a duplicated tick', async () => {
+    const c = await started('ctl-dup')
+    await script('ctl-dup', [{ body: healthy }])
+    const now = Date.now() + 3 * MINUTE
+    const [a, b] = await Promise.all([tick(now), tick(now)])
+    const applied = [...a, ...b].filter((r) => r.rollout === 'ctl-dup' && r.applied)
+    expect(applied).toHaveLength(1)
+    expect(await tick(now)).not.toContainEqual(expect.objectContaining({ rollout: 'ctl-dup' }))
+    expect(await c.status('ctl-dup')).toMatchObject({ weight: 50 })
+    expect((await c.history('ctl-dup', { limit: 10 })).entries.filter((e) => e.command === 'advance')).toHaveLength(1)
+  })
+
+  it('runs from scheduled() in the worker', async () => {
+    const c = await started('ctl-cron')
+    await script('ctl-cron', [{ body: healthy }])
+    const ctx = createExecutionContext()
+    await worker.scheduled(createScheduledController({ scheduledTime: Date.now() + 3 * MINUTE, cron: '* * * * *' }), controllerEnv(), ctx)
+    await waitOnExecutionContext(ctx)
+    expect(await c.status('ctl-cron')).toMatchObject({ weight: 50 })
+  })
+})
+
+describe('notifications', () => {
+  it('posts a Slack-compatible message on start and on rollback', async () => {
+    const c = await started('ntf', `${services()}/hook/ntf`)
+    await c.command('ntf', { name: 'rollback' }, { ...operator, reason: 'bad deploy' })
+    let hooks: { text: string }[] = []
+    for (let i = 0; i < 100 && hooks.length < 2; i++) {
+      hooks = await received<{ text: string }>('hook:ntf')
+      await new Promise((r) => setTimeout(r, 20))
+    }
+    expect(hooks.map((h) => h.text)).toEqual([expect.stringContaining('ntf: rollout started at 10 %'), expect.stringContaining('rolled back to stable: bad deploy')])
+  })
+
+  it('never lets a failing webhook block or undo a decision', async () => {
+    const c = await started('ntf-broken', `${services()}/hook/broken?status=500`)
+    await script('ntf-broken', [{ body: failing }])
+    await tick(Date.now() + 3 * MINUTE)
+    expect(await c.status('ntf-broken')).toMatchObject({ phase: 'rolled-back' })
+  })
+})

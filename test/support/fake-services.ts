@@ -1,0 +1,71 @@
+/**
+ * @module
+ * Loopback stand-ins for the remote services Sluice talks to, in the formats
+ * their documentation gives:
+ *
+ *   POST /sql                      the Analytics Engine SQL API. Answers per rollout (found in the query's
+ *                                  `index1 IN ('<id>/stable', …)`) with what a test scripted, else empty data.
+ *   PUT  /script/:rollout          script the next SQL answers: JSON list of
+ *                                  { status?, body?, raw?, delayMs? } consumed in order (the last one repeats)
+ *   POST /hook/:name[?status=N]    a webhook receiver; records the body, answers N (default 200)
+ *   GET  /received/:key            what arrived: SQL requests under `sql:<rollout>`, hooks under `hook:<name>`
+ */
+import { createServer, type IncomingMessage } from 'node:http'
+import type { AddressInfo } from 'node:net'
+
+interface Scripted {
+  status?: number
+  body?: unknown
+  raw?: string
+  delayMs?: number
+}
+
+const read = (req: IncomingMessage) =>
+  new Promise<string>((resolve) => {
+    let s = ''
+    req.on('data', (c: Buffer) => (s += c.toString()))
+    req.on('end', () => resolve(s))
+  })
+
+export async function startFakeServices() {
+  const scripts = new Map<string, Scripted[]>()
+  const received = new Map<string, unknown[]>()
+  const remember = (key: string, v: unknown) => received.set(key, [...(received.get(key) ?? []), v])
+
+  const server = createServer(async (req, res) => {
+    const url = new URL(req.url ?? '/', 'http://fake')
+    const [, route, arg = ''] = url.pathname.split('/')
+    const body = await read(req)
+    if (route === 'script' && req.method === 'PUT') {
+      scripts.set(arg, JSON.parse(body) as Scripted[])
+      return res.writeHead(204).end()
+    }
+    if (route === 'received') {
+      res.writeHead(200, { 'content-type': 'application/json' })
+      return res.end(JSON.stringify(received.get(arg) ?? []))
+    }
+    if (route === 'hook') {
+      remember(`hook:${arg}`, JSON.parse(body || 'null'))
+      return res.writeHead(Number(url.searchParams.get('status') ?? 200)).end()
+    }
+    if (route === 'sql' && req.method === 'POST') {
+      const rollout = /index1 IN \('([a-z0-9-]+)\/stable'/.exec(body)?.[1] ?? ''
+      remember(`sql:${rollout}`, { authorization: req.headers.authorization, contentType: req.headers['content-type'], query: body })
+      const queue = scripts.get(rollout) ?? []
+      const next: Scripted = (queue.length > 1 ? queue.shift() : queue[0]) ?? { body: { meta: [], data: [], rows: 0 } }
+      if (next.delayMs) await new Promise((r) => setTimeout(r, next.delayMs))
+      res.writeHead(next.status ?? 200, { 'content-type': 'application/json' })
+      return res.end(next.raw ?? JSON.stringify(next.body ?? { meta: [], data: [], rows: 0 }))
+    }
+    res.writeHead(404).end()
+  })
+  await new Promise<void>((resolve) => server.listen(0, '127.0.0.1', resolve))
+  return {
+    port: (server.address() as AddressInfo).port,
+    close: () =>
+      new Promise<void>((resolve) => {
+        server.closeAllConnections()
+        server.close(() => resolve())
+      }),
+  }
+}
