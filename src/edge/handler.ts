@@ -110,6 +110,7 @@ export function createEdgeHandler({ store, newId = () => crypto.randomUUID() }: 
     record(c.env.SLUICE_LOCAL_METRICS === '1' ? localMetrics : c.env.METRICS, {
       rolloutId: r.rollout.id,
       cohort: a.cohort,
+      reason: a.reason,
       release: r.rollout.release,
       method: request.method,
       status: first.status,

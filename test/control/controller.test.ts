@@ -10,6 +10,7 @@ import healthy from '../fixtures/ae-sql/healthy.json'
 import failing from '../fixtures/ae-sql/failing-canary.json'
 import empty from '../fixtures/ae-sql/empty.json'
 import nanQuantiles from '../fixtures/ae-sql/nan-quantiles.json'
+import sampled from '../fixtures/ae-sql/sampled.json'
 import { spec } from '../support/admin.ts'
 
 const services = () => `http://127.0.0.1:${inject('servicesPort')}`
@@ -70,6 +71,14 @@ describe('SQL API metrics source', () => {
     expect(await source().window('src-empty', range)).toMatchObject({ stable: { requests: 0, errors: 0 }, canary: { requests: 0, errors: 0 } })
     await script('src-nan', [{ body: nanQuantiles }])
     expect((await source().window('src-nan', range)).canary).toEqual({ requests: 3, errors: 0 })
+  })
+
+  it('scales sampled counts down to what was observed, keeping the split and the rates', async () => {
+    await script('src-sampled', [{ body: sampled }])
+    const w = await source().window('src-sampled', range)
+    // Stable was sampled 1 in 10: both cohorts are counted at that resolution.
+    expect(w.stable).toMatchObject({ requests: 90000, errors: 90 })
+    expect(w.canary).toMatchObject({ requests: 10000, errors: 10 })
   })
 
   it('turns error statuses, malformed JSON, wrong shapes and timeouts into MetricsError', async () => {

@@ -24,6 +24,17 @@ describe('metrics', () => {
     expect(points[1]!.blobs![3]).toBe('POST')
   })
 
+  it('keeps testers and bots out of the indexes the judge compares', async () => {
+    await publish(rollout({ weight: 0 }))
+    const { points, dataset } = recorder()
+    const app = sluice({ env: { METRICS: dataset } })
+    await app.fetch('/echo', { headers: { 'x-sluice-cohort': 'canary' } })
+    await app.fetch('/echo', { headers: { 'user-agent': 'Googlebot/2.1' } })
+    await app.fetch('/echo', { headers: { 'user-agent': 'curl/8' } })
+    expect(points.map((p) => p.indexes![0])).toEqual(['web/canary-override', 'web/stable-bot', 'web/stable'])
+    expect(points.map((p) => p.blobs![1])).toEqual(['canary', 'stable', 'stable'])
+  })
+
   it('counts a canary failure against the canary even when stable served the retry', async () => {
     await publish(rollout({ canary: deadUrl(), weight: 100 }))
     const { points, dataset } = recorder()

@@ -7,7 +7,11 @@
  *
  * Every count is weighted by `_sample_interval`: Analytics Engine samples at
  * high volume and each stored row stands for that many requests. Quantiles use
- * the same weights.
+ * the same weights. But a sampled error is one observation, not k independent
+ * ones: fed as is, weighted counts would make the judge overconfident. So when
+ * a cohort was sampled, both cohorts' counts are scaled down to the number of
+ * rows actually observed at the coarser cohort's rate (`rows` below), which
+ * keeps the request split and the error rates and restores honest sample sizes.
  */
 import type { CohortCounts, WindowStats } from '../../core/judge/judge.ts'
 import { MetricsError, type TimeRange } from './source.ts'
@@ -22,6 +26,7 @@ export function windowQuery(dataset: string, rolloutId: string, range: TimeRange
   return [
     'SELECT blob2 AS cohort,',
     '  SUM(_sample_interval) AS requests,',
+    '  COUNT() AS rows,',
     '  SUM(_sample_interval * double3) AS errors,',
     '  quantileExactWeighted(0.5)(double2, _sample_interval) AS p50,',
     '  quantileExactWeighted(0.95)(double2, _sample_interval) AS p95,',
@@ -54,11 +59,18 @@ export function parseWindow(body: unknown, range: TimeRange): WindowStats {
   const data = (body as { data?: unknown } | null)?.data
   if (!Array.isArray(data)) throw new MetricsError('response has no data array')
   const out: WindowStats = { start: range.start, end: range.end, stable: empty(), canary: empty() }
+  let interval = 1
+  for (const row of data as Record<string, unknown>[]) {
+    if ((row?.cohort === 'stable' || row?.cohort === 'canary') && row.rows !== undefined) {
+      const rows = num(row.rows, 'rows')
+      if (rows > 0) interval = Math.max(interval, num(row.requests, 'requests') / rows)
+    }
+  }
   for (const row of data as Record<string, unknown>[]) {
     const cohort = row?.cohort
     if (cohort !== 'stable' && cohort !== 'canary') continue
-    const requests = Math.round(num(row.requests, 'requests'))
-    const errors = Math.round(num(row.errors, 'errors'))
+    const requests = Math.round(num(row.requests, 'requests') / interval)
+    const errors = Math.round(num(row.errors, 'errors') / interval)
     if (errors > requests) throw new MetricsError(`${cohort}: more errors than requests`)
     const latencyMs: NonNullable<CohortCounts['latencyMs']> = {}
     for (const q of ['p50', 'p95', 'p99'] as const) {
