@@ -14,7 +14,7 @@ import type { Actor, Result } from '../control/coordinator.ts'
 import { RolloutId } from '../core/config/schema.ts'
 import { COMMANDS, type Command, type CommandName } from '../core/rollout/machine.ts'
 import { type AuthEnv, type AuthVars, authenticate, requireWrite } from './auth.ts'
-import { openApiDocument } from './openapi.ts'
+import openApi from './openapi.json'
 import { COMMAND_BODIES, HistoryQuery, PutRolloutBody, SeriesQuery } from './schemas.ts'
 import { invalid, problem } from './problem.ts'
 
@@ -59,7 +59,7 @@ const etag = (revision: number) => ({ etag: `"${revision}"` })
 export function createAdminApi() {
   const api = new Hono<ApiEnv>()
 
-  api.get('/openapi.json', (c) => c.json(openApiDocument()))
+  api.get('/openapi.json', (c) => c.json(openApi))
 
   api.use('*', authenticate())
   // Reject oversized bodies before reading them into memory.

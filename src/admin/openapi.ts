@@ -1,8 +1,9 @@
 /**
  * @module
- * The OpenAPI 3.1 document of the admin API, generated from the same zod
- * schemas that validate requests (OpenAPI 3.1 schemas are JSON Schema 2020-12,
- * which is what zod emits).
+ * Builds the OpenAPI 3.1 document of the admin API from the same zod schemas
+ * that validate requests (OpenAPI 3.1 schemas are JSON Schema 2020-12, which is
+ * what zod emits). Run by `npm run schema`, which writes `openapi.json`; the
+ * worker serves that file, so this code stays out of the bundle.
  */
 import * as z from 'zod/mini'
 import type { $ZodType } from 'zod/v4/core'
@@ -27,10 +28,8 @@ const idParam = { name: 'id', in: 'path', required: true, schema: { type: 'strin
 const ifMatch = { name: 'If-Match', in: 'header', required: false, schema: { type: 'string' }, description: 'The revision you last read, e.g. "7"; a mismatch is a 412.' }
 const status = { description: 'The rollout', headers: { ETag: { schema: { type: 'string' } } }, content: { 'application/json': { schema: ref('RolloutStatus') } } }
 
-let cached: object | undefined
-
 export function openApiDocument(): object {
-  cached ??= {
+  return {
     openapi: '3.1.0',
     info: { title: 'Sluice admin API', version: '1', description: 'Drive progressive rollouts. Authenticate with `Authorization: Bearer <token>` or Cloudflare Access.' },
     servers: [{ url: '/__sluice/api' }],
@@ -130,5 +129,4 @@ export function openApiDocument(): object {
       },
     },
   }
-  return cached
 }
