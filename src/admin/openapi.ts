@@ -7,12 +7,11 @@
  */
 import * as z from 'zod/mini'
 import type { $ZodType } from 'zod/v4/core'
-import { RolloutSpec } from '../core/config/schema.ts'
 import { COMMANDS, PHASES } from '../core/rollout/machine.ts'
 import { COMMAND_BODIES, PutRolloutBody } from './schemas.ts'
 
-const schema = (s: $ZodType, io: 'input' | 'output' = 'input') => {
-  const { $schema: _, ...rest } = z.toJSONSchema(s, { io, unrepresentable: 'any' }) as Record<string, unknown>
+const schema = (s: $ZodType) => {
+  const { $schema: _, ...rest } = z.toJSONSchema(s, { io: 'input', unrepresentable: 'any' }) as Record<string, unknown>
   return rest
 }
 
@@ -85,13 +84,12 @@ export function openApiDocument(): object {
       securitySchemes: { bearer: { type: 'http', scheme: 'bearer' } },
       schemas: {
         PutRolloutBody: schema(PutRolloutBody),
-        RolloutSpec: schema(RolloutSpec, 'output'),
         RolloutStatus: {
           type: 'object',
           required: ['id', 'spec', 'phase', 'weight', 'revision'],
           properties: {
             id: { type: 'string' },
-            spec: ref('RolloutSpec'),
+            spec: { ...ref('PutRolloutBody'), description: 'The rollout config with every default filled in' },
             phase: { enum: [...PHASES] },
             weight: { type: 'number', minimum: 0, maximum: 100 },
             revision: { type: 'integer' },
