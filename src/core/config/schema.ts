@@ -157,6 +157,8 @@ export const NotifySettings = z.object({
 export const AnalysisSettings = z.object({
   /** Minutes of Analytics Engine ingestion lag left out of every window: the newest minute is incomplete. */
   lagMinutes: z._default(z.int().check(z.gte(0), z.lte(30)), 1),
+  /** Windows end on multiples of this. A minute matches the cron; the local demo uses 10 s to move faster. */
+  windowSeconds: z._default(z.int().check(z.gte(5), z.lte(3600)), 60),
   /** While the canary has weight, this many minutes without any data pause the rollout (and notify) instead of waiting silently. */
   noDataPauseMinutes: z._default(z.int().check(z.gte(1), z.lte(1440)), 15),
 })

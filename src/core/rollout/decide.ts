@@ -32,12 +32,14 @@ export function evidenceOf(state: RolloutState): ControllerEvidence {
 
 /**
  * The data window for this tick: from where the last one ended to the last
- * whole minute that ingestion lag allows. Null when there is nothing new.
+ * window boundary (a whole minute by default) that ingestion lag allows. Null
+ * when there is nothing new.
  */
 export function nextWindow(state: RolloutState, spec: RolloutSpec, now: number): { start: number; end: number } | null {
   const start = state.windowEnd ?? state.stepStartedAt
   if (start === null) return null
-  const end = Math.floor((now - spec.analysis.lagMinutes * 60_000) / 60_000) * 60_000
+  const size = spec.analysis.windowSeconds * 1000
+  const end = Math.floor((now - spec.analysis.lagMinutes * 60_000) / size) * size
   return end > start ? { start, end } : null
 }
 

@@ -1,0 +1,139 @@
+/**
+ * @module
+ * A demo origin for `npm start`: a small site (HTML page, CSS, JS, JSON API)
+ * visibly labelled with its version, whose error rate and extra latency can be
+ * changed while it runs, so you can make a canary bad and watch Sluice react.
+ *
+ * Standalone: `node scripts/demo/origin.ts --name canary --port 8082 --error-rate 0.2 --latency-ms 300`
+ * At run time: `curl -X POST localhost:8082/__demo/config -d '{"errorRate":0.2,"latencyMs":300}'`
+ */
+import { createServer, type Server } from 'node:http'
+import type { AddressInfo } from 'node:net'
+import { parseArgs } from 'node:util'
+
+export interface DemoSettings {
+  errorRate: number
+  latencyMs: number
+}
+
+export interface DemoOrigin {
+  name: string
+  url: string
+  port: number
+  settings: DemoSettings
+  close(): Promise<void>
+}
+
+const COLOURS: Record<string, string> = { stable: '#1d4ed8', canary: '#15803d' }
+
+const page = (name: string, version: string, cohort: string) => `<!doctype html>
+<html lang="en"><head><meta charset="utf-8"><meta name="viewport" content="width=device-width,initial-scale=1">
+<title>Demo shop — ${version}</title><link rel="stylesheet" href="/app.css"></head>
+<body data-version="${version}">
+<main>
+  <h1>Demo shop <span class="badge" id="version">${version}</span></h1>
+  <p>This page was served by the <strong id="origin">${name}</strong> origin. Sluice put you in the <strong id="cohort">${cohort}</strong> cohort.</p>
+  <p>Assets: <span id="assets">loading…</span></p>
+  <pre id="api">…</pre>
+</main>
+<script src="/app.js"></script>
+</body></html>
+`
+
+const css = (name: string, version: string) => `/* ${name} ${version} */
+body { font: 16px/1.5 system-ui, sans-serif; margin: 0; background: #f8fafc; color: #0f172a; }
+main { max-width: 40rem; margin: 3rem auto; padding: 0 1rem; }
+.badge { background: ${COLOURS[name] ?? '#475569'}; color: white; border-radius: 0.4rem; padding: 0.1rem 0.5rem; font-size: 0.8em; }
+body::after { content: "css:${version}"; display: none; }
+`
+
+const js = (version: string) => `// demo ${version}
+document.body.dataset.jsVersion = ${JSON.stringify(version)};
+const cssVersion = getComputedStyle(document.body, '::after').content.replace(/"/g, '').replace('css:', '');
+document.getElementById('assets').textContent = 'css ' + cssVersion + ', js ${version}';
+fetch('/api/info').then(r => r.json()).then(j => { document.getElementById('api').textContent = JSON.stringify(j, null, 2) })
+  .catch(e => { document.getElementById('api').textContent = String(e) });
+`
+
+export async function startDemoOrigin(opts: { name: string; version: string; port?: number } & Partial<DemoSettings>): Promise<DemoOrigin> {
+  const settings: DemoSettings = { errorRate: opts.errorRate ?? 0, latencyMs: opts.latencyMs ?? 0 }
+  const { name, version } = opts
+  const server: Server = createServer((req, res) => {
+    const url = new URL(req.url ?? '/', 'http://demo')
+    const headers = { 'x-demo-origin': name, 'x-demo-version': version, 'cache-control': 'no-store' }
+    if (url.pathname === '/__demo/config') {
+      let body = ''
+      req.on('data', (c: Buffer) => (body += c.toString()))
+      req.on('end', () => {
+        if (req.method === 'POST') {
+          try {
+            const next = JSON.parse(body) as Partial<DemoSettings>
+            if (typeof next.errorRate === 'number' && next.errorRate >= 0 && next.errorRate <= 1) settings.errorRate = next.errorRate
+            if (typeof next.latencyMs === 'number' && next.latencyMs >= 0 && next.latencyMs <= 60_000) settings.latencyMs = next.latencyMs
+          } catch {
+            res.writeHead(400, headers).end('send JSON: {"errorRate": 0-1, "latencyMs": ms}\n')
+            return
+          }
+        }
+        res.writeHead(200, { ...headers, 'content-type': 'application/json' }).end(JSON.stringify(settings))
+      })
+      return
+    }
+    const respond = () => {
+      if (Math.random() < settings.errorRate) {
+        res.writeHead(500, { ...headers, 'content-type': 'text/plain' }).end(`${name} ${version}: simulated failure\n`)
+        return
+      }
+      const cohort = String(req.headers['x-sluice-cohort'] ?? 'none')
+      switch (url.pathname) {
+        case '/':
+          return res.writeHead(200, { ...headers, 'content-type': 'text/html; charset=utf-8' }).end(page(name, version, cohort))
+        case '/app.css':
+          return res.writeHead(200, { ...headers, 'content-type': 'text/css' }).end(css(name, version))
+        case '/app.js':
+          return res.writeHead(200, { ...headers, 'content-type': 'text/javascript' }).end(js(version))
+        case '/api/info':
+          return res.writeHead(200, { ...headers, 'content-type': 'application/json' }).end(JSON.stringify({ origin: name, version, cohort, at: new Date().toISOString() }))
+        default:
+          return res.writeHead(404, { ...headers, 'content-type': 'text/plain' }).end('not found\n')
+      }
+    }
+    // Log-normal-ish jitter around the configured extra latency, so percentiles move like real ones.
+    const delay = settings.latencyMs > 0 ? settings.latencyMs * Math.exp(0.25 * (Math.random() + Math.random() - 1)) : 0
+    if (delay > 0) setTimeout(respond, delay)
+    else respond()
+  })
+  await new Promise<void>((resolve, reject) => server.once('error', reject).listen(opts.port ?? 0, '127.0.0.1', resolve))
+  const port = (server.address() as AddressInfo).port
+  return {
+    name,
+    port,
+    url: `http://127.0.0.1:${port}`,
+    settings,
+    close: () =>
+      new Promise<void>((resolve) => {
+        server.closeAllConnections()
+        server.close(() => resolve())
+      }),
+  }
+}
+
+if (import.meta.main) {
+  const { values } = parseArgs({
+    options: {
+      name: { type: 'string', default: 'canary' },
+      version: { type: 'string' },
+      port: { type: 'string', default: '8082' },
+      'error-rate': { type: 'string', default: '0' },
+      'latency-ms': { type: 'string', default: '0' },
+    },
+  })
+  const o = await startDemoOrigin({
+    name: values.name,
+    version: values.version ?? (values.name === 'stable' ? 'v1' : 'v2'),
+    port: Number(values.port),
+    errorRate: Number(values['error-rate']),
+    latencyMs: Number(values['latency-ms']),
+  })
+  console.log(`demo ${o.name} origin on ${o.url} (error rate ${o.settings.errorRate}, extra latency ${o.settings.latencyMs} ms)`)
+}
