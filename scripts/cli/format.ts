@@ -1,0 +1,175 @@
+/**
+ * @module
+ * Human-readable output of the CLI: a rollout's status, the rollout list, a
+ * history page and problem details. `--json` bypasses all of this.
+ *
+ * The shapes mirror `RolloutStatus` and `HistoryEntry` in
+ * src/control/coordinator.ts, restated here because that module needs the
+ * Workers runtime and the CLI runs in plain Node.
+ */
+import type { Problem } from './http.ts'
+
+export interface StepStatus {
+  index: number
+  weight: number
+  bakeMinutes: number
+  minRequests: number
+  startedAt: string | null
+  bakeEndsAt: string | null
+}
+
+export interface RolloutStatus {
+  id: string
+  spec: {
+    stable: string
+    canary: string
+    match?: { host?: string; pathPrefix?: string }
+    schedule?: { weight: number; gate?: boolean }[]
+    [field: string]: unknown
+  }
+  phase: string
+  weight: number
+  revision: number
+  release: string | null
+  step: StepStatus | null
+  /** `at` is ms since epoch (unlike the ISO strings elsewhere in the status). */
+  lastDecision: { kind: string; reason: string; at: number | string; data?: Record<string, unknown> } | null
+  updatedAt: string
+}
+
+interface Snapshot {
+  phase: string
+  weight: number
+  revision: number
+}
+
+export interface HistoryEntry {
+  seq: number
+  at: string
+  rollout: string
+  actor: { kind: string; name: string }
+  command: string
+  from: Snapshot | null
+  to: Snapshot | null
+  reason?: string
+  data?: Record<string, unknown>
+}
+
+export interface HistoryPage {
+  entries: HistoryEntry[]
+  next: number | null
+}
+
+const pct = (n: number) => `${n}%`
+
+const iso = (t: number | string) => new Date(t).toISOString()
+
+/** "in 4m 10s" / "3m ago": bake ends are easier to act on relative to now. */
+export function relative(t: string | number, now = Date.now()): string {
+  const ms = new Date(t).getTime() - now
+  let s = Math.round(Math.abs(ms) / 1000)
+  const parts: string[] = []
+  for (const [unit, size] of [['d', 86_400], ['h', 3_600], ['m', 60]] as const) {
+    if (s >= size) {
+      parts.push(`${Math.floor(s / size)}${unit}`)
+      s %= size
+    }
+  }
+  if (s > 0 || parts.length === 0) parts.push(`${s}s`)
+  const span = parts.slice(0, 2).join(' ')
+  return ms >= 0 ? `in ${span}` : `${span} ago`
+}
+
+function stepLine(s: RolloutStatus, now: number): string {
+  const step = s.step
+  if (!step) return 'none (no release started)'
+  const total = s.spec.schedule?.length
+  let line = `${step.index + 1}${total ? `/${total}` : ''} at ${pct(step.weight)}, bake ${step.bakeMinutes} min`
+  if (step.minRequests > 0) line += `, min ${step.minRequests} canary requests`
+  if (step.bakeEndsAt) {
+    const ended = new Date(step.bakeEndsAt).getTime() <= now
+    line += `; bake ${ended ? 'ended' : 'ends'} ${iso(step.bakeEndsAt)} (${relative(step.bakeEndsAt, now)})`
+  }
+  return line
+}
+
+function nextLine(s: RolloutStatus): string | undefined {
+  if (!s.step || !s.spec.schedule) return undefined
+  const next = s.spec.schedule[s.step.index + 1]
+  if (!next) return undefined
+  return `${pct(next.weight)}${next.gate ? ' after an operator approves' : ''}`
+}
+
+function decisionLine(d: RolloutStatus['lastDecision']): string {
+  if (!d) return 'none'
+  return `${d.kind} at ${iso(d.at)}: ${d.reason}`
+}
+
+/** One rollout in detail (`status <id>`, and the answer to every command). */
+export function formatStatus(s: RolloutStatus, now = Date.now()): string {
+  const match = s.spec.match ?? {}
+  const rows: [string, string | undefined][] = [
+    ['phase', s.phase],
+    ['weight', `${pct(s.weight)} to the canary`],
+    ['release', s.release ?? 'none'],
+    ['step', stepLine(s, now)],
+    ['next', nextLine(s)],
+    ['decision', decisionLine(s.lastDecision)],
+    ['stable', s.spec.stable],
+    ['canary', s.spec.canary],
+    ['match', `host ${match.host ?? 'any'}, path ${match.pathPrefix ?? '/'}`],
+  ]
+  const lines = [`${s.id}  (revision ${s.revision}, updated ${s.updatedAt})`]
+  for (const [k, v] of rows) if (v !== undefined) lines.push(`  ${k.padEnd(9)} ${v}`)
+  return lines.join('\n')
+}
+
+/** Columns padded to their widest cell; the last column is not padded. */
+export function table(rows: string[][]): string {
+  const widths = rows[0]!.map((_, i) => Math.max(...rows.map((r) => (r[i] ?? '').length)))
+  return rows.map((r) => r.map((c, i) => (i === r.length - 1 ? c : c.padEnd(widths[i]!))).join('  ').trimEnd()).join('\n')
+}
+
+export function formatList(rollouts: RolloutStatus[]): string {
+  if (rollouts.length === 0) return 'no rollouts'
+  return table([
+    ['ID', 'PHASE', 'WEIGHT', 'RELEASE', 'REV', 'UPDATED'],
+    ...rollouts.map((r) => [r.id, r.phase, pct(r.weight), r.release ?? '-', String(r.revision), r.updatedAt]),
+  ])
+}
+
+const snap = (s: Snapshot | null) => (s ? `${s.phase} ${pct(s.weight)}` : '(none)')
+
+/** Primitive `data` values (e.g. the release of a start), so a line shows what the reason does not. */
+function dataOf(e: HistoryEntry): string {
+  const parts = Object.entries(e.data ?? {})
+    .filter(([, v]) => v === null || typeof v !== 'object')
+    .map(([k, v]) => `${k}=${String(v)}`)
+  return parts.length ? `[${parts.join(' ')}]` : ''
+}
+
+/** One line per entry: `#seq time actor command from→to reason`. */
+export function formatHistory(id: string, page: HistoryPage): string {
+  if (page.entries.length === 0) return `no history for ${id}`
+  const rows = page.entries.map((e) => [
+    `#${e.seq}`,
+    e.at,
+    e.actor.kind === 'controller' ? `controller` : e.actor.name,
+    e.command,
+    `${snap(e.from)} → ${snap(e.to)}`,
+    [e.reason ?? '', dataOf(e)].filter(Boolean).join(' '),
+  ])
+  let out = table(rows)
+  if (page.next !== null) out += `\n… older entries: sluice history ${id} --before ${page.next}`
+  return out
+}
+
+/** Problem details for stderr: the title and status, the detail, then each field error. */
+export function formatProblem(p: Problem, status: number): string {
+  const lines = [`error: ${p.status ?? status} ${p.title ?? 'HTTP error'}`]
+  const errors = p.errors ?? []
+  // A 400's detail is its field errors joined; print them once, one per line.
+  if (p.detail && p.detail !== errors.map((e) => `${e.field}: ${e.message}`).join('; ')) lines.push(`  ${p.detail}`)
+  for (const e of errors) lines.push(`  - ${e.field}: ${e.message}`)
+  return lines.join('\n')
+}

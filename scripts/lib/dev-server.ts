@@ -1,0 +1,176 @@
+/**
+ * @module
+ * Runs the worker under `wrangler dev --local` on a loopback port, for
+ * `npm start` and for Node-side tests and benchmarks that need a real worker
+ * (admin API, Durable Object, KV) rather than mocks.
+ *
+ *   const dev = await startDev({ vars: { SLUICE_ADMIN_TOKEN: '…' } })
+ *   try { await fetch(`${dev.url}/__sluice/healthz`) } finally { await dev.stop() }
+ *
+ * Wrangler is spawned detached, in its own process group, because it forks
+ * esbuild and two workerd processes; `stop()` signals the whole group so none
+ * of them outlives the test, even when the test fails.
+ */
+import { type ChildProcess, spawn } from 'node:child_process'
+import { existsSync, rmSync } from 'node:fs'
+import { mkdtemp, rm } from 'node:fs/promises'
+import { createServer } from 'node:net'
+import { tmpdir } from 'node:os'
+import { delimiter, join } from 'node:path'
+import { fileURLToPath } from 'node:url'
+
+export interface DevOptions {
+  /** Port to listen on; default: a free one (retried if another process grabs it first). */
+  port?: number
+  /** `[vars]` overrides, passed as `--var KEY:VALUE` (e.g. SLUICE_ADMIN_TOKEN, STABLE_ORIGIN). */
+  vars?: Record<string, string>
+  /** Directory for local KV/Durable Object state; default: a fresh temp dir, removed on stop. */
+  persistTo?: string
+  /** How long to wait for `GET /__sluice/healthz`; default 60 s. */
+  timeoutMs?: number
+  /** Extra `wrangler dev` flags, e.g. `--test-scheduled`. */
+  args?: string[]
+}
+
+export interface DevServer {
+  /** Base URL of the worker, e.g. `http://127.0.0.1:41234`. */
+  url: string
+  port: number
+  /** What wrangler printed so far (the last 64 KiB), for diagnosing a failure. */
+  output(): string
+  /** Kills wrangler and its children; removes the temp state dir. Safe to call twice. */
+  stop(): Promise<void>
+}
+
+const ROOT = fileURLToPath(new URL('../../', import.meta.url))
+const BIN = join(ROOT, 'node_modules', '.bin')
+// Wrangler needs Node 22+; the system node may be older, so prefer the project's pinned node.
+const NODE = existsSync(join(BIN, 'node')) ? join(BIN, 'node') : process.execPath
+const WRANGLER = join(ROOT, 'node_modules', 'wrangler', 'bin', 'wrangler.js')
+const OUTPUT_LIMIT = 64 * 1024
+const STOP_GRACE_MS = 5_000
+
+/** Process groups still running, with the temp dir each owns; cleaned up on exit so a crashed run leaves no workerd behind. */
+const live = new Map<number, string | undefined>()
+process.once('exit', () => {
+  for (const [pgid, dir] of live) {
+    signalGroup(pgid, 'SIGKILL')
+    if (dir) rmSync(dir, { recursive: true, force: true })
+  }
+})
+
+function signalGroup(pgid: number, signal: NodeJS.Signals) {
+  try {
+    process.kill(-pgid, signal)
+  } catch {
+    // ESRCH: the group is already gone.
+  }
+}
+
+/** A port nothing listens on right now (the OS picks it; wrangler binds it a moment later). */
+export async function freePort(): Promise<number> {
+  const server = createServer()
+  await new Promise<void>((resolve, reject) => server.once('error', reject).listen(0, '127.0.0.1', resolve))
+  const { port } = server.address() as { port: number }
+  await new Promise<void>((resolve) => server.close(() => resolve()))
+  return port
+}
+
+const sleep = (ms: number) => new Promise((resolve) => setTimeout(resolve, ms))
+
+const hasExited = (child: ChildProcess) => child.exitCode !== null || child.signalCode !== null
+
+const exited = (child: ChildProcess) =>
+  hasExited(child) ? Promise.resolve() : new Promise<void>((resolve) => child.once('exit', () => resolve()))
+
+const within = (p: Promise<void>, ms: number) => Promise.race([p, sleep(ms).then(() => undefined)])
+
+export async function startDev(opts: DevOptions = {}): Promise<DevServer> {
+  const persistTo = opts.persistTo ?? (await mkdtemp(join(tmpdir(), 'sluice-dev-')))
+  const owned = opts.persistTo === undefined
+  // Only a port we picked ourselves can be swapped for another when the race for it is lost.
+  for (let attempt = 1; ; attempt++) {
+    try {
+      return await launch(opts.port ?? (await freePort()), persistTo, owned, opts)
+    } catch (err) {
+      const lostRace = err instanceof Error && /address already in use/i.test(err.message)
+      if (opts.port === undefined && lostRace && attempt < 3) continue
+      if (owned) await rm(persistTo, { recursive: true, force: true })
+      throw err
+    }
+  }
+}
+
+async function launch(port: number, persistTo: string, owned: boolean, opts: DevOptions): Promise<DevServer> {
+  const vars = Object.entries(opts.vars ?? {}).flatMap(([k, v]) => ['--var', `${k}:${v}`])
+  const args = [
+    WRANGLER, 'dev', '--local', '--ip', '127.0.0.1', '--port', String(port),
+    // Port 0: a random inspector port, so parallel dev servers do not fight over 9229.
+    '--inspector-port', '0',
+    '--persist-to', persistTo, '--show-interactive-dev-session=false', ...(opts.args ?? []), ...vars,
+  ]
+  let output = ''
+  const collect = (chunk: Buffer) => {
+    output = (output + chunk.toString()).slice(-OUTPUT_LIMIT)
+  }
+  const child = spawn(NODE, args, {
+    cwd: ROOT,
+    detached: true,
+    stdio: ['ignore', 'pipe', 'pipe'],
+    env: {
+      ...process.env,
+      WRANGLER_SEND_METRICS: 'false',
+      FORCE_COLOR: '0',
+      NO_COLOR: '1',
+      PATH: `${BIN}${delimiter}${process.env.PATH ?? ''}`,
+    },
+  })
+  child.once('error', (err) => collect(Buffer.from(`${err}\n`)))
+  // No pid: the node binary could not be spawned at all (the 'error' above follows; nothing to clean up).
+  if (child.pid === undefined) throw new Error(`cannot run ${NODE} ${WRANGLER}`)
+  const pgid = child.pid
+  live.set(pgid, owned ? persistTo : undefined)
+  // Always drain both pipes: a full pipe would block wrangler.
+  child.stdout!.on('data', collect)
+  child.stderr!.on('data', collect)
+  const gone = exited(child)
+
+  let stopping: Promise<void> | undefined
+  const stop = () =>
+    (stopping ??= (async () => {
+      signalGroup(pgid, 'SIGTERM')
+      await within(gone, STOP_GRACE_MS)
+      // Whatever ignored SIGTERM (or was orphaned when wrangler went first) goes now.
+      signalGroup(pgid, 'SIGKILL')
+      await within(gone, STOP_GRACE_MS)
+      live.delete(pgid)
+      if (owned) await rm(persistTo, { recursive: true, force: true })
+    })())
+
+  const url = `http://127.0.0.1:${port}`
+  const timeoutMs = opts.timeoutMs ?? 60_000
+  const deadline = Date.now() + timeoutMs
+  let lastError = 'no answer yet'
+  for (;;) {
+    if (hasExited(child)) {
+      live.delete(pgid)
+      signalGroup(pgid, 'SIGKILL')
+      throw new Error(`wrangler dev exited (${child.exitCode ?? child.signalCode}) before ${url} was healthy:\n${output}`)
+    }
+    try {
+      const res = await fetch(`${url}/__sluice/healthz`, { signal: AbortSignal.timeout(2_000) })
+      const body = (await res.json().catch(() => null)) as { ok?: unknown } | null
+      if (res.ok && body?.ok === true) break
+      lastError = `healthz answered ${res.status}`
+    } catch (err) {
+      lastError = String((err as Error & { cause?: unknown }).cause ?? err)
+    }
+    if (Date.now() > deadline) {
+      await stop()
+      // "Address already in use" in the output lets startDev retry on another port.
+      throw new Error(`wrangler dev did not answer GET ${url}/__sluice/healthz within ${timeoutMs} ms (${lastError}). Output:\n${output}`)
+    }
+    await sleep(200)
+  }
+  return { url, port, output: () => output, stop }
+}
