@@ -8,15 +8,19 @@
 import { type Context, Hono } from 'hono'
 import { bodyLimit } from 'hono/body-limit'
 import * as z from 'zod/mini'
+import en from 'zod/v4/locales/en.js'
 import type { $ZodType } from 'zod/v4/core'
 import { coordinator } from '../control/client.ts'
-import type { Actor, Result } from '../control/coordinator.ts'
+import type { Actor, Result, WriteOptions } from '../control/coordinator.ts'
 import { RolloutId } from '../core/config/schema.ts'
 import { COMMANDS, type Command, type CommandName } from '../core/rollout/machine.ts'
 import { type AuthEnv, type AuthVars, authenticate, requireWrite } from './auth.ts'
 import openApi from './openapi.json'
 import { COMMAND_BODIES, HistoryQuery, PutRolloutBody, SeriesQuery } from './schemas.ts'
 import { invalid, problem } from './problem.ts'
+
+// zod/mini ships without messages ("Invalid input"); operators deserve "Too big: expected number to be <=100".
+z.config(en())
 
 type ApiEnv = { Bindings: Env & AuthEnv; Variables: AuthVars }
 type C = Context<ApiEnv>
@@ -54,6 +58,11 @@ function reply<T>(c: C, r: Result<T>, ok: (v: T) => Response): Response {
   return r.ok ? ok(r.value) : problem(r.problem.status, r.problem.title, r.problem.detail)
 }
 
+/** Who writes, the revision they saw, and why (`?reason=` on PUT and DELETE, whose bodies are not commands). */
+function writeOptions(c: C, ifMatch: number | undefined, reason = c.req.query('reason')): WriteOptions {
+  return { actor: actorOf(c), ...(ifMatch !== undefined ? { ifMatch } : {}), ...(reason ? { reason: reason.slice(0, 500) } : {}) }
+}
+
 const etag = (revision: number) => ({ etag: `"${revision}"` })
 
 export function createAdminApi() {
@@ -89,14 +98,14 @@ export function createAdminApi() {
       return problem(400, 'Invalid request', `id: "${spec.id}" does not match the URL`, [{ field: 'id', message: 'must match the id in the URL' }])
     }
     const createOnly = c.req.header('if-none-match')?.trim() === '*'
-    const r = await coordinator(c.env).put(id, spec, { actor: actorOf(c), ...(ifMatch !== undefined ? { ifMatch } : {}), createOnly })
+    const r = await coordinator(c.env).put(id, spec, { ...writeOptions(c, ifMatch), createOnly })
     return reply(c, r, (v) => c.json(v.status, v.created ? 201 : 200, etag(v.status.revision)))
   })
 
   api.delete('/rollouts/:id', async (c) => {
     const ifMatch = ifMatchOf(c)
     if (ifMatch instanceof Response) return ifMatch
-    const r = await coordinator(c.env).remove(c.req.param('id'), { actor: actorOf(c), ...(ifMatch !== undefined ? { ifMatch } : {}) })
+    const r = await coordinator(c.env).remove(c.req.param('id'), writeOptions(c, ifMatch))
     return reply(c, r, () => c.body(null, 204))
   })
 
@@ -127,11 +136,7 @@ export function createAdminApi() {
     const b = await body(c, COMMAND_BODIES[name] as $ZodType<{ reason?: string; release?: string; weight?: number }>)
     if (b instanceof Response) return b
     const cmd = (name === 'start' ? { name, release: b.release! } : name === 'weight' ? { name, weight: b.weight! } : { name }) as Command
-    const r = await coordinator(c.env).command(c.req.param('id'), cmd, {
-      actor: actorOf(c),
-      ...(ifMatch !== undefined ? { ifMatch } : {}),
-      ...(b.reason ? { reason: b.reason } : {}),
-    })
+    const r = await coordinator(c.env).command(c.req.param('id'), cmd, writeOptions(c, ifMatch, b.reason))
     return reply(c, r, (s) => c.json(s, 200, etag(s.revision)))
   })
 

@@ -25,7 +25,11 @@ export function problem(status: number, title: string, detail: string, errors?: 
 
 /** Zod issues as field errors; `prefix` says where the value came from (body, query, header). */
 export function fieldErrors(issues: readonly $ZodIssue[], prefix = ''): FieldError[] {
-  return issues.map((i) => ({ field: [prefix, ...i.path.map(String)].filter(Boolean).join('.') || '(body)', message: i.message }))
+  const name = (path: PropertyKey[]) => [prefix, ...path.map(String)].filter(Boolean).join('.') || '(body)'
+  // An unknown key is itself the field at fault.
+  return issues.flatMap((i) =>
+    i.code === 'unrecognized_keys' ? i.keys.map((k) => ({ field: name([...i.path, k]), message: 'unknown field' })) : [{ field: name(i.path), message: i.message }],
+  )
 }
 
 export const invalid = (issues: readonly $ZodIssue[], prefix?: string) => {

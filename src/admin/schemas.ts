@@ -8,8 +8,13 @@ import { Percent, RolloutId, RolloutSpec } from '../core/config/schema.ts'
 
 const Reason = z.optional(z.string().check(z.maxLength(500)))
 
-/** PUT body: a rollout spec; `id` may be omitted (the URL names it) but must match if given. */
-export const PutRolloutBody = z.extend(RolloutSpec, { id: z.optional(RolloutId) })
+/**
+ * PUT body: a rollout spec; `id` may be omitted (the URL names it) but must
+ * match if given. Unknown top-level fields are refused, so a typo such as
+ * `cokie` is a 400 rather than a silently ignored setting. (The edge reads the
+ * published document leniently instead, so a newer field never breaks an older isolate.)
+ */
+export const PutRolloutBody = z.strictObject({ ...RolloutSpec.shape, id: z.optional(RolloutId), $schema: z.optional(z.string()) })
 
 export const StartBody = z.object({
   release: z.string().check(z.minLength(1), z.maxLength(64)),

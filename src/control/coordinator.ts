@@ -44,7 +44,7 @@ export interface RolloutStatus {
   revision: number
   release: string | null
   step: { index: number; weight: number; bakeMinutes: number; minRequests: number; startedAt: string | null; bakeEndsAt: string | null } | null
-  lastDecision: RolloutState['lastDecision']
+  lastDecision: (Omit<NonNullable<RolloutState['lastDecision']>, 'at'> & { at: string }) | null
   updatedAt: string
 }
 
@@ -326,7 +326,7 @@ export function statusOf(spec: RolloutSpec, state: RolloutState): RolloutStatus 
           bakeEndsAt: iso(state.stepStartedAt === null ? null : state.stepStartedAt + step.bakeMinutes * 60_000),
         }
       : null,
-    lastDecision: state.lastDecision,
+    lastDecision: state.lastDecision && { ...state.lastDecision, at: new Date(state.lastDecision.at).toISOString() },
     updatedAt: new Date(state.updatedAt).toISOString(),
   }
 }

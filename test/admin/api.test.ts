@@ -58,6 +58,7 @@ describe('bad input gets a 4xx problem naming the field', () => {
     ['a schedule whose weights do not rise', { schedule: [{ weight: 10 }, { weight: 5 }, { weight: 100 }] }, 'schedule'],
     ['a schedule weight finer than 0.01', { schedule: [{ weight: 1.005 }, { weight: 100 }] }, 'schedule.0.weight'],
     ['a schedule not ending at 100', { schedule: [{ weight: 10 }, { weight: 50 }] }, 'schedule'],
+    ['an unknown field (a typo)', { cokie: { name: 'x' } }, 'cokie'],
   ]
   for (const [what, over, field] of cases) {
     it(`rejects ${what}`, async () => {
@@ -66,11 +67,12 @@ describe('bad input gets a 4xx problem naming the field', () => {
     })
   }
 
-  it('rejects weights outside 0-100 or finer than 0.01, and wrong types', async () => {
+  it('rejects weights outside 0-100 or finer than 0.01, and wrong types, saying why', async () => {
     await create('weights')
+    const why: Record<string, RegExp> = { '150': /<=\s?100/, '-1': />=\s?0/, '12.345': /0\.01/, '"12"': /expected number/ }
     for (const weight of [150, -1, 12.345, '12']) {
       const p = await problemOf(await call('/rollouts/weights/weight', { body: { weight } }), 400)
-      expect(p.errors).toEqual([expect.objectContaining({ field: 'weight' })])
+      expect(p.errors).toEqual([expect.objectContaining({ field: 'weight', message: expect.stringMatching(why[JSON.stringify(weight)]!) })])
     }
     expect((await call('/rollouts/weights/weight', { body: { weight: 12.34 } })).status).toBe(200)
   })
@@ -128,6 +130,12 @@ describe('commands and transitions', () => {
     expect((await json<Status>(await call('/rollouts/rb/start', { body: { release: 'v4' } }))).phase).toBe('progressing')
   })
 
+  it('lets a manual weight come first, then a release start', async () => {
+    await create('manual-first')
+    expect(await json<Status>(await call('/rollouts/manual-first/weight', { body: { weight: 5 } }))).toMatchObject({ phase: 'paused', weight: 5, release: null })
+    expect(await json<Status>(await call('/rollouts/manual-first/start', { body: { release: 'v7' } }))).toMatchObject({ phase: 'progressing', release: 'v7' })
+  })
+
   it('answers 409 for commands that make no sense in the current phase', async () => {
     await create('conflicts')
     for (const cmd of ['pause', 'resume', 'approve', 'promote', 'complete']) {
@@ -139,12 +147,13 @@ describe('commands and transitions', () => {
     await problemOf(await call('/rollouts/conflicts/start', { body: {} }), 400)
   })
 
-  it('deletes a rollout but keeps its history', async () => {
+  it('deletes a rollout but keeps its history, with the reason given', async () => {
     await create('gone')
-    expect((await call('/rollouts/gone', { method: 'DELETE' })).status).toBe(204)
+    expect((await call('/rollouts/gone?reason=retired', { method: 'DELETE' })).status).toBe(204)
     await problemOf(await call('/rollouts/gone'), 404)
-    const h = await json<{ entries: { command: string }[] }>(await call('/rollouts/gone/history'))
+    const h = await json<{ entries: { command: string; reason?: string }[] }>(await call('/rollouts/gone/history'))
     expect(h.entries.map((e) => e.command)).toEqual(['delete', 'create'])
+    expect(h.entries[0]!.reason).toBe('retired')
   })
 })
 

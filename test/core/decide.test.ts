@@ -26,7 +26,7 @@ const window = (canaryRequests: number, start = T0, end = T0 + MIN): WindowStats
   stable: { requests: canaryRequests * 19, errors: 0 },
   canary: { requests: canaryRequests, errors: 0 },
 })
-const verdict = (v: Verdict['verdict'], reasons = [v]): Verdict => ({ verdict: v, reasons, numbers: { logMixtureLR: -1 }, state: initialJudgeState() })
+const verdict = (v: Verdict['verdict'], reasons: string[] = [v]): Verdict => ({ verdict: v, reasons, numbers: { logMixtureLR: -1 }, state: initialJudgeState() })
 
 describe('windows', () => {
   it('ends at the last whole window boundary before now minus the ingestion lag', () => {

@@ -96,9 +96,12 @@ function enterStep(state: RolloutState, schedule: Schedule, i: number, now: numb
 export function applyCommand(state: RolloutState, cmd: Command, schedule: Schedule, now: number): Transition {
   const { phase } = state
   switch (cmd.name) {
-    case 'start':
-      if (phase !== 'idle' && phase !== 'rolled-back') return conflict(`cannot start while ${phase}: roll back, or complete a promoted release, first`)
+    case 'start': {
+      // A rollout paused by a manual weight before any release may still start one.
+      const fresh = phase === 'idle' || phase === 'rolled-back' || (phase === 'paused' && state.release === null)
+      if (!fresh) return conflict(`cannot start while ${phase}: roll back, or complete a promoted release, first`)
       return enterStep(state, schedule, 0, now, { release: cmd.release, evidence: null, windowEnd: now, lastDecision: null })
+    }
     case 'weight':
       // Manual weight hands control to the operator: automation pauses until `resume`.
       return next(state, now, { phase: 'paused', weight: cmd.weight })
