@@ -23,11 +23,15 @@ export default defineConfig({
             },
           })),
         ],
-        test: { name: 'workers', include: ['test/**/*.test.ts'], exclude: ['test/node/**'] },
+        test: { name: 'workers', include: ['test/**/*.test.ts'], exclude: ['test/node/**', 'test/e2e/**'] },
       },
       {
         // Tools that run in Node (CLI, scripts) against a real local worker.
         test: { name: 'node', include: ['test/node/**/*.test.ts'], environment: 'node' },
+      },
+      {
+        // The `npm start` stack driven by headless Chromium: `npm run test:e2e`.
+        test: { name: 'e2e', include: ['test/e2e/**/*.test.ts'], environment: 'node', fileParallelism: false, testTimeout: 120_000 },
       },
     ],
   },

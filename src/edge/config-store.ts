@@ -3,10 +3,12 @@
  * The edge's view of the published config: one KV key, read through a
  * per-isolate cache so that at steady state a request costs no KV read.
  *
- * Freshness: the cached copy is served for `ttlMs`; after that the next request
- * still gets the cached copy while one background refresh (deduplicated) reads
- * KV. Only an isolate's very first request waits for KV, and never longer than
- * `firstLoadTimeoutMs`. Faults (KV throwing, slow, or holding a document that
+ * Freshness: the cached copy is served for `ttlMs`; for another `ttlMs` after
+ * that a request still gets the cached copy while one background refresh
+ * (deduplicated) reads KV, so a busy isolate never waits on KV. A copy older
+ * than twice the TTL (the isolate was idle) is not trusted: that request waits
+ * for the refresh, never longer than `firstLoadTimeoutMs`, as does an
+ * isolate's very first request. Faults (KV throwing, slow, or holding a document that
  * fails the schema) keep the last good config, else the `[vars]` fallback.
  */
 import * as z from 'zod/mini'
@@ -49,12 +51,14 @@ export class ConfigStore {
   /** The config to route this request with. Waits for KV only on the isolate's first request. */
   async get(kv: KVNamespace | undefined, waitUntil: (p: Promise<unknown>) => void): Promise<CompiledConfig | undefined> {
     const snap = this.#snapshot
-    if (snap) {
-      if (this.#opts.now() - snap.loadedAt >= this.#opts.ttlMs) waitUntil(this.refresh(kv))
-      return snap.config
+    const age = snap ? this.#opts.now() - snap.loadedAt : Infinity
+    if (age < this.#opts.ttlMs) return snap!.config
+    if (age < 2 * this.#opts.ttlMs) {
+      waitUntil(this.refresh(kv))
+      return snap!.config
     }
     await Promise.race([this.refresh(kv), new Promise((r) => setTimeout(r, this.#opts.firstLoadTimeoutMs))])
-    return this.#snapshot?.config ?? this.#fallbackSnapshot(0)?.config
+    return (this.#snapshot ?? snap)?.config ?? this.#fallbackSnapshot(0)?.config
   }
 
   /** Reads KV once; concurrent callers share the same read. */

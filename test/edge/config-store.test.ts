@@ -45,6 +45,17 @@ describe('config cache', () => {
     expect(app.store.stats.kvReads).toBe(2)
   })
 
+  it('does not serve an idle isolate’s old copy: past twice the TTL the request waits for KV', async () => {
+    await publish(rollout({ weight: 0 }))
+    let now = 1_000_000
+    vi.spyOn(Date, 'now').mockImplementation(() => now)
+    const app = sluice({ ttlMs: 5_000 })
+    expect((await app.fetch('/echo')).headers.get('x-origin')).toBe('stable')
+    await publish(rollout({ weight: 100 }))
+    now += 60_000 // an hour of silence would be the same
+    expect((await app.fetch('/echo')).headers.get('x-origin')).toBe('canary')
+  })
+
   it('serves the [vars] default at weight 0 when KV throws, and logs once, not per request', async () => {
     const errors = vi.spyOn(console, 'error').mockImplementation(() => {})
     const { kv, reads } = faultyKv({ fail: true })

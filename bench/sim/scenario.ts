@@ -1,0 +1,155 @@
+/**
+ * @module
+ * The simulator's scenario format: one zod schema, the single source of truth
+ * for parsing scenario files and for `bench/scenario.schema.json`
+ * (`node bench/simulate.ts --schema` writes it). The rollout's own settings
+ * (schedule, judge, threshold baseline, lag) reuse the project's schemas, so a
+ * scenario's defaults are exactly what a real rollout gets.
+ */
+import { readFile } from 'node:fs/promises'
+import * as z from 'zod/mini'
+import { AnalysisSettings, DEFAULT_SCHEDULE, RolloutSpec, Schedule } from '../../src/core/config/schema.ts'
+import { JudgeConfig, ThresholdConfig } from '../../src/core/judge/schema.ts'
+
+// zod/mini ships without messages ("Invalid input" for everything); a CLI can afford the English ones.
+z.config(z.locales.en())
+
+const Rate = z.number().check(z.gte(0), z.lte(1))
+const Minute = z.int().check(z.gte(0), z.lte(100_000))
+// 100k rps is far beyond what the per-minute samplers are tuned for and beyond any single rollout's need.
+const Rps = z.number().check(z.gte(0), z.lte(100_000))
+
+export const LatencyModel = z
+  .strictObject({
+    median: z.number().check(z.gt(0), z.lte(600_000), z.describe('Median origin latency in ms.')),
+    p95: z.number().check(z.gt(0), z.lte(600_000), z.describe('95th percentile in ms; must exceed the median (log-normal).')),
+  })
+  .check(z.refine((l) => l.p95 > l.median, { message: 'p95 must be greater than the median', path: ['p95'] }))
+
+/** Used when a scenario gives no latency, so the judge's latency guard always has numbers to look at. */
+export const DEFAULT_LATENCY = { median: 80, p95: 200 }
+
+export const CohortModel = z.strictObject({
+  errorRate: Rate.check(z.describe('Probability that one request of this cohort fails (5xx, network error or timeout).')),
+  latencyMs: z.optional(
+    LatencyModel.check(
+      z.describe(
+        `Log-normal latency. Default for stable: median ${DEFAULT_LATENCY.median} ms, p95 ${DEFAULT_LATENCY.p95} ms; canary: same as stable.`,
+      ),
+    ),
+  ),
+})
+
+export const Incident = z
+  .strictObject({
+    startMinute: Minute.check(z.describe('First minute of the incident (0 = the minute the rollout starts).')),
+    endMinute: Minute.check(z.describe('Minute the incident is over (exclusive).')),
+    errorRate: Rate.check(z.describe("Error rate of both cohorts during the incident, replacing each cohort's own.")),
+  })
+  .check(z.refine((i) => i.endMinute > i.startMinute, { message: 'endMinute must be after startMinute', path: ['endMinute'] }))
+
+const lag = AnalysisSettings.shape.lagMinutes
+const noData = AnalysisSettings.shape.noDataPauseMinutes
+
+export const Scenario = z.strictObject({
+  $schema: z.optional(z.string()),
+  description: z.optional(z.string().check(z.maxLength(2000))),
+  expect: z.optional(
+    z
+      .enum(['promote', 'rollback'])
+      .check(z.describe('What a good judge does here; "promote" marks a canary no worse than stable, so any rollback is a false one.')),
+  ),
+  minutes: z.int().check(z.gte(1), z.lte(10_080), z.describe('Simulated minutes; a seed stops earlier at promotion, rollback or pause.')),
+  rps: z.union([Rps, z.array(Rps).check(z.minLength(1), z.maxLength(10_080))]).check(
+    z.describe('Total requests per second: one number, or one per minute (the last value repeats) for diurnal curves and lulls.'),
+  ),
+  stable: CohortModel,
+  canary: CohortModel,
+  incident: z.optional(Incident.check(z.describe('A site-wide outage: both cohorts fail at the same rate for a while.'))),
+  lagMinutes: lag.check(z.describe('Analytics Engine ingestion lag: a minute of data becomes visible this many minutes after it ends.')),
+  noDataPauseMinutes: noData,
+  propagationSeconds: z._default(
+    z.number().check(
+      z.gte(0),
+      z.lte(120),
+      z.describe(
+        'Seconds before the edge applies a weight change the controller made (KV edge cache up to 60 s plus the isolate cache, ' +
+          'about 65 s at worst per the README). Default 0: at once.',
+      ),
+    ),
+    0,
+  ),
+  schedule: z.prefault(Schedule, DEFAULT_SCHEDULE),
+  judge: z.prefault(JudgeConfig, {}),
+  threshold: z.prefault(ThresholdConfig, {}),
+})
+
+export type ScenarioInput = z.input<typeof Scenario>
+export type Scenario = z.output<typeof Scenario>
+
+/** Thrown with every problem of an unusable scenario, each naming its field. */
+export class ScenarioError extends Error {}
+
+function describeIssue(issue: z.core.$ZodIssue): string {
+  const at = issue.path.length > 0 ? issue.path.join('.') : '(top level)'
+  if (issue.code === 'unrecognized_keys') {
+    const where = issue.path.length > 0 ? `${at}: ` : ''
+    return `${where}unknown field(s) ${issue.keys.map((k) => [...issue.path, k].join('.')).join(', ')}`
+  }
+  return `${at}: ${issue.message}`
+}
+
+export function parseScenario(input: unknown, name = 'scenario'): Scenario {
+  const r = z.safeParse(Scenario, input)
+  if (!r.success) throw new ScenarioError(`${name} is invalid:\n${r.error.issues.map((i) => `  ${describeIssue(i)}`).join('\n')}`)
+  return r.data
+}
+
+const isPlainObject = (v: unknown): v is Record<string, unknown> => typeof v === 'object' && v !== null && !Array.isArray(v)
+
+/** `over` merged into `base`: objects field by field, anything else (arrays included) replaced. */
+export function deepMerge(base: unknown, over: unknown): unknown {
+  if (!isPlainObject(base) || !isPlainObject(over)) return over
+  const out: Record<string, unknown> = { ...base }
+  for (const [k, v] of Object.entries(over)) out[k] = k in base ? deepMerge(base[k], v) : v
+  return out
+}
+
+/** Reads and validates a scenario file; `override` (parsed JSON) is merged in first, for what-if runs. */
+export async function loadScenario(path: string, override?: unknown): Promise<Scenario> {
+  let text: string
+  try {
+    text = await readFile(path, 'utf8')
+  } catch (err) {
+    throw new ScenarioError(`cannot read ${path}: ${err instanceof Error ? err.message : String(err)}`)
+  }
+  let json: unknown
+  try {
+    json = JSON.parse(text)
+  } catch (err) {
+    throw new ScenarioError(`${path} is not JSON: ${err instanceof Error ? err.message : String(err)}`)
+  }
+  return parseScenario(override === undefined ? json : deepMerge(json, override), override === undefined ? path : `${path} with --override`)
+}
+
+/** The rollout spec the controller code sees: the project's defaults plus the scenario's overrides. */
+export function rolloutSpecOf(s: Scenario): RolloutSpec {
+  return z.parse(RolloutSpec, {
+    id: 'simulated',
+    stable: 'https://stable.example',
+    canary: 'https://canary.example',
+    schedule: s.schedule,
+    judge: s.judge,
+    analysis: { lagMinutes: s.lagMinutes, noDataPauseMinutes: s.noDataPauseMinutes },
+  })
+}
+
+/** The JSON Schema of a scenario file, as written to bench/scenario.schema.json. */
+export function scenarioJsonSchema(): string {
+  const schema = {
+    ...z.toJSONSchema(Scenario, { io: 'input', unrepresentable: 'any' }),
+    $id: 'https://sluice.dev/schema/simulation-scenario.json',
+    title: 'Sluice simulation scenario',
+  }
+  return `${JSON.stringify(schema, null, 2)}\n`
+}

@@ -1,0 +1,274 @@
+/**
+ * @module
+ * Tests of the rollout simulator (bench/simulate.ts): determinism, that the
+ * synthetic traffic follows the controller's weight and the model's laws, that
+ * the controller is wired as in production (lag, windows after a step change),
+ * outcomes on an A/A and a 5x scenario, and the CLI's JSON and error output.
+ */
+import { spawnSync } from 'node:child_process'
+import { mkdtempSync, readFileSync, readdirSync, rmSync, writeFileSync } from 'node:fs'
+import { tmpdir } from 'node:os'
+import { join } from 'node:path'
+import { fileURLToPath } from 'node:url'
+import { afterAll, describe, expect, it } from 'vitest'
+import { type ScenarioInput, parseScenario, scenarioJsonSchema } from '../../bench/sim/scenario.ts'
+import { latencyQuantiles, minuteTraffic, streamFor } from '../../bench/sim/traffic.ts'
+import { prepare, simulateSeed } from '../../bench/sim/run.ts'
+import { percentile } from '../../bench/stats.ts'
+import { seeded } from '../support/random.ts'
+
+const ROOT = fileURLToPath(new URL('../../', import.meta.url))
+const NODE = join(ROOT, 'node_modules/.bin/node')
+const SCENARIOS = join(ROOT, 'bench/scenarios')
+
+const base: ScenarioInput = {
+  minutes: 120,
+  rps: 100,
+  stable: { errorRate: 0.01, latencyMs: { median: 80, p95: 200 } },
+  canary: { errorRate: 0.01, latencyMs: { median: 80, p95: 200 } },
+}
+const scenario = (over: Partial<ScenarioInput> = {}) => parseScenario({ ...base, ...over })
+const file = (name: string) => JSON.parse(readFileSync(join(SCENARIOS, name), 'utf8')) as unknown
+
+const tmp = mkdtempSync(join(tmpdir(), 'sluice-sim-'))
+afterAll(() => rmSync(tmp, { recursive: true, force: true }))
+
+function cli(...args: string[]) {
+  const r = spawnSync(NODE, [join(ROOT, 'bench/simulate.ts'), ...args], { cwd: ROOT, encoding: 'utf8', timeout: 20_000 })
+  return { status: r.status, stdout: r.stdout, stderr: r.stderr }
+}
+
+describe('determinism', () => {
+  it('gives the same result, traffic and ticks for the same seed, and different traffic for another seed', () => {
+    const p = prepare(scenario({ canary: { errorRate: 0.02 } }))
+    const a = simulateSeed(p, 42, 'sluice', { trace: true })
+    const b = simulateSeed(p, 42, 'sluice', { trace: true })
+    expect(b).toEqual(a)
+    const c = simulateSeed(p, 43, 'sluice', { trace: true })
+    expect(c.traffic!.slice(0, 3)).not.toEqual(a.traffic!.slice(0, 3))
+  })
+
+  it('gives both judges the same traffic while their weights agree (common random numbers)', () => {
+    const p = prepare(scenario())
+    const s = simulateSeed(p, 7, 'sluice', { trace: true })
+    const t = simulateSeed(p, 7, 'threshold', { trace: true })
+    // Both hold at 1 % for the first minutes (the baseline sees < 100 canary requests a window), so minutes 0-3 match.
+    expect(t.traffic!.slice(0, 4)).toEqual(s.traffic!.slice(0, 4))
+  })
+})
+
+describe('traffic', () => {
+  it('splits each minute by the weight within a binomial bound', () => {
+    const s = scenario({ rps: 50 })
+    for (const weight of [1, 5, 25, 50]) {
+      let canary = 0
+      let total = 0
+      for (let seed = 1; seed <= 300; seed++) {
+        const t = minuteTraffic(s, seed, seed % 7, weight)
+        const n = t.stable.requests + t.canary.requests
+        const p = weight / 100
+        // 6 standard deviations: a false failure has probability ~1e-9 per minute.
+        expect(Math.abs(t.canary.requests - n * p)).toBeLessThanOrEqual(6 * Math.sqrt(n * p * (1 - p)) + 1)
+        expect(t.canary.errors).toBeLessThanOrEqual(t.canary.requests)
+        canary += t.canary.requests
+        total += n
+      }
+      // Over 900k requests the share is within 0.1 point of the weight (about 6 standard deviations at 50 %).
+      expect(Math.abs((100 * canary) / total - weight)).toBeLessThan(0.1)
+      // Poisson totals at 50 rps: 3000 a minute on average.
+      expect(total / 300).toBeGreaterThan(2950)
+      expect(total / 300).toBeLessThan(3050)
+    }
+  })
+
+  it('sends no traffic to the canary at weight 0 and all of it at 100, and applies the incident to both cohorts', () => {
+    const s = scenario({ incident: { startMinute: 3, endMinute: 5, errorRate: 0.5 } })
+    expect(minuteTraffic(s, 1, 0, 0).canary.requests).toBe(0)
+    expect(minuteTraffic(s, 1, 0, 100).stable.requests).toBe(0)
+    const during = minuteTraffic(s, 1, 4, 50)
+    expect(during.stable.errors / during.stable.requests).toBeGreaterThan(0.4)
+    expect(during.canary.errors / during.canary.requests).toBeGreaterThan(0.4)
+    expect(minuteTraffic(s, 1, 5, 50).stable.errors / minuteTraffic(s, 1, 5, 50).stable.requests).toBeLessThan(0.05)
+  })
+
+  it('follows the controller: every simulated minute is split by the weight in force, and the weight moves only on ticks', () => {
+    const r = simulateSeed(prepare(scenario({ rps: 200 })), 3, 'sluice', { trace: true })
+    expect(r.outcome).toBe('promoted')
+    const weights = new Set<number>()
+    let weight = 1
+    for (const t of r.traffic!) {
+      expect(t.weight).toBe(weight)
+      weights.add(t.weight)
+      const n = t.stable.requests + t.canary.requests
+      const p = t.weight / 100
+      expect(Math.abs(t.canary.requests - n * p)).toBeLessThanOrEqual(6 * Math.sqrt(n * p * (1 - p)) + 1)
+      weight = r.ticks!.find((k) => k.minute === t.minute + 1)?.weightAfter ?? weight
+    }
+    expect([...weights]).toEqual([1, 5, 10, 25, 50])
+  })
+
+  it('draws latency quantiles with the law of the sample quantiles of n log-normal requests', () => {
+    // Brute force: sort n latencies and take nearest-rank quantiles, as the exact order-statistic draw claims to match.
+    const n = 400
+    const reps = 1500
+    const brute = { p50: [] as number[], p95: [] as number[], p99: [] as number[] }
+    const exact = { p50: [] as number[], p95: [] as number[], p99: [] as number[] }
+    const rng = seeded(11)
+    for (let r = 0; r < reps; r++) {
+      const xs = Array.from({ length: n }, () => rng.logNormal(80, 200)).sort((a, b) => a - b)
+      brute.p50.push(percentile(xs, 0.5))
+      brute.p95.push(percentile(xs, 0.95))
+      brute.p99.push(percentile(xs, 0.99))
+      const q = latencyQuantiles(rng, n, 80, 200)
+      expect(q.p50).toBeLessThanOrEqual(q.p95)
+      expect(q.p95).toBeLessThanOrEqual(q.p99)
+      exact.p50.push(q.p50)
+      exact.p95.push(q.p95)
+      exact.p99.push(q.p99)
+    }
+    const mean = (v: number[]) => v.reduce((a, b) => a + b, 0) / v.length
+    const sd = (v: number[]) => Math.sqrt(mean(v.map((x) => (x - mean(v)) ** 2)))
+    for (const q of ['p50', 'p95', 'p99'] as const) {
+      // Means agree within 4 standard errors of their difference; spreads within 15 %.
+      const se = Math.sqrt((sd(brute[q]) ** 2 + sd(exact[q]) ** 2) / reps)
+      expect(Math.abs(mean(exact[q]) - mean(brute[q]))).toBeLessThan(4 * se)
+      expect(sd(exact[q]) / sd(brute[q])).toBeGreaterThan(0.85)
+      expect(sd(exact[q]) / sd(brute[q])).toBeLessThan(1.15)
+    }
+    // The joint law too: neighbouring quantiles of one sample are correlated (about 0.23 and 0.44 here).
+    const corr = (x: number[], y: number[]) => mean(x.map((v, i) => (v - mean(x)) * (y[i]! - mean(y)))) / (sd(x) * sd(y))
+    expect(Math.abs(corr(exact.p50, exact.p95) - corr(brute.p50, brute.p95))).toBeLessThan(0.12)
+    expect(Math.abs(corr(exact.p95, exact.p99) - corr(brute.p95, brute.p99))).toBeLessThan(0.12)
+    expect(corr(brute.p95, brute.p99)).toBeGreaterThan(0.3)
+    // The true p95 of this law is 200 ms; at n = 1e6 the draw sits on it.
+    const big = latencyQuantiles(streamFor(1, 9, 0), 1_000_000, 80, 200)
+    expect(Math.abs(big.p95 - 200)).toBeLessThan(2)
+    expect(Math.abs(big.p50 - 80)).toBeLessThan(1)
+  })
+})
+
+describe('controller wiring', () => {
+  it('reads a minute only after the lag, and starts afresh at the step change after a step', () => {
+    for (const lag of [0, 1, 3]) {
+      const r = simulateSeed(prepare(scenario({ rps: 200, lagMinutes: lag })), 5, 'sluice', { trace: true })
+      let stepChangedAt = 0
+      let judged = 0
+      for (const t of r.ticks!) {
+        if (t.window === null) continue
+        judged++
+        // A window ends no later than `lag` minutes before the tick and starts where the last one ended or at the step change.
+        expect(t.window.endMinute).toBeLessThanOrEqual(t.minute - lag)
+        expect(t.window.startMinute).toBeGreaterThanOrEqual(stepChangedAt)
+        if (t.decision === 'advance') stepChangedAt = t.minute
+      }
+      expect(judged).toBeGreaterThan(20)
+      const first = r.ticks!.find((t) => t.window !== null)!
+      expect(first.minute).toBe(lag + 1)
+      expect(first.window).toEqual({ startMinute: 0, endMinute: 1 })
+    }
+  })
+
+  it('judges every minute exactly once within a step, with the weight of that step', () => {
+    const r = simulateSeed(prepare(scenario({ rps: 200 })), 9, 'sluice', { trace: true })
+    const seen = new Set<number>()
+    for (const t of r.ticks!) {
+      if (t.window === null) continue
+      for (let m = t.window.startMinute; m < t.window.endMinute; m++) {
+        expect(seen.has(m)).toBe(false)
+        seen.add(m)
+        expect(r.traffic![m]!.weight).toBe(r.traffic![t.window.startMinute]!.weight)
+      }
+    }
+  })
+})
+
+describe('outcomes', () => {
+  it('promotes a healthy canary (A/A) and rolls back a 5x error regression, for a handful of seeds', () => {
+    const aa = prepare(parseScenario(file('aa-200rps.json')))
+    const bad = prepare(parseScenario(file('errors-5x.json')))
+    for (let seed = 1; seed <= 6; seed++) {
+      const a = simulateSeed(aa, seed, 'sluice')
+      expect(a.outcome).toBe('promoted')
+      expect(a.minute).toBeGreaterThan(30)
+      const b = simulateSeed(bad, seed, 'sluice')
+      expect(b.outcome).toBe('rolled-back')
+      expect(b.reason).toMatch(/disproportionate|guardrail/)
+      expect(b.minute).toBeLessThan(15)
+      expect(b.canaryRequests).toBeLessThan(2000)
+    }
+  })
+
+  it('runs the threshold baseline on the same traffic: it fails a site-wide incident the sluice judge rides out', () => {
+    const p = prepare(parseScenario(file('incident.json')))
+    for (let seed = 1; seed <= 3; seed++) {
+      expect(simulateSeed(p, seed, 'sluice').outcome).toBe('promoted')
+      expect(simulateSeed(p, seed, 'threshold', { trace: true }).outcome).not.toBe('promoted')
+    }
+    const aa = prepare(parseScenario(file('aa-200rps.json')))
+    // At 200 rps the baseline checks every window, and Flagger's 99 % success rate sits right at a 1 % error rate.
+    expect(simulateSeed(aa, 1, 'threshold').outcome).toBe('rolled-back')
+  })
+
+  it('models the propagation of weight changes to the edge: the old weight first, and canary traffic after a rollback', () => {
+    const run = (propagationSeconds: number) =>
+      simulateSeed(prepare(scenario({ rps: 10, canary: { errorRate: 0.3 }, propagationSeconds })), 4, 'sluice', { trace: true })
+    const now = run(0)
+    const slow = run(30)
+    // The start moves the weight from 0 to 1 %: for the first 30 s the edge still sends everyone to stable.
+    expect(now.traffic![0]!.edgeWeight).toBe(1)
+    expect(slow.traffic![0]!.edgeWeight).toBeCloseTo(0.5, 9)
+    expect(slow.traffic![1]!.edgeWeight).toBe(1)
+    expect(now.outcome).toBe('rolled-back')
+    expect(slow.outcome).toBe('rolled-back')
+    // After the rollback decision the canary serves 30 s more of its share (the next minute's first half).
+    const extra = slow.canaryRequests - slow.traffic!.reduce((sum, t) => sum + t.canary.requests, 0)
+    expect(extra).toBeGreaterThan(0)
+    expect(now.canaryRequests).toBe(now.traffic!.reduce((sum, t) => sum + t.canary.requests, 0))
+  })
+})
+
+describe('scenario files and CLI', () => {
+  it('ships valid scenarios with an expectation each, and a schema generated from the zod schema', () => {
+    const names = readdirSync(SCENARIOS).filter((f) => f.endsWith('.json'))
+    expect(names.length).toBeGreaterThanOrEqual(8)
+    for (const n of names) expect(parseScenario(file(n), n).expect).toMatch(/^(promote|rollback)$/)
+    expect(readFileSync(join(ROOT, 'bench/scenario.schema.json'), 'utf8')).toBe(scenarioJsonSchema())
+  })
+
+  it('--json prints exactly the documented summary keys', () => {
+    const r = cli(join(SCENARIOS, 'errors-5x.json'), '--seeds', '5', '--json')
+    expect(r.stderr).toBe('')
+    expect(r.status).toBe(0)
+    expect(r.stdout.trim().split('\n')).toHaveLength(1)
+    const s = JSON.parse(r.stdout) as Record<string, unknown>
+    const documented = ['seeds', 'promoted', 'rolledBack', 'other', 'rollbackMinute', 'promoteMinute', 'canaryRequests', 'canaryErrors']
+    expect(Object.keys(s).sort()).toEqual(documented.sort())
+    expect(Object.keys(s.rollbackMinute as object).sort()).toEqual(['median', 'p90'])
+    expect(Object.keys(s.promoteMinute as object).sort()).toEqual(['median', 'p90'])
+    expect(Object.keys(s.canaryRequests as object)).toEqual(['median'])
+    expect(Object.keys(s.canaryErrors as object)).toEqual(['median'])
+    expect(s).toMatchObject({ seeds: 5, promoted: 0, rolledBack: 5, other: 0, promoteMinute: { median: null, p90: null } })
+    expect(typeof (s.rollbackMinute as { median: unknown }).median).toBe('number')
+  })
+
+  it('rejects an invalid scenario with a non-zero exit naming the field', () => {
+    const bad = join(tmp, 'bad.json')
+    const incident = { startMinute: 10, endMinute: 5, errorRate: 0.1 }
+    writeFileSync(bad, JSON.stringify({ ...base, canary: { errorRate: 1.5 }, incident, colour: 'red' }))
+    const r = cli(bad, '--seeds', '2', '--json')
+    expect(r.status).not.toBe(0)
+    expect(r.stdout).toBe('')
+    expect(r.stderr).toContain('canary.errorRate')
+    expect(r.stderr).toContain('incident.endMinute')
+    expect(r.stderr).toContain('colour')
+
+    writeFileSync(bad, '{ "minutes": ')
+    const broken = cli(bad)
+    expect(broken.status).not.toBe(0)
+    expect(broken.stderr).toContain('not JSON')
+
+    const judge = cli(join(SCENARIOS, 'errors-5x.json'), '--judge', 'coin-flip')
+    expect(judge.status).not.toBe(0)
+    expect(judge.stderr).toContain('--judge')
+  })
+})
