@@ -6,6 +6,7 @@
 import { Hono } from 'hono'
 import { HTTPException } from 'hono/http-exception'
 import { createAdminApi } from './admin/api.ts'
+import { createDashboard } from './dashboard/index.tsx'
 import { ConfigStore } from './edge/config-store.ts'
 import { fallbackConfig } from './edge/fallback.ts'
 import { createEdgeHandler, gatewayError } from './edge/handler.ts'
@@ -33,6 +34,7 @@ export function createApp(opts: AppOptions = {}) {
 
   app.get(`${RESERVED_PREFIX}healthz`, (c) => c.json({ ok: true, config: storeFor(c.env).stats }, 200, { 'cache-control': 'no-store' }))
   app.route(`${RESERVED_PREFIX}api`, createAdminApi())
+  app.route(RESERVED_PREFIX, createDashboard())
   app.all(`${RESERVED_PREFIX}*`, (c) => c.json({ title: 'Not Found', status: 404 }, 404))
   app.all('*', (c) => (edge ??= createEdgeHandler({ store: storeFor(c.env), newId: opts.newId }))(c))
 

@@ -67,7 +67,8 @@ async function plan(spec: RolloutSpec, state: RolloutState, range: TimeRange, so
   } catch (err) {
     return { decision: decideWithoutData(state, spec, `the metrics query failed: ${err instanceof Error ? err.message : String(err)}`, now), patch: keep }
   }
-  const verdict = judge(evidenceOf(state).judge, window, spec.judge, { weight: state.weight })
+  const settled = window.start >= (state.stepStartedAt ?? 0) + spec.analysis.settleSeconds * 1000
+  const verdict = judge(evidenceOf(state).judge, window, spec.judge, { weight: state.weight, weightSettled: settled })
   const { decision, evidence } = decide(state, spec, verdict, window, now)
   const stepChanges = decision.kind === 'advance' || decision.kind === 'promote'
   const cohort = (c: WindowStats['stable']) => ({ requests: c.requests, errors: c.errors, p95: c.latencyMs?.p95 ?? null })

@@ -21,7 +21,7 @@ const decide = (state: RolloutState, kind: Decision['kind']) => applyDecision(st
 describe('schedule', () => {
   it('defaults to 1 -> 5 -> 10 -> 25 -> 50 -> 100 % with bake times', () => {
     const spec = z.parse(RolloutSpec, { id: 'x', stable: 'https://a.example', canary: 'https://b.example' })
-    expect(spec.schedule.map((s) => s.weight)).toEqual([1, 5, 10, 25, 50, 100])
+    expect(spec.schedule.map((s) => s.weight)).toEqual([2, 5, 10, 25, 50, 100])
     expect(spec.schedule.every((s, i) => i === spec.schedule.length - 1 || s.bakeMinutes > 0)).toBe(true)
   })
 })

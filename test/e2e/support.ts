@@ -19,7 +19,7 @@ export const FAST_ROLLOUT = {
     { weight: 100 },
   ],
   judge: { minRequests: 100 },
-  analysis: { lagMinutes: 0, windowSeconds: 5, noDataPauseMinutes: 5 },
+  analysis: { lagMinutes: 0, windowSeconds: 5, settleSeconds: 3, noDataPauseMinutes: 5 },
 }
 
 export async function stack(rollout?: Record<string, unknown>): Promise<Stack> {

@@ -16,6 +16,9 @@ import { latencyQuantiles, minuteTraffic, streamFor } from '../../bench/sim/traf
 import { prepare, simulateSeed } from '../../bench/sim/run.ts'
 import { percentile } from '../../bench/stats.ts'
 import { seeded } from '../support/random.ts'
+import { DEFAULT_SCHEDULE } from '../../src/core/config/schema.ts'
+
+const FIRST_STEP = DEFAULT_SCHEDULE[0]!.weight
 
 const ROOT = fileURLToPath(new URL('../../', import.meta.url))
 const NODE = join(ROOT, 'node_modules/.bin/node')
@@ -95,7 +98,7 @@ describe('traffic', () => {
     const r = simulateSeed(prepare(scenario({ rps: 200 })), 3, 'sluice', { trace: true })
     expect(r.outcome).toBe('promoted')
     const weights = new Set<number>()
-    let weight = 1
+    let weight = FIRST_STEP
     for (const t of r.traffic!) {
       expect(t.weight).toBe(weight)
       weights.add(t.weight)
@@ -104,7 +107,7 @@ describe('traffic', () => {
       expect(Math.abs(t.canary.requests - n * p)).toBeLessThanOrEqual(6 * Math.sqrt(n * p * (1 - p)) + 1)
       weight = r.ticks!.find((k) => k.minute === t.minute + 1)?.weightAfter ?? weight
     }
-    expect([...weights]).toEqual([1, 5, 10, 25, 50])
+    expect([...weights]).toEqual(DEFAULT_SCHEDULE.slice(0, -1).map((s) => s.weight))
   })
 
   it('draws latency quantiles with the law of the sample quantiles of n log-normal requests', () => {
@@ -214,10 +217,10 @@ describe('outcomes', () => {
       simulateSeed(prepare(scenario({ rps: 10, canary: { errorRate: 0.3 }, propagationSeconds })), 4, 'sluice', { trace: true })
     const now = run(0)
     const slow = run(30)
-    // The start moves the weight from 0 to 1 %: for the first 30 s the edge still sends everyone to stable.
-    expect(now.traffic![0]!.edgeWeight).toBe(1)
-    expect(slow.traffic![0]!.edgeWeight).toBeCloseTo(0.5, 9)
-    expect(slow.traffic![1]!.edgeWeight).toBe(1)
+    // The start moves the weight from 0 to the first step: for the first 30 s the edge still sends everyone to stable.
+    expect(now.traffic![0]!.edgeWeight).toBe(FIRST_STEP)
+    expect(slow.traffic![0]!.edgeWeight).toBeCloseTo(FIRST_STEP / 2, 9)
+    expect(slow.traffic![1]!.edgeWeight).toBe(FIRST_STEP)
     expect(now.outcome).toBe('rolled-back')
     expect(slow.outcome).toBe('rolled-back')
     // After the rollback decision the canary serves 30 s more of its share (the next minute's first half).

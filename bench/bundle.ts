@@ -1,0 +1,91 @@
+/**
+ * @module
+ * Builds the worker the way `wrangler deploy` would (`--dry-run --outdir`),
+ * from the repo's wrangler.toml, and measures it. The unminified build is the
+ * one that ships (wrangler.toml sets no `minify`), so that is what the load
+ * test runs; the minified one is what the size target is about.
+ */
+import { spawn } from 'node:child_process'
+import { readFileSync } from 'node:fs'
+import { readFile } from 'node:fs/promises'
+import { createRequire } from 'node:module'
+import { dirname, join, resolve } from 'node:path'
+import { fileURLToPath } from 'node:url'
+import { gzipSync } from 'node:zlib'
+
+const ROOT = resolve(dirname(fileURLToPath(import.meta.url)), '..')
+
+/** No telemetry, no update check (the banner does one), no prompts. */
+export const QUIET_WRANGLER_ENV = { WRANGLER_SEND_METRICS: 'false', WRANGLER_HIDE_BANNER: 'true', CI: '1' }
+
+export interface Bundle {
+  path: string
+  bytes: number
+  /** gzip -9 of the bundle, as a deploy would upload it compressed. */
+  gzipBytes: number
+  /** Wrangler's own "Total Upload" line, for cross-checking. */
+  wranglerSays: string
+  /** Bytes in the bundle by origin (npm package, or src/ folder), largest first, from esbuild's metafile. */
+  parts: [string, number][]
+}
+
+interface Metafile {
+  outputs: Record<string, { inputs: Record<string, { bytesInOutput: number }> }>
+}
+
+/** `node_modules/@scope/pkg/...` -> `@scope/pkg`, `src/edge/x.ts` -> `src/edge`. */
+function partOf(input: string): string {
+  const nm = input.lastIndexOf('node_modules/')
+  if (nm !== -1) {
+    const [a, b] = input.slice(nm + 'node_modules/'.length).split('/')
+    return a?.startsWith('@') ? `${a}/${b}` : (a ?? input)
+  }
+  const src = /(?:^|\/)src\/([^/]+)\//.exec(input)
+  if (src) return `src/${src[1]}`
+  return input.replace(/^.*\//, '')
+}
+
+/** The installed wrangler's CLI script (its `exports` hide bin/, so go through package.json). */
+export function wranglerBin(): string {
+  const pkg = createRequire(import.meta.url).resolve('wrangler/package.json')
+  const { bin } = JSON.parse(readFileSync(pkg, 'utf8')) as { bin: string | Record<string, string> }
+  return join(dirname(pkg), typeof bin === 'string' ? bin : bin.wrangler!)
+}
+
+/** Runs wrangler with Node 24 (this process's node) and returns its output; rejects on a non-zero exit or when `signal` aborts (which kills it). */
+export function wrangler(args: string[], signal?: AbortSignal, timeoutMs = 120_000): Promise<string> {
+  return new Promise((resolvePromise, reject) => {
+    const child = spawn(process.execPath, [wranglerBin(), ...args], {
+      cwd: ROOT,
+      env: { ...process.env, ...QUIET_WRANGLER_ENV },
+      stdio: ['ignore', 'pipe', 'pipe'],
+      timeout: timeoutMs,
+      ...(signal ? { signal } : {}),
+    })
+    let out = ''
+    child.stdout.on('data', (d: Buffer) => (out += d))
+    child.stderr.on('data', (d: Buffer) => (out += d))
+    child.on('error', reject)
+    child.on('close', (code) => (code === 0 ? resolvePromise(out) : reject(new Error(`wrangler ${args.join(' ')} exited ${code}:\n${out}`))))
+  })
+}
+
+export async function buildBundle(outdir: string, minify: boolean, signal?: AbortSignal): Promise<Bundle> {
+  const meta = join(outdir, 'meta.json')
+  const out = await wrangler(['deploy', '--dry-run', '--outdir', outdir, '--metafile', meta, ...(minify ? ['--minify'] : [])], signal)
+  const path = join(outdir, 'index.js')
+  const code = await readFile(path)
+  const parts = new Map<string, number>()
+  const { outputs } = JSON.parse(await readFile(meta, 'utf8')) as Metafile
+  for (const [file, o] of Object.entries(outputs)) {
+    if (!file.endsWith('.js')) continue
+    for (const [input, { bytesInOutput }] of Object.entries(o.inputs)) parts.set(partOf(input), (parts.get(partOf(input)) ?? 0) + bytesInOutput)
+  }
+  return {
+    parts: [...parts].sort((a, b) => b[1] - a[1]),
+    path,
+    bytes: code.length,
+    gzipBytes: gzipSync(code, { level: 9 }).length,
+    wranglerSays: /Total Upload: [^\n]*/.exec(out)?.[0] ?? '(not printed)',
+  }
+}

@@ -1,0 +1,672 @@
+/**
+ * @module
+ * The dashboard's client code: its rendering functions as units, and the
+ * script exactly as served, run against a fake page wired to the real worker.
+ * The fake DOM keeps text as text and throws on every HTML sink, so a value
+ * that reached one would fail here; a real browser run comes with the e2e suite.
+ */
+import { env, exports } from 'cloudflare:workers'
+import { sign } from 'hono/utils/jwt/jwt'
+import { afterEach, beforeEach, describe, expect, inject, it } from 'vitest'
+import { coordinator } from '../../src/control/client.ts'
+import type { HistoryEntry, RolloutStatus, SeriesPoint } from '../../src/control/coordinator.ts'
+import * as client from '../../src/dashboard/client.ts'
+import { clientConfig } from '../../src/dashboard/commands.ts'
+import { call, create } from '../support/admin.ts'
+import { ACCESS_AUD, ADMIN_TOKEN, READ_TOKEN } from '../support/tokens.ts'
+
+const CLIENT_CONFIG = clientConfig()
+
+// ---- a fake page -------------------------------------------------------------
+
+type Kid = FakeEl | string
+type Listener = (e: unknown) => void
+
+const sink = (name: string) => () => {
+  throw new Error(`HTML sink used: ${name}`)
+}
+
+class FakeEl {
+  readonly attrs = new Map<string, string>()
+  kids: Kid[] = []
+  readonly listeners = new Map<string, Listener[]>()
+  hidden = false
+  disabled = false
+  value = ''
+  open = false
+
+  readonly doc: FakeDoc
+  readonly tagName: string
+  readonly ns: string | null
+
+  constructor(doc: FakeDoc, tagName: string, ns: string | null = null) {
+    this.doc = doc
+    this.tagName = tagName
+    this.ns = ns
+  }
+
+  get id() {
+    return this.attrs.get('id') ?? ''
+  }
+  set id(v: string) {
+    this.attrs.set('id', v)
+  }
+  get textContent(): string {
+    return this.kids.map((k) => (typeof k === 'string' ? k : k.textContent)).join('')
+  }
+  set textContent(v: string | null) {
+    this.kids = v ? [String(v)] : []
+  }
+  get firstElementChild(): FakeEl | null {
+    return this.kids.find((k): k is FakeEl => typeof k !== 'string') ?? null
+  }
+  set innerHTML(_: string) {
+    sink('innerHTML')()
+  }
+  set outerHTML(_: string) {
+    sink('outerHTML')()
+  }
+  insertAdjacentHTML = sink('insertAdjacentHTML')
+  setHTMLUnsafe = sink('setHTMLUnsafe')
+
+  setAttribute(name: string, value: string) {
+    if (typeof value !== 'string') throw new TypeError(`attribute ${name} set to a ${typeof value}`)
+    this.attrs.set(name, value)
+  }
+  getAttribute(name: string) {
+    return this.attrs.get(name) ?? null
+  }
+  removeAttribute(name: string) {
+    this.attrs.delete(name)
+  }
+  append(...nodes: Kid[]) {
+    for (const n of nodes) {
+      if (typeof n !== 'string' && !(n instanceof FakeEl)) throw new TypeError(`append(${typeof n})`)
+      this.kids.push(n)
+    }
+  }
+  replaceChildren(...nodes: Kid[]) {
+    this.kids = []
+    this.append(...nodes)
+  }
+  addEventListener(type: string, fn: Listener) {
+    this.listeners.set(type, [...(this.listeners.get(type) ?? []), fn])
+  }
+  emit(type: string) {
+    const e = { defaultPrevented: false, preventDefault: () => void (e.defaultPrevented = true) }
+    for (const fn of this.listeners.get(type) ?? []) fn(e)
+    return e
+  }
+  click() {
+    if (this.disabled) throw new Error(`#${this.id} is disabled`)
+    this.emit('click')
+  }
+  focus() {
+    this.doc.activeElement = this
+  }
+  showModal() {
+    this.open = true
+  }
+  close() {
+    if (!this.open) return
+    this.open = false
+    this.emit('close')
+  }
+  *walk(): Generator<FakeEl> {
+    yield this
+    for (const k of this.kids) if (typeof k !== 'string') yield* k.walk()
+  }
+  *texts(): Generator<string> {
+    for (const k of this.kids) {
+      if (typeof k === 'string') yield k
+      else yield* k.texts()
+    }
+  }
+  find(pred: (el: FakeEl) => boolean): FakeEl[] {
+    return [...this.walk()].filter(pred)
+  }
+  testid(id: string): FakeEl | undefined {
+    return this.find((el) => el.getAttribute('data-testid') === id)[0]
+  }
+}
+
+class FakeDoc {
+  hidden = false
+  activeElement: FakeEl | null = null
+  readonly created: FakeEl[] = []
+  readonly looked = new Set<string>()
+  readonly shell = new Map<string, FakeEl>()
+  readonly listeners = new Map<string, Listener[]>()
+  write = sink('document.write')
+  writeln = sink('document.writeln')
+
+  /** Builds the elements the shell gives ids to, with the `hidden`/`disabled` they are served with. */
+  constructor(html = '') {
+    for (const m of html.matchAll(/<([a-z0-9]+)\b([^>]*)>/g)) {
+      const id = /\sid="([^"]+)"/.exec(m[2]!)?.[1]
+      if (!id) continue
+      const el = new FakeEl(this, m[1]!.toUpperCase())
+      el.id = id
+      const testid = /\sdata-testid="([^"]+)"/.exec(m[2]!)?.[1]
+      if (testid) el.setAttribute('data-testid', testid)
+      el.hidden = /\shidden(?=[\s/>=]|$)/.test(m[2]!)
+      el.disabled = /\sdisabled(?=[\s/>=]|$)/.test(m[2]!)
+      this.shell.set(id, el)
+    }
+  }
+  createElement(tag: string) {
+    const el = new FakeEl(this, tag.toUpperCase())
+    this.created.push(el)
+    return el
+  }
+  createElementNS(ns: string, tag: string) {
+    const el = new FakeEl(this, tag, ns)
+    this.created.push(el)
+    return el
+  }
+  getElementById(id: string) {
+    this.looked.add(id)
+    return this.shell.get(id) ?? null
+  }
+  addEventListener(type: string, fn: Listener) {
+    this.listeners.set(type, [...(this.listeners.get(type) ?? []), fn])
+  }
+  $(id: string): FakeEl {
+    const el = this.shell.get(id)
+    if (!el) throw new Error(`no #${id} in the shell`)
+    return el
+  }
+}
+
+/** Everything the served script can reach, with fetch going to the worker under test. */
+function fakePage(html: string, opts: { access?: () => Promise<string> } = {}) {
+  const document = new FakeDoc(html)
+  const storage = new Map<string, string>()
+  const inflight = new Set<Promise<unknown>>()
+  const timers: { fn: () => void; ms: number }[] = []
+  const requests: { method: string; url: string; headers: Record<string, string>; body?: string }[] = []
+  const listeners = new Map<string, Listener[]>()
+  const g = {
+    document,
+    sessionStorage: {
+      getItem: (k: string) => storage.get(k) ?? null,
+      setItem: (k: string, v: string) => void storage.set(k, v),
+      removeItem: (k: string) => void storage.delete(k),
+    },
+    location: { hash: '' },
+    fetch(url: string, init: { method: string; headers: Record<string, string>; body?: string; cache?: string }) {
+      const p = (async () => {
+        expect(init.cache).toBe('no-store')
+        const headers = { ...init.headers }
+        // What Cloudflare Access does at the edge for a signed-in browser.
+        if (opts.access) headers['cf-access-jwt-assertion'] = await opts.access()
+        const target = new URL(url, 'https://shop.example.com/__sluice/')
+        requests.push({ method: init.method, url: target.pathname + target.search, headers, ...(init.body ? { body: init.body } : {}) })
+        const res = await exports.default.fetch(target.href, { method: init.method, headers, ...(init.body ? { body: init.body } : {}) })
+        const text = await res.text()
+        return { status: res.status, text: async () => text }
+      })()
+      inflight.add(p)
+      void p.finally(() => inflight.delete(p)).catch(() => {})
+      return p
+    },
+    setTimeout: (fn: () => void, ms: number) => timers.push({ fn, ms }),
+    clearTimeout: () => {},
+    addEventListener: (type: string, fn: Listener) => void listeners.set(type, [...(listeners.get(type) ?? []), fn]),
+  }
+  return {
+    g,
+    document,
+    storage,
+    requests,
+    /** Waits until no request is in flight and the page has done what followed. */
+    async settle() {
+      for (let i = 0; i < 200; i++) {
+        await new Promise((r) => setTimeout(r, 1))
+        if (inflight.size === 0) {
+          await new Promise((r) => setTimeout(r, 1))
+          if (inflight.size === 0) return
+        } else await Promise.allSettled([...inflight])
+      }
+      throw new Error('the page kept fetching')
+    },
+    /** Fires the pending polling timers (the ones the refresh loop set). */
+    poll() {
+      const due = timers.filter((t) => t.ms === CLIENT_CONFIG.refreshMs)
+      timers.length = 0
+      for (const t of due) t.fn()
+    },
+    emit(type: string) {
+      for (const fn of listeners.get(type) ?? []) fn({ preventDefault() {} })
+    },
+    /** Runs the served script with only this page in reach: any other browser global it used would be undefined. */
+    run(js: string) {
+      const shadowed = ['window', 'self', 'document', 'fetch', 'XMLHttpRequest', 'location', 'sessionStorage', 'localStorage']
+      new Function('globalThis', ...shadowed, 'setTimeout', 'clearTimeout', 'setInterval', js)(g)
+    },
+  }
+}
+
+const shellHtml = async () => (await exports.default.fetch('https://shop.example.com/__sluice/')).text()
+const scriptOf = (html: string) => /<script nonce="[^"]+">([\s\S]*?)<\/script>/.exec(html)![1]!
+
+/** Elements and attributes that only data could have produced if it were parsed as markup. */
+function assertNoInjection(doc: FakeDoc) {
+  const all = [...doc.created, ...doc.shell.values()]
+  const tags = new Set(all.map((el) => el.tagName.toLowerCase()))
+  for (const bad of ['script', 'img', 'iframe', 'object', 'embed', 'b']) expect(tags.has(bad), `a <${bad}> element`).toBe(false)
+  for (const el of all) {
+    for (const [name, value] of el.attrs) {
+      expect(name, 'an event-handler attribute').not.toMatch(/^on/i)
+      if (name === 'href' || name === 'src') expect(value, `${name}=${value}`).toMatch(/^#/)
+    }
+  }
+}
+
+// ---- units -------------------------------------------------------------------
+
+describe('rendering functions', () => {
+  let doc: FakeDoc
+  beforeEach(() => {
+    doc = new FakeDoc()
+    ;(globalThis as unknown as { document: FakeDoc }).document = doc
+  })
+  afterEach(() => {
+    delete (globalThis as unknown as { document?: FakeDoc }).document
+  })
+
+  const evil = '<script>alert(1)</script><img src=x onerror=alert(2)>'
+
+  it('h() keeps strings as text and refuses event-handler attributes', () => {
+    const el = client.h('p', { title: evil, hidden: true, skipped: null, off: false }, evil, 3) as unknown as FakeEl
+    expect(el.kids).toEqual([evil, '3'])
+    expect(el.getAttribute('title')).toBe(evil)
+    expect(el.getAttribute('hidden')).toBe('')
+    expect(el.attrs.has('skipped') || el.attrs.has('off')).toBe(false)
+    expect(() => client.h('a', { onclick: 'alert(1)' })).toThrow(/event-handler/)
+    expect(() => client.h('a', { OnMouseOver: 'x' })).toThrow(/event-handler/)
+    expect(client.cls('awaiting-approval')).toBe('awaiting-approval')
+    expect(client.cls('" onmouseover="alert(1)')).toBe('onmouseoveralert1')
+  })
+
+  it('renders a history entry whose every field is hostile as text', () => {
+    const entry: HistoryEntry = {
+      seq: 7,
+      at: '2026-01-02T03:04:05.000Z',
+      rollout: 'web',
+      actor: { kind: 'operator', name: evil },
+      command: `start" onclick="${evil}`,
+      from: { phase: 'idle', weight: 0, revision: 1 },
+      to: { phase: evil, weight: 10, revision: 2 },
+      reason: evil,
+      data: { [evil]: evil, numbers: { canaryErrorRate: 0.0123456, stableP95: null, windows: 12 }, list: [1, 2] },
+    }
+    const li = client.renderEntry(entry) as unknown as FakeEl
+    assertNoInjection(doc)
+    const texts = [...li.texts()]
+    expect(texts).toContain(evil)
+    expect(texts).toContain(`operator ${evil}`)
+    const kind = li.find((el) => el.getAttribute('class')?.startsWith('kind') ?? false)[0]!
+    expect(kind.getAttribute('class')).toBe('kind kind-startonclickscriptalert1scriptimgsrcxonerroralert2')
+    const kv = li.find((el) => el.tagName === 'DL')[0]!
+    const pairs = kv.kids.map((d) => [...(d as FakeEl).kids].map((k) => (k as FakeEl).textContent))
+    expect(pairs).toEqual([
+      [evil, evil],
+      ['numbers.canaryErrorRate', '0.01235'],
+      ['numbers.stableP95', '—'],
+      ['numbers.windows', '12'],
+      ['list', '[1,2]'],
+    ])
+  })
+
+  it('renders a rollout list item and a problem with hostile values as text', () => {
+    const status = { id: 'web', phase: evil, weight: 12.5, release: evil } as unknown as RolloutStatus
+    const li = client.renderItem(status, true) as unknown as FakeEl
+    expect(li.getAttribute('data-testid')).toBe('rollout-web')
+    expect([...li.texts()]).toEqual(['web', evil, evil, '12.5 %'])
+    const p = client.renderProblem({ title: evil, status: 400, detail: evil, errors: [{ field: evil, message: evil }] }) as unknown as FakeEl
+    expect(p.textContent).toBe(`${evil} (400) ${evil}${evil}: ${evil}`)
+    assertNoInjection(doc)
+  })
+
+  it('formats numbers, durations and the time left in a step', () => {
+    expect([12.5, 0.1 + 0.2, null, Number.NaN].map((n) => client.num(n))).toEqual(['12.5', '0.3', '—', '—'])
+    expect([client.pct(100), client.pct(undefined)]).toEqual(['100 %', '—'])
+    expect([0, 59_400, 61_000, 3_725_000].map(client.duration)).toEqual(['0s', '59s', '1m 01s', '1h 02m'])
+    expect(client.show(0.000123456)).toBe('0.0001235')
+    const step = { index: 1, weight: 50, bakeEndsAt: new Date(1_000_000 + 240_000).toISOString() }
+    const base = { phase: 'progressing', spec: { schedule: [{}, {}, {}] }, step } as unknown as RolloutStatus
+    expect(client.bakeText(base, 1_000_000)).toBe('4m 00s left')
+    expect(client.bakeText(base, 1_000_000 + 300_000)).toMatch(/^baked/)
+    expect(client.bakeText({ ...base, phase: 'awaiting-approval' }, 0)).toBe('waiting for approval')
+    expect(client.bakeText({ ...base, step: null }, 0)).toBe('—')
+    expect(client.stepText(base)).toBe('2 of 3 · 50 %')
+  })
+
+  const point = (at: number, over: Partial<SeriesPoint> = {}): SeriesPoint => ({
+    at,
+    weight: 10,
+    stable: { requests: 1000, errors: 5, p95: 120 },
+    canary: { requests: 100, errors: 2, p95: 180 },
+    ...over,
+  })
+  const attrsOf = (root: FakeEl) => [...root.walk()].flatMap((el) => [...el.attrs.values()])
+  const byClass = (root: FakeEl, c: string) => root.find((el) => el.getAttribute('class') === c)
+
+  it('draws no points as an empty chart with its legend, and says so', () => {
+    const svg = client.renderChart([]) as unknown as FakeEl
+    expect(svg.getAttribute('data-testid')).toBe('chart')
+    expect(svg.ns).toBe('http://www.w3.org/2000/svg')
+    expect(svg.textContent).toContain('No judged windows yet')
+    expect(svg.textContent).toContain('canary weight')
+    expect(svg.find((el) => el.tagName === 'path')).toHaveLength(0)
+  })
+
+  it('draws one point as dots (a line needs two) on a finite scale', () => {
+    const svg = client.renderChart([point(1_700_000_000_000)]) as unknown as FakeEl
+    expect(svg.find((el) => el.tagName === 'path')).toHaveLength(0)
+    expect(byClass(svg, 'dot weight')).toHaveLength(1)
+    expect(byClass(svg, 'dot stable')).toHaveLength(2) // error rate and p95
+    expect(byClass(svg, 'dot canary')).toHaveLength(2)
+    for (const v of attrsOf(svg)) expect(v).not.toMatch(/NaN|Infinity|undefined/)
+    const times = byClass(svg, 'tick').map((el) => el.textContent).filter((t) => /^\d\d:\d\d/.test(t))
+    expect(times).toHaveLength(5)
+    expect(new Set(times).size, `distinct time labels: ${times}`).toBe(5)
+  })
+
+  it('draws lines with axes and labels, breaking them at gaps in time and at windows without traffic', () => {
+    const t = 1_700_000_000_000
+    const pts = [0, 1, 2, 3, 30, 31, 32].map((m) => point(t + m * 60_000, { weight: m < 30 ? 10 : 50 }))
+    pts[5] = { ...pts[5]!, canary: { requests: 0, errors: 0, p95: null } }
+    const svg = client.renderChart(pts) as unknown as FakeEl
+    // stable: one run before the gap, one after; canary: the second run is cut again by the empty window.
+    expect(byClass(svg, 'line stable')).toHaveLength(4) // 2 panels x 2 runs
+    expect(byClass(svg, 'line canary')).toHaveLength(2) // 2 panels x the first run
+    expect(byClass(svg, 'dot canary')).toHaveLength(4) // 2 panels x 2 lone points after the gap
+    expect(byClass(svg, 'line weight')).toHaveLength(2)
+    expect(byClass(svg, 'area weight')).toHaveLength(2)
+    const titles = byClass(svg, 'ptitle').map((el) => el.textContent)
+    expect(titles).toEqual(['Canary weight (%)', 'Error rate (%)', 'p95 latency (ms)'])
+    const ticks = byClass(svg, 'tick').map((el) => el.textContent)
+    expect(ticks).toEqual(expect.arrayContaining(['0', '50', '100', '200', 'window end, local time']))
+    expect(svg.find((el) => el.tagName === 'desc')[0]!.textContent).toMatch(
+      /^7 windows .* canary weight 50 %; stable 0.5 % errors of 1000 requests, p95 120 ms; canary 2 % errors of 100 requests, p95 180 ms\.$/,
+    )
+    expect(client.chartSummary([pts[5]!])).toMatch(/canary — errors of 0 requests, no p95\.$/)
+    for (const v of attrsOf(svg)) expect(v).not.toMatch(/NaN|Infinity|undefined/)
+  })
+
+  it('keeps at most 360 points, with exact error rates and the worst p95', () => {
+    const t = 1_700_000_000_000
+    const week = Array.from({ length: 10_080 }, (_, i) => point(t + i * 60_000, { stable: { requests: 10, errors: i % 2, p95: i } }))
+    const few = client.downsample(week, 360)
+    expect(few.length).toBeLessThanOrEqual(360)
+    expect(few.reduce((n, p) => n + p.stable.requests, 0)).toBe(100_800)
+    expect(few.reduce((n, p) => n + p.stable.errors, 0)).toBe(5_040)
+    expect(few[0]!.stable.p95).toBe(27) // the first 28 windows merged
+    expect(few.at(-1)!.at).toBe(week.at(-1)!.at)
+    expect([0, 0.37, 1.2].map((v) => client.niceMax(v, 0.1))).toEqual([0.1, 0.5, 2])
+    expect([240, 600].map((v) => client.niceMax(v, 10))).toEqual([250, 1000])
+  })
+})
+
+// ---- the served script, running ------------------------------------------------
+
+const evilRelease = '<script>alert(1)</script><img src=x onerror=alert(2)>'
+
+async function startedRollout(id: string) {
+  await create(id)
+  expect((await call(`/rollouts/${id}/start`, { body: { release: evilRelease, reason: '<b>ship</b> it' } })).status).toBe(200)
+}
+
+/** Feeds judged windows through the coordinator, as the controller would, so the chart and history have numbers. */
+async function judgedWindows(id: string, n: number) {
+  const c = coordinator(env)
+  for (let i = 0; i < n; i++) {
+    const row = (await c.progressing()).find((r) => r.spec.id === id)!
+    const end = (row.state.windowEnd ?? Date.now()) + 60_000
+    const point = {
+      at: end,
+      weight: row.state.weight,
+      stable: { requests: 900, errors: 3, p95: 110 + i },
+      canary: { requests: 100, errors: i, p95: 150 + 10 * i },
+    }
+    const data = { verdict: 'healthy', numbers: { canaryErrorRate: i / 100, note: evilRelease } }
+    const decision = { kind: 'hold' as const, reason: `healthy; baking, ${n - i} min left`, data }
+    const basis = { revision: row.state.revision, windowEnd: row.state.windowEnd }
+    const r = await c.decide(id, decision, basis, { evidence: null, windowEnd: end }, point)
+    expect(r.ok && r.value.applied).toBe(true)
+  }
+}
+
+describe('the served script against the worker', () => {
+  it('asks for a token, refuses bad ones, then shows rollouts, chart and history with hostile labels as text', async () => {
+    await startedRollout('dash-ui')
+    await judgedWindows('dash-ui', 3)
+    const html = await shellHtml()
+    const p = fakePage(html)
+    const $ = (id: string) => p.document.$(id)
+    p.run(scriptOf(html))
+    await p.settle()
+
+    // No token, no Access: the API says 401, so the form shows and nothing else does.
+    expect($('token-form').hidden).toBe(false)
+    expect($('app').hidden).toBe(true)
+    expect(p.requests.map((r) => r.headers.authorization)).toEqual([undefined])
+
+    // A malformed token is refused before any request; a wrong one by the API, and it is not kept.
+    const before = p.requests.length
+    $('token-input').value = 'has spaces in it'
+    $('token-form').emit('submit')
+    await p.settle()
+    expect(p.requests.length).toBe(before)
+    expect($('token-error').hidden).toBe(false)
+    $('token-input').value = 'wrong-token-0000000000'
+    expect($('token-form').emit('submit').defaultPrevented).toBe(true)
+    await p.settle()
+    expect($('token-form').hidden).toBe(false)
+    expect($('token-error').textContent).toMatch(/not accepted/)
+    expect(p.storage.size).toBe(0)
+
+    $('token-input').value = ADMIN_TOKEN
+    $('token-form').emit('submit')
+    await p.settle()
+    expect($('token-form').hidden).toBe(true)
+    expect($('app').hidden).toBe(false)
+    expect($('forget').hidden).toBe(false)
+    expect([...p.storage.values()]).toEqual([ADMIN_TOKEN])
+    expect(p.requests.at(-1)!.headers.authorization).toBe(`Bearer ${ADMIN_TOKEN}`)
+
+    // Pick the rollout through the URL fragment, as its list link does.
+    const item = $('rollout-list').testid('rollout-dash-ui')!
+    const link = item.find((el) => el.tagName === 'A')[0]!
+    expect(link.getAttribute('href')).toBe('#dash-ui')
+    p.g.location.hash = link.getAttribute('href')!
+    p.emit('hashchange')
+    await p.settle()
+
+    expect($('rollout-title').textContent).toBe('dash-ui')
+    expect($('phase').textContent).toBe('progressing')
+    expect($('phase').getAttribute('class')).toContain('phase-progressing')
+    expect($('weight').textContent).toBe('10 %')
+    expect($('step').textContent).toBe('1 of 3 · 10 %')
+    expect($('time-left').textContent).toMatch(/left$|^baked/)
+    expect($('release').textContent).toBe(evilRelease)
+    expect(item.textContent).toContain(evilRelease)
+
+    const chart = $('chart-box').testid('chart')!
+    expect(chart.find((el) => el.getAttribute('class') === 'line canary')).toHaveLength(2)
+    expect(chart.find((el) => el.tagName === 'desc')[0]!.textContent).toMatch(/^3 windows/)
+
+    const history = $('history')
+    expect(history.kids.length).toBe(5) // three holds with new reasons, start, create
+    expect(history.textContent).toContain('<b>ship</b> it')
+    expect(history.textContent).toContain(`release${evilRelease}`)
+    expect(history.textContent).toContain('numbers.canaryErrorRate0.02')
+    assertNoInjection(p.document)
+
+    // Every id the script looked up is in the shell (a typo would have thrown above, this names them).
+    for (const id of p.document.looked) expect(html).toContain(`id="${id}"`)
+  })
+
+  it('sends commands, asks before drastic ones, and shows the problem when the API refuses', async () => {
+    await startedRollout('dash-cmd')
+    const html = await shellHtml()
+    const p = fakePage(html)
+    const $ = (id: string) => p.document.$(id)
+    p.storage.set(CLIENT_CONFIG.storageKey, ADMIN_TOKEN)
+    p.g.location.hash = '#dash-cmd'
+    p.run(scriptOf(html))
+    await p.settle()
+    expect($('token-form').hidden).toBe(true)
+    expect($('phase').textContent).toBe('progressing')
+    const enabled = () => CLIENT_CONFIG.commands.filter((c) => !$(`cmd-${c}`).disabled).sort()
+    expect(enabled()).toEqual(['pause', 'promote', 'rollback', 'weight'])
+
+    // Pause: at once, with the reason typed, and without If-Match (a brake must not be refused as stale).
+    $('reason').value = 'looking into <it>'
+    $('cmd-pause').click()
+    await p.settle()
+    const pause = p.requests.find((r) => r.method === 'POST')!
+    expect(pause.url).toBe('/__sluice/api/rollouts/dash-cmd/pause')
+    expect(JSON.parse(pause.body!)).toEqual({ reason: 'looking into <it>' })
+    expect(pause.headers['if-match']).toBeUndefined()
+    expect($('phase').textContent).toBe('paused')
+    expect($('notice').hidden).toBe(false)
+    expect($('reason').value).toBe('')
+    expect(enabled()).toEqual(['promote', 'resume', 'rollback', 'weight'])
+
+    // Someone else moves the rollout on; resume carries the revision on screen, so it is refused, and says why.
+    expect((await call('/rollouts/dash-cmd/weight', { body: { weight: 20 } })).status).toBe(200)
+    $('cmd-resume').click()
+    await p.settle()
+    const resume = p.requests.filter((r) => r.method === 'POST').at(-1)!
+    expect(resume.url).toBe('/__sluice/api/rollouts/dash-cmd/resume')
+    expect(resume.headers['if-match']).toMatch(/^"\d+"$/)
+    expect($('problem').hidden).toBe(false)
+    expect($('problem').textContent).toMatch(/Precondition Failed \(412\).*changed since this page showed it/)
+    expect($('weight').textContent).toBe('20 %') // refreshed after the refusal
+
+    // Weight: checked here first, then confirmed in the dialog.
+    $('weight-input').value = '100.001'
+    $('cmd-weight').click()
+    expect($('problem').textContent).toMatch(/Invalid weight/)
+    expect($('dialog').open).toBe(false)
+    $('weight-input').value = '12.5'
+    $('cmd-weight').click()
+    expect($('dialog').open).toBe(true)
+    expect($('dialog-text').textContent).toContain('12.5 %')
+    $('dialog-cancel').click()
+    expect($('dialog').open).toBe(false)
+    await p.settle()
+    expect($('weight').textContent).toBe('20 %')
+    $('cmd-weight').click()
+    $('dialog-form').emit('submit')
+    await p.settle()
+    expect($('weight').textContent).toBe('12.5 %')
+
+    // Rollback asks, then goes through.
+    $('cmd-rollback').click()
+    expect($('dialog').open).toBe(true)
+    expect($('dialog-confirm').getAttribute('class')).toBe('danger')
+    expect($('dialog-field').hidden).toBe(true)
+    $('dialog-form').emit('submit')
+    await p.settle()
+    expect($('phase').textContent).toBe('rolled-back')
+    expect($('weight').textContent).toBe('0 %')
+    expect(enabled()).toEqual(['rollback', 'start', 'weight'])
+
+    // Start asks for a release label and will not go without one.
+    $('cmd-start').click()
+    expect($('dialog-field').hidden).toBe(false)
+    $('dialog-input').value = '   '
+    $('dialog-form').emit('submit')
+    expect($('dialog').open).toBe(true)
+    expect($('dialog-error').textContent).toMatch(/release label/)
+    $('dialog-input').value = 'v2 <i>'
+    $('dialog-form').emit('submit')
+    await p.settle()
+    expect($('phase').textContent).toBe('progressing')
+    expect($('release').textContent).toBe('v2 <i>')
+    expect($('history').textContent).toContain('v2 <i>')
+    assertNoInjection(p.document)
+  })
+
+  it('shows a read-only token its 403, and forgets the token on request', async () => {
+    await startedRollout('dash-ro')
+    const html = await shellHtml()
+    const p = fakePage(html)
+    const $ = (id: string) => p.document.$(id)
+    p.storage.set(CLIENT_CONFIG.storageKey, READ_TOKEN)
+    p.g.location.hash = '#dash-ro'
+    p.run(scriptOf(html))
+    await p.settle()
+    $('cmd-pause').click()
+    await p.settle()
+    expect($('problem').textContent).toMatch(/Forbidden \(403\).*read-only/)
+    expect($('phase').textContent).toBe('progressing')
+
+    $('forget').click()
+    await p.settle()
+    expect(p.storage.size).toBe(0)
+    expect($('token-form').hidden).toBe(false)
+    expect($('app').hidden).toBe(true)
+    expect($('rollout-list').kids).toHaveLength(0)
+    expect($('history').kids).toHaveLength(0)
+    expect($('problem').hidden).toBe(true)
+  })
+
+  it('behind Cloudflare Access, asks for no token at all', async () => {
+    const team = `http://127.0.0.1:${inject('accessPort')}`
+    const access = async () => {
+      const now = Math.floor(Date.now() / 1000)
+      const claims = { iss: team, aud: [ACCESS_AUD], email: 'ops@example.com', iat: now, nbf: now, exp: now + 300 }
+      return sign(claims, inject('accessPrivateJwk') as JsonWebKey, 'RS256')
+    }
+    await startedRollout('dash-access')
+    const html = await shellHtml()
+    const p = fakePage(html, { access })
+    p.run(scriptOf(html))
+    await p.settle()
+    expect(p.document.$('token-form').hidden).toBe(true)
+    expect(p.document.$('app').hidden).toBe(false)
+    expect(p.document.$('forget').hidden).toBe(true)
+    expect(p.document.$('who').textContent).toMatch(/Cloudflare Access/)
+    expect(p.requests.every((r) => r.headers.authorization === undefined)).toBe(true)
+  })
+
+  it('polls without redrawing what did not change, and picks up what did', async () => {
+    await startedRollout('dash-poll')
+    const html = await shellHtml()
+    const p = fakePage(html)
+    const $ = (id: string) => p.document.$(id)
+    p.storage.set(CLIENT_CONFIG.storageKey, ADMIN_TOKEN)
+    p.g.location.hash = '#dash-poll'
+    p.run(scriptOf(html))
+    await p.settle()
+    const list = $('rollout-list').kids[0]
+    const chart = $('chart-box').kids[0]
+    const history = $('history').kids[0]
+    const requests = p.requests.length
+
+    p.poll()
+    await p.settle()
+    expect(p.requests.length).toBe(requests + 3) // list, series, history
+    expect($('rollout-list').kids[0]).toBe(list)
+    expect($('chart-box').kids[0]).toBe(chart)
+    expect($('history').kids[0]).toBe(history)
+
+    await call('/rollouts/dash-poll/pause', { method: 'POST' })
+    p.poll()
+    await p.settle()
+    expect($('phase').textContent).toBe('paused')
+    expect($('history').kids[0]).not.toBe(history)
+
+    // A hidden tab does not poll.
+    p.document.hidden = true
+    const quiet = p.requests.length
+    p.poll()
+    await p.settle()
+    expect(p.requests.length).toBe(quiet)
+  })
+})
