@@ -1,7 +1,8 @@
 import fc from 'fast-check'
 import * as z from 'zod/mini'
 import { describe, expect, it } from 'vitest'
-import { assign, derivedId, parseOverride, readCookie, safeEqual } from '../../src/core/cohort/assign.ts'
+import { parse } from 'hono/utils/cookie'
+import { assign, cookieValue, derivedId, parseOverride, readCookie, safeEqual } from '../../src/core/cohort/assign.ts'
 import { bucketOf } from '../../src/core/cohort/hash.ts'
 import { compileRollout } from '../../src/core/config/compile.ts'
 import { Rollout, type RolloutInput } from '../../src/core/config/schema.ts'
@@ -110,6 +111,28 @@ describe('tester overrides and bots', () => {
     fc.assert(fc.property(fc.string(), fc.string(), (a, b) => safeEqual(a, b) === (a === b)))
     expect(safeEqual('abc', 'abc')).toBe(true)
     expect(safeEqual('abc', 'abcd')).toBe(false)
+  })
+})
+
+describe('cookieValue', () => {
+  it('agrees with Hono’s cookie parser on well-formed headers', () => {
+    const name = fc.stringMatching(/^[A-Za-z0-9_-]{1,12}$/)
+    const value = fc.stringMatching(/^[A-Za-z0-9._-]{0,40}$/)
+    const sep = fc.constantFrom(';', '; ', ';  ', ' ; ')
+    fc.assert(
+      fc.property(fc.array(fc.tuple(name, value), { maxLength: 8 }), sep, name, (pairs, separator, wanted) => {
+        const header = pairs.map(([k, v]) => `${k}=${v}`).join(separator)
+        const parsed = parse(header, wanted)
+        // (Hono returns a plain `{}` when the name is absent, so guard against inherited keys like "toString".)
+        return cookieValue(header, wanted) === (Object.hasOwn(parsed, wanted) ? parsed[wanted] : undefined)
+      }),
+    )
+  })
+
+  it('does not match a name inside another cookie’s name or value', () => {
+    expect(cookieValue('xsluice=1; a=sluice=2', 'sluice')).toBeUndefined()
+    expect(cookieValue('a=1;sluice=abc; sluice=def', 'sluice')).toBe('abc')
+    expect(cookieValue('sluice="quoted"', 'sluice')).toBe('quoted')
   })
 })
 

@@ -13,8 +13,8 @@ export interface CompiledRollout {
   readonly salt: string
   /** Origins normalised by URL (`https://host[:port]`, no trailing slash). */
   readonly origins: Readonly<Record<Cohort, string>>
-  /** Lower-cased User-Agent substrings that mark a bot. */
-  readonly bots: readonly string[]
+  /** Matches a bot's User-Agent (any configured substring, case-insensitive); null when the list is empty. */
+  readonly bots: RegExp | null
   readonly failoverStatuses: ReadonlySet<number>
   matches(host: string, path: string): boolean
 }
@@ -35,6 +35,11 @@ function hostMatcher(pattern: string | undefined): (host: string) => boolean {
   return (host) => host === pattern
 }
 
+const escapeRegExp = (s: string) => s.replace(/[.*+?^${}()|[\]\\]/g, '\\$&')
+
+/** One case-insensitive alternation: a single regex test per request instead of a lower-cased copy and N searches. */
+const botPattern = (substrings: readonly string[]) => (substrings.length ? new RegExp(substrings.map(escapeRegExp).join('|'), 'i') : null)
+
 export function compileRollout(rollout: Rollout): CompiledRollout {
   const hostOk = hostMatcher(rollout.match.host)
   const prefix = rollout.match.pathPrefix ?? '/'
@@ -43,7 +48,7 @@ export function compileRollout(rollout: Rollout): CompiledRollout {
     weightBp: toBasisPoints(rollout.weight),
     salt: rollout.salt ?? rollout.id,
     origins: { stable: new URL(rollout.stable).origin, canary: new URL(rollout.canary).origin },
-    bots: rollout.bots.userAgents.map((s) => s.toLowerCase()),
+    bots: botPattern(rollout.bots.userAgents),
     failoverStatuses: new Set(rollout.failover.statuses),
     matches: (host, path) => hostOk(host) && path.startsWith(prefix),
   }
