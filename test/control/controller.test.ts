@@ -3,6 +3,7 @@ import { env } from 'cloudflare:workers'
 import { describe, expect, inject, it } from 'vitest'
 import { coordinator } from '../../src/control/client.ts'
 import { runController } from '../../src/control/controller.ts'
+import { BindingSource } from '../../src/control/metrics/binding.ts'
 import { MetricsError } from '../../src/control/metrics/source.ts'
 import { SqlApiSource } from '../../src/control/metrics/sql-api.ts'
 import worker from '../../src/index.ts'
@@ -95,6 +96,24 @@ describe('SQL API metrics source', () => {
       await script(id, answers)
       await expect(source(300).window(id, range), id).rejects.toBeInstanceOf(MetricsError)
     }
+  })
+})
+
+describe('Analytics SQL binding source', () => {
+  const range = { start: Date.UTC(2026, 10, 24, 5, 0), end: Date.UTC(2026, 10, 24, 5, 1) }
+
+  it('sends the same query through the binding and reads its rows, whether wrapped in { data } or bare', async () => {
+    const queries: string[] = []
+    const wrapped = new BindingSource({ query: async ({ query }) => (queries.push(query), healthy) }, 'sluice_requests')
+    expect((await wrapped.window('bind', range)).canary).toMatchObject({ requests: 10000, errors: 9 })
+    expect(queries[0]).toContain("index1 IN ('bind/stable', 'bind/canary')")
+    const bare = new BindingSource({ query: async () => healthy.data }, 'sluice_requests')
+    expect((await bare.window('bind', range)).stable).toMatchObject({ requests: 90000, errors: 90 })
+  })
+
+  it('turns a failing binding into MetricsError', async () => {
+    const broken = new BindingSource({ query: async () => Promise.reject(new Error('binding unavailable')) }, 'sluice_requests')
+    await expect(broken.window('bind', range)).rejects.toBeInstanceOf(MetricsError)
   })
 })
 
