@@ -14,7 +14,7 @@ import { coordinator } from '../control/client.ts'
 import type { Actor, Result, WriteOptions } from '../control/coordinator.ts'
 import { RolloutId } from '../core/config/schema.ts'
 import { COMMANDS, type Command, type CommandName } from '../core/rollout/machine.ts'
-import { type AuthEnv, type AuthVars, authenticate, requireWrite } from './auth.ts'
+import { type AuthEnv, type AuthVars, authenticate, requireWrite, sameOriginWrites } from './auth.ts'
 import openApi from './openapi.json'
 import { COMMAND_BODIES, HistoryQuery, PutRolloutBody, SeriesQuery } from './schemas.ts'
 import { invalid, problem } from './problem.ts'
@@ -73,7 +73,7 @@ export function createAdminApi() {
   api.use('*', authenticate())
   // Reject oversized bodies before reading them into memory.
   api.use('*', bodyLimit({ maxSize: MAX_BODY_BYTES, onError: () => problem(413, 'Content Too Large', `bodies are limited to ${MAX_BODY_BYTES} bytes`) }))
-  api.on(['PUT', 'POST', 'DELETE'], '*', requireWrite())
+  api.on(['PUT', 'POST', 'DELETE'], '*', sameOriginWrites(), requireWrite())
 
   // Validate the id once for every /rollouts/:id route, so a bad id is a 400 and an unknown one a 404.
   api.use('/rollouts/:id/*', async (c, next) => {

@@ -114,6 +114,21 @@ export function authenticate(): MiddlewareHandler<{ Bindings: AuthEnv; Variables
   }
 }
 
+/**
+ * Writes must not come from another site. Bearer tokens are never sent by a
+ * browser on its own, but a Cloudflare Access session is a cookie: without this
+ * check, a form on any site could POST `rollback` with it.
+ */
+export function sameOriginWrites(): MiddlewareHandler {
+  return async (c, next) => {
+    const site = c.req.header('sec-fetch-site')
+    const origin = c.req.header('origin')
+    const crossSite = (site !== undefined && site !== 'same-origin' && site !== 'none') || (origin !== undefined && origin !== new URL(c.req.url).origin)
+    if (crossSite) return problem(403, 'Forbidden', 'cross-site writes are refused; call the API from the dashboard, the CLI or a server')
+    return next()
+  }
+}
+
 /** Writes need a `write` caller; read-only tokens get 403. */
 export function requireWrite(): MiddlewareHandler<{ Variables: AuthVars }> {
   return async (c, next) => {

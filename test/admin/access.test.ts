@@ -32,6 +32,22 @@ describe('Cloudflare Access', () => {
     expect(h.entries[0]!.actor.name).toBe('ops@example.com')
   })
 
+  it('refuses cross-site writes, which an Access session cookie would otherwise allow', async () => {
+    const jwt = await assertion()
+    const forged = await call('/rollouts/access-made/rollback', {
+      token: null,
+      method: 'POST',
+      headers: { 'cf-access-jwt-assertion': jwt, origin: 'https://evil.example', 'sec-fetch-site': 'cross-site', 'content-type': 'application/x-www-form-urlencoded' },
+    })
+    expect(forged.status).toBe(403)
+    const sameSite = await call('/rollouts/access-made/rollback', {
+      token: null,
+      method: 'POST',
+      headers: { 'cf-access-jwt-assertion': jwt, origin: 'https://shop.example.com', 'sec-fetch-site': 'same-origin' },
+    })
+    expect(sameSite.status).toBe(200)
+  })
+
   it('refuses a wrong audience, a wrong issuer, an expired assertion and a foreign key', async () => {
     const now = Math.floor(Date.now() / 1000)
     const foreign = (await crypto.subtle.exportKey(
