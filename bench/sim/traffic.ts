@@ -13,6 +13,7 @@
 import { type Random, seeded } from '../../test/support/random.ts'
 import type { CohortCounts } from '../../src/core/judge/judge.ts'
 import { DEFAULT_LATENCY, type Scenario } from './scenario.ts'
+import { fmix32 } from '../../src/core/cohort/hash.ts'
 
 export interface CohortMinute {
   requests: number
@@ -32,13 +33,7 @@ export interface MinuteTraffic {
 
 /** A 32-bit mix of two integers (murmur3's finaliser over a golden-ratio combination). */
 function mix(a: number, b: number): number {
-  let h = (Math.imul(a >>> 0, 0x9e3779b1) ^ Math.imul((b >>> 0) + 0x7f4a7c15, 0x85ebca77)) >>> 0
-  h ^= h >>> 16
-  h = Math.imul(h, 0x85ebca6b)
-  h ^= h >>> 13
-  h = Math.imul(h, 0xc2b2ae35)
-  h ^= h >>> 16
-  return h >>> 0
+  return fmix32((Math.imul(a >>> 0, 0x9e3779b1) ^ Math.imul((b >>> 0) + 0x7f4a7c15, 0x85ebca77)) >>> 0)
 }
 
 const TRAFFIC = 1

@@ -48,7 +48,11 @@ export function murmur3(input: string, seed = 0): number {
       k = Math.imul(k, c2)
       h ^= k
   }
-  h ^= len
+  return fmix32(h ^ len)
+}
+
+/** MurmurHash3's finaliser: every input bit affects every output bit. */
+export function fmix32(h: number): number {
   h ^= h >>> 16
   h = Math.imul(h, 0x85ebca6b)
   h ^= h >>> 13

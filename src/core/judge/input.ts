@@ -35,3 +35,7 @@ export function inputProblem(window: unknown, ctx: unknown): string | null {
   }
   return cohortProblem(window.stable, 'stable') ?? cohortProblem(window.canary, 'canary')
 }
+
+/** The bookkeeping every judge state shares: a version, window counts and the end of the last window. */
+export const isWindowLedger = (v: unknown): v is Record<string, unknown> =>
+  isRecord(v) && v.version === 1 && isCount(v.windows) && isCount(v.rejected) && (v.lastEnd === null || isFiniteNumber(v.lastEnd))

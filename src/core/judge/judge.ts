@@ -21,7 +21,7 @@
  * Pure and deterministic: no clock, no I/O; the state is plain JSON.
  */
 import type { JudgeConfig } from './schema.ts'
-import { inputProblem, isCount, isFiniteNumber, isRecord } from './input.ts'
+import { inputProblem, isCount, isFiniteNumber, isRecord, isWindowLedger } from './input.ts'
 import { binomialCdf, binomialSf, binomialTestTwoSided, clopperPearsonLower, logWeightedSumExp, windowLogLR } from './stats.ts'
 
 export interface CohortCounts {
@@ -120,11 +120,7 @@ function isTotals(v: unknown): v is CohortTotals {
 /** Validates state read back from storage; anything else is treated as no state. */
 export function isJudgeState(v: unknown): v is JudgeState {
   return (
-    isRecord(v) &&
-    v.version === 1 &&
-    isCount(v.windows) &&
-    isCount(v.rejected) &&
-    (v.lastEnd === null || isFiniteNumber(v.lastEnd)) &&
+    isWindowLedger(v) &&
     isTotals(v.stable) &&
     isTotals(v.canary) &&
     Array.isArray(v.evidence) &&

@@ -8,7 +8,7 @@
  * or far above it (missed regressions), and a site-wide incident fails it too.
  */
 import type { JudgeContext, Verdict, WindowStats } from './judge.ts'
-import { inputProblem, isCount, isFiniteNumber, isRecord } from './input.ts'
+import { inputProblem, isCount, isWindowLedger } from './input.ts'
 import type { ThresholdConfig } from './schema.ts'
 
 export interface ThresholdState {
@@ -28,11 +28,7 @@ export function initialThresholdState(): ThresholdState {
 
 export function isThresholdState(v: unknown): v is ThresholdState {
   return (
-    isRecord(v) &&
-    v.version === 1 &&
-    isCount(v.windows) &&
-    isCount(v.rejected) &&
-    (v.lastEnd === null || isFiniteNumber(v.lastEnd)) &&
+    isWindowLedger(v) &&
     isCount(v.checks) &&
     isCount(v.failedChecks)
   )
