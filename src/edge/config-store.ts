@@ -20,6 +20,9 @@ export const CONFIG_KEY = 'config'
 /** KV's edge cache; 60 s is the documented minimum. */
 export const KV_CACHE_TTL_SECONDS = 60
 
+/** Past this a KV read counts as failed, so the next refresh can try again. */
+export const KV_READ_TIMEOUT_MS = 3_000
+
 export type ConfigSource = 'kv' | 'fallback'
 
 interface Snapshot {
@@ -57,7 +60,10 @@ export class ConfigStore {
       waitUntil(this.refresh(kv))
       return snap!.config
     }
-    await Promise.race([this.refresh(kv), new Promise((r) => setTimeout(r, this.#opts.firstLoadTimeoutMs))])
+    const reading = this.refresh(kv)
+    // If the read outlives this wait, it must still finish (and free the next refresh) after the response.
+    waitUntil(reading)
+    await Promise.race([reading, new Promise((r) => setTimeout(r, this.#opts.firstLoadTimeoutMs))])
     return (this.#snapshot ?? snap)?.config ?? this.#fallbackSnapshot(0)?.config
   }
 
@@ -80,7 +86,12 @@ export class ConfigStore {
     let text: string | null
     try {
       this.#kvReads++
-      text = await kv.get(CONFIG_KEY, { type: 'text', cacheTtl: KV_CACHE_TTL_SECONDS })
+      // A read that never settles would hold `#inflight` forever and freeze this isolate's config.
+      let timer: ReturnType<typeof setTimeout> | undefined
+      const timeout = new Promise<never>((_, reject) => {
+        timer = setTimeout(() => reject(new Error(`KV read took over ${KV_READ_TIMEOUT_MS} ms`)), KV_READ_TIMEOUT_MS)
+      })
+      text = await Promise.race([kv.get(CONFIG_KEY, { type: 'text', cacheTtl: KV_CACHE_TTL_SECONDS }), timeout]).finally(() => clearTimeout(timer))
     } catch (err) {
       return this.#degrade(now, 'kv-read-failed', String(err))
     }

@@ -101,6 +101,20 @@ describe('config cache', () => {
     expect(res.headers.get('x-origin')).toBe('stable')
   })
 
+  it('recovers from a KV read that never settles: the next refresh reads again', { timeout: 15_000 }, async () => {
+    vi.spyOn(console, 'error').mockImplementation(() => {})
+    await publish(rollout({ weight: 100 }))
+    const mode = { hang: true }
+    const { kv, reads } = faultyKv(mode)
+    const app = sluice({ env: { SLUICE_KV: kv } })
+    // Fallback while the read hangs; the helper also waits for the request's waitUntil work, i.e. until the
+    // hung read has timed out (3 s) and freed the refresh.
+    expect((await app.fetch('/echo')).headers.get('x-origin')).toBe('stable')
+    mode.hang = false
+    expect((await app.fetch('/echo')).headers.get('x-origin')).toBe('canary')
+    expect(reads()).toBe(2)
+  })
+
   it('serves the default without a KV binding at all', async () => {
     vi.spyOn(console, 'error').mockImplementation(() => {})
     const app = sluice({ env: { SLUICE_KV: undefined as unknown as KVNamespace } })
@@ -109,6 +123,7 @@ describe('config cache', () => {
 
   it('answers 503 (not 500) when neither KV nor [vars] give a rollout', async () => {
     vi.spyOn(console, 'error').mockImplementation(() => {})
+    await env.SLUICE_KV.delete(CONFIG_KEY)
     const app = sluice({ env: { STABLE_ORIGIN: 'not a url', CANARY_ORIGIN: '' } })
     const res = await app.fetch('/echo')
     expect(res.status).toBe(503)
