@@ -25,6 +25,26 @@ export const gatewayError = (status: 502 | 503 | 504, message: string) =>
     headers: { 'content-type': 'text/plain; charset=utf-8', 'cache-control': 'no-store', 'x-sluice-error': '1' },
   })
 
+/**
+ * The query string without one parameter, every other byte left as the client sent it (re-serialising through
+ * URLSearchParams would rewrite `a%20b` as `a+b` and `?flag` as `?flag=`, breaking signed URLs).
+ */
+export function withoutParam(search: string, name: string): string {
+  if (!search.includes(name)) return search
+  const kept = search
+    .slice(1)
+    .split('&')
+    .filter((pair) => {
+      const key = pair.split('=', 1)[0]!
+      try {
+        return decodeURIComponent(key.replace(/\+/g, ' ')) !== name
+      } catch {
+        return true
+      }
+    })
+  return kept.length ? `?${kept.join('&')}` : ''
+}
+
 interface Attempt {
   res?: Response
   /** The origin's status, 0 when it gave none. */
@@ -93,14 +113,15 @@ export function createEdgeHandler({ store, newId = () => crypto.randomUUID() }: 
     const clientIp = request.headers.get('cf-connecting-ip') ?? ''
     const a = assign(r, { headers: request.headers, url, clientIp, newId })
     const query = r.rollout.overrides.query
-    if (r.rollout.overrides.enabled && url.searchParams.has(query)) url.searchParams.delete(query)
+    if (r.rollout.overrides.enabled) url.search = withoutParam(url.search, query)
 
     const first = await attempt(request, r, a.cohort, url, clientIp)
     let served = first
     let servedBy: Cohort = a.cohort
     const f = r.rollout.failover
     const canaryFailed = a.cohort === 'canary' && (first.res === undefined || r.failoverStatuses.has(first.status))
-    if (canaryFailed && f.enabled && (SAFE_METHODS.has(request.method) || request.body === null)) {
+    // Only requests that are safe to repeat and whose body was never streamed: a POST may already have taken effect.
+    if (canaryFailed && f.enabled && SAFE_METHODS.has(request.method) && request.body === null) {
       await first.res?.body?.cancel()
       served = await attempt(request, r, 'stable', url, clientIp)
       servedBy = 'stable'

@@ -10,6 +10,8 @@
 /** Hop-by-hop headers (RFC 9110 §7.6.1) belong to one connection and are never forwarded. */
 const HOP_BY_HOP = ['connection', 'keep-alive', 'proxy-connection', 'proxy-authenticate', 'proxy-authorization', 'te', 'trailer', 'transfer-encoding', 'upgrade']
 
+const TOKEN = /^[!#$%&'*+\-.^_`|~0-9A-Za-z]+$/
+
 export interface ForwardOptions {
   /** The origin, e.g. `https://canary.example.com` (no trailing slash). */
   origin: string
@@ -39,7 +41,11 @@ export function stripCookies(header: string, names: readonly string[]): string |
 function originHeaders(request: Request, opts: ForwardOptions): Headers {
   const headers = new Headers(request.headers)
   const isWebSocket = headers.get('upgrade')?.toLowerCase() === 'websocket'
-  for (const token of headers.get('connection')?.split(',') ?? []) headers.delete(token.trim())
+  for (const token of headers.get('connection')?.split(',') ?? []) {
+    // Only valid header names: deleting anything else throws, and a client must not be able to make Sluice fail.
+    const name = token.trim()
+    if (TOKEN.test(name)) headers.delete(name)
+  }
   for (const name of HOP_BY_HOP) headers.delete(name)
   if (isWebSocket) headers.set('upgrade', 'websocket')
   headers.delete('host')

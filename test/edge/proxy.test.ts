@@ -50,6 +50,7 @@ describe('forwarding', () => {
     await publish(
       rollout({ id: 'everything', weight: 0 }),
       rollout({ id: 'api', match: { host: 'shop.example.com', pathPrefix: '/api/' }, weight: 100 }),
+      rollout({ id: 'example', match: { host: '*.example.com' }, weight: 0 }),
       rollout({ id: 'blog', match: { host: '*.blog.example.com' }, weight: 100 }),
     )
     const app = sluice()
@@ -57,6 +58,7 @@ describe('forwarding', () => {
     expect((await app.fetch('https://shop.example.com/cart')).headers.get('x-origin')).toBe('stable')
     expect((await app.fetch('https://en.blog.example.com/post')).headers.get('x-origin')).toBe('canary')
     expect((await app.fetch('https://blog.example.com/post')).headers.get('x-origin')).toBe('stable')
+    expect((await app.fetch('https://cdn.example.com/x')).headers.get('x-origin')).toBe('stable')
   })
 })
 
@@ -96,12 +98,12 @@ describe('cohort cookie', () => {
     expect(cohorts.size).toBe(1)
   })
 
-  it('pins a tester from a link, strips the parameter before proxying, and stores the pin', async () => {
+  it('pins a tester from a link, strips only that parameter before proxying, and stores the pin', async () => {
     await publish(rollout({ weight: 0 }))
-    const res = await sluice().fetch('https://shop.example.com/echo?a=1&sluice-cohort=canary', { headers: browser })
+    const res = await sluice().fetch('https://shop.example.com/echo?flag&q=a%20b&sluice-cohort=canary&sig=x%2By', { headers: browser })
     const echo = await echoOf(res)
     expect(echo.origin).toBe('canary')
-    expect(echo.query).toBe('?a=1')
+    expect(echo.query).toBe('?flag&q=a%20b&sig=x%2By')
     expect(res.headers.getSetCookie()).toContainEqual(expect.stringMatching(/^sluice_pin=canary; Max-Age=86400;/))
   })
 
@@ -215,6 +217,19 @@ describe('faults', () => {
     expect(slow.headers.get('x-sluice-failover')).toBe('1')
     const notListed = await app.fetch('/status/500')
     expect(await notListed.text()).toBe('canary says 500')
+  })
+
+  it('does not retry a POST even without a body: it may already have taken effect', async () => {
+    await publish(rollout({ weight: 100 }))
+    const res = await sluice().fetch('/status/503', { method: 'POST' })
+    expect(await res.text()).toBe('canary says 503')
+  })
+
+  it('treats malformed Connection tokens as absent rather than failing', async () => {
+    await publish(rollout())
+    const res = await sluice().fetch('/echo', { headers: { connection: 'foo bar, a@b, x-drop', 'x-drop': '1' } })
+    expect(res.status).toBe(200)
+    expect((await echoOf(res)).headers['x-drop']).toBeUndefined()
   })
 
   it('does not retry a request whose body was already sent', async () => {

@@ -20,7 +20,7 @@ export interface CompiledRollout {
 }
 
 export interface CompiledConfig {
-  /** Most specific first: exact host, then wildcard host, then any host; longer path prefix first. */
+  /** Most specific first: exact host, then wildcard host (longest suffix first), then any host; longer path prefix first. */
   readonly rollouts: readonly CompiledRollout[]
 }
 
@@ -60,6 +60,8 @@ export function compileConfig(config: PublishedConfig): CompiledConfig {
     .sort(
       (a, b) =>
         hostRank(b.rollout.match.host) - hostRank(a.rollout.match.host) ||
+        // Among wildcards, the longer suffix is the more specific (*.blog.example.com before *.example.com).
+        (b.rollout.match.host?.length ?? 0) - (a.rollout.match.host?.length ?? 0) ||
         (b.rollout.match.pathPrefix?.length ?? 0) - (a.rollout.match.pathPrefix?.length ?? 0),
     )
   return { rollouts }
