@@ -14,7 +14,7 @@
 import { DurableObject } from 'cloudflare:workers'
 import * as z from 'zod/mini'
 import { type Rollout, type RolloutSpec, RolloutSpec as RolloutSpecSchema } from '../core/config/schema.ts'
-import { type Command, type Decision, type RolloutState, type Transition, applyCommand, applyDecision, initialState } from '../core/rollout/machine.ts'
+import { type Command, type Decision, type RolloutState, type Transition, applyCommand, applyDecision, initialState, stepFor } from '../core/rollout/machine.ts'
 import { CONFIG_KEY } from '../edge/config-store.ts'
 import { logOnce } from '../edge/log.ts'
 import { NOTIFY, sendWebhook } from './notify.ts'
@@ -147,8 +147,9 @@ export class Coordinator extends DurableObject<Env> {
     const stale = this.#checkRevision(row?.state, opts.ifMatch)
     if (stale) return stale
     const before = row?.state ?? null
+    // A new schedule may have other steps: place the rollout by its current weight, not by its old step index.
     const state = before
-      ? { ...before, step: Math.min(before.step, parsed.data.schedule.length - 1), revision: before.revision + 1, updatedAt: now }
+      ? { ...before, step: before.step < 0 ? -1 : stepFor(parsed.data.schedule, before.weight), revision: before.revision + 1, updatedAt: now }
       : initialState(now)
     this.#save(id, parsed.data, state)
     this.#record(id, now, opts, row ? 'replace' : 'create', before, state)

@@ -147,6 +147,14 @@ describe('commands and transitions', () => {
     await problemOf(await call('/rollouts/conflicts/start', { body: {} }), 400)
   })
 
+  it('places a rollout by its weight when a replaced schedule has other steps', async () => {
+    await create('reshape', { schedule: [{ weight: 10 }, { weight: 30 }, { weight: 60 }, { weight: 100 }] })
+    await call('/rollouts/reshape/start', { body: { release: 'v1' } })
+    await call('/rollouts/reshape/weight', { body: { weight: 35 } })
+    const res = await call('/rollouts/reshape', { method: 'PUT', body: spec('reshape', { schedule: [{ weight: 20 }, { weight: 100 }] }) })
+    expect(await json<Status>(res)).toMatchObject({ weight: 35, step: { index: 0, weight: 20 } })
+  })
+
   it('deletes a rollout but keeps its history, with the reason given', async () => {
     await create('gone')
     expect((await call('/rollouts/gone?reason=retired', { method: 'DELETE' })).status).toBe(204)

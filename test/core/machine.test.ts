@@ -41,6 +41,17 @@ describe('operator commands', () => {
     expect(s).toMatchObject({ phase: 'progressing', weight: 30, step: 1 })
   })
 
+  it('resume below the first step (a manual 0 %) restarts at the first step rather than stalling', () => {
+    const s = run(initialState(T0), { name: 'start', release: 'v2' }, { name: 'weight', weight: 0 }, { name: 'resume' })
+    expect(s).toMatchObject({ phase: 'progressing', weight: 1, step: 0 })
+  })
+
+  it('approve at the end of a schedule that shrank under it enters the last step instead of failing', () => {
+    const gated = { ...run(initialState(T0), { name: 'start', release: 'v2' }), phase: 'awaiting-approval' as const, step: 3 }
+    const t = applyCommand(gated, { name: 'approve' }, schedule, T0)
+    expect(t).toMatchObject({ ok: true, state: { phase: 'promoted', weight: 100, step: 3 } })
+  })
+
   it('complete is only for a promoted release', () => {
     const t = applyCommand(run(initialState(T0), { name: 'start', release: 'v2' }), { name: 'complete' }, schedule, T0)
     expect(t).toMatchObject({ ok: false, status: 409 })

@@ -80,14 +80,24 @@ function next(state: RolloutState, now: number, patch: Partial<RolloutState>): T
 /** After `complete`: the promoted canary is the new stable, ready for the next release. */
 const reset = (state: RolloutState, now: number): RolloutState => ({ ...initialState(now), revision: state.revision + 1 })
 
-/** Entering step `i`: a 100 % step is the promotion. */
+/** The highest step at or below `weight` (0 below the first): where a rollout at that weight stands. */
+export function stepFor(schedule: Schedule, weight: number): number {
+  let step = 0
+  schedule.forEach((s, i) => {
+    if (s.weight <= weight) step = i
+  })
+  return step
+}
+
+/** Entering step `i` (clamped to the schedule): a 100 % step is the promotion. */
 function enterStep(state: RolloutState, schedule: Schedule, i: number, now: number, patch: Partial<RolloutState> = {}): Transition {
-  const step = schedule[i]!
+  const index = Math.min(i, schedule.length - 1)
+  const step = schedule[index]!
   return next(state, now, {
     ...patch,
     phase: step.weight >= 100 ? 'promoted' : 'progressing',
     weight: step.weight,
-    step: i,
+    step: index,
     stepStartedAt: now,
   })
 }
@@ -111,13 +121,11 @@ export function applyCommand(state: RolloutState, cmd: Command, schedule: Schedu
     case 'resume': {
       if (phase !== 'paused') return conflict(`cannot resume while ${phase}`)
       if (state.release === null) return conflict('nothing to resume: start a release first')
-      // Continue from the highest step at or below the current weight; its bake time starts over.
-      let step = 0
-      schedule.forEach((s, i) => {
-        if (s.weight <= state.weight) step = i
-      })
+      // Continue from the highest step at or below the current weight; its bake time starts over. Below the first
+      // step (say a manual 0 %) the canary would get no traffic and so never any verdict: resume at the first step.
       if (state.weight >= 100) return next(state, now, { phase: 'promoted', step: schedule.length - 1 })
-      return next(state, now, { phase: 'progressing', step, stepStartedAt: now, windowEnd: now })
+      if (state.weight < schedule[0]!.weight) return enterStep(state, schedule, 0, now, { windowEnd: now })
+      return next(state, now, { phase: 'progressing', step: stepFor(schedule, state.weight), stepStartedAt: now, windowEnd: now })
     }
     case 'approve':
       if (phase !== 'awaiting-approval') return conflict(`nothing to approve while ${phase}`)
