@@ -18,7 +18,7 @@ import { coordinator } from './client.ts'
 import type { SeriesPoint } from './coordinator.ts'
 import { BindingSource, type AnalyticsSqlBinding } from './metrics/binding.ts'
 import { localMetrics } from './metrics/local.ts'
-import type { MetricsSource, TimeRange } from './metrics/source.ts'
+import type { MetricsSource, MetricsWindow, TimeRange } from './metrics/source.ts'
 import { SqlApiSource } from './metrics/sql-api.ts'
 
 export interface ControllerEnv {
@@ -61,13 +61,14 @@ interface Plan {
 async function plan(spec: RolloutSpec, state: RolloutState, range: TimeRange, source: MetricsSource | null, now: number): Promise<Plan> {
   const keep = { evidence: state.evidence, windowEnd: state.windowEnd }
   if (!source) return { decision: decideWithoutData(state, spec, 'no metrics source is configured (see "Metrics source" in the README)', now), patch: keep }
-  let window: WindowStats
+  let window: MetricsWindow
   try {
     window = await source.window(spec.id, range)
   } catch (err) {
     return { decision: decideWithoutData(state, spec, `the metrics query failed: ${err instanceof Error ? err.message : String(err)}`, now), patch: keep }
   }
-  const settled = window.start >= (state.stepStartedAt ?? 0) + spec.analysis.settleSeconds * 1000
+  // The split is only comparable with the weight once the new weight has reached the edge, and not in sampled data.
+  const settled = window.start >= (state.stepStartedAt ?? 0) + spec.analysis.settleSeconds * 1000 && !window.sampled
   const verdict = judge(evidenceOf(state).judge, window, spec.judge, { weight: state.weight, weightSettled: settled })
   const { decision, evidence } = decide(state, spec, verdict, window, now)
   const stepChanges = decision.kind === 'advance' || decision.kind === 'promote'

@@ -59,6 +59,8 @@ describe('bad input gets a 4xx problem naming the field', () => {
     ['a schedule weight finer than 0.01', { schedule: [{ weight: 1.005 }, { weight: 100 }] }, 'schedule.0.weight'],
     ['a schedule not ending at 100', { schedule: [{ weight: 10 }, { weight: 50 }] }, 'schedule'],
     ['an unknown field (a typo)', { cokie: { name: 'x' } }, 'cokie'],
+    ['a cookie path that would break Set-Cookie', { cookie: { path: '/;x' } }, 'cookie.path'],
+    ['SameSite=None without Secure (browsers drop it)', { cookie: { sameSite: 'None' } }, 'cookie.secure'],
   ]
   for (const [what, over, field] of cases) {
     it(`rejects ${what}`, async () => {

@@ -57,6 +57,7 @@ describe('SQL API metrics source', () => {
     expect(w).toEqual({
       start: range.start,
       end: range.end,
+      sampled: false,
       stable: { requests: 90000, errors: 90, latencyMs: { p50: 41, p95: 120, p99: 250 } },
       canary: { requests: 10000, errors: 9, latencyMs: { p50: 42, p95: 118, p99: 240 } },
     })
@@ -74,12 +75,13 @@ describe('SQL API metrics source', () => {
     expect((await source().window('src-nan', range)).canary).toEqual({ requests: 3, errors: 0 })
   })
 
-  it('scales sampled counts down to what was observed, keeping the split and the rates', async () => {
+  it('judges sampled data on the rows actually stored, and marks it sampled', async () => {
     await script('src-sampled', [{ body: sampled }])
     const w = await source().window('src-sampled', range)
-    // Stable was sampled 1 in 10: both cohorts are counted at that resolution.
-    expect(w.stable).toMatchObject({ requests: 90000, errors: 90 })
-    expect(w.canary).toMatchObject({ requests: 10000, errors: 10 })
+    // Stable was sampled 1 in 10, the canary not at all: each cohort keeps its own observations.
+    expect(w).toMatchObject({ sampled: true, stable: { requests: 90000, errors: 90 }, canary: { requests: 100000, errors: 100 } })
+    await script('src-unsampled', [{ body: healthy }])
+    expect((await source().window('src-unsampled', range)).sampled).toBe(false)
   })
 
   it('turns error statuses, malformed JSON, wrong shapes and timeouts into MetricsError', async () => {

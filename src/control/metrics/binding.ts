@@ -3,8 +3,7 @@
  * Analytics Engine through the Analytics SQL binding (`env.ANALYTICS_SQL`, an
  * `analytics` binding in wrangler config): the same query, no API token.
  */
-import type { WindowStats } from '../../core/judge/judge.ts'
-import { MetricsError, type MetricsSource, type TimeRange } from './source.ts'
+import { MetricsError, type MetricsSource, type MetricsWindow, type TimeRange } from './source.ts'
 import { parseWindow, windowQuery } from './sql.ts'
 
 /** The part of the binding Sluice uses. */
@@ -22,7 +21,7 @@ export class BindingSource implements MetricsSource {
     this.#dataset = dataset
   }
 
-  async window(rolloutId: string, range: TimeRange): Promise<WindowStats> {
+  async window(rolloutId: string, range: TimeRange): Promise<MetricsWindow> {
     let result: unknown
     try {
       result = await this.#binding.query({ query: windowQuery(this.#dataset, rolloutId, range) })

@@ -13,10 +13,13 @@ export interface TimeRange {
   end: number
 }
 
+/** A window's numbers; `sampled` when they are stored sample rows rather than requests (the split is then not the weight's). */
+export type MetricsWindow = WindowStats & { sampled?: boolean }
+
 export interface MetricsSource {
   readonly name: string
   /** Requests, errors and latency quantiles per cohort in the range. Rejects on any fault. */
-  window(rolloutId: string, range: TimeRange): Promise<WindowStats>
+  window(rolloutId: string, range: TimeRange): Promise<MetricsWindow>
 }
 
 export class MetricsError extends Error {

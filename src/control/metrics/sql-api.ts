@@ -4,8 +4,7 @@
  * `POST https://api.cloudflare.com/client/v4/accounts/<account>/analytics_engine/sql`
  * with the raw SQL as the body and a token with Account Analytics Read.
  */
-import type { WindowStats } from '../../core/judge/judge.ts'
-import { MetricsError, type MetricsSource, type TimeRange } from './source.ts'
+import { MetricsError, type MetricsSource, type MetricsWindow, type TimeRange } from './source.ts'
 import { parseWindow, windowQuery } from './sql.ts'
 
 export interface SqlApiOptions {
@@ -28,7 +27,7 @@ export class SqlApiSource implements MetricsSource {
     this.#o = options
   }
 
-  async window(rolloutId: string, range: TimeRange): Promise<WindowStats> {
+  async window(rolloutId: string, range: TimeRange): Promise<MetricsWindow> {
     let res: Response
     try {
       res = await fetch(sqlApiUrl(this.#o), {

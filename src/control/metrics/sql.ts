@@ -5,13 +5,15 @@
  * numbers may arrive as strings). Shared by the SQL API client and the
  * Analytics SQL binding.
  *
- * Every count is weighted by `_sample_interval`: Analytics Engine samples at
- * high volume and each stored row stands for that many requests. Quantiles use
- * the same weights. But a sampled error is one observation, not k independent
- * ones: fed as is, weighted counts would make the judge overconfident. So when
- * a cohort was sampled, both cohorts' counts are scaled down to the number of
- * rows actually observed at the coarser cohort's rate (`rows` below), which
- * keeps the request split and the error rates and restores honest sample sizes.
+ * Counts are weighted by `_sample_interval`: Analytics Engine samples at high
+ * volume and each stored row stands for that many requests; quantiles use the
+ * same weights. But a sampled error is one observation, not k independent ones,
+ * so weighted counts would make the judge overconfident. When either cohort was
+ * sampled, the judge gets the rows actually stored (`rows`, `error_rows`)
+ * instead: each cohort's rows are a uniform sample of its requests, which keeps
+ * the error test valid (it conditions on the observed split). The split itself
+ * no longer reflects the weight then, so the window is marked `sampled` and the
+ * controller skips the sample-ratio check for it.
  */
 import type { CohortCounts, WindowStats } from '../../core/judge/judge.ts'
 import { MetricsError, type TimeRange } from './source.ts'
@@ -28,6 +30,7 @@ export function windowQuery(dataset: string, rolloutId: string, range: TimeRange
     '  SUM(_sample_interval) AS requests,',
     '  COUNT() AS rows,',
     '  SUM(_sample_interval * double3) AS errors,',
+    '  SUM(double3) AS error_rows,',
     '  quantileExactWeighted(0.5)(double2, _sample_interval) AS p50,',
     '  quantileExactWeighted(0.95)(double2, _sample_interval) AS p95,',
     '  quantileExactWeighted(0.99)(double2, _sample_interval) AS p99',
@@ -54,23 +57,20 @@ function quantile(v: unknown): number | undefined {
 
 const empty = (): CohortCounts => ({ requests: 0, errors: 0 })
 
+/** Window stats, and whether Analytics Engine sampled them (then the counts are stored rows, not requests). */
+export type ParsedWindow = WindowStats & { sampled: boolean }
+
 /** Turns the `data` rows into window stats. A cohort with no row had no traffic. */
-export function parseWindow(body: unknown, range: TimeRange): WindowStats {
+export function parseWindow(body: unknown, range: TimeRange): ParsedWindow {
   const data = (body as { data?: unknown } | null)?.data
   if (!Array.isArray(data)) throw new MetricsError('response has no data array')
-  const out: WindowStats = { start: range.start, end: range.end, stable: empty(), canary: empty() }
-  let interval = 1
-  for (const row of data as Record<string, unknown>[]) {
-    if ((row?.cohort === 'stable' || row?.cohort === 'canary') && row.rows !== undefined) {
-      const rows = num(row.rows, 'rows')
-      if (rows > 0) interval = Math.max(interval, num(row.requests, 'requests') / rows)
-    }
-  }
-  for (const row of data as Record<string, unknown>[]) {
-    const cohort = row?.cohort
-    if (cohort !== 'stable' && cohort !== 'canary') continue
-    const requests = Math.round(num(row.requests, 'requests') / interval)
-    const errors = Math.round(num(row.errors, 'errors') / interval)
+  const rows = (data as Record<string, unknown>[]).filter((r) => r?.cohort === 'stable' || r?.cohort === 'canary')
+  const sampled = rows.some((r) => r.rows !== undefined && num(r.requests, 'requests') > num(r.rows, 'rows'))
+  const out: ParsedWindow = { start: range.start, end: range.end, stable: empty(), canary: empty(), sampled }
+  for (const row of rows) {
+    const cohort = row.cohort as 'stable' | 'canary'
+    const requests = Math.round(num(sampled ? row.rows : row.requests, sampled ? 'rows' : 'requests'))
+    const errors = Math.round(num(sampled ? row.error_rows : row.errors, sampled ? 'error_rows' : 'errors'))
     if (errors > requests) throw new MetricsError(`${cohort}: more errors than requests`)
     const latencyMs: NonNullable<CohortCounts['latencyMs']> = {}
     for (const q of ['p50', 'p95', 'p99'] as const) {

@@ -63,7 +63,7 @@ export const Match = z.object({
 /** The visitor's cohort cookie. */
 export const CookieSettings = z.object({
   name: z._default(CookieName, 'sluice'),
-  path: z._default(z.string().check(z.startsWith('/'), z.maxLength(256)), '/'),
+  path: z._default(z.string().check(z.regex(/^\/[\x21-\x3a\x3c-\x7e]{0,255}$/, { message: 'must be a cookie path: "/" then printable characters, no ";" or spaces' })), '/'),
   domain: z.optional(z.string().check(z.regex(/^\.?[a-z0-9.-]{1,253}$/))),
   /** Seconds; browsers cap cookie lifetimes at 400 days. */
   maxAge: z._default(z.int().check(z.gte(60), z.lte(34_560_000)), 34_560_000),
@@ -71,7 +71,10 @@ export const CookieSettings = z.object({
   httpOnly: z._default(z.boolean(), true),
   /** `auto`: Secure when the public request is https. */
   secure: z._default(z.union([z.boolean(), z.literal('auto')]), 'auto'),
-})
+}).check(
+  // Browsers drop `SameSite=None` cookies without `Secure`: every visit would get a new id and flip cohorts.
+  z.refine((c) => c.sameSite !== 'None' || c.secure === true, { message: 'sameSite "None" needs secure: true', path: ['secure'] }),
+)
 
 /** Where a visitor's id comes from before the cookie is consulted. */
 export const IdentitySettings = z.object({
