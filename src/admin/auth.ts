@@ -60,11 +60,14 @@ const accessConfigured = (env: AuthEnv) => Boolean(env.ACCESS_TEAM_DOMAIN && env
 
 // The team's keys rotate rarely; re-reading them on every admin call would add a subrequest each time.
 const KEYS_TTL_MS = 5 * 60_000
+const KEYS_MIN_REFRESH_MS = 60_000
 let keyCache: { team: string; keys: HonoJsonWebKey[]; at: number } | undefined
 
 async function teamKeys(team: string, refresh: boolean): Promise<HonoJsonWebKey[]> {
-  if (!refresh && keyCache?.team === team && Date.now() - keyCache.at < KEYS_TTL_MS) return keyCache.keys
-  const res = await fetch(`${team}/cdn-cgi/access/certs`)
+  const age = keyCache?.team === team ? Date.now() - keyCache.at : Infinity
+  // A forced re-read at most once a minute: otherwise every forged token would cost a subrequest.
+  if (age < (refresh ? KEYS_MIN_REFRESH_MS : KEYS_TTL_MS)) return keyCache!.keys
+  const res = await fetch(`${team}/cdn-cgi/access/certs`, { signal: AbortSignal.timeout(5_000) })
   if (!res.ok) throw new Error(`Access certs: ${res.status}`)
   const { keys } = (await res.json()) as { keys: HonoJsonWebKey[] }
   keyCache = { team, keys, at: Date.now() }

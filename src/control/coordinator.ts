@@ -88,6 +88,8 @@ const iso = (ms: number | null) => (ms === null ? null : new Date(ms).toISOStrin
 
 export class Coordinator extends DurableObject<Env> {
   readonly #sql: SqlStorage
+  /** The tail of the publish queue (see `publish`). */
+  #publishing: Promise<boolean> = Promise.resolve(true)
 
   constructor(ctx: DurableObjectState, env: Env) {
     super(ctx, env)
@@ -237,8 +239,18 @@ export class Coordinator extends DurableObject<Env> {
     }
   }
 
-  /** Writes the current document to KV. On failure an alarm retries, so a committed change always reaches the edge. */
-  async publish(): Promise<boolean> {
+  /**
+   * Writes the current document to KV. On failure an alarm retries, so a committed change always reaches the edge.
+   * Publishes run one after another, each writing the document as it is when it starts: other calls run while a
+   * put is awaited, and two overlapping puts could otherwise land oldest last.
+   */
+  publish(): Promise<boolean> {
+    const run = this.#publishing.then(() => this.#put())
+    this.#publishing = run
+    return run
+  }
+
+  async #put(): Promise<boolean> {
     try {
       await this.env.SLUICE_KV.put(CONFIG_KEY, JSON.stringify(this.published()))
       return true
