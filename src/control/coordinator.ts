@@ -225,9 +225,9 @@ export class Coordinator extends DurableObject<Env> {
     return this.#committed({ applied: true, status })
   }
 
-  /** Rollouts the controller should look at, with the state it read them in. */
+  /** Rollouts the controller should look at (also those waiting at a gate: the canary still has traffic), with the state it read them in. */
   progressing(): { spec: RolloutSpec; state: RolloutState }[] {
-    return this.#rows().filter((r) => r.state.phase === 'progressing')
+    return this.#rows().filter((r) => r.state.phase === 'progressing' || r.state.phase === 'awaiting-approval')
   }
 
   // ---- publishing ----------------------------------------------------------

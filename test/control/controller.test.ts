@@ -186,6 +186,17 @@ describe('scheduled controller', () => {
     expect((await c.history('ctl-dup', { limit: 10 })).entries.filter((e) => e.command === 'advance')).toHaveLength(1)
   })
 
+  it('keeps watching a canary parked at a gate, and rolls it back if it goes bad', async () => {
+    const c = coordinator(env)
+    await c.put('ctl-gate', spec('ctl-gate', { schedule: [{ weight: 10, bakeMinutes: 0 }, { weight: 50, gate: true }, { weight: 100 }], judge: { minRequests: 100 } }), operator)
+    await c.command('ctl-gate', { name: 'start', release: 'v2' }, operator)
+    await script('ctl-gate', [{ body: healthy }, { body: failing }])
+    await tick(Date.now() + 3 * MINUTE)
+    expect(await c.status('ctl-gate')).toMatchObject({ phase: 'awaiting-approval', weight: 10 })
+    await tick(Date.now() + 5 * MINUTE)
+    expect(await c.status('ctl-gate')).toMatchObject({ phase: 'rolled-back', weight: 0 })
+  })
+
   it('runs from scheduled() in the worker', async () => {
     const c = await started('ctl-cron')
     await script('ctl-cron', [{ body: healthy }])

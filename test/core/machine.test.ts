@@ -108,9 +108,13 @@ describe('controller decisions', () => {
     expect(decide(s, 'hold')).toMatchObject({ ok: true, changed: false, state: { revision: s.revision, lastDecision: { kind: 'hold' } } })
   })
 
-  it('the controller never acts on a rollout that is not progressing', () => {
+  it('the controller never moves a rollout that is not progressing; at a gate it may only hold, pause or roll back', () => {
     for (const s of [initialState(T0), run(progressing(), { name: 'pause' }), run(progressing(), { name: 'rollback' })]) {
       expect(decide(s, 'advance')).toMatchObject({ ok: false, status: 409 })
+      expect(decide(s, 'rollback')).toMatchObject({ ok: false, status: 409 })
     }
+    const gated = { ...progressing(), phase: 'awaiting-approval' as const }
+    expect(decide(gated, 'advance')).toMatchObject({ ok: false, status: 409 })
+    expect(decide(gated, 'rollback')).toMatchObject({ ok: true, state: { phase: 'rolled-back', weight: 0 } })
   })
 })

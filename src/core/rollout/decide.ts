@@ -84,6 +84,7 @@ export function decide(state: RolloutState, spec: RolloutSpec, verdict: Verdict,
       return out('hold', because || 'not enough data yet')
     }
     case 'healthy': {
+      if (state.phase === 'awaiting-approval') return out('hold', `healthy; waiting for an operator to approve the next step`)
       if (bakeLeftMs > 0) return out('hold', `healthy; baking, ${minutes(bakeLeftMs)} min left at ${step.weight} %`)
       if (evidence.stepCanaryRequests < step.minRequests) {
         return out('hold', `healthy; waiting for ${step.minRequests} canary requests at this step (${evidence.stepCanaryRequests} so far)`)

@@ -144,12 +144,14 @@ export function applyCommand(state: RolloutState, cmd: Command, schedule: Schedu
 }
 
 /**
- * Applies a controller decision. Only a `progressing` rollout is the
- * controller's; the caller has already checked that the decision was computed
+ * Applies a controller decision. A `progressing` rollout is the controller's
+ * (and one at a gate, to hold, pause or roll back); the caller has already checked that the decision was computed
  * from this very revision, so an operator's command always wins.
  */
 export function applyDecision(state: RolloutState, d: Decision, schedule: Schedule, now: number, patch: Partial<RolloutState> = {}): Transition {
-  if (state.phase !== 'progressing') return conflict(`the controller does not act while ${state.phase}`)
+  // At a gate the canary keeps its traffic, so the controller keeps watching, but only to hold, pause or roll back.
+  const watching = state.phase === 'awaiting-approval' && (d.kind === 'hold' || d.kind === 'pause' || d.kind === 'rollback')
+  if (state.phase !== 'progressing' && !watching) return conflict(`the controller does not ${d.kind} while ${state.phase}`)
   const lastDecision = { ...d, at: now }
   switch (d.kind) {
     case 'hold':
