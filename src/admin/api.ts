@@ -29,10 +29,10 @@ export const MAX_BODY_BYTES = 64 * 1024
 
 const actorOf = (c: C): Actor => ({ kind: 'operator', name: c.get('caller').name })
 
-/** `If-Match: "7"` (or 7, or W/"7") -> 7; absent -> undefined; anything else -> a 400. */
+/** `If-Match: "7"` (or 7, or W/"7") -> 7; absent or `*` (any current revision) -> undefined; anything else -> a 400. */
 function ifMatchOf(c: C): number | undefined | Response {
   const h = c.req.header('if-match')
-  if (h === undefined) return undefined
+  if (h === undefined || h.trim() === '*') return undefined
   const m = /^\s*(?:W\/)?"?(\d{1,15})"?\s*$/.exec(h)
   return m ? Number(m[1]) : problem(400, 'Invalid request', 'If-Match must be a revision such as "7"', [{ field: 'header.if-match', message: 'must be a revision such as "7"' }])
 }

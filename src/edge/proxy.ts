@@ -22,6 +22,8 @@ export interface ForwardOptions {
   set: Record<string, string>
   /** Cookie names that are Sluice's own and not the origin's business. */
   dropCookies: readonly string[]
+  /** Request headers that are Sluice's own (the tester override, which may carry a secret). */
+  dropHeaders: readonly string[]
 }
 
 export class OriginTimeout extends Error {
@@ -49,6 +51,7 @@ function originHeaders(request: Request, opts: ForwardOptions): Headers {
   for (const name of HOP_BY_HOP) headers.delete(name)
   if (isWebSocket) headers.set('upgrade', 'websocket')
   headers.delete('host')
+  for (const name of opts.dropHeaders) headers.delete(name)
   const cookie = headers.get('cookie')
   if (cookie !== null) {
     const kept = stripCookies(cookie, opts.dropCookies)

@@ -32,6 +32,13 @@ describe('forwarding', () => {
     expect(echo.headers.host).toBe(new URL(canaryUrl()).host)
   })
 
+  it('does not forward a tester override header, which may carry its secret', async () => {
+    await publish(rollout({ overrides: { header: 'x-tester', secret: 'tester-secret-0123' } }))
+    const echo = await echoOf(await sluice().fetch('/echo', { headers: { 'x-tester': 'canary.tester-secret-0123' } }))
+    expect(echo.origin).toBe('canary')
+    expect(echo.headers['x-tester']).toBeUndefined()
+  })
+
   it('drops the Cookie header entirely when only Sluice cookies were sent', async () => {
     await publish(rollout())
     const echo = await echoOf(await sluice().fetch('/echo', { headers: { cookie: 'sluice=abcdef0123456789' } }))
