@@ -28,32 +28,34 @@ describe('config cache', () => {
     expect(app.store.stats.kvReads).toBe(1)
   })
 
-  it('picks up a published change after the TTL, refreshing in the background', async () => {
+  /** An app with a 5 s TTL on a fake clock that has served weight 0, after which weight 100 is published. */
+  async function weightRaisedBehindCache() {
     await publish(rollout({ weight: 0 }))
-    let now = 1_000_000
-    vi.spyOn(Date, 'now').mockImplementation(() => now)
+    const clock = { now: 1_000_000 }
+    vi.spyOn(Date, 'now').mockImplementation(() => clock.now)
     const app = sluice({ ttlMs: 5_000 })
-    expect((await app.fetch('/echo')).headers.get('x-origin')).toBe('stable')
+    const origin = async () => (await app.fetch('/echo')).headers.get('x-origin')
+    expect(await origin()).toBe('stable')
     await publish(rollout({ weight: 100 }))
-    now += 4_000
-    expect((await app.fetch('/echo')).headers.get('x-origin')).toBe('stable') // within TTL: cached
-    now += 2_000
+    return { app, clock, origin }
+  }
+
+  it('picks up a published change after the TTL, refreshing in the background', async () => {
+    const { app, clock, origin } = await weightRaisedBehindCache()
+    clock.now += 4_000
+    expect(await origin()).toBe('stable') // within TTL: cached
+    clock.now += 2_000
     // Past the TTL this request is still served from the cached copy while the refresh runs...
-    expect((await app.fetch('/echo')).headers.get('x-origin')).toBe('stable')
+    expect(await origin()).toBe('stable')
     // ...and the next one sees the new weight.
-    expect((await app.fetch('/echo')).headers.get('x-origin')).toBe('canary')
+    expect(await origin()).toBe('canary')
     expect(app.store.stats.kvReads).toBe(2)
   })
 
   it('does not serve an idle isolate’s old copy: past twice the TTL the request waits for KV', async () => {
-    await publish(rollout({ weight: 0 }))
-    let now = 1_000_000
-    vi.spyOn(Date, 'now').mockImplementation(() => now)
-    const app = sluice({ ttlMs: 5_000 })
-    expect((await app.fetch('/echo')).headers.get('x-origin')).toBe('stable')
-    await publish(rollout({ weight: 100 }))
-    now += 60_000 // an hour of silence would be the same
-    expect((await app.fetch('/echo')).headers.get('x-origin')).toBe('canary')
+    const { clock, origin } = await weightRaisedBehindCache()
+    clock.now += 60_000 // an hour of silence would be the same
+    expect(await origin()).toBe('canary')
   })
 
   it('serves the [vars] default at weight 0 when KV throws, and logs once, not per request', async () => {
