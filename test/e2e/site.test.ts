@@ -60,7 +60,7 @@ describe('visitors in a real browser', () => {
     await api(s, '/rollouts/demo/weight', { weight: 30 })
     // The edge re-reads its config every second (CONFIG_TTL_SECONDS=1) plus one request in flight.
     await new Promise((r) => setTimeout(r, 2500))
-    const visitors = await Promise.all(Array.from({ length: 16 }, () => visit()))
+    const visitors = await Promise.all(Array.from({ length: 24 }, () => visit()))
     const before = visitors.map((v) => v.cohort)
     expect(before).toContain('stable')
     expect(before).toContain('canary')
