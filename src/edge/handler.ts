@@ -68,7 +68,7 @@ async function attempt(request: Request, r: CompiledRollout, cohort: Cohort, url
         'x-forwarded-for': request.headers.get('x-forwarded-for') ?? clientIp,
       },
       dropCookies: [r.rollout.cookie.name, r.rollout.overrides.pinCookie],
-      dropHeaders: [r.rollout.overrides.header],
+      dropHeaders: [r.rollout.overrides.header.toLowerCase()],
     })
     return { res, status: res.status, latencyMs: Date.now() - started, timedOut: false }
   } catch (err) {
