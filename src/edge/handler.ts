@@ -67,8 +67,8 @@ async function attempt(request: Request, r: CompiledRollout, cohort: Cohort, url
         'x-forwarded-proto': url.protocol.slice(0, -1),
         'x-forwarded-for': request.headers.get('x-forwarded-for') ?? clientIp,
       },
-      dropCookies: [r.rollout.cookie.name, r.rollout.overrides.pinCookie],
-      dropHeaders: [r.rollout.overrides.header.toLowerCase()],
+      dropCookies: r.ownCookies,
+      dropHeaders: r.ownHeaders,
     })
     return { res, status: res.status, latencyMs: Date.now() - started, timedOut: false }
   } catch (err) {
@@ -114,7 +114,7 @@ export function createEdgeHandler({ store, newId = () => crypto.randomUUID() }: 
     const clientIp = request.headers.get('cf-connecting-ip') ?? ''
     const a = assign(r, { headers: request.headers, url, clientIp, newId })
     const query = r.rollout.overrides.query
-    if (r.rollout.overrides.enabled) url.search = withoutParam(url.search, query)
+    if (r.rollout.overrides.enabled && url.search.includes(query)) url.search = withoutParam(url.search, query)
 
     const first = await attempt(request, r, a.cohort, url, clientIp)
     let served = first

@@ -16,6 +16,9 @@ export interface CompiledRollout {
   /** Matches a bot's User-Agent (any configured substring, case-insensitive); null when the list is empty. */
   readonly bots: RegExp | null
   readonly failoverStatuses: ReadonlySet<number>
+  /** Cookies and request headers that are Sluice's own, never forwarded to an origin (header names lower-cased). */
+  readonly ownCookies: readonly string[]
+  readonly ownHeaders: readonly string[]
   matches(host: string, path: string): boolean
 }
 
@@ -50,6 +53,8 @@ export function compileRollout(rollout: Rollout): CompiledRollout {
     origins: { stable: new URL(rollout.stable).origin, canary: new URL(rollout.canary).origin },
     bots: botPattern(rollout.bots.userAgents),
     failoverStatuses: new Set(rollout.failover.statuses),
+    ownCookies: [rollout.cookie.name, rollout.overrides.pinCookie],
+    ownHeaders: [rollout.overrides.header.toLowerCase()],
     matches: (host, path) => hostOk(host) && path.startsWith(prefix),
   }
 }
