@@ -12,7 +12,7 @@
  */
 import { parseArgs } from 'node:util'
 import * as z from 'zod/mini'
-import { assign, readCookie } from '../src/core/cohort/assign.ts'
+import { assign, cookieValue } from '../src/core/cohort/assign.ts'
 import { bucketOf } from '../src/core/cohort/hash.ts'
 import { compileRollout } from '../src/core/config/compile.ts'
 import { Rollout } from '../src/core/config/schema.ts'
@@ -60,7 +60,7 @@ function runMicro(quick: boolean): MicroResult[] {
   const mix = requestMix('/products/42', 1024)
   const all = mix.map((m) => new Headers(m.headers))
   const returning = all.filter((h) => h.has('cookie'))
-  const ids = returning.map((h) => readCookie(h, 'sluice')!)
+  const ids = returning.map((h) => cookieValue(h.get('cookie')!, 'sluice')!)
   const url = new URL('https://shop.example.com/products/42')
   const newId = () => crypto.randomUUID()
   const facts = (headers: Headers) => ({ headers, url, clientIp: '203.0.113.7', newId })
@@ -69,7 +69,7 @@ function runMicro(quick: boolean): MicroResult[] {
   return [
     bench('assign(): returning browser (Cookie header)', n, runs, (i) => assign(r, facts(returning[i % returning.length]!)).bucket!),
     bench('assign(): load-test mix (85/10/5)', n, runs, (i) => assign(r, facts(all[i % all.length]!)).bucket!),
-    bench('readCookie(): parse the Cookie header', n, runs, (i) => readCookie(returning[i % returning.length]!, 'sluice')!.length),
+    bench('cookieValue(): read the Cookie header', n, runs, (i) => cookieValue(returning[i % returning.length]!.get('cookie')!, 'sluice')!.length),
     bench('bucketOf(): murmur3 of salt:id', n * 4, runs, (i) => bucketOf(r.salt, ids[i % ids.length]!)),
   ]
 }

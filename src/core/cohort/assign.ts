@@ -82,12 +82,6 @@ export function cookieValue(header: string, name: string): string | undefined {
   return undefined
 }
 
-/** Reads one cookie; an absent or malformed header reads as absent. */
-export function readCookie(headers: Headers, name: string): string | undefined {
-  const header = headers.get('cookie')
-  return header ? cookieValue(header, name) : undefined
-}
-
 export const isBrowser = (headers: Headers) =>
   headers.has('sec-fetch-site') || headers.has('sec-fetch-dest') || headers.has('sec-fetch-mode')
 

@@ -9,9 +9,6 @@
 import * as z from 'zod/mini'
 import { JudgeConfig } from '../judge/schema.ts'
 
-/** Weights are percentages with 0.01 % resolution; the edge works in basis points. */
-export const BASIS_POINTS = 10_000
-
 const isHundredth = (n: number) => Math.abs(n * 100 - Math.round(n * 100)) < 1e-9
 
 /** A percentage from 0 to 100 in steps of 0.01. */
