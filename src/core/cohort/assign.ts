@@ -68,6 +68,8 @@ export function parseOverride(value: string | null | undefined, secret: string |
  * A property test checks it against Hono's parser.
  */
 export function cookieValue(header: string, name: string): string | undefined {
+  // indexOf('') never returns -1: without this an empty name would loop forever.
+  if (name === '') return undefined
   for (let at = header.indexOf(name); at !== -1; at = header.indexOf(name, at + 1)) {
     const eq = at + name.length
     if (header.charCodeAt(eq) !== 61 /* = */) continue
