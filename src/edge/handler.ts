@@ -114,7 +114,11 @@ export function createEdgeHandler({ store, newId = () => crypto.randomUUID() }: 
     const clientIp = request.headers.get('cf-connecting-ip') ?? ''
     const a = assign(r, { headers: request.headers, url, clientIp, newId })
     const query = r.rollout.overrides.query
-    if (r.rollout.overrides.enabled && url.search.includes(query)) url.search = withoutParam(url.search, query)
+    if (r.rollout.overrides.enabled) {
+      const search = withoutParam(url.search, query)
+      // Setting `search` re-parses the URL: only when the parameter was there.
+      if (search !== url.search) url.search = search
+    }
 
     const first = await attempt(request, r, a.cohort, url, clientIp)
     let served = first
