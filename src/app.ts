@@ -6,6 +6,7 @@
 import { Hono } from 'hono'
 import { HTTPException } from 'hono/http-exception'
 import { createAdminApi } from './admin/api.ts'
+import { problem } from './admin/problem.ts'
 import { createDashboard } from './dashboard/index.tsx'
 import { ConfigStore } from './edge/config-store.ts'
 import { fallbackConfig } from './edge/fallback.ts'
@@ -35,7 +36,7 @@ export function createApp(opts: AppOptions = {}) {
   app.get(`${RESERVED_PREFIX}healthz`, (c) => c.json({ ok: true, config: storeFor(c.env).stats }, 200, { 'cache-control': 'no-store' }))
   app.route(`${RESERVED_PREFIX}api`, createAdminApi())
   app.route(RESERVED_PREFIX, createDashboard())
-  app.all(`${RESERVED_PREFIX}*`, (c) => c.json({ title: 'Not Found', status: 404 }, 404))
+  app.all(`${RESERVED_PREFIX}*`, () => problem(404, 'Not Found', 'nothing is served at this reserved path'))
   app.all('*', (c) => (edge ??= createEdgeHandler({ store: storeFor(c.env), newId: opts.newId }))(c))
 
   // The last line of defence: a bug in Sluice must never show a visitor a stack trace.

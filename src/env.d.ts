@@ -12,6 +12,8 @@ interface Env {
   AE_API_TOKEN?: string
   /** Override of the SQL API URL (tests). */
   AE_SQL_ENDPOINT?: string
+  /** An Analytics SQL binding (an `analytics` binding in wrangler config): metrics without an API token. */
+  ANALYTICS_SQL?: import('./control/metrics/binding.ts').AnalyticsSqlBinding
   /** "1" under `npm start`: metrics go to the isolate's memory (miniflare drops Analytics Engine writes). */
   SLUICE_LOCAL_METRICS?: string
 }

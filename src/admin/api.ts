@@ -14,7 +14,7 @@ import { coordinator } from '../control/client.ts'
 import type { Actor, Result, WriteOptions } from '../control/coordinator.ts'
 import { RolloutId } from '../core/config/schema.ts'
 import { COMMANDS, type Command, type CommandName } from '../core/rollout/machine.ts'
-import { type AuthEnv, type AuthVars, authenticate, requireWrite, sameOriginWrites } from './auth.ts'
+import { type AuthVars, authenticate, requireWrite, sameOriginWrites } from './auth.ts'
 import openApi from './openapi.json'
 import { COMMAND_BODIES, HistoryQuery, PutRolloutBody, SeriesQuery } from './schemas.ts'
 import { invalid, problem } from './problem.ts'
@@ -22,7 +22,7 @@ import { invalid, problem } from './problem.ts'
 // zod/mini ships without messages ("Invalid input"); operators deserve "Too big: expected number to be <=100".
 z.config(en())
 
-type ApiEnv = { Bindings: Env & AuthEnv; Variables: AuthVars }
+type ApiEnv = { Bindings: Env; Variables: AuthVars }
 type C = Context<ApiEnv>
 
 export const MAX_BODY_BYTES = 64 * 1024

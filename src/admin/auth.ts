@@ -31,12 +31,8 @@ interface Token extends Caller {
   token: string
 }
 
-export interface AuthEnv {
-  SLUICE_ADMIN_TOKEN?: string
-  SLUICE_TOKENS?: string
-  ACCESS_TEAM_DOMAIN?: string
-  ACCESS_AUD?: string
-}
+/** The credentials settings (declared in `src/env.d.ts`). */
+export type AuthEnv = Pick<Env, 'SLUICE_ADMIN_TOKEN' | 'SLUICE_TOKENS' | 'ACCESS_TEAM_DOMAIN' | 'ACCESS_AUD'>
 
 /** The configured tokens; a malformed `SLUICE_TOKENS` contributes none (and is logged), never a looser check. */
 export function tokensOf(env: AuthEnv): Token[] {

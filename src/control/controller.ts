@@ -16,20 +16,13 @@ import type { Decision, RolloutState } from '../core/rollout/machine.ts'
 import { decide, decideWithoutData, evidenceOf, nextWindow } from '../core/rollout/decide.ts'
 import { coordinator } from './client.ts'
 import type { SeriesPoint } from './coordinator.ts'
-import { BindingSource, type AnalyticsSqlBinding } from './metrics/binding.ts'
+import { BindingSource } from './metrics/binding.ts'
 import { localMetrics } from './metrics/local.ts'
 import type { MetricsSource, MetricsWindow, TimeRange } from './metrics/source.ts'
 import { SqlApiSource } from './metrics/sql-api.ts'
 
-export interface ControllerEnv {
-  SLUICE_LOCAL_METRICS?: string
-  ANALYTICS_SQL?: AnalyticsSqlBinding
-  AE_ACCOUNT_ID?: string
-  AE_API_TOKEN?: string
-  AE_DATASET?: string
-  /** Only for tests and proxies: where the SQL API lives. */
-  AE_SQL_ENDPOINT?: string
-}
+/** The settings that choose the metrics source (declared in `src/env.d.ts` and `wrangler.toml`). */
+export type ControllerEnv = Pick<Env, 'SLUICE_LOCAL_METRICS' | 'ANALYTICS_SQL' | 'AE_ACCOUNT_ID' | 'AE_API_TOKEN' | 'AE_DATASET' | 'AE_SQL_ENDPOINT'>
 
 export const DEFAULT_DATASET = 'sluice_requests'
 
@@ -80,7 +73,7 @@ async function plan(spec: RolloutSpec, state: RolloutState, range: TimeRange, so
   }
 }
 
-export async function runController(env: Env & ControllerEnv, now: number, source = metricsSourceFor(env)): Promise<TickReport[]> {
+export async function runController(env: Env, now: number, source = metricsSourceFor(env)): Promise<TickReport[]> {
   const c = coordinator(env)
   const reports: TickReport[] = []
   for (const { spec, state } of await c.progressing()) {
