@@ -1,9 +1,10 @@
 /**
  * @module
- * Builds the worker the way `wrangler deploy` would (`--dry-run --outdir`),
- * from the repo's wrangler.toml, and measures it. The unminified build is the
- * one that ships (wrangler.toml sets no `minify`), so that is what the load
- * test runs; the minified one is what the size target is about.
+ * Builds a worker the way `wrangler deploy` would (`--dry-run --outdir`), from
+ * the repo's wrangler.toml (the edge worker, the one in front of traffic) or
+ * wrangler.control.toml, and measures it. The unminified build is the one
+ * that ships (neither config sets `minify`), so that is what the load test
+ * runs; the minified one is what the size target is about.
  */
 import { spawn } from 'node:child_process'
 import { readFileSync } from 'node:fs'
@@ -70,17 +71,17 @@ export function wrangler(args: string[], signal?: AbortSignal, timeoutMs = 120_0
   })
 }
 
-export async function buildBundle(outdir: string, minify: boolean, signal?: AbortSignal): Promise<Bundle> {
+export async function buildBundle(outdir: string, minify: boolean, signal?: AbortSignal, config = 'wrangler.toml'): Promise<Bundle> {
   const meta = join(outdir, 'meta.json')
-  const out = await wrangler(['deploy', '--dry-run', '--outdir', outdir, '--metafile', meta, ...(minify ? ['--minify'] : [])], signal)
-  const path = join(outdir, 'index.js')
-  const code = await readFile(path)
+  const out = await wrangler(['deploy', '-c', config, '--dry-run', '--outdir', outdir, '--metafile', meta, ...(minify ? ['--minify'] : [])], signal)
   const parts = new Map<string, number>()
   const { outputs } = JSON.parse(await readFile(meta, 'utf8')) as Metafile
-  for (const [file, o] of Object.entries(outputs)) {
-    if (!file.endsWith('.js')) continue
-    for (const [input, { bytesInOutput }] of Object.entries(o.inputs)) parts.set(partOf(input), (parts.get(partOf(input)) ?? 0) + bytesInOutput)
-  }
+  // One module: the worker's entry, named after its `main`.
+  const js = Object.keys(outputs).filter((file) => file.endsWith('.js'))
+  if (js.length !== 1) throw new Error(`expected one module from ${config}, got: ${js.join(', ')}`)
+  for (const [input, { bytesInOutput }] of Object.entries(outputs[js[0]!]!.inputs)) parts.set(partOf(input), (parts.get(partOf(input)) ?? 0) + bytesInOutput)
+  const path = resolve(ROOT, js[0]!)
+  const code = await readFile(path)
   return {
     parts: [...parts].sort((a, b) => b[1] - a[1]),
     path,

@@ -2,7 +2,7 @@
  * @module
  * The three workers under test, each in its own Miniflare (so its own workerd
  * process, whose CPU time can be read on its own): `bare` (pass-through floor), `sluice`
- * (the deployable bundle with the bindings wrangler.toml declares) and
+ * (the edge worker's deployable bundle, with the bindings wrangler.toml declares) and
  * `naive` (one KV read per request).
  *
  * Requests go to each worker's direct socket, skipping Miniflare's dev entry
@@ -64,6 +64,8 @@ function sluiceOptionsFromWrangler(): { compatibilityDate: string; worker: V4Wor
     if (Array.isArray(v) ? v.length === 0 : typeof v === 'object' && v !== null && Object.keys(v).length === 0) continue
     // `email: { send_email: [] }` passes the emptiness test above yet declares nothing.
     if (k === 'email') continue
+    // CONTROL (the control worker) serves only /__sluice/ paths other than healthz, which the load never asks for.
+    if (k === 'serviceBindings') continue
     worker[k] = v
   }
   return { compatibilityDate: String(workerOptions.compatibilityDate), worker }

@@ -1,5 +1,14 @@
-// Secrets and optional settings that `wrangler types` cannot see (they are not in wrangler.toml).
-interface Env {
+// Secrets and optional settings that `wrangler types` cannot see (they are not in the wrangler config files).
+// EdgeEnv (wrangler.toml) and ControlEnv (wrangler.control.toml) are generated; these declarations add to them.
+
+/** "1" under `npm start`: data points go to the control worker's memory (Miniflare drops Analytics Engine writes). */
+interface LocalMetricsSetting {
+  SLUICE_LOCAL_METRICS?: string
+}
+
+interface EdgeEnv extends LocalMetricsSetting {}
+
+interface ControlEnv extends LocalMetricsSetting {
   /** Full-access admin token (wrangler secret put SLUICE_ADMIN_TOKEN). */
   SLUICE_ADMIN_TOKEN?: string
   /** More tokens: JSON list of { name, token, role: "read" | "write" }. */
@@ -14,6 +23,4 @@ interface Env {
   AE_SQL_ENDPOINT?: string
   /** An Analytics SQL binding (an `analytics` binding in wrangler config): metrics without an API token. */
   ANALYTICS_SQL?: import('./control/metrics/binding.ts').AnalyticsSqlBinding
-  /** "1" under `npm start`: metrics go to the isolate's memory (miniflare drops Analytics Engine writes). */
-  SLUICE_LOCAL_METRICS?: string
 }

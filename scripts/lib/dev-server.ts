@@ -1,8 +1,9 @@
 /**
  * @module
- * Runs the worker under `wrangler dev --local` on a loopback port, for
- * `npm start` and for Node-side tests and benchmarks that need a real worker
- * (admin API, Durable Object, KV) rather than mocks.
+ * Runs Sluice's two workers under one `wrangler dev --local` on a loopback
+ * port (the edge worker serves it; the control worker sits behind its CONTROL
+ * binding), for `npm start` and for Node-side tests and benchmarks that need
+ * real workers (admin API, Durable Object, KV) rather than mocks.
  *
  *   const dev = await startDev({ vars: { SLUICE_ADMIN_TOKEN: '…' } })
  *   try { await fetch(`${dev.url}/__sluice/healthz`) } finally { await dev.stop() }
@@ -13,16 +14,20 @@
  */
 import { type ChildProcess, spawn } from 'node:child_process'
 import { existsSync, rmSync } from 'node:fs'
-import { mkdtemp, rm } from 'node:fs/promises'
+import { mkdtemp, rm, writeFile } from 'node:fs/promises'
 import { createServer } from 'node:net'
 import { tmpdir } from 'node:os'
 import { delimiter, join } from 'node:path'
 import { fileURLToPath } from 'node:url'
+import { experimental_readRawConfig } from 'wrangler'
 
 export interface DevOptions {
   /** Port to listen on; default: a free one (retried if another process grabs it first). */
   port?: number
-  /** `[vars]` overrides, passed as `--var KEY:VALUE` (e.g. SLUICE_ADMIN_TOKEN, STABLE_ORIGIN). */
+  /**
+   * `[vars]` overrides for both workers (e.g. SLUICE_ADMIN_TOKEN, STABLE_ORIGIN). `--var` reaches only the first
+   * worker of a multi-worker `wrangler dev`, so the control worker gets them in a temporary copy of its config.
+   */
   vars?: Record<string, string>
   /** Directory for local KV/Durable Object state; default: a fresh temp dir, removed on stop. */
   persistTo?: string
@@ -42,22 +47,31 @@ export interface DevServer {
   stop(): Promise<void>
 }
 
-const ROOT = fileURLToPath(new URL('../../', import.meta.url))
+export const ROOT = fileURLToPath(new URL('../../', import.meta.url))
 const BIN = join(ROOT, 'node_modules', '.bin')
 // Wrangler needs Node 22+; the system node may be older, so prefer the project's pinned node.
 const NODE = existsSync(join(BIN, 'node')) ? join(BIN, 'node') : process.execPath
-const WRANGLER = join(ROOT, 'node_modules', 'wrangler', 'bin', 'wrangler.js')
+export const WRANGLER = join(ROOT, 'node_modules', 'wrangler', 'bin', 'wrangler.js')
 const OUTPUT_LIMIT = 64 * 1024
 const STOP_GRACE_MS = 5_000
 
-/** Process groups still running, with the temp dir each owns; cleaned up on exit so a crashed run leaves no workerd behind. */
-const live = new Map<number, string | undefined>()
+/** Process groups still running, with the temp dirs each owns; cleaned up on exit so a crashed run leaves no workerd behind. */
+const live = new Map<number, string[]>()
 process.once('exit', () => {
-  for (const [pgid, dir] of live) {
+  for (const [pgid, dirs] of live) {
     signalGroup(pgid, 'SIGKILL')
-    if (dir) rmSync(dir, { recursive: true, force: true })
+    for (const dir of dirs) rmSync(dir, { recursive: true, force: true })
   }
 })
+
+/** wrangler.control.toml with `vars` added, written as JSON into `dir` (its `main` made absolute); returns its path. */
+async function controlConfig(dir: string, vars: Record<string, string>): Promise<string> {
+  const { rawConfig } = experimental_readRawConfig({ config: join(ROOT, 'wrangler.control.toml') })
+  const { env: _environments, ...config } = rawConfig
+  const path = join(dir, 'wrangler.control.json')
+  await writeFile(path, JSON.stringify({ ...config, main: join(ROOT, String(config.main)), vars: { ...config.vars, ...vars } }, null, 2))
+  return path
+}
 
 function signalGroup(pgid: number, signal: NodeJS.Signals) {
   try {
@@ -103,8 +117,11 @@ export async function startDev(opts: DevOptions = {}): Promise<DevServer> {
 
 async function launch(port: number, persistTo: string, owned: boolean, opts: DevOptions): Promise<DevServer> {
   const vars = Object.entries(opts.vars ?? {}).flatMap(([k, v]) => ['--var', `${k}:${v}`])
+  const configDir = await mkdtemp(join(tmpdir(), 'sluice-dev-config-'))
+  const temps = owned ? [configDir, persistTo] : [configDir]
   const args = [
-    WRANGLER, 'dev', '--local', '--ip', '127.0.0.1', '--port', String(port),
+    // The edge worker first: it is the one served on the port; the control worker behind its CONTROL binding.
+    WRANGLER, 'dev', '-c', 'wrangler.toml', '-c', await controlConfig(configDir, opts.vars ?? {}), '--local', '--ip', '127.0.0.1', '--port', String(port),
     // Port 0: a random inspector port, so parallel dev servers do not fight over 9229.
     '--inspector-port', '0',
     '--persist-to', persistTo, '--show-interactive-dev-session=false', ...(opts.args ?? []), ...vars,
@@ -127,9 +144,12 @@ async function launch(port: number, persistTo: string, owned: boolean, opts: Dev
   })
   child.once('error', (err) => collect(Buffer.from(`${err}\n`)))
   // No pid: the node binary could not be spawned at all (the 'error' above follows; nothing to clean up).
-  if (child.pid === undefined) throw new Error(`cannot run ${NODE} ${WRANGLER}`)
+  if (child.pid === undefined) {
+    await rm(configDir, { recursive: true, force: true })
+    throw new Error(`cannot run ${NODE} ${WRANGLER}`)
+  }
   const pgid = child.pid
-  live.set(pgid, owned ? persistTo : undefined)
+  live.set(pgid, temps)
   // Always drain both pipes: a full pipe would block wrangler.
   child.stdout!.on('data', collect)
   child.stderr!.on('data', collect)
@@ -144,7 +164,7 @@ async function launch(port: number, persistTo: string, owned: boolean, opts: Dev
       signalGroup(pgid, 'SIGKILL')
       await within(gone, STOP_GRACE_MS)
       live.delete(pgid)
-      if (owned) await rm(persistTo, { recursive: true, force: true })
+      await Promise.all(temps.map((dir) => rm(dir, { recursive: true, force: true })))
     })())
 
   const url = `http://127.0.0.1:${port}`

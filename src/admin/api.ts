@@ -22,7 +22,7 @@ import { invalid, problem } from './problem.ts'
 // zod/mini ships without messages ("Invalid input"); operators deserve "Too big: expected number to be <=100".
 z.config(en())
 
-type ApiEnv = { Bindings: Env; Variables: AuthVars }
+type ApiEnv = { Bindings: ControlEnv; Variables: AuthVars }
 type C = Context<ApiEnv>
 
 export const MAX_BODY_BYTES = 64 * 1024

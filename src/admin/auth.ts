@@ -32,7 +32,7 @@ interface Token extends Caller {
 }
 
 /** The credentials settings (declared in `src/env.d.ts`). */
-export type AuthEnv = Pick<Env, 'SLUICE_ADMIN_TOKEN' | 'SLUICE_TOKENS' | 'ACCESS_TEAM_DOMAIN' | 'ACCESS_AUD'>
+export type AuthEnv = Pick<ControlEnv, 'SLUICE_ADMIN_TOKEN' | 'SLUICE_TOKENS' | 'ACCESS_TEAM_DOMAIN' | 'ACCESS_AUD'>
 
 /** The configured tokens; a malformed `SLUICE_TOKENS` contributes none (and is logged), never a looser check. */
 export function tokensOf(env: AuthEnv): Token[] {

@@ -9,4 +9,4 @@ type Remote<T> = { [K in keyof T]: T[K] extends (...args: infer A) => infer R ? 
 export type CoordinatorApi = Remote<Pick<Coordinator, 'list' | 'status' | 'history' | 'series' | 'put' | 'remove' | 'command' | 'decide' | 'progressing' | 'published'>>
 
 /** There is one coordinator for all rollouts (see coordinator.ts for why). */
-export const coordinator = (env: Env) => env.COORDINATOR.get(env.COORDINATOR.idFromName('global')) as unknown as CoordinatorApi
+export const coordinator = (env: ControlEnv) => env.COORDINATOR.get(env.COORDINATOR.idFromName('global')) as unknown as CoordinatorApi

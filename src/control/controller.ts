@@ -22,7 +22,7 @@ import type { MetricsSource, MetricsWindow, TimeRange } from './metrics/source.t
 import { SqlApiSource } from './metrics/sql-api.ts'
 
 /** The settings that choose the metrics source (declared in `src/env.d.ts` and `wrangler.toml`). */
-export type ControllerEnv = Pick<Env, 'SLUICE_LOCAL_METRICS' | 'ANALYTICS_SQL' | 'AE_ACCOUNT_ID' | 'AE_API_TOKEN' | 'AE_DATASET' | 'AE_SQL_ENDPOINT'>
+export type ControllerEnv = Pick<ControlEnv, 'SLUICE_LOCAL_METRICS' | 'ANALYTICS_SQL' | 'AE_ACCOUNT_ID' | 'AE_API_TOKEN' | 'AE_DATASET' | 'AE_SQL_ENDPOINT'>
 
 export const DEFAULT_DATASET = 'sluice_requests'
 
@@ -73,7 +73,7 @@ async function plan(spec: RolloutSpec, state: RolloutState, range: TimeRange, so
   }
 }
 
-export async function runController(env: Env, now: number, source = metricsSourceFor(env)): Promise<TickReport[]> {
+export async function runController(env: ControlEnv, now: number, source = metricsSourceFor(env)): Promise<TickReport[]> {
   const c = coordinator(env)
   const reports: TickReport[] = []
   for (const { spec, state } of await c.progressing()) {

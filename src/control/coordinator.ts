@@ -86,12 +86,12 @@ const PUBLISH_RETRY_MS = 2_000
 
 const iso = (ms: number | null) => (ms === null ? null : new Date(ms).toISOString())
 
-export class Coordinator extends DurableObject<Env> {
+export class Coordinator extends DurableObject<ControlEnv> {
   readonly #sql: SqlStorage
   /** The tail of the publish queue (see `publish`). */
   #publishing: Promise<boolean> = Promise.resolve(true)
 
-  constructor(ctx: DurableObjectState, env: Env) {
+  constructor(ctx: DurableObjectState, env: ControlEnv) {
     super(ctx, env)
     this.#sql = ctx.storage.sql
     this.#sql.exec(`

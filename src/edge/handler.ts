@@ -4,17 +4,13 @@
  * write one metric. Everything that can fail here has a defined answer; no
  * request ever sees a Sluice-made 500.
  */
-import type { Context } from 'hono'
 import { serialize } from 'hono/utils/cookie'
 import { type Assignment, assign } from '../core/cohort/assign.ts'
 import { type CompiledRollout, selectRollout } from '../core/config/compile.ts'
 import type { Cohort } from '../core/config/schema.ts'
 import type { ConfigStore } from './config-store.ts'
-import { localMetrics } from '../control/metrics/local.ts'
 import { record } from './metrics.ts'
 import { OriginTimeout, forward, relay } from './proxy.ts'
-
-type Edge = Context<{ Bindings: Env }>
 
 const SAFE_METHODS = new Set(['GET', 'HEAD', 'OPTIONS'])
 
@@ -103,11 +99,20 @@ export interface EdgeOptions {
   newId?: () => string
 }
 
+/**
+ * Under `npm start` (SLUICE_LOCAL_METRICS = "1") data points go to the control worker's memory, because Miniflare
+ * drops Analytics Engine writes and the controller there must read them back. Deployed, they go to METRICS.
+ */
+function metricsSink(env: EdgeEnv, ctx: ExecutionContext): Pick<AnalyticsEngineDataset, 'writeDataPoint'> | undefined {
+  if (env.SLUICE_LOCAL_METRICS !== '1') return env.METRICS
+  const control = env.CONTROL
+  return control && { writeDataPoint: (point) => ctx.waitUntil(control.writeDataPoint(point)) }
+}
+
+/** The request path for one request; `url` is `request.url`, already parsed by the caller. */
 export function createEdgeHandler({ store, newId = () => crypto.randomUUID() }: EdgeOptions) {
-  return async function edge(c: Edge): Promise<Response> {
-    const request = c.req.raw
-    const config = await store.get(c.env.SLUICE_KV, (p) => c.executionCtx.waitUntil(p))
-    const url = new URL(request.url)
+  return async function edge(request: Request, url: URL, env: EdgeEnv, ctx: ExecutionContext): Promise<Response> {
+    const config = await store.get(env.SLUICE_KV, (p) => ctx.waitUntil(p))
     const r = config && selectRollout(config, url.host, url.pathname)
     if (!r) return gatewayError(503, 'No rollout is configured for this host.')
 
@@ -133,7 +138,7 @@ export function createEdgeHandler({ store, newId = () => crypto.randomUUID() }: 
     }
 
     const cf = request.cf as { colo?: string; country?: string } | undefined
-    record(c.env.SLUICE_LOCAL_METRICS === '1' ? localMetrics : c.env.METRICS, {
+    record(metricsSink(env, ctx), {
       rolloutId: r.rollout.id,
       cohort: a.cohort,
       reason: a.reason,

@@ -35,7 +35,7 @@ export const isError = (status: number) => status === 0 || status >= 500
 const statusClass = (status: number) => (status === 0 ? 'err' : `${Math.floor(status / 100)}xx`)
 
 /** Writes without awaiting; a metrics fault never affects the response. */
-export function record(dataset: AnalyticsEngineDataset | undefined, r: RequestRecord): void {
+export function record(dataset: Pick<AnalyticsEngineDataset, 'writeDataPoint'> | undefined, r: RequestRecord): void {
   if (!dataset) return
   try {
     dataset.writeDataPoint({

@@ -1,7 +1,7 @@
 import { env } from 'cloudflare:workers'
 import { createExecutionContext } from 'cloudflare:test'
 import { describe, expect, it } from 'vitest'
-import { createApp } from '../../src/app.ts'
+import { createControlApp } from '../../src/workers/control.ts'
 import { call, create, spec } from '../support/admin.ts'
 import { READ_TOKEN } from '../support/tokens.ts'
 import { sluice } from '../support/worker.ts'
@@ -34,8 +34,8 @@ describe('authentication', () => {
   })
 
   it('fails closed, and says why, when no credentials are configured', async () => {
-    const app = createApp()
-    const bare = { ...env, SLUICE_ADMIN_TOKEN: undefined, SLUICE_TOKENS: undefined, ACCESS_TEAM_DOMAIN: undefined, ACCESS_AUD: undefined } as unknown as Env
+    const app = createControlApp()
+    const bare = { ...env, SLUICE_ADMIN_TOKEN: undefined, SLUICE_TOKENS: undefined, ACCESS_TEAM_DOMAIN: undefined, ACCESS_AUD: undefined } as unknown as ControlEnv
     const res = await app.fetch(new Request('https://x.example/__sluice/api/rollouts', { headers: { authorization: 'Bearer anything-at-all-123' } }), bare, createExecutionContext())
     const p = await problemOf(res, 503)
     expect(p.detail).toContain('SLUICE_ADMIN_TOKEN')

@@ -6,7 +6,7 @@ import { runController } from '../../src/control/controller.ts'
 import { BindingSource } from '../../src/control/metrics/binding.ts'
 import { MetricsError } from '../../src/control/metrics/source.ts'
 import { SqlApiSource } from '../../src/control/metrics/sql-api.ts'
-import worker from '../../src/index.ts'
+import ControlWorker from '../../src/workers/control.ts'
 import healthy from '../fixtures/ae-sql/healthy.json'
 import failing from '../fixtures/ae-sql/failing-canary.json'
 import empty from '../fixtures/ae-sql/empty.json'
@@ -19,7 +19,7 @@ const operator = { actor: { kind: 'operator' as const, name: 'alice' } }
 const MINUTE = 60_000
 
 /** The worker's env, reading metrics from the fake SQL API. */
-const controllerEnv = () => ({ ...env, AE_ACCOUNT_ID: 'acc', AE_API_TOKEN: 'ae-token', AE_SQL_ENDPOINT: `${services()}/sql` }) as Env
+const controllerEnv = () => ({ ...env, AE_ACCOUNT_ID: 'acc', AE_API_TOKEN: 'ae-token', AE_SQL_ENDPOINT: `${services()}/sql` }) as ControlEnv
 
 async function script(rollout: string, answers: unknown[]) {
   await fetch(`${services()}/script/${rollout}`, { method: 'PUT', body: JSON.stringify(answers) })
@@ -197,11 +197,11 @@ describe('scheduled controller', () => {
     expect(await c.status('ctl-gate')).toMatchObject({ phase: 'rolled-back', weight: 0 })
   })
 
-  it('runs from scheduled() in the worker', async () => {
+  it('runs from scheduled() in the control worker', async () => {
     const c = await started('ctl-cron')
     await script('ctl-cron', [{ body: healthy }])
     const ctx = createExecutionContext()
-    await worker.scheduled(createScheduledController({ scheduledTime: Date.now() + 3 * MINUTE, cron: '* * * * *' }), controllerEnv(), ctx)
+    await new ControlWorker(ctx, controllerEnv()).scheduled(createScheduledController({ scheduledTime: Date.now() + 3 * MINUTE, cron: '* * * * *' }))
     await waitOnExecutionContext(ctx)
     expect(await c.status('ctl-cron')).toMatchObject({ weight: 50 })
   })

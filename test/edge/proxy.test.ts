@@ -45,12 +45,29 @@ describe('forwarding', () => {
     expect(echo.headers.cookie).toBeUndefined()
   })
 
-  it('never proxies the reserved /__sluice/ prefix', async () => {
-    await publish(rollout())
-    const res = await sluice().fetch('/__sluice/anything')
-    expect(res.status).toBe(404)
-    expect(res.headers.get('content-type')).toMatch(/json/)
+  it('never proxies the reserved /__sluice/ prefix: it goes, unchanged, to the control worker', async () => {
+    await publish(rollout({ weight: 100 }))
+    const res = await sluice().fetch('/__sluice/api/rollouts?x=1', { method: 'POST', body: '{"a":1}', headers: { authorization: 'Bearer t', origin: 'https://shop.example.com' } })
     expect(res.headers.get('x-origin')).toBeNull()
+    expect(res.headers.get('x-fake-control')).toBe('1')
+    const got = (await res.json()) as { method: string; url: string; headers: Record<string, string>; body: string }
+    expect(got).toMatchObject({ method: 'POST', url: 'https://shop.example.com/__sluice/api/rollouts?x=1', body: '{"a":1}' })
+    expect(got.headers).toMatchObject({ authorization: 'Bearer t', origin: 'https://shop.example.com' })
+    expect(got.headers['x-sluice-cohort']).toBeUndefined()
+  })
+
+  it('answers /__sluice/ itself when the control worker is missing (404) or unreachable (503), as problem documents', async () => {
+    await publish(rollout())
+    const missing = await sluice({ env: { CONTROL: undefined } }).fetch('/__sluice/api/rollouts')
+    expect(missing.status).toBe(404)
+    expect(missing.headers.get('content-type')).toBe('application/problem+json')
+    expect(missing.headers.get('x-origin')).toBeNull()
+    const unreachable = { fetch: () => Promise.reject(new Error('control worker is down')) } as unknown as EdgeEnv['CONTROL']
+    const down = await sluice({ env: { CONTROL: unreachable } }).fetch('/__sluice/api/rollouts')
+    expect(down.status).toBe(503)
+    expect(await down.json()).toMatchObject({ status: 503, detail: expect.stringContaining('control worker') })
+    // Traffic is unaffected.
+    expect((await sluice().fetch('/echo')).headers.get('x-origin')).toBe('stable')
   })
 
   it('routes several rollouts by host and path prefix, most specific first', async () => {

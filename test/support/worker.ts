@@ -1,14 +1,14 @@
 /**
  * @module
- * Test helpers that run inside workerd: a fresh Sluice app per test (its own
+ * Test helpers that run inside workerd: a fresh edge worker per test (its own
  * isolate cache), with a config published to the real KV binding.
  */
 import { createExecutionContext, waitOnExecutionContext } from 'cloudflare:test'
 import { env } from 'cloudflare:workers'
 import { inject } from 'vitest'
-import { createApp } from '../../src/app.ts'
 import { CONFIG_KEY, ConfigStore } from '../../src/edge/config-store.ts'
 import { fallbackConfig } from '../../src/edge/fallback.ts'
+import { createGateway } from '../../src/edge/gateway.ts'
 import type { RolloutInput } from '../../src/core/config/schema.ts'
 
 export const stableUrl = () => `http://127.0.0.1:${inject('stablePort')}`
@@ -28,11 +28,11 @@ export interface TestApp {
   store: ConfigStore
 }
 
-/** A Sluice app with its own config cache (TTL 0 unless given), so each test sees what it published. */
-export function sluice(opts: { ttlMs?: number; env?: Partial<Env>; newId?: () => string } = {}): TestApp {
-  const e = { ...env, ...opts.env } as Env
+/** The edge worker with its own config cache (TTL 0 unless given), so each test sees what it published. */
+export function sluice(opts: { ttlMs?: number; env?: Partial<EdgeEnv>; newId?: () => string } = {}): TestApp {
+  const e = { ...env, ...opts.env } as EdgeEnv
   const store = new ConfigStore({ ttlMs: opts.ttlMs ?? 0, fallback: () => fallbackConfig(e) })
-  const app = createApp({ store, ...(opts.newId ? { newId: opts.newId } : {}) })
+  const app = createGateway({ store, ...(opts.newId ? { newId: opts.newId } : {}) })
   return {
     store,
     async fetch(input, init) {

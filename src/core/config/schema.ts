@@ -51,6 +51,9 @@ const HostPattern = z.string().check(
   z.regex(/^(\*\.)?[a-z0-9.-]+(:\d{1,5})?$/, { message: 'must be a lowercase host name, optionally *.suffix or with :port' }),
 )
 
+/** Sluice's own endpoints (health, admin API, dashboard) live under this path on every host; it is never proxied. */
+export const RESERVED_PREFIX = '/__sluice/'
+
 /** Which requests a rollout applies to. Omitted fields match everything. */
 export const Match = z.object({
   host: z.optional(HostPattern),

@@ -1,0 +1,66 @@
+/**
+ * @module
+ * The edge worker's front door. `/__sluice/healthz` is answered here (it
+ * reports this isolate's config cache); the rest of the reserved `/__sluice/`
+ * prefix goes to the control worker over the CONTROL service binding and is
+ * never proxied; everything else takes the request path. No router: one
+ * prefix test is all the request path needs, and every byte here ships to
+ * every request.
+ */
+import { problem } from '../admin/problem.ts'
+import { RESERVED_PREFIX } from '../core/config/schema.ts'
+import { ConfigStore } from './config-store.ts'
+import { fallbackConfig } from './fallback.ts'
+import { createEdgeHandler, gatewayError } from './handler.ts'
+import { logOnce } from './log.ts'
+
+const HEALTHZ = `${RESERVED_PREFIX}healthz`
+
+export interface GatewayOptions {
+  /** Tests pass their own; a deployed worker keeps one per isolate. */
+  store?: ConfigStore
+  newId?: () => string
+}
+
+const ttlMs = (env: EdgeEnv) => {
+  const s = Number(env.CONFIG_TTL_SECONDS)
+  return (Number.isFinite(s) && s >= 0 ? s : 5) * 1000
+}
+
+/** Sluice's own endpoints: the admin API and dashboard live in the control worker. */
+async function toControl(request: Request, env: EdgeEnv): Promise<Response> {
+  if (!env.CONTROL) return problem(404, 'Not Found', 'nothing is served at this reserved path (the CONTROL binding is not configured)')
+  try {
+    return await env.CONTROL.fetch(request)
+  } catch (err) {
+    logOnce('control-unreachable', { detail: err instanceof Error ? err.message : String(err) })
+    return problem(503, 'Service Unavailable', 'the control worker could not be reached; traffic is unaffected')
+  }
+}
+
+export function createGateway(opts: GatewayOptions = {}) {
+  // Built on the first request, when `env` is known, then kept for the isolate's life.
+  let store = opts.store
+  let edge: ReturnType<typeof createEdgeHandler> | undefined
+  const storeFor = (env: EdgeEnv) => (store ??= new ConfigStore({ ttlMs: ttlMs(env), fallback: () => fallbackConfig(env) }))
+
+  return {
+    async fetch(request: Request, env: EdgeEnv, ctx: ExecutionContext): Promise<Response> {
+      try {
+        const url = new URL(request.url)
+        if (url.pathname.startsWith(RESERVED_PREFIX)) {
+          if (url.pathname === HEALTHZ && (request.method === 'GET' || request.method === 'HEAD')) {
+            return Response.json({ ok: true, config: storeFor(env).stats }, { headers: { 'cache-control': 'no-store' } })
+          }
+          return await toControl(request, env)
+        }
+        edge ??= createEdgeHandler({ store: storeFor(env), ...(opts.newId ? { newId: opts.newId } : {}) })
+        return await edge(request, url, env, ctx)
+      } catch (err) {
+        // The last line of defence: a bug in Sluice must never show a visitor a stack trace.
+        logOnce('unhandled', { detail: err instanceof Error ? err.message : String(err) })
+        return gatewayError(502, 'The gateway could not route this request.')
+      }
+    },
+  } satisfies ExportedHandler<EdgeEnv>
+}
