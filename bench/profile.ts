@@ -3,7 +3,7 @@
  * Where a worker's time goes under load: a V8 CPU profile of one target's
  * isolate (via workerd's DevTools inspector), mapped back to source files.
  *
- *   node bench/profile.ts [--target sluice|bare|naive] [--seconds 5] [--connections 10] [--path /status/200]
+ *   node bench/profile.ts [--target sluice|bare|floor|naive] [--seconds 5] [--connections 10] [--path /status/200]
  *
  * Prints the JS time per request, the top functions by self and inclusive
  * time, and writes bench/out/<target>.cpuprofile (open it in Chrome DevTools).

@@ -1,8 +1,9 @@
 /**
  * @module
  * `npm run bench`: the edge request path, side by side with a pass-through
- * floor and a naive KV-per-request splitter, plus the assignment hot path in
- * isolation and the deployable bundle's size.
+ * worker (bare), the cheapest equally transparent proxy (floor) and a naive
+ * KV-per-request splitter, plus the assignment hot path in isolation and the
+ * deployable bundles' sizes.
  *
  *   node bench/run.ts [--rounds N] [--seconds S] [--serial-seconds S] [--connections C]
  *                     [--warmup S] [--path /status/200] [--via-entry] [--skip-micro] [--quick]
@@ -194,7 +195,7 @@ async function main() {
   log(`Sluice edge benchmark, ${started.toISOString()}`)
   log(`${machine.cores} cores, ${machine.cpu}; Node ${machine.node}; wrangler ${machine.wrangler}, miniflare ${machine.miniflare}, workerd ${machine.workerd}; autocannon ${machine.autocannon}`)
   log(`worker built from ${machine.tree}`)
-  log(`plan: ${cfg.rounds} rounds x 3 targets x (${cfg.seconds} s at ${cfg.connections} connections + ${cfg.serialSeconds} s at 1 connection), GET ${cfg.path}, weight ${cfg.weight} %, ${cfg.viaEntry ? "via Miniflare's entry worker" : 'direct sockets'}`)
+  log(`plan: ${cfg.rounds} rounds x 4 targets x (${cfg.seconds} s at ${cfg.connections} connections + ${cfg.serialSeconds} s at 1 connection), GET ${cfg.path}, weight ${cfg.weight} %, ${cfg.viaEntry ? "via Miniflare's entry worker" : 'direct sockets'}`)
 
   const tmp = await mkdtemp(join(os.tmpdir(), 'sluice-bench-'))
   stops.push(() => rm(tmp, { recursive: true, force: true }))

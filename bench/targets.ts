@@ -1,7 +1,8 @@
 /**
  * @module
- * The three workers under test, each in its own Miniflare (so its own workerd
- * process, whose CPU time can be read on its own): `bare` (pass-through floor), `sluice`
+ * The four workers under test, each in its own Miniflare (so its own workerd
+ * process, whose CPU time can be read on its own): `bare` (pass-through floor),
+ * `floor` (the cheapest proxy as transparent as Sluice must be), `sluice`
  * (the edge worker's deployable bundle, with the bindings wrangler.toml declares) and
  * `naive` (one KV read per request).
  *
@@ -17,7 +18,7 @@ import { fileURLToPath } from 'node:url'
 import { Log, LogLevel, Miniflare, convertV4MiniflareOptions } from 'miniflare'
 import { unstable_getMiniflareWorkerOptions } from 'wrangler'
 
-export type TargetName = 'bare' | 'sluice' | 'naive'
+export type TargetName = 'bare' | 'floor' | 'sluice' | 'naive'
 
 export interface Target {
   /** A TargetName, or an experiment's label for a Sluice variant. */
@@ -52,7 +53,7 @@ export interface TargetOptions {
 const ROOT = resolve(dirname(fileURLToPath(import.meta.url)), '..')
 const WORKERS = resolve(ROOT, 'bench', 'workers')
 
-type V4Worker = Record<string, unknown>
+export type V4Worker = Record<string, unknown>
 
 /** wrangler.toml as wrangler itself reads it, minus what a prebuilt single-file bundle does not need. */
 function sluiceOptionsFromWrangler(): { compatibilityDate: string; worker: V4Worker } {
@@ -109,7 +110,7 @@ const cpuOf = (pid: number | undefined) => () => {
   }
 }
 
-async function start(name: string, worker: V4Worker, viaEntry: boolean, inspect = false): Promise<{ mf: Miniflare; url: string; cpuSeconds: () => number; inspector?: string }> {
+export async function startWorker(name: string, worker: V4Worker, viaEntry: boolean, inspect = false): Promise<{ mf: Miniflare; url: string; cpuSeconds: () => number; inspector?: string }> {
   const v4 = {
     host: '127.0.0.1',
     port: 0,
@@ -150,16 +151,20 @@ const plain = (file: string, compatibilityDate: string): V4Worker => ({
   compatibilityDate,
 })
 
-export async function startBare(o: TargetOptions): Promise<Target> {
+/** A plain worker from bench/workers/<name>.js that proxies to the stable origin and reads no KV. */
+async function startPlain(name: 'bare' | 'floor', o: TargetOptions): Promise<Target> {
   const { compatibilityDate } = sluiceOptionsFromWrangler()
-  const bare = await start('bare', { ...plain('bare.js', compatibilityDate), bindings: { ORIGIN: o.stable } }, o.viaEntry, o.inspect)
-  return { name: 'bare', url: bare.url, ...inspectorOf(bare), cpuSeconds: bare.cpuSeconds, kvReads: async () => 0, dispose: () => bare.mf.dispose() }
+  const w = await startWorker(name, { ...plain(`${name}.js`, compatibilityDate), bindings: { ORIGIN: o.stable } }, o.viaEntry, o.inspect)
+  return { name, url: w.url, ...inspectorOf(w), cpuSeconds: w.cpuSeconds, kvReads: async () => 0, dispose: () => w.mf.dispose() }
 }
+
+export const startBare = (o: TargetOptions) => startPlain('bare', o)
+export const startFloor = (o: TargetOptions) => startPlain('floor', o)
 
 /** Sluice from a bundle, with a published config; `name` lets experiments run variants side by side. */
 export async function startSluice(o: TargetOptions, name = 'sluice'): Promise<Target> {
   const { worker } = sluiceOptionsFromWrangler()
-  const sluice = await start(
+  const sluice = await startWorker(
     name,
     {
       ...worker,
@@ -190,7 +195,7 @@ export async function startSluice(o: TargetOptions, name = 'sluice'): Promise<Ta
 
 export async function startNaive(o: TargetOptions): Promise<Target> {
   const { compatibilityDate } = sluiceOptionsFromWrangler()
-  const naive = await start(
+  const naive = await startWorker(
     'naive',
     { ...plain('naive.js', compatibilityDate), kvNamespaces: { KV: 'naive' }, bindings: { STABLE_ORIGIN: o.stable, CANARY_ORIGIN: o.canary } },
     o.viaEntry,
@@ -212,11 +217,11 @@ export async function startNaive(o: TargetOptions): Promise<Target> {
   }
 }
 
-/** bare, sluice and naive, in that order; on failure, stops whatever had started. */
+/** bare, floor, sluice and naive, in that order; on failure, stops whatever had started. */
 export async function startTargets(o: TargetOptions): Promise<Target[]> {
   const started: Target[] = []
   try {
-    for (const startOne of [startBare, startSluice, startNaive]) started.push(await startOne(o))
+    for (const startOne of [startBare, startFloor, startSluice, startNaive]) started.push(await startOne(o))
     return started
   } catch (err) {
     await Promise.allSettled(started.map((t) => t.dispose()))

@@ -41,26 +41,26 @@ export function stripCookies(header: string, names: readonly string[]): string |
 }
 
 function originHeaders(request: Request, opts: ForwardOptions): Headers {
-  // One pass over the incoming headers, copying what the origin may see: cheaper than copying everything and then
-  // deleting a dozen names that are almost never there.
-  const headers = new Headers()
-  let connection: string | undefined
-  let upgrade: string | undefined
-  for (const [name, value] of request.headers) {
-    if (HOP.has(name)) {
-      if (name === 'connection') connection = value
-      else if (name === 'upgrade') upgrade = value
-    } else if (name === 'cookie') {
-      const kept = stripCookies(value, opts.dropCookies)
-      if (kept !== null) headers.append(name, kept)
-    } else if (!opts.dropHeaders.includes(name)) headers.append(name, value)
-  }
-  if (connection !== undefined) {
+  // A copy made by the runtime, then a few targeted changes. Iterating Headers from JS materialises every entry and
+  // costs about twice as much (24 µs against 13 µs in workerd; see bench/RESULTS.md), and most of these deletes are
+  // of names that are not there.
+  const headers = new Headers(request.headers)
+  const connection = headers.get('connection')
+  const upgrade = headers.get('upgrade')
+  for (const name of HOP) headers.delete(name)
+  if (connection !== null) {
     for (const token of connection.split(',')) {
       // Only valid header names: deleting anything else throws, and a client must not be able to make Sluice fail.
       const name = token.trim()
       if (TOKEN.test(name)) headers.delete(name)
     }
+  }
+  for (const name of opts.dropHeaders) headers.delete(name)
+  const cookie = headers.get('cookie')
+  if (cookie !== null) {
+    const kept = stripCookies(cookie, opts.dropCookies)
+    if (kept === null) headers.delete('cookie')
+    else if (kept !== cookie) headers.set('cookie', kept)
   }
   if (upgrade?.toLowerCase() === 'websocket') headers.set('upgrade', 'websocket')
   for (const name in opts.set) headers.set(name, opts.set[name]!)
@@ -101,15 +101,15 @@ export interface RelayOptions {
 
 /** The origin's response as the browser should see it: same status, headers and body, plus Sluice's additions. */
 export function relay(res: Response, opts: RelayOptions): Response {
-  const headers = new Headers(res.headers)
-  const location = headers.get('location')
+  // A 101 carries the WebSocket, which the copying constructor below does not.
+  const out = res.status === 101 ? new Response(null, { status: 101, headers: res.headers, webSocket: res.webSocket }) : new Response(res.body, res)
+  const location = out.headers.get('location')
   if (location?.startsWith(opts.origin)) {
     const rest = location.slice(opts.origin.length)
     if (rest === '' || rest.startsWith('/') || rest.startsWith('?') || rest.startsWith('#')) {
-      headers.set('location', opts.publicUrl.origin + (rest || '/'))
+      out.headers.set('location', opts.publicUrl.origin + (rest || '/'))
     }
   }
-  for (const [k, v] of opts.add) headers.append(k, v)
-  if (res.status === 101) return new Response(null, { status: 101, headers, webSocket: res.webSocket })
-  return new Response(res.body, { status: res.status, statusText: res.statusText, headers })
+  for (const [k, v] of opts.add) out.headers.append(k, v)
+  return out
 }
