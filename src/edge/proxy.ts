@@ -75,6 +75,8 @@ function originHeaders(request: Request, opts: ForwardOptions): Headers {
  */
 export async function forward(request: Request, opts: ForwardOptions): Promise<Response> {
   const target = opts.origin + opts.url.pathname + opts.url.search
+  // Not AbortSignal.timeout(), though it costs ~25 µs less per request here: its firing later would also cut the
+  // response body (a test holds an event stream open past the timeout). The timer is cleared once headers are in.
   const abort = new AbortController()
   const timer = setTimeout(() => abort.abort(new OriginTimeout(`no response headers in ${opts.timeoutMs} ms`)), opts.timeoutMs)
   try {

@@ -180,6 +180,18 @@ describe('responses pass through unchanged', () => {
     expect(rest).toContain('data: last')
   })
 
+  it('never cuts a stream that outlives the origin timeout: the timeout covers only the wait for headers', async () => {
+    await publish(rollout({ proxy: { stableTimeoutMs: 150 } }))
+    const res = await sluice().fetch('/sse/stream-2')
+    const reader = res.body!.getReader()
+    expect(new TextDecoder().decode((await reader.read()).value)).toContain('first from stable')
+    await scheduler.wait(400)
+    await fetch(`${stableUrl()}/release/stream-2`)
+    let rest = ''
+    for (let r = await reader.read(); !r.done; r = await reader.read()) rest += new TextDecoder().decode(r.value)
+    expect(rest).toContain('data: last')
+  })
+
   it('carries large downloads and uploads', async () => {
     await publish(rollout())
     const app = sluice()
