@@ -106,7 +106,8 @@ export interface EdgeOptions {
 function metricsSink(env: EdgeEnv, ctx: ExecutionContext): Pick<AnalyticsEngineDataset, 'writeDataPoint'> | undefined {
   if (env.SLUICE_LOCAL_METRICS !== '1') return env.METRICS
   const control = env.CONTROL
-  return control && { writeDataPoint: (point) => ctx.waitUntil(control.writeDataPoint(point)) }
+  // Best effort, like Analytics Engine itself: a control worker that is restarting loses the point, not the request.
+  return control && { writeDataPoint: (point) => ctx.waitUntil(control.writeDataPoint(point).catch(() => undefined)) }
 }
 
 /** The request path for one request; `url` is `request.url`, already parsed by the caller. */
