@@ -118,8 +118,8 @@ function versions() {
 function sourceTree(): string {
   try {
     const git = (...args: string[]) => execFileSync('git', args, { cwd: join(HERE, '..'), encoding: 'utf8' }).trim()
-    const dirty = git('status', '--porcelain', '--', 'src', 'wrangler.toml', 'package-lock.json').split('\n').filter(Boolean).length
-    return `${git('rev-parse', '--short', 'HEAD')}${dirty ? ` + ${dirty} uncommitted change(s) under src/, wrangler.toml` : ''}`
+    const dirty = git('status', '--porcelain', '--', 'src', 'wrangler.toml', 'wrangler.control.toml', 'package-lock.json').split('\n').filter(Boolean).length
+    return `${git('rev-parse', '--short', 'HEAD')}${dirty ? ` + ${dirty} uncommitted change(s) under src/, wrangler*.toml` : ''}`
   } catch {
     return 'unknown (no git)'
   }

@@ -2,24 +2,31 @@
  * @module
  * `npm run deploy [-- --env production]`: deploys Sluice's two workers with
  * wrangler, the control worker first (the edge worker's CONTROL service
- * binding must point at a worker that exists), then the edge worker. Any
+ * binding must point at a worker that exists), then the edge worker. Other
  * arguments go to both `wrangler deploy` runs. `--dry-run` builds both
- * bundles into `.wrangler/dry-run/` without uploading (`npm test` runs it).
+ * bundles without uploading (`npm test` runs it), each in its own
+ * subdirectory of `--outdir` (default `.wrangler/dry-run`).
  */
 import { spawnSync } from 'node:child_process'
 import { join } from 'node:path'
+import { parseArgs } from 'node:util'
 import { ROOT, WRANGLER } from './lib/dev-server.ts'
 
-export const WORKERS = [
+const WORKERS = [
   { name: 'control', config: 'wrangler.control.toml' },
   { name: 'edge', config: 'wrangler.toml' },
 ] as const
 
-const args = process.argv.slice(2)
+// Only --outdir is ours to rewrite; everything else passes through untouched.
+const { values, tokens } = parseArgs({ options: { outdir: { type: 'string' } }, strict: false, tokens: true })
+const passed = process.argv.slice(2).filter((_, i) => !tokens.some((t) => t.kind === 'option' && t.name === 'outdir' && (t.index === i || (t.inlineValue === false && t.index + 1 === i))))
+const dryRun = passed.includes('--dry-run')
+const outdir = typeof values.outdir === 'string' ? values.outdir : dryRun ? join('.wrangler', 'dry-run') : undefined
+
 for (const w of WORKERS) {
-  const outdir = args.includes('--dry-run') && !args.includes('--outdir') ? ['--outdir', join('.wrangler', 'dry-run', w.name)] : []
-  console.log(`\n> wrangler deploy -c ${w.config} ${[...args, ...outdir].join(' ')}`)
-  const r = spawnSync(process.execPath, [WRANGLER, 'deploy', '-c', w.config, ...args, ...outdir], { cwd: ROOT, stdio: 'inherit' })
+  const args = ['deploy', '-c', w.config, ...passed, ...(outdir ? ['--outdir', join(outdir, w.name)] : [])]
+  console.log(`\n> wrangler ${args.join(' ')}`)
+  const r = spawnSync(process.execPath, [WRANGLER, ...args], { cwd: ROOT, stdio: 'inherit' })
   if (r.status !== 0) {
     console.error(`\nwrangler deploy of the ${w.name} worker failed${w.name === 'edge' ? ' (the control worker is already deployed)' : '; the edge worker was not touched'}.`)
     process.exit(r.status ?? 1)

@@ -1,7 +1,7 @@
 /**
  * @module
  * `npm start`: Sluice end to end on this machine, no Cloudflare account needed.
- * Two demo origins, the worker under `wrangler dev` with the controller running
+ * Two demo origins, Sluice's two workers under `wrangler dev` with the controller running
  * every few seconds, and a demo rollout to drive from the dashboard or the CLI.
  * Ctrl-C stops everything it started.
  */

@@ -14,7 +14,7 @@
  */
 import { type ChildProcess, spawn } from 'node:child_process'
 import { existsSync, rmSync } from 'node:fs'
-import { mkdtemp, rm, writeFile } from 'node:fs/promises'
+import { mkdtemp, readFile, rm, writeFile } from 'node:fs/promises'
 import { createServer } from 'node:net'
 import { tmpdir } from 'node:os'
 import { delimiter, join } from 'node:path'
@@ -26,7 +26,8 @@ export interface DevOptions {
   port?: number
   /**
    * `[vars]` overrides for both workers (e.g. SLUICE_ADMIN_TOKEN, STABLE_ORIGIN). `--var` reaches only the first
-   * worker of a multi-worker `wrangler dev`, so the control worker gets them in a temporary copy of its config.
+   * worker of a multi-worker `wrangler dev`, so the control worker gets them from a `.dev.vars` beside a temporary
+   * copy of its config.
    */
   vars?: Record<string, string>
   /** Directory for local KV/Durable Object state; default: a fresh temp dir, removed on stop. */
@@ -43,7 +44,7 @@ export interface DevServer {
   port: number
   /** What wrangler printed so far (the last 64 KiB), for diagnosing a failure. */
   output(): string
-  /** Kills wrangler and its children; removes the temp state dir. Safe to call twice. */
+  /** Kills wrangler and its children; removes the temp config copy and state dir. Safe to call twice. */
   stop(): Promise<void>
 }
 
@@ -64,12 +65,26 @@ process.once('exit', () => {
   }
 })
 
-/** wrangler.control.toml with `vars` added, written as JSON into `dir` (its `main` made absolute); returns its path. */
+/** A value for a `.dev.vars` line: quoted with a character it does not contain, because dotenv does not unescape. */
+function dotenvQuoted(key: string, value: string): string {
+  const quote = ["'", '`', '"'].find((q) => !value.includes(q))
+  if (quote === undefined || /[\r\n]/.test(value)) throw new Error(`the value of ${key} cannot be written to .dev.vars as it is`)
+  return `${quote}${value}${quote}`
+}
+
+/**
+ * wrangler.control.toml as JSON in `dir`, its `main` made absolute. Wrangler reads secrets from a `.dev.vars` beside
+ * the config, so one goes there too: the project's own `.dev.vars` (or `.env`), then `vars`, which win (for a key
+ * given twice, the last line counts).
+ */
 async function controlConfig(dir: string, vars: Record<string, string>): Promise<string> {
   const { rawConfig } = experimental_readRawConfig({ config: join(ROOT, 'wrangler.control.toml') })
   const { env: _environments, ...config } = rawConfig
   const path = join(dir, 'wrangler.control.json')
-  await writeFile(path, JSON.stringify({ ...config, main: join(ROOT, String(config.main)), vars: { ...config.vars, ...vars } }, null, 2))
+  await writeFile(path, JSON.stringify({ ...config, main: join(ROOT, String(config.main)) }, null, 2))
+  const own = await readFile(join(ROOT, '.dev.vars'), 'utf8').catch(() => readFile(join(ROOT, '.env'), 'utf8').catch(() => ''))
+  const given = Object.entries(vars).map(([k, v]) => `${k}=${dotenvQuoted(k, v)}`)
+  await writeFile(join(dir, '.dev.vars'), `${own}\n${given.join('\n')}\n`)
   return path
 }
 
@@ -118,10 +133,15 @@ export async function startDev(opts: DevOptions = {}): Promise<DevServer> {
 async function launch(port: number, persistTo: string, owned: boolean, opts: DevOptions): Promise<DevServer> {
   const vars = Object.entries(opts.vars ?? {}).flatMap(([k, v]) => ['--var', `${k}:${v}`])
   const configDir = await mkdtemp(join(tmpdir(), 'sluice-dev-config-'))
+  const dropConfig = () => rm(configDir, { recursive: true, force: true })
   const temps = owned ? [configDir, persistTo] : [configDir]
+  const control = await controlConfig(configDir, opts.vars ?? {}).catch(async (err: unknown) => {
+    await dropConfig()
+    throw err
+  })
   const args = [
     // The edge worker first: it is the one served on the port; the control worker behind its CONTROL binding.
-    WRANGLER, 'dev', '-c', 'wrangler.toml', '-c', await controlConfig(configDir, opts.vars ?? {}), '--local', '--ip', '127.0.0.1', '--port', String(port),
+    WRANGLER, 'dev', '-c', 'wrangler.toml', '-c', control, '--local', '--ip', '127.0.0.1', '--port', String(port),
     // Port 0: a random inspector port, so parallel dev servers do not fight over 9229.
     '--inspector-port', '0',
     '--persist-to', persistTo, '--show-interactive-dev-session=false', ...(opts.args ?? []), ...vars,
@@ -145,7 +165,7 @@ async function launch(port: number, persistTo: string, owned: boolean, opts: Dev
   child.once('error', (err) => collect(Buffer.from(`${err}\n`)))
   // No pid: the node binary could not be spawned at all (the 'error' above follows; nothing to clean up).
   if (child.pid === undefined) {
-    await rm(configDir, { recursive: true, force: true })
+    await dropConfig()
     throw new Error(`cannot run ${NODE} ${WRANGLER}`)
   }
   const pgid = child.pid
@@ -175,6 +195,8 @@ async function launch(port: number, persistTo: string, owned: boolean, opts: Dev
     if (hasExited(child)) {
       live.delete(pgid)
       signalGroup(pgid, 'SIGKILL')
+      // The state dir, if ours, goes in startDev (which may retry with it); the config copy is this launch's.
+      await dropConfig()
       throw new Error(`wrangler dev exited (${child.exitCode ?? child.signalCode}) before ${url} was healthy:\n${output}`)
     }
     try {

@@ -1,9 +1,10 @@
 /**
  * @module
- * The whole local loop, as one function: two demo origins, the worker under
- * `wrangler dev` (local KV, the Durable Object, local metrics), the demo
- * rollout seeded through the admin API, and a ticker that runs the controller
- * through wrangler's local scheduled endpoint. Used by `npm start` and by the
+ * The whole local loop, as one function: two demo origins, Sluice's edge and
+ * control workers under one `wrangler dev` (local KV, the Durable Object,
+ * local metrics), the demo rollout seeded through the admin API, and a ticker
+ * that runs the controller through wrangler's local scheduled endpoint (the
+ * edge hands the tick to the control worker). Used by `npm start` and by the
  * end-to-end tests.
  */
 import { readFile } from 'node:fs/promises'
@@ -61,7 +62,7 @@ export async function startStack(o: StackOptions): Promise<Stack> {
         STABLE_ORIGIN: stable.url,
         CANARY_ORIGIN: canary.url,
         SLUICE_ADMIN_TOKEN: o.token,
-        // Miniflare drops Analytics Engine writes: keep the data points in the isolate for the controller.
+        // Miniflare drops Analytics Engine writes: the edge sends its data points to the control worker's memory.
         SLUICE_LOCAL_METRICS: '1',
         CONFIG_TTL_SECONDS: '1',
       },

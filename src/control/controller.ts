@@ -21,7 +21,7 @@ import { localMetrics } from './metrics/local.ts'
 import type { MetricsSource, MetricsWindow, TimeRange } from './metrics/source.ts'
 import { SqlApiSource } from './metrics/sql-api.ts'
 
-/** The settings that choose the metrics source (declared in `src/env.d.ts` and `wrangler.toml`). */
+/** The settings that choose the metrics source (declared in `src/env.d.ts` and `wrangler.control.toml`). */
 export type ControllerEnv = Pick<ControlEnv, 'SLUICE_LOCAL_METRICS' | 'ANALYTICS_SQL' | 'AE_ACCOUNT_ID' | 'AE_API_TOKEN' | 'AE_DATASET' | 'AE_SQL_ENDPOINT'>
 
 export const DEFAULT_DATASET = 'sluice_requests'

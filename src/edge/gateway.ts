@@ -15,6 +15,23 @@ import { createEdgeHandler, gatewayError } from './handler.ts'
 import { logOnce } from './log.ts'
 
 const HEALTHZ = `${RESERVED_PREFIX}healthz`
+const RESERVED_ROOT = RESERVED_PREFIX.slice(0, -1)
+
+/**
+ * Whether a path is Sluice's own. Percent-encoded forms count too (`/%5F%5Fsluice/api`): the origin, or a cache in
+ * front of it, may decode them, so they must not be proxied. The decode runs only when there is a `%` to decode.
+ */
+export function isReserved(pathname: string): boolean {
+  let path = pathname
+  if (path.includes('%')) {
+    try {
+      path = decodeURIComponent(path)
+    } catch {
+      // Malformed escapes: judge the path as written.
+    }
+  }
+  return path === RESERVED_ROOT || path.startsWith(RESERVED_PREFIX)
+}
 
 export interface GatewayOptions {
   /** Tests pass their own; a deployed worker keeps one per isolate. */
@@ -48,7 +65,7 @@ export function createGateway(opts: GatewayOptions = {}) {
     async fetch(request: Request, env: EdgeEnv, ctx: ExecutionContext): Promise<Response> {
       try {
         const url = new URL(request.url)
-        if (url.pathname.startsWith(RESERVED_PREFIX)) {
+        if (isReserved(url.pathname)) {
           if (url.pathname === HEALTHZ && (request.method === 'GET' || request.method === 'HEAD')) {
             return Response.json({ ok: true, config: storeFor(env).stats }, { headers: { 'cache-control': 'no-store' } })
           }

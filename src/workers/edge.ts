@@ -14,7 +14,7 @@ export default {
    * wrangler.toml has no cron trigger, so a deployed edge worker never runs this: the control worker has its own.
    * Under `wrangler dev` (npm start), `/__scheduled` reaches only the first worker; this hands the tick on.
    */
-  async scheduled(controller, env) {
-    await env.CONTROL.tick(controller.scheduledTime)
+  async scheduled(_controller, env) {
+    await env.CONTROL.tick()
   },
 } satisfies ExportedHandler<EdgeEnv>

@@ -1,4 +1,6 @@
+import fc from 'fast-check'
 import { describe, expect, it } from 'vitest'
+import { isReserved } from '../../src/edge/gateway.ts'
 import { browser, canaryUrl, deadUrl, publish, rollout, sluice, stableUrl } from '../support/worker.ts'
 
 const echoOf = async (res: Response) => (await res.json()) as { origin: string; method: string; path: string; query: string; headers: Record<string, string>; bodyBytes: number }
@@ -54,6 +56,25 @@ describe('forwarding', () => {
     expect(got).toMatchObject({ method: 'POST', url: 'https://shop.example.com/__sluice/api/rollouts?x=1', body: '{"a":1}' })
     expect(got.headers).toMatchObject({ authorization: 'Bearer t', origin: 'https://shop.example.com' })
     expect(got.headers['x-sluice-cohort']).toBeUndefined()
+  })
+
+  it('treats encoded and slash-less forms of the reserved prefix as reserved too', async () => {
+    await publish(rollout({ weight: 100 }))
+    for (const path of ['/__sluice', '/%5F%5Fsluice/api/rollouts', '/%5f%5fsluice/', '/__sluice%2Fapi']) {
+      const res = await sluice().fetch(path)
+      expect(res.headers.get('x-origin'), path).toBeNull()
+      expect(res.headers.get('x-fake-control'), path).toBe('1')
+    }
+    // A malformed escape is judged as written, and neither it nor a look-alike is reserved.
+    for (const path of ['/%E0%A4%A', '/__sluicex', '/x/__sluice/']) expect((await sluice().fetch(path)).headers.get('x-origin'), path).toBe('canary')
+    // Never throws, and agrees with the plain prefix test on paths without escapes.
+    fc.assert(
+      fc.property(fc.constantFrom('', '__sluice', '__sluice/', '%5F%5Fsluice', '%'), fc.string(), (head, tail) => {
+        const path = `/${head}${tail}`
+        const reserved = isReserved(path)
+        if (!path.includes('%')) expect(reserved).toBe(path === '/__sluice' || path.startsWith('/__sluice/'))
+      }),
+    )
   })
 
   it('answers /__sluice/ itself when the control worker is missing (404) or unreachable (503), as problem documents', async () => {

@@ -1,12 +1,12 @@
 /**
  * @module
  * Local metrics for `npm start`. Miniflare's Analytics Engine binding drops
- * every write, so with `SLUICE_LOCAL_METRICS = "1"` the edge writes its data
- * points here instead, into this isolate's memory, and the controller (the
- * scheduled handler, in the same isolate under `wrangler dev`) reads them back
- * with the same arithmetic as the SQL query: counts, errors and exact latency
- * quantiles per cohort. A deployed worker never sets the variable, so it pays
- * nothing: no binding, no subrequest, no memory.
+ * every write, so with `SLUICE_LOCAL_METRICS = "1"` the edge worker sends its
+ * data points over the CONTROL binding (an RPC call) to the control worker,
+ * which keeps them here, in its isolate's memory; the controller, in the same
+ * isolate, reads them back with the same arithmetic as the SQL query: counts,
+ * errors and exact latency quantiles per cohort. A deployed worker never sets
+ * the variable, so it pays nothing: no subrequest, no memory.
  */
 import type { CohortCounts, WindowStats } from '../../core/judge/judge.ts'
 import type { MetricsSource, TimeRange } from './source.ts'
@@ -58,5 +58,5 @@ export class LocalMetrics implements MetricsSource {
   }
 }
 
-/** The isolate's local store, shared by the edge (writes) and the controller (reads). */
+/** The control worker's local store: the edge's data points arrive here over RPC, the controller reads them. */
 export const localMetrics = new LocalMetrics()
