@@ -2,9 +2,9 @@
  * @module
  * Builds a worker the way `wrangler deploy` would (`--dry-run --outdir`), from
  * the repo's wrangler.toml (the edge worker, the one in front of traffic) or
- * wrangler.control.toml, and measures it. The unminified build is the one
- * that ships (neither config sets `minify`), so that is what the load test
- * runs; the minified one is what the size target is about.
+ * wrangler.control.toml, and measures it. The build as shipped is what the
+ * load test runs (the edge's config sets `minify`; the control worker's does
+ * not); the `--minify` build is what the size target is about.
  */
 import { spawn } from 'node:child_process'
 import { readFileSync } from 'node:fs'
