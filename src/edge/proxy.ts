@@ -42,7 +42,7 @@ export function stripCookies(header: string, names: readonly string[]): string |
 
 function originHeaders(request: Request, opts: ForwardOptions): Headers {
   // A copy made by the runtime, then a few targeted changes. Iterating Headers from JS materialises every entry and
-  // costs about twice as much (24 µs against 13 µs in workerd; see bench/RESULTS.md), and most of these deletes are
+  // costs about twice as much (22 µs against 12 µs in workerd; see bench/RESULTS.md), and most of these deletes are
   // of names that are not there.
   const headers = new Headers(request.headers)
   const connection = headers.get('connection')
