@@ -7,14 +7,11 @@
  * not); the `--minify` build is what the size target is about.
  */
 import { spawn } from 'node:child_process'
-import { readFileSync } from 'node:fs'
 import { readFile } from 'node:fs/promises'
-import { createRequire } from 'node:module'
-import { dirname, join, resolve } from 'node:path'
-import { fileURLToPath } from 'node:url'
+import { join, resolve } from 'node:path'
 import { gzipSync } from 'node:zlib'
+import { ROOT, WRANGLER } from '../scripts/lib/wrangler.ts'
 
-const ROOT = resolve(dirname(fileURLToPath(import.meta.url)), '..')
 
 /** No telemetry, no update check (the banner does one), no prompts. */
 export const QUIET_WRANGLER_ENV = { WRANGLER_SEND_METRICS: 'false', WRANGLER_HIDE_BANNER: 'true', CI: '1' }
@@ -46,17 +43,10 @@ function partOf(input: string): string {
   return input.replace(/^.*\//, '')
 }
 
-/** The installed wrangler's CLI script (its `exports` hide bin/, so go through package.json). */
-export function wranglerBin(): string {
-  const pkg = createRequire(import.meta.url).resolve('wrangler/package.json')
-  const { bin } = JSON.parse(readFileSync(pkg, 'utf8')) as { bin: string | Record<string, string> }
-  return join(dirname(pkg), typeof bin === 'string' ? bin : bin.wrangler!)
-}
-
 /** Runs wrangler with Node 24 (this process's node) and returns its output; rejects on a non-zero exit or when `signal` aborts (which kills it). */
 export function wrangler(args: string[], signal?: AbortSignal, timeoutMs = 120_000): Promise<string> {
   return new Promise((resolvePromise, reject) => {
-    const child = spawn(process.execPath, [wranglerBin(), ...args], {
+    const child = spawn(process.execPath, [WRANGLER, ...args], {
       cwd: ROOT,
       env: { ...process.env, ...QUIET_WRANGLER_ENV },
       stdio: ['ignore', 'pipe', 'pipe'],

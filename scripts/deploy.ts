@@ -7,10 +7,9 @@
  * bundles without uploading (`npm test` runs it), each in its own
  * subdirectory of `--outdir` (default `.wrangler/dry-run`).
  */
-import { spawnSync } from 'node:child_process'
 import { join } from 'node:path'
 import { parseArgs } from 'node:util'
-import { ROOT, WRANGLER } from './lib/dev-server.ts'
+import { runWrangler } from './lib/wrangler.ts'
 
 const WORKERS = [
   { name: 'control', config: 'wrangler.control.toml' },
@@ -26,9 +25,9 @@ const outdir = typeof values.outdir === 'string' ? values.outdir : dryRun ? join
 for (const w of WORKERS) {
   const args = ['deploy', '-c', w.config, ...passed, ...(outdir ? ['--outdir', join(outdir, w.name)] : [])]
   console.log(`\n> wrangler ${args.join(' ')}`)
-  const r = spawnSync(process.execPath, [WRANGLER, ...args], { cwd: ROOT, stdio: 'inherit' })
-  if (r.status !== 0) {
+  const status = runWrangler(args)
+  if (status !== 0) {
     console.error(`\nwrangler deploy of the ${w.name} worker failed${w.name === 'edge' ? ' (the control worker is already deployed)' : '; the edge worker was not touched'}.`)
-    process.exit(r.status ?? 1)
+    process.exit(status)
   }
 }

@@ -5,8 +5,7 @@
  * CONTROL binding) and `ControlEnv` (wrangler.control.toml). `--check` fails
  * if either file is stale instead of writing it (`npm test` runs that).
  */
-import { spawnSync } from 'node:child_process'
-import { ROOT, WRANGLER } from './lib/dev-server.ts'
+import { runWrangler } from './lib/wrangler.ts'
 
 const RUNS = [
   ['-c', 'wrangler.toml', '-c', 'wrangler.control.toml', '--env-interface', 'EdgeEnv', 'worker-configuration.d.ts'],
@@ -15,6 +14,6 @@ const RUNS = [
 const check = process.argv.includes('--check') ? ['--check'] : []
 
 for (const run of RUNS) {
-  const r = spawnSync(process.execPath, [WRANGLER, 'types', '--include-runtime=false', '--strict-vars=false', ...check, ...run], { cwd: ROOT, stdio: 'inherit' })
-  if (r.status !== 0) process.exit(r.status ?? 1)
+  const status = runWrangler(['types', '--include-runtime=false', '--strict-vars=false', ...check, ...run])
+  if (status !== 0) process.exit(status)
 }

@@ -18,8 +18,8 @@ import { mkdtemp, readFile, rm, writeFile } from 'node:fs/promises'
 import { createServer } from 'node:net'
 import { tmpdir } from 'node:os'
 import { delimiter, join } from 'node:path'
-import { fileURLToPath } from 'node:url'
 import { experimental_readRawConfig } from 'wrangler'
+import { ROOT, WRANGLER } from './wrangler.ts'
 
 export interface DevOptions {
   /** Port to listen on; default: a free one (retried if another process grabs it first). */
@@ -48,11 +48,9 @@ export interface DevServer {
   stop(): Promise<void>
 }
 
-export const ROOT = fileURLToPath(new URL('../../', import.meta.url))
 const BIN = join(ROOT, 'node_modules', '.bin')
 // Wrangler needs Node 22+; the system node may be older, so prefer the project's pinned node.
 const NODE = existsSync(join(BIN, 'node')) ? join(BIN, 'node') : process.execPath
-export const WRANGLER = join(ROOT, 'node_modules', 'wrangler', 'bin', 'wrangler.js')
 const OUTPUT_LIMIT = 64 * 1024
 const STOP_GRACE_MS = 5_000
 
