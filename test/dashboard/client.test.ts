@@ -248,6 +248,18 @@ function fakePage(html: string, opts: { access?: () => Promise<string> } = {}) {
 }
 
 const shellHtml = async () => (await exports.default.fetch('https://shop.example.com/__sluice/')).text()
+
+/** The dashboard's shell and script in a fake page, signed in with `token` and looking at `rolloutId`, settled. */
+async function openDashboard(token: string, rolloutId: string) {
+  const html = await shellHtml()
+  const p = fakePage(html)
+  const $ = (id: string) => p.document.$(id)
+  p.storage.set(CLIENT_CONFIG.storageKey, token)
+  p.g.location.hash = `#${rolloutId}`
+  p.run(scriptOf(html))
+  await p.settle()
+  return { p, $ }
+}
 const scriptOf = (html: string) => /<script nonce="[^"]+">([\s\S]*?)<\/script>/.exec(html)![1]!
 
 /** Elements and attributes that only data could have produced if it were parsed as markup. */
@@ -511,13 +523,7 @@ describe('the served script against the worker', () => {
 
   it('sends commands, asks before drastic ones, and shows the problem when the API refuses', async () => {
     await startedRollout('dash-cmd')
-    const html = await shellHtml()
-    const p = fakePage(html)
-    const $ = (id: string) => p.document.$(id)
-    p.storage.set(CLIENT_CONFIG.storageKey, ADMIN_TOKEN)
-    p.g.location.hash = '#dash-cmd'
-    p.run(scriptOf(html))
-    await p.settle()
+    const { p, $ } = await openDashboard(ADMIN_TOKEN, 'dash-cmd')
     expect($('token-form').hidden).toBe(true)
     expect($('phase').textContent).toBe('progressing')
     const enabled = () => CLIENT_CONFIG.commands.filter((c) => !$(`cmd-${c}`).disabled).sort()
@@ -594,13 +600,7 @@ describe('the served script against the worker', () => {
 
   it('shows a read-only token its 403, and forgets the token on request', async () => {
     await startedRollout('dash-ro')
-    const html = await shellHtml()
-    const p = fakePage(html)
-    const $ = (id: string) => p.document.$(id)
-    p.storage.set(CLIENT_CONFIG.storageKey, READ_TOKEN)
-    p.g.location.hash = '#dash-ro'
-    p.run(scriptOf(html))
-    await p.settle()
+    const { p, $ } = await openDashboard(READ_TOKEN, 'dash-ro')
     $('cmd-pause').click()
     await p.settle()
     expect($('problem').textContent).toMatch(/Forbidden \(403\).*read-only/)
@@ -637,13 +637,7 @@ describe('the served script against the worker', () => {
 
   it('polls without redrawing what did not change, and picks up what did', async () => {
     await startedRollout('dash-poll')
-    const html = await shellHtml()
-    const p = fakePage(html)
-    const $ = (id: string) => p.document.$(id)
-    p.storage.set(CLIENT_CONFIG.storageKey, ADMIN_TOKEN)
-    p.g.location.hash = '#dash-poll'
-    p.run(scriptOf(html))
-    await p.settle()
+    const { p, $ } = await openDashboard(ADMIN_TOKEN, 'dash-poll')
     const list = $('rollout-list').kids[0]
     const chart = $('chart-box').kids[0]
     const history = $('history').kids[0]
