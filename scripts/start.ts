@@ -3,10 +3,13 @@
  * `npm start`: Sluice end to end on this machine, no Cloudflare account needed.
  * Two demo origins, Sluice's two workers under `wrangler dev` with the controller running
  * every few seconds, and a demo rollout to drive from the dashboard or the CLI.
- * Ctrl-C stops everything it started.
+ * Each is its own process, restarted if it dies; Ctrl-C stops everything it started.
  */
 import { parseArgs } from 'node:util'
 import { startStack } from './lib/stack.ts'
+
+/** The control worker's documented secrets and vars besides the admin token (README, Deploy step 5), passed on when set. */
+const CONTROL_SETTINGS = ['SLUICE_TOKENS', 'ACCESS_TEAM_DOMAIN', 'ACCESS_AUD', 'AE_ACCOUNT_ID', 'AE_API_TOKEN']
 
 const { values } = parseArgs({
   options: {
@@ -23,7 +26,7 @@ const { values } = parseArgs({
 if (values.help) {
   console.log(`usage: npm start -- [--canary-error-rate 0.05] [--canary-latency-ms 200] [--persist]
 env: PORT (8787), STABLE_PORT (8081), CANARY_PORT (8082), SLUICE_ADMIN_TOKEN (local-admin-token),
-     CANARY_ERROR_RATE, CANARY_LATENCY_MS`)
+     CANARY_ERROR_RATE, CANARY_LATENCY_MS; for the control worker, when set: ${CONTROL_SETTINGS.join(', ')}`)
   process.exit(0)
 }
 
@@ -33,6 +36,7 @@ console.log('Starting Sluice locally (first start compiles the worker; give it a
 const stack = await startStack({
   port,
   token,
+  secrets: Object.fromEntries(CONTROL_SETTINGS.flatMap((key) => (process.env[key] ? [[key, process.env[key]]] : []))),
   stablePort: Number(values['stable-port']),
   canaryPort: Number(values['canary-port']),
   canaryErrorRate: Number(values['canary-error-rate']),
@@ -41,6 +45,7 @@ const stack = await startStack({
   ...(values.persist ? { persistTo: '.wrangler/state' } : {}),
 })
 const site = stack.url.replace('127.0.0.1', 'localhost')
+const canary = await stack.canary.configure()
 
 console.log(`
   Sluice is running.
@@ -50,13 +55,16 @@ console.log(`
   Admin API   ${site}/__sluice/api/openapi.json
   Admin token ${token}
 
-  Stable origin ${stack.stable.url}   (v1)
-  Canary origin ${stack.canary.url}   (v2, error rate ${stack.canary.settings.errorRate}, +${stack.canary.settings.latencyMs} ms)
+  Stable origin ${stack.stable.url}   (v1, pid ${stack.stable.pid})
+  Canary origin ${stack.canary.url}   (v2, pid ${stack.canary.pid}, error rate ${canary.errorRate}, +${canary.latencyMs} ms)
+  Wrangler      pid ${stack.wrangler.pid}
 
   Try:
     npm run sluice -- start demo --release v2          # SLUICE_TOKEN=${token} SLUICE_URL=${site}
     npm run traffic -- --rps 30 --duration 300
     curl -X POST ${stack.canary.url}/__demo/config -d '{"errorRate":0.2}'   # make the canary bad
+    kill -9 ${stack.canary.pid}                         # crash the canary: it is restarted (new pid), settings kept
+    kill -STOP ${stack.canary.pid}  /  kill -CONT ${stack.canary.pid}   # hold the canary down (it stops answering) / let it go
 
   Ctrl-C stops everything.
 `)

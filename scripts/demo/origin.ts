@@ -6,14 +6,25 @@
  *
  * Standalone: `node scripts/demo/origin.ts --name canary --port 8082 --error-rate 0.2 --latency-ms 300`
  * At run time: `curl -X POST localhost:8082/__demo/config -d '{"errorRate":0.2,"latencyMs":300}'`
+ *
+ * `npm start` runs each origin this way, as its own child process with an IPC
+ * channel (scripts/lib/stack.ts): the origin reports its port and settings
+ * (`DemoState`) so that a restart keeps them, and exits when its parent goes.
+ * Whatever a request looks like, it gets an answer and never ends the process.
  */
-import { createServer, type Server } from 'node:http'
+import { type IncomingMessage, type Server, type ServerResponse, createServer } from 'node:http'
 import type { AddressInfo } from 'node:net'
 import { parseArgs } from 'node:util'
 
 export interface DemoSettings {
   errorRate: number
   latencyMs: number
+}
+
+/** What a demo origin under `npm start` tells its parent: once listening, and whenever its settings change. */
+export interface DemoState {
+  port: number
+  settings: DemoSettings
 }
 
 export interface DemoOrigin {
@@ -55,28 +66,55 @@ fetch('/api/info').then(r => r.json()).then(j => { document.getElementById('api'
   .catch(e => { document.getElementById('api').textContent = String(e) });
 `
 
-export async function startDemoOrigin(opts: { name: string; version: string; port?: number } & Partial<DemoSettings>): Promise<DemoOrigin> {
+/**
+ * The request target as a URL on this origin, or null when it is not one. An origin-form target is taken as a path
+ * even when it starts with `//` (resolved against a base, `//x` would name host x, and `//` alone throws).
+ */
+const targetUrl = (target: string) => URL.parse(target.startsWith('/') ? `http://demo${target}` : target)
+
+export async function startDemoOrigin(
+  opts: { name: string; version: string; port?: number; onSettings?: (settings: DemoSettings) => void } & Partial<DemoSettings>,
+): Promise<DemoOrigin> {
   const settings: DemoSettings = { errorRate: opts.errorRate ?? 0, latencyMs: opts.latencyMs ?? 0 }
   const { name, version } = opts
-  const server: Server = createServer((req, res) => {
-    const url = new URL(req.url ?? '/', 'http://demo')
-    const headers = { 'x-demo-origin': name, 'x-demo-version': version, 'cache-control': 'no-store' }
+  const headers = { 'x-demo-origin': name, 'x-demo-version': version, 'cache-control': 'no-store' }
+  let failed = false
+  /** Runs part of a request's handling; a bug there answers 500 rather than ending the process (logged the first time only, so a client cannot flood the log). */
+  const guarded = (req: IncomingMessage, res: ServerResponse, step: () => void) => {
+    try {
+      step()
+    } catch (err) {
+      if (!failed) console.error(`demo ${name} origin: ${req.method} ${req.url} failed (answered 500; later failures are not logged):`, err)
+      failed = true
+      if (!res.headersSent) res.writeHead(500, { ...headers, 'content-type': 'text/plain' })
+      res.end(`${name} ${version}: internal error\n`)
+    }
+  }
+  const handle = (req: IncomingMessage, res: ServerResponse) => {
+    const url = targetUrl(req.url ?? '/')
+    if (url === null) {
+      res.writeHead(400, { ...headers, 'content-type': 'text/plain' }).end('bad request target\n')
+      return
+    }
     if (url.pathname === '/__demo/config') {
       let body = ''
       req.on('data', (c: Buffer) => (body += c.toString()))
-      req.on('end', () => {
-        if (req.method === 'POST') {
-          try {
-            const next = JSON.parse(body) as Partial<DemoSettings>
-            if (typeof next.errorRate === 'number' && next.errorRate >= 0 && next.errorRate <= 1) settings.errorRate = next.errorRate
-            if (typeof next.latencyMs === 'number' && next.latencyMs >= 0 && next.latencyMs <= 60_000) settings.latencyMs = next.latencyMs
-          } catch {
-            res.writeHead(400, headers).end('send JSON: {"errorRate": 0-1, "latencyMs": ms}\n')
-            return
+      req.on('end', () =>
+        guarded(req, res, () => {
+          if (req.method === 'POST') {
+            try {
+              const next = JSON.parse(body) as Partial<DemoSettings>
+              if (typeof next.errorRate === 'number' && next.errorRate >= 0 && next.errorRate <= 1) settings.errorRate = next.errorRate
+              if (typeof next.latencyMs === 'number' && next.latencyMs >= 0 && next.latencyMs <= 60_000) settings.latencyMs = next.latencyMs
+            } catch {
+              res.writeHead(400, headers).end('send JSON: {"errorRate": 0-1, "latencyMs": ms}\n')
+              return
+            }
+            opts.onSettings?.({ ...settings })
           }
-        }
-        res.writeHead(200, { ...headers, 'content-type': 'application/json' }).end(JSON.stringify(settings))
-      })
+          res.writeHead(200, { ...headers, 'content-type': 'application/json' }).end(JSON.stringify(settings))
+        }),
+      )
       return
     }
     const respond = () => {
@@ -100,9 +138,10 @@ export async function startDemoOrigin(opts: { name: string; version: string; por
     }
     // Log-normal-ish jitter around the configured extra latency, so percentiles move like real ones.
     const delay = settings.latencyMs > 0 ? settings.latencyMs * Math.exp(0.25 * (Math.random() + Math.random() - 1)) : 0
-    if (delay > 0) setTimeout(respond, delay)
+    if (delay > 0) setTimeout(() => guarded(req, res, respond), delay)
     else respond()
-  })
+  }
+  const server: Server = createServer((req, res) => guarded(req, res, () => handle(req, res)))
   await new Promise<void>((resolve, reject) => server.once('error', reject).listen(opts.port ?? 0, '127.0.0.1', resolve))
   const port = (server.address() as AddressInfo).port
   return {
@@ -128,12 +167,19 @@ if (import.meta.main) {
       'latency-ms': { type: 'string', default: '0' },
     },
   })
+  // Under `npm start` (an IPC channel to the launcher): report port and settings, and do not outlive the launcher.
+  const report = process.send?.bind(process)
   const o = await startDemoOrigin({
     name: values.name,
     version: values.version ?? (values.name === 'stable' ? 'v1' : 'v2'),
     port: Number(values.port),
     errorRate: Number(values['error-rate']),
     latencyMs: Number(values['latency-ms']),
+    onSettings: (settings) => report?.({ port: o.port, settings } satisfies DemoState),
   })
+  if (report) {
+    report({ port: o.port, settings: { ...o.settings } } satisfies DemoState)
+    process.once('disconnect', () => process.exit(0))
+  }
   console.log(`demo ${o.name} origin on ${o.url} (error rate ${o.settings.errorRate}, extra latency ${o.settings.latencyMs} ms)`)
 }

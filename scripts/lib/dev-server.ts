@@ -10,7 +10,9 @@
  *
  * Wrangler is spawned detached, in its own process group, because it forks
  * esbuild and two workerd processes; `stop()` signals the whole group so none
- * of them outlives the test, even when the test fails.
+ * of them outlives the test, even when the test fails. A `DevServer` is a
+ * supervisable `Run` (scripts/lib/supervise.ts): `npm start` restarts a
+ * wrangler that died, on the same port and state directory.
  */
 import { type ChildProcess, spawn } from 'node:child_process'
 import { existsSync, rmSync } from 'node:fs'
@@ -19,6 +21,7 @@ import { createServer } from 'node:net'
 import { tmpdir } from 'node:os'
 import { delimiter, join } from 'node:path'
 import { experimental_readRawConfig } from 'wrangler'
+import { type Exit, type Run, exitOf, terminate } from './supervise.ts'
 import { ROOT, WRANGLER } from './wrangler.ts'
 
 export interface DevOptions {
@@ -30,6 +33,11 @@ export interface DevOptions {
    * copy of its config.
    */
   vars?: Record<string, string>
+  /**
+   * Settings for the control worker alone (SLUICE_ADMIN_TOKEN, SLUICE_TOKENS, AE_API_TOKEN…): only in its `.dev.vars`,
+   * never on wrangler's command line, where any local user could read them with `ps`.
+   */
+  secrets?: Record<string, string>
   /** Directory for local KV/Durable Object state; default: a fresh temp dir, removed on stop. */
   persistTo?: string
   /** How long to wait for `GET /__sluice/healthz`; default 60 s. */
@@ -38,10 +46,14 @@ export interface DevOptions {
   args?: string[]
 }
 
-export interface DevServer {
+export interface DevServer extends Run {
   /** Base URL of the worker, e.g. `http://127.0.0.1:41234`. */
   url: string
   port: number
+  /** Wrangler's pid, which is also its process group's id. */
+  pid: number
+  /** Settles when wrangler itself has exited (`stop()` ends the rest of its group). */
+  exited: Promise<Exit>
   /** What wrangler printed so far (the last 64 KiB), for diagnosing a failure. */
   output(): string
   /** Kills wrangler and its children; removes the temp config copy and state dir. Safe to call twice. */
@@ -49,8 +61,8 @@ export interface DevServer {
 }
 
 const BIN = join(ROOT, 'node_modules', '.bin')
-// Wrangler needs Node 22+; the system node may be older, so prefer the project's pinned node.
-const NODE = existsSync(join(BIN, 'node')) ? join(BIN, 'node') : process.execPath
+// Wrangler needs Node 22+ (and running .ts needs 23.6+); the system node may be older, so prefer the project's pinned node.
+export const NODE = existsSync(join(BIN, 'node')) ? join(BIN, 'node') : process.execPath
 const OUTPUT_LIMIT = 64 * 1024
 const STOP_GRACE_MS = 5_000
 
@@ -107,11 +119,6 @@ const sleep = (ms: number) => new Promise((resolve) => setTimeout(resolve, ms))
 
 const hasExited = (child: ChildProcess) => child.exitCode !== null || child.signalCode !== null
 
-const exited = (child: ChildProcess) =>
-  hasExited(child) ? Promise.resolve() : new Promise<void>((resolve) => child.once('exit', () => resolve()))
-
-const within = (p: Promise<void>, ms: number) => Promise.race([p, sleep(ms).then(() => undefined)])
-
 export async function startDev(opts: DevOptions = {}): Promise<DevServer> {
   const persistTo = opts.persistTo ?? (await mkdtemp(join(tmpdir(), 'sluice-dev-')))
   const owned = opts.persistTo === undefined
@@ -133,7 +140,7 @@ async function launch(port: number, persistTo: string, owned: boolean, opts: Dev
   const configDir = await mkdtemp(join(tmpdir(), 'sluice-dev-config-'))
   const dropConfig = () => rm(configDir, { recursive: true, force: true })
   const temps = owned ? [configDir, persistTo] : [configDir]
-  const control = await controlConfig(configDir, opts.vars ?? {}).catch(async (err: unknown) => {
+  const control = await controlConfig(configDir, { ...opts.vars, ...opts.secrets }).catch(async (err: unknown) => {
     await dropConfig()
     throw err
   })
@@ -171,16 +178,12 @@ async function launch(port: number, persistTo: string, owned: boolean, opts: Dev
   // Always drain both pipes: a full pipe would block wrangler.
   child.stdout!.on('data', collect)
   child.stderr!.on('data', collect)
-  const gone = exited(child)
+  const exited = exitOf(child)
 
   let stopping: Promise<void> | undefined
   const stop = () =>
     (stopping ??= (async () => {
-      signalGroup(pgid, 'SIGTERM')
-      await within(gone, STOP_GRACE_MS)
-      // Whatever ignored SIGTERM (or was orphaned when wrangler went first) goes now.
-      signalGroup(pgid, 'SIGKILL')
-      await within(gone, STOP_GRACE_MS)
+      await terminate((signal) => signalGroup(pgid, signal), exited, STOP_GRACE_MS)
       live.delete(pgid)
       await Promise.all(temps.map((dir) => rm(dir, { recursive: true, force: true })))
     })())
@@ -212,5 +215,5 @@ async function launch(port: number, persistTo: string, owned: boolean, opts: Dev
     }
     await sleep(200)
   }
-  return { url, port, output: () => output, stop }
+  return { url, port, pid: pgid, exited, output: () => output, stop }
 }

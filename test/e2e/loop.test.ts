@@ -33,7 +33,7 @@ async function underTraffic<T>(fn: () => Promise<T>, maxS = 150): Promise<T> {
 
 describe('the whole loop', () => {
   it('rolls a bad canary back by itself', async () => {
-    s.canary.settings.errorRate = 0.25
+    await s.canary.configure({ errorRate: 0.25 })
     await api(s, '/rollouts/demo/start', { release: 'v2-bad' })
     const end = await underTraffic(() => until('automatic rollback', status, (st) => st.phase !== 'progressing', 120_000))
     expect(end).toMatchObject({ phase: 'rolled-back', weight: 0 })
@@ -42,7 +42,7 @@ describe('the whole loop', () => {
   }, 150_000)
 
   it('promotes a healthy canary by itself', async () => {
-    s.canary.settings.errorRate = 0
+    await s.canary.configure({ errorRate: 0 })
     await api(s, '/rollouts/demo/start', { release: 'v2-good' })
     const end = await underTraffic(() => until('automatic promotion', status, (st) => st.phase !== 'progressing', 150_000), 170)
     expect(end).toMatchObject({ phase: 'promoted', weight: 100 })
