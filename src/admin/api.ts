@@ -55,7 +55,7 @@ async function body<S extends $ZodType>(c: C, schema: S): Promise<z.output<S> | 
 }
 
 function reply<T>(c: C, r: Result<T>, ok: (v: T) => Response): Response {
-  return r.ok ? ok(r.value) : problem(r.problem.status, r.problem.title, r.problem.detail)
+  return r.ok ? ok(r.value) : problem(r.problem.status, r.problem.title, r.problem.detail, r.problem.errors)
 }
 
 /** Who writes, the revision they saw, and why (`?reason=` on PUT and DELETE, whose bodies are not commands). */

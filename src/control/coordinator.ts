@@ -13,9 +13,10 @@
  */
 import { DurableObject } from 'cloudflare:workers'
 import * as z from 'zod/mini'
-import { type Rollout, type RolloutSpec, RolloutSpec as RolloutSpecSchema } from '../core/config/schema.ts'
+import { MAX_PUBLISHED_BYTES, MAX_ROLLOUTS } from '../core/config/limits.ts'
+import { type PublishedConfig, type RolloutSpec, RolloutSpec as RolloutSpecSchema } from '../core/config/schema.ts'
 import { type Command, type Decision, type RolloutState, type Transition, applyCommand, applyDecision, initialState, stepFor } from '../core/rollout/machine.ts'
-import { CONFIG_KEY } from '../edge/config-store.ts'
+import { CONFIG_KEY, type Rejection, parseConfig } from '../edge/config-store.ts'
 import { logOnce } from '../edge/log.ts'
 import { NOTIFY, sendWebhook } from './notify.ts'
 
@@ -66,7 +67,7 @@ export interface CohortPoint {
 /** Points kept per rollout: a week of one-minute windows. */
 const SERIES_LIMIT = 7 * 24 * 60
 
-export type Problem = { status: 400 | 404 | 409 | 412; title: string; detail: string }
+export type Problem = { status: 400 | 404 | 409 | 412; title: string; detail: string; errors?: { field: string; message: string }[] }
 export type Result<T> = { ok: true; value: T; published: boolean } | { ok: false; problem: Problem }
 
 export interface WriteOptions {
@@ -148,13 +149,20 @@ export class Coordinator extends DurableObject<ControlEnv> {
     if (row && opts.createOnly) return { ok: false, problem: { status: 412, title: 'Precondition Failed', detail: `rollout ${id} already exists` } }
     const stale = this.#checkRevision(row?.state, opts.ifMatch)
     if (stale) return stale
+    if (!row && this.#count() >= MAX_ROLLOUTS) {
+      const message = `the published config already holds ${MAX_ROLLOUTS} rollouts, the most the edge accepts`
+      return { ok: false, problem: { status: 409, title: 'Conflict', detail: `cannot create ${id}: ${message}`, errors: [{ field: 'id', message }] } }
+    }
     const before = row?.state ?? null
     // A new schedule may have other steps: place the rollout by its current weight, not by its old step index.
     const state = before
       ? { ...before, step: before.step < 0 ? -1 : stepFor(parsed.data.schedule, before.weight), revision: before.revision + 1, updatedAt: now }
       : initialState(now)
-    this.#save(id, parsed.data, state)
-    this.#record(id, now, opts, row ? 'replace' : 'create', before, state)
+    const refused = this.#edgeChecked(() => {
+      this.#save(id, parsed.data, state)
+      this.#record(id, now, opts, row ? 'replace' : 'create', before, state)
+    })
+    if (refused) return refused
     return this.#committed({ status: statusOf(parsed.data, state), created: !row })
   }
 
@@ -163,6 +171,7 @@ export class Coordinator extends DurableObject<ControlEnv> {
     if (!row) return notFound(id)
     const stale = this.#checkRevision(row.state, opts.ifMatch)
     if (stale) return stale
+    // Unchecked, like a rollback (see `#edgeChecked`): removing an entry cannot make the edge reject another.
     this.#sql.exec('DELETE FROM rollouts WHERE id = ?', id)
     // History outlives the rollout: what happened stays on record.
     this.#record(id, Date.now(), opts, 'delete', row.state, null)
@@ -179,9 +188,12 @@ export class Coordinator extends DurableObject<ControlEnv> {
     if (!t.ok) return { ok: false, problem: { status: 409, title: 'Conflict', detail: t.detail } }
     if (!t.changed) return { ok: true, value: statusOf(row.spec, row.state), published: false }
     const spec = t.swapOrigins ? { ...row.spec, stable: row.spec.canary, canary: row.spec.stable } : row.spec
-    this.#save(id, spec, t.state)
     const data = cmd.name === 'start' ? { release: cmd.release } : t.swapOrigins ? { stable: spec.stable, canary: spec.canary } : undefined
-    this.#record(id, now, { ...opts, ...(data ? { data } : {}) }, cmd.name, row.state, t.state)
+    const refused = this.#write(cmd.name !== 'rollback', () => {
+      this.#save(id, spec, t.state)
+      this.#record(id, now, { ...opts, ...(data ? { data } : {}) }, cmd.name, row.state, t.state)
+    })
+    if (refused) return refused
     this.#notify(spec, cmd.name, t.state, opts.reason)
     return this.#committed(statusOf(spec, t.state))
   }
@@ -209,16 +221,20 @@ export class Coordinator extends DurableObject<ControlEnv> {
     const now = Date.now()
     const t: Transition = applyDecision(row.state, decision, row.spec.schedule, now, patch)
     if (!t.ok) return { ok: true, value: { applied: false, status: statusOf(row.spec, row.state) }, published: false }
-    this.#save(id, row.spec, t.state)
-    if (point) {
-      this.#sql.exec('INSERT OR REPLACE INTO series (rollout, at, point) VALUES (?, ?, ?)', id, point.at, JSON.stringify(point))
-      this.#sql.exec('DELETE FROM series WHERE rollout = ? AND at < (SELECT MIN(at) FROM (SELECT at FROM series WHERE rollout = ? ORDER BY at DESC LIMIT ?))', id, id, SERIES_LIMIT)
-    }
-    // A hold that says what the last one said adds nothing to the record; everything else is recorded.
-    const repeatHold = decision.kind === 'hold' && row.state.lastDecision?.kind === 'hold' && row.state.lastDecision.reason === decision.reason
-    if (!repeatHold) {
-      this.#record(id, now, { actor: { kind: 'controller', name: 'controller' }, reason: decision.reason, ...(decision.data ? { data: decision.data } : {}) }, decision.kind, row.state, t.state)
-    }
+    // Unchanged weight and phase leave the published document as it is: nothing for the edge to judge.
+    const refused = this.#write(t.changed && decision.kind !== 'rollback', () => {
+      this.#save(id, row.spec, t.state)
+      if (point) {
+        this.#sql.exec('INSERT OR REPLACE INTO series (rollout, at, point) VALUES (?, ?, ?)', id, point.at, JSON.stringify(point))
+        this.#sql.exec('DELETE FROM series WHERE rollout = ? AND at < (SELECT MIN(at) FROM (SELECT at FROM series WHERE rollout = ? ORDER BY at DESC LIMIT ?))', id, id, SERIES_LIMIT)
+      }
+      // A hold that says what the last one said adds nothing to the record; everything else is recorded.
+      const repeatHold = decision.kind === 'hold' && row.state.lastDecision?.kind === 'hold' && row.state.lastDecision.reason === decision.reason
+      if (!repeatHold) {
+        this.#record(id, now, { actor: { kind: 'controller', name: 'controller' }, reason: decision.reason, ...(decision.data ? { data: decision.data } : {}) }, decision.kind, row.state, t.state)
+      }
+    })
+    if (refused) return refused
     if (t.changed) this.#notify(row.spec, decision.kind, t.state, decision.reason)
     const status = statusOf(row.spec, t.state)
     if (!t.changed) return { ok: true, value: { applied: true, status }, published: false }
@@ -233,7 +249,7 @@ export class Coordinator extends DurableObject<ControlEnv> {
   // ---- publishing ----------------------------------------------------------
 
   /** The document the edge reads: every rollout's spec with its current weight and release. */
-  published(): { rollouts: Rollout[] } {
+  published(): PublishedConfig {
     return {
       rollouts: this.#rows().map(({ spec, state }) => ({ ...spec, weight: state.weight, ...(state.release ? { release: state.release } : {}) })),
     }
@@ -278,6 +294,40 @@ export class Coordinator extends DurableObject<ControlEnv> {
     return { ok: true, value, published: await this.publish() }
   }
 
+  /** Runs a write, through `#edgeChecked` when asked (never for a rollback: see there). */
+  #write(checked: boolean, write: () => void): { ok: false; problem: Problem } | undefined {
+    if (checked) return this.#edgeChecked(write)
+    write()
+    return undefined
+  }
+
+  /**
+   * Runs a write and keeps it only if the edge would take the document it leads to: the edge's own parser
+   * rejects no entry it did not already reject, and the document grows no further past `MAX_PUBLISHED_BYTES`.
+   * Otherwise the write is rolled back whole (state, history, series) and refused. Judged against the current
+   * document, so an entry the edge already rejects never blocks writes to the others. Rollbacks and deletes
+   * skip this: neither can make an entry invalid (a rollback only sets the weight to 0), and no limit may ever
+   * stand between an operator and either in an incident.
+   */
+  #edgeChecked(write: () => void): { ok: false; problem: Problem } | undefined {
+    const before = edgeView(this.published())
+    try {
+      this.ctx.storage.transactionSync(() => {
+        write()
+        const problem = edgeRefusal(before, edgeView(this.published()))
+        if (problem) throw new Refused(problem)
+      })
+    } catch (err) {
+      if (err instanceof Refused) return { ok: false, problem: err.problem }
+      throw err
+    }
+    return undefined
+  }
+
+  #count(): number {
+    return this.#sql.exec<{ n: number }>('SELECT COUNT(*) AS n FROM rollouts').one().n
+  }
+
   #checkRevision(state: RolloutState | undefined, ifMatch: number | undefined): { ok: false; problem: Problem } | undefined {
     if (ifMatch === undefined || state?.revision === ifMatch) return undefined
     return {
@@ -316,6 +366,42 @@ export class Coordinator extends DurableObject<ControlEnv> {
     }
     this.#sql.exec('INSERT INTO history (rollout, at, entry) VALUES (?, ?, ?)', id, now, JSON.stringify(entry))
   }
+}
+
+/** Carries a refusal out of `transactionSync`, whose rollback needs a throw. */
+class Refused extends Error {
+  readonly problem: Problem
+  constructor(problem: Problem) {
+    super(problem.detail)
+    this.problem = problem
+  }
+}
+
+/** What the edge would make of a document: its size, and which entries it would reject. */
+function edgeView(doc: PublishedConfig): { bytes: number; rejected: Rejection[] } {
+  const text = JSON.stringify(doc)
+  const parsed = parseConfig(text)
+  return { bytes: new TextEncoder().encode(text).byteLength, rejected: parsed.ok ? parsed.rejected : [{ error: parsed.error }] }
+}
+
+function edgeRefusal(before: ReturnType<typeof edgeView>, after: ReturnType<typeof edgeView>): Problem | undefined {
+  const key = (r: Rejection) => r.rollout ?? r.error
+  const known = new Set(before.rejected.map(key))
+  const fresh = after.rejected.filter((r) => !known.has(key(r)))
+  if (fresh.length) {
+    return {
+      status: 409,
+      title: 'Conflict',
+      detail: `the edge would reject the published config: ${fresh.map((r) => r.error).join('; ')}`,
+      // The rollout whose entry the edge would reject, which need not be the one written: past the limit, the last by id.
+      errors: fresh.map((r) => ({ field: r.rollout ?? '(config)', message: r.error })),
+    }
+  }
+  if (after.bytes > MAX_PUBLISHED_BYTES && after.bytes > before.bytes) {
+    const message = `the published config would be ${after.bytes} bytes, over the ${MAX_PUBLISHED_BYTES} the edge is given`
+    return { status: 409, title: 'Conflict', detail: message, errors: [{ field: '(config)', message }] }
+  }
+  return undefined
 }
 
 const notFound = (id: string): { ok: false; problem: Problem } => ({ ok: false, problem: { status: 404, title: 'Not Found', detail: `no rollout ${id}` } })

@@ -9,11 +9,15 @@
  * than twice the TTL (the isolate was idle) is not trusted: that request waits
  * for the refresh, never longer than `firstLoadTimeoutMs`, as does an
  * isolate's very first request. Faults (KV throwing, slow, or holding a document that
- * fails the schema) keep the last good config, else the `[vars]` fallback.
+ * is not JSON with a `rollouts` array) keep the last good config, else the `[vars]`
+ * fallback. A document is read entry by entry: a rejected entry keeps that
+ * rollout's last good version (else the fallback) while every other rollout
+ * takes its new one.
  */
 import * as z from 'zod/mini'
 import { type CompiledConfig, compileConfig } from '../core/config/compile.ts'
-import { PublishedConfig } from '../core/config/schema.ts'
+import { MAX_ROLLOUTS } from '../core/config/limits.ts'
+import { type PublishedConfig, Rollout } from '../core/config/schema.ts'
 import { logOnce } from './log.ts'
 
 export const CONFIG_KEY = 'config'
@@ -29,6 +33,23 @@ interface Snapshot {
   config: CompiledConfig
   source: ConfigSource
   loadedAt: number
+  /** The KV document it was built from. */
+  text?: string
+}
+
+/** Why the edge refused an entry of the document, or the whole document. */
+export interface Rejection {
+  /** The rollout whose entry was refused; absent when the entry has no id or the whole document was refused. */
+  rollout?: string
+  error: string
+}
+
+/** The last document this isolate refused any of, and why (shown by healthz). */
+interface LastRejection {
+  /** When this isolate first read that document. */
+  at: string
+  errors: Rejection[]
+  text: string
 }
 
 export interface ConfigStoreOptions {
@@ -45,6 +66,7 @@ export class ConfigStore {
   #lastGood: Snapshot | undefined
   #inflight: Promise<void> | undefined
   #kvReads = 0
+  #rejected: LastRejection | undefined
   readonly #opts: Required<ConfigStoreOptions>
 
   constructor(opts: ConfigStoreOptions) {
@@ -77,7 +99,13 @@ export class ConfigStore {
 
   get stats() {
     const s = this.#snapshot
-    return { source: s?.source ?? 'none', ageMs: s ? this.#opts.now() - s.loadedAt : null, kvReads: this.#kvReads }
+    const r = this.#rejected
+    return {
+      source: s?.source ?? 'none',
+      ageMs: s ? this.#opts.now() - s.loadedAt : null,
+      kvReads: this.#kvReads,
+      rejected: r ? { at: r.at, errors: r.errors } : null,
+    }
   }
 
   async #load(kv: KVNamespace | undefined): Promise<void> {
@@ -100,9 +128,41 @@ export class ConfigStore {
       this.#snapshot = this.#fallbackSnapshot(now)
       return
     }
+    // The usual read: the document has not changed, so there is nothing to parse or compile (zod costs ~10 ms
+    // for 256 rollouts, which an isolate would otherwise spend every TTL).
+    if (text === this.#lastGood?.text) {
+      this.#snapshot = { ...this.#lastGood, loadedAt: now }
+      return
+    }
     const parsed = parseConfig(text)
-    if (!parsed.ok) return this.#degrade(now, 'config-invalid', parsed.error)
-    this.#snapshot = this.#lastGood = { config: compileConfig(parsed.config), source: 'kv', loadedAt: now }
+    if (!parsed.ok) {
+      this.#reject(now, text, [{ error: parsed.error }])
+      return this.#degrade(now, 'config-invalid', parsed.error)
+    }
+    const { rollouts } = parsed.config
+    if (parsed.rejected.length) {
+      this.#reject(now, text, parsed.rejected)
+      rollouts.push(...this.#standIns(parsed.rejected, rollouts.length))
+    }
+    this.#snapshot = this.#lastGood = { config: compileConfig({ rollouts }), source: 'kv', loadedAt: now, text }
+  }
+
+  /**
+   * What serves the traffic of rejected entries: each rollout's last good version, so it keeps the split it
+   * had; for an entry with none, the `[vars]` default at weight 0, as when a whole document is refused.
+   * Last good versions never take the total past the limit, however the documents before this one were built.
+   */
+  #standIns(rejected: Rejection[], accepted: number): Rollout[] {
+    const last = new Map((this.#lastGood?.config.rollouts ?? []).map((c) => [c.rollout.id, c.rollout]))
+    const kept = [...new Set(rejected.map((r) => r.rollout))].map((id) => (id === undefined ? undefined : last.get(id)))
+    const standIns = kept.filter((r) => r !== undefined).slice(0, MAX_ROLLOUTS - accepted)
+    if (kept.includes(undefined)) standIns.push(...(this.#opts.fallback()?.rollouts.map((c) => c.rollout) ?? []))
+    return standIns
+  }
+
+  #reject(now: number, text: string, errors: Rejection[]) {
+    logOnce('config-rejected', { detail: errors.map((e) => e.error).join('; ') }, now)
+    if (this.#rejected?.text !== text) this.#rejected = { at: new Date(now).toISOString(), errors, text }
   }
 
   #degrade(now: number, event: string, detail: string) {
@@ -118,9 +178,19 @@ export class ConfigStore {
   }
 }
 
-export type ParseResult = { ok: true; config: PublishedConfig } | { ok: false; error: string }
+export type ParseResult = { ok: true; config: PublishedConfig; rejected: Rejection[] } | { ok: false; error: string }
 
-/** Parses the published document; never throws. */
+const idOf = (entry: unknown) => {
+  const id = (entry as { id?: unknown } | null)?.id
+  return typeof id === 'string' ? id : undefined
+}
+
+/**
+ * Parses the published document entry by entry; never throws. An invalid entry, every entry of an id named
+ * more than once (which of them is meant cannot be known) and entries past `MAX_ROLLOUTS` are rejected alone,
+ * so one bad rollout never holds back another's change, a rollback above all. Only a document that is not
+ * JSON with a `rollouts` array is refused whole. The coordinator runs this too, before it publishes.
+ */
 export function parseConfig(text: string): ParseResult {
   let json: unknown
   try {
@@ -128,7 +198,26 @@ export function parseConfig(text: string): ParseResult {
   } catch {
     return { ok: false, error: 'not JSON' }
   }
-  const r = z.safeParse(PublishedConfig, json)
-  if (r.success) return { ok: true, config: r.data }
-  return { ok: false, error: r.error.issues.map((i) => `${i.path.join('.') || '(root)'}: ${i.message}`).join('; ') }
+  const entries = (json as { rollouts?: unknown } | null)?.rollouts
+  if (!Array.isArray(entries)) return { ok: false, error: 'rollouts: must be an array' }
+  const ids = entries.map(idOf)
+  const named = new Map<string, number>()
+  for (const id of ids) if (id !== undefined) named.set(id, (named.get(id) ?? 0) + 1)
+  const rollouts: Rollout[] = []
+  const rejected: Rejection[] = []
+  entries.forEach((entry, i) => {
+    const id = ids[i]
+    const r = parseEntry(entry, i, id !== undefined && named.get(id)! > 1)
+    if (r.ok) rollouts.push(r.rollout)
+    else rejected.push({ ...(id !== undefined ? { rollout: id } : {}), error: r.error })
+  })
+  return { ok: true, config: { rollouts }, rejected }
+}
+
+function parseEntry(entry: unknown, i: number, duplicate: boolean): { ok: true; rollout: Rollout } | { ok: false; error: string } {
+  if (i >= MAX_ROLLOUTS) return { ok: false, error: `rollouts.${i}: past the ${MAX_ROLLOUTS} rollouts the edge accepts` }
+  if (duplicate) return { ok: false, error: `rollouts.${i}.id: another entry has the same id` }
+  const r = z.safeParse(Rollout, entry)
+  if (r.success) return { ok: true, rollout: r.data }
+  return { ok: false, error: r.error.issues.map((issue) => `${['rollouts', i, ...issue.path].join('.')}: ${issue.message}`).join('; ') }
 }

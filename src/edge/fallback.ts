@@ -5,7 +5,7 @@
  */
 import * as z from 'zod/mini'
 import { type CompiledConfig, compileConfig } from '../core/config/compile.ts'
-import { PublishedConfig } from '../core/config/schema.ts'
+import { Rollout } from '../core/config/schema.ts'
 import { logOnce } from './log.ts'
 
 export const DEFAULT_ROLLOUT_ID = 'default'
@@ -16,10 +16,8 @@ export interface FallbackVars {
 }
 
 export function fallbackConfig(vars: FallbackVars): CompiledConfig | undefined {
-  const r = z.safeParse(PublishedConfig, {
-    rollouts: [{ id: DEFAULT_ROLLOUT_ID, stable: vars.STABLE_ORIGIN, canary: vars.CANARY_ORIGIN ?? vars.STABLE_ORIGIN, weight: 0 }],
-  })
-  if (r.success) return compileConfig(r.data)
+  const r = z.safeParse(Rollout, { id: DEFAULT_ROLLOUT_ID, stable: vars.STABLE_ORIGIN, canary: vars.CANARY_ORIGIN ?? vars.STABLE_ORIGIN, weight: 0 })
+  if (r.success) return compileConfig({ rollouts: [r.data] })
   logOnce('fallback-invalid', { detail: 'STABLE_ORIGIN / CANARY_ORIGIN vars are missing or not http(s) origins' })
   return undefined
 }

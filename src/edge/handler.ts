@@ -10,12 +10,12 @@ import { type CompiledRollout, selectRollout } from '../core/config/compile.ts'
 import type { Cohort } from '../core/config/schema.ts'
 import type { ConfigStore } from './config-store.ts'
 import { record } from './metrics.ts'
-import { OriginTimeout, forward, relay } from './proxy.ts'
+import { OriginTimeout, carriesBytes, forward, relay } from './proxy.ts'
 
 const SAFE_METHODS = new Set(['GET', 'HEAD', 'OPTIONS'])
 
 /** A short, plain answer from Sluice itself: no stack, no internal URL. */
-export const gatewayError = (status: 502 | 503 | 504, message: string) =>
+export const gatewayError = (status: 400 | 405 | 502 | 503 | 504, message: string) =>
   new Response(`${message}\n`, {
     status,
     headers: { 'content-type': 'text/plain; charset=utf-8', 'cache-control': 'no-store', 'x-sluice-error': '1' },
@@ -49,7 +49,7 @@ interface Attempt {
   timedOut: boolean
 }
 
-async function attempt(request: Request, r: CompiledRollout, cohort: Cohort, url: URL, clientIp: string): Promise<Attempt> {
+async function attempt(request: Request, body: ReadableStream | null, r: CompiledRollout, cohort: Cohort, url: URL, clientIp: string): Promise<Attempt> {
   const p = r.rollout.proxy
   const started = Date.now()
   try {
@@ -65,6 +65,7 @@ async function attempt(request: Request, r: CompiledRollout, cohort: Cohort, url
       },
       dropCookies: r.ownCookies,
       dropHeaders: r.ownHeaders,
+      body,
     })
     return { res, status: res.status, latencyMs: Date.now() - started, timedOut: false }
   } catch (err) {
@@ -113,6 +114,18 @@ function metricsSink(env: EdgeEnv, ctx: ExecutionContext): Pick<AnalyticsEngineD
 /** The request path for one request; `url` is `request.url`, already parsed by the caller. */
 export function createEdgeHandler({ store, newId = () => crypto.randomUUID() }: EdgeOptions) {
   return async function edge(request: Request, url: URL, env: EdgeEnv, ctx: ExecutionContext): Promise<Response> {
+    // Requests Sluice cannot or will not forward are the client's doing: answered here, before any origin is asked,
+    // and never written as a data point, so no client can make a healthy cohort look broken (fetch() throws on a
+    // GET with a body, which would otherwise read as the origin failing).
+    const method = request.method
+    // TRACE echoes the request as the origin received it: the visitor's cookies and the headers Sluice adds.
+    if (method === 'TRACE') return gatewayError(405, 'TRACE requests are not forwarded.')
+    let body = request.body
+    if (body !== null && (method === 'GET' || method === 'HEAD')) {
+      // Dropping the body instead would have an API that reads GET bodies answer a different question.
+      if (await carriesBytes(body)) return gatewayError(400, `A ${method} request cannot carry a body.`)
+      body = null
+    }
     const config = await store.get(env.SLUICE_KV, (p) => ctx.waitUntil(p))
     const r = config && selectRollout(config, url.host, url.pathname)
     if (!r) return gatewayError(503, 'No rollout is configured for this host.')
@@ -126,15 +139,15 @@ export function createEdgeHandler({ store, newId = () => crypto.randomUUID() }: 
       if (search !== url.search) url.search = search
     }
 
-    const first = await attempt(request, r, a.cohort, url, clientIp)
+    const first = await attempt(request, body, r, a.cohort, url, clientIp)
     let served = first
     let servedBy: Cohort = a.cohort
     const f = r.rollout.failover
     const canaryFailed = a.cohort === 'canary' && (first.res === undefined || r.failoverStatuses.has(first.status))
     // Only requests that are safe to repeat and whose body was never streamed: a POST may already have taken effect.
-    if (canaryFailed && f.enabled && SAFE_METHODS.has(request.method) && request.body === null) {
+    if (canaryFailed && f.enabled && SAFE_METHODS.has(method) && body === null) {
       await first.res?.body?.cancel()
-      served = await attempt(request, r, 'stable', url, clientIp)
+      served = await attempt(request, body, r, 'stable', url, clientIp)
       servedBy = 'stable'
     }
 

@@ -24,6 +24,8 @@ export interface ForwardOptions {
   dropCookies: readonly string[]
   /** Request headers that are Sluice's own (the tester override, which may carry a secret). */
   dropHeaders: readonly string[]
+  /** The request's body, or null for none (a GET or HEAD whose body turned out empty is sent without one). */
+  body: ReadableStream | null
 }
 
 export class OriginTimeout extends Error {
@@ -83,7 +85,7 @@ export async function forward(request: Request, opts: ForwardOptions): Promise<R
     return await fetch(target, {
       method: request.method,
       headers: originHeaders(request, opts),
-      body: request.body,
+      body: opts.body,
       redirect: 'manual',
       signal: abort.signal,
     })
@@ -91,6 +93,21 @@ export async function forward(request: Request, opts: ForwardOptions): Promise<R
     throw abort.signal.aborted ? abort.signal.reason : err
   } finally {
     clearTimeout(timer)
+  }
+}
+
+/**
+ * Whether a body stream carries any bytes, reading up to the first non-empty chunk. Only for a GET or HEAD, whose
+ * body fetch() refuses to send: a client's `Transfer-Encoding: chunked` with no bytes can then go without one. A
+ * body that fails mid-read (the client went away) counts as carrying bytes: it cannot be forwarded either.
+ */
+export async function carriesBytes(body: ReadableStream<Uint8Array>): Promise<boolean> {
+  const reader = body.getReader()
+  try {
+    for (let r = await reader.read(); !r.done; r = await reader.read()) if (r.value.byteLength > 0) return true
+    return false
+  } catch {
+    return true
   }
 }
 

@@ -1,6 +1,9 @@
+import { runInDurableObject } from 'cloudflare:test'
 import { env } from 'cloudflare:workers'
 import { describe, expect, it } from 'vitest'
 import { coordinator } from '../../src/control/client.ts'
+import { MAX_PUBLISHED_BYTES } from '../../src/core/config/limits.ts'
+import { CONFIG_KEY, parseConfig } from '../../src/edge/config-store.ts'
 import { spec } from '../support/admin.ts'
 
 const operator = { actor: { kind: 'operator' as const, name: 'alice' } }
@@ -67,5 +70,55 @@ describe('an operator command always beats a controller tick', () => {
     expect((await c.status('holds'))!.revision).toBe(read.state.revision)
     const h = await c.history('holds', { limit: 10 })
     expect(h.entries.map((e) => e.command)).toEqual(['hold', 'start', 'create'])
+  })
+})
+
+describe('the coordinator publishes only what the edge accepts', () => {
+  const published = async () => parseConfig((await env.SLUICE_KV.get(CONFIG_KEY))!)
+
+  it('refuses a write whose document the edge’s parser would reject, leaving state, history and KV as they were', async () => {
+    const c = coordinator(env)
+    await c.put('long-release', spec('long-release'), operator)
+    const [status, history, kv] = [await c.status('long-release'), await c.history('long-release', { limit: 10 }), await env.SLUICE_KV.get(CONFIG_KEY)]
+    // The admin API caps a release at 64 characters too; the coordinator must not rely on every caller doing so.
+    const r = await c.command('long-release', { name: 'start', release: 'v'.repeat(65) }, operator)
+    expect(r).toMatchObject({
+      ok: false,
+      problem: { status: 409, errors: [{ field: 'long-release', message: expect.stringContaining('release: Too big') }] },
+    })
+    expect(await c.status('long-release')).toEqual(status)
+    expect(await c.history('long-release', { limit: 10 })).toEqual(history)
+    expect(await env.SLUICE_KV.get(CONFIG_KEY)).toBe(kv)
+  })
+
+  it('lets an entry the edge already rejects block no other write, and never its own rollback', async () => {
+    const c = coordinator(env)
+    await c.put('healthy', spec('healthy'), operator)
+    await c.put('legacy', spec('legacy'), operator)
+    await c.command('legacy', { name: 'start', release: 'v2' }, operator)
+    // As a coordinator from before the limits could have stored it.
+    const stub = env.COORDINATOR.get(env.COORDINATOR.idFromName('global'))
+    await runInDurableObject(stub, (_, state) => {
+      state.storage.sql.exec(`UPDATE rollouts SET state = json_set(state, '$.release', ?) WHERE id = 'legacy'`, 'v'.repeat(65))
+    })
+    expect((await c.command('healthy', { name: 'weight', weight: 20 }, operator)).ok).toBe(true)
+    expect((await c.command('legacy', { name: 'rollback' }, operator)).ok).toBe(true)
+    const edge = await published()
+    if (!edge.ok) throw new Error(edge.error)
+    expect(edge.config.rollouts.find((r) => r.id === 'healthy')).toMatchObject({ weight: 20 })
+    expect(edge.rejected).toEqual([{ rollout: 'legacy', error: expect.stringContaining('release') }])
+  })
+
+  it(`refuses a write that grows the document past ${MAX_PUBLISHED_BYTES} bytes, but not one that shrinks it`, async () => {
+    const c = coordinator(env)
+    const webhook = `https://hooks.example.com/${'a'.repeat(60_000)}`
+    let refused: Awaited<ReturnType<typeof c.put>> | undefined
+    for (let i = 0; i < 100 && !refused; i++) {
+      const r = await c.put(`big-${i}`, spec(`big-${i}`, { notify: { webhook } }), operator)
+      if (!r.ok) refused = r
+    }
+    expect(refused).toMatchObject({ ok: false, problem: { status: 409, errors: [{ field: '(config)', message: expect.stringContaining(`over the ${MAX_PUBLISHED_BYTES}`) }] } })
+    expect(new TextEncoder().encode((await env.SLUICE_KV.get(CONFIG_KEY))!).byteLength).toBeLessThanOrEqual(MAX_PUBLISHED_BYTES)
+    expect((await c.put('big-0', spec('big-0'), operator)).ok).toBe(true)
   })
 })

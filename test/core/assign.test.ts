@@ -1,7 +1,7 @@
 import fc from 'fast-check'
 import * as z from 'zod/mini'
 import { describe, expect, it } from 'vitest'
-import { parse } from 'hono/utils/cookie'
+import { parse, serialize } from 'hono/utils/cookie'
 import { assign, cookieValue, derivedId, parseOverride, safeEqual } from '../../src/core/cohort/assign.ts'
 import { bucketOf } from '../../src/core/cohort/hash.ts'
 import { compileRollout } from '../../src/core/config/compile.ts'
@@ -18,7 +18,54 @@ const facts = (headers: Record<string, string> = {}, url = 'https://shop.example
   newId: () => `new-id-${String(++counter).padStart(8, '0')}`,
 })
 
-const browserHeaders = { 'sec-fetch-site': 'none', 'sec-fetch-dest': 'document', 'user-agent': 'Mozilla/5.0' }
+const chromium = {
+  'user-agent': 'Mozilla/5.0 (Windows NT 10.0; Win64; x64) AppleWebKit/537.36 (KHTML, like Gecko) Chrome/131.0.0.0 Safari/537.36',
+  'sec-ch-ua': '"Google Chrome";v="131", "Chromium";v="131", "Not_A Brand";v="24"',
+  'sec-ch-ua-mobile': '?0',
+  'sec-ch-ua-platform': '"Windows"',
+  'accept-encoding': 'gzip, deflate, br, zstd',
+  'accept-language': 'en-GB,en;q=0.9',
+}
+const firefox = {
+  'user-agent': 'Mozilla/5.0 (X11; Linux x86_64; rv:133.0) Gecko/20100101 Firefox/133.0',
+  'accept-encoding': 'gzip, deflate, br, zstd',
+  'accept-language': 'en-GB,en;q=0.5',
+}
+const safari = {
+  'user-agent': 'Mozilla/5.0 (Macintosh; Intel Mac OS X 10_15_7) AppleWebKit/605.1.15 (KHTML, like Gecko) Version/18.1 Safari/605.1.15',
+  'accept-encoding': 'gzip, deflate, br',
+  'accept-language': 'en-GB,en;q=0.9',
+}
+const navigate = { 'sec-fetch-site': 'none', 'sec-fetch-mode': 'navigate', 'sec-fetch-dest': 'document', 'upgrade-insecure-requests': '1' }
+const xhr = { accept: '*/*', 'sec-fetch-site': 'same-origin', 'sec-fetch-mode': 'cors', 'sec-fetch-dest': 'empty' }
+const script = { accept: '*/*', 'sec-fetch-site': 'same-origin', 'sec-fetch-mode': 'no-cors', 'sec-fetch-dest': 'script' }
+const image = (accept: string) => ({ accept, 'sec-fetch-site': 'same-origin', 'sec-fetch-mode': 'no-cors', 'sec-fetch-dest': 'image' })
+
+/** What each browser sends on a first visit and on the subresource loads that follow it (Sec-Fetch-User only where it does). */
+const browsers: Record<string, Record<string, string>> = {
+  'Chromium navigation': { ...chromium, ...navigate, 'sec-fetch-user': '?1', accept: 'text/html,application/xhtml+xml,application/xml;q=0.9,image/avif,image/webp,image/apng,*/*;q=0.8' },
+  'Chromium fetch()': { ...chromium, ...xhr },
+  'Chromium image': { ...chromium, ...image('image/avif,image/webp,image/apng,image/svg+xml,image/*,*/*;q=0.8') },
+  'Chromium script': { ...chromium, ...script },
+  'Firefox navigation': { ...firefox, ...navigate, 'sec-fetch-user': '?1', accept: 'text/html,application/xhtml+xml,application/xml;q=0.9,*/*;q=0.8', priority: 'u=0, i' },
+  'Firefox XMLHttpRequest': { ...firefox, ...xhr },
+  'Firefox image': { ...firefox, ...image('image/avif,image/webp,image/png,image/svg+xml,image/*;q=0.8,*/*;q=0.5') },
+  'Firefox script': { ...firefox, ...script },
+  'Safari navigation': { ...safari, ...navigate, accept: 'text/html,application/xhtml+xml,application/xml;q=0.9,*/*;q=0.8' },
+  'Safari fetch()': { ...safari, ...xhr },
+  'Safari image': { ...safari, ...image('image/webp,image/avif,image/jxl,image/heic,image/heic-sequence,video/*;q=0.8,image/png,image/svg+xml,image/*;q=0.8,*/*;q=0.5') },
+  'Safari script': { ...safari, ...script },
+}
+
+/** Clients that keep no cookies, with the headers they send by default (Node's fetch does send one Sec-Fetch-* header). */
+const nonBrowsers: Record<string, Record<string, string>> = {
+  'Node fetch (undici)': { accept: '*/*', 'accept-language': '*', 'sec-fetch-mode': 'cors', 'user-agent': 'node', 'accept-encoding': 'gzip, deflate' },
+  'Python requests': { 'user-agent': 'python-requests/2.32.3', 'accept-encoding': 'gzip, deflate', accept: '*/*', connection: 'keep-alive' },
+  "Go's net/http": { 'user-agent': 'Go-http-client/1.1', 'accept-encoding': 'gzip' },
+  curl: { 'user-agent': 'curl/8.5.0', accept: '*/*' },
+}
+
+const browserHeaders = browsers['Chromium navigation']!
 
 describe('identity', () => {
   it('uses the identity header first, so a signed-in user has one cohort on every device', () => {
@@ -48,6 +95,24 @@ describe('identity', () => {
     }
   })
 
+  it('knows a browser by the three Sec-Fetch-* headers Chromium, Firefox and Safari send on every request', () => {
+    for (const [client, headers] of Object.entries(browsers)) {
+      const a = assign(compiled(), facts(headers))
+      expect(a.source, client).toBe('new')
+      expect(a.setId, client).toMatch(/^new-id-/)
+    }
+  })
+
+  it('keeps cookie-less HTTP clients sticky on the derived id, Node’s fetch and its lone Sec-Fetch-Mode included', () => {
+    const r = compiled({ weight: 10 })
+    for (const [client, headers] of Object.entries(nonBrowsers)) {
+      const runs = Array.from({ length: 40 }, () => assign(r, facts(headers)))
+      expect(new Set(runs.map((a) => a.source)), client).toEqual(new Set(['derived']))
+      expect(new Set(runs.map((a) => a.cohort)).size, client).toBe(1)
+      expect(runs.some((a) => a.setId !== undefined), client).toBe(false)
+    }
+  })
+
   it('keeps a cookie-less non-browser client in one cohort, derived from address and User-Agent', () => {
     const headers = { 'user-agent': 'curl/8.5.0' }
     const first = assign(compiled(), facts(headers))
@@ -74,6 +139,30 @@ describe('tester overrides and bots', () => {
   it('pins the cohort from a link, even at weight 0, and asks to store the pin', () => {
     const a = assign(compiled({ weight: 0 }), facts(browserHeaders, 'https://shop.example/?sluice-cohort=canary'))
     expect(a).toMatchObject({ cohort: 'canary', reason: 'override', pin: 'canary' })
+  })
+
+  it('stores the canonical pin whatever the link’s case and spaces, so the pin cookie is honoured on the next request', () => {
+    const secret = 'tester-secret-0123'
+    for (const [over, suffix] of [[{}, ''], [{ secret }, `.${secret}`]] as const) {
+      const r = compiled({ weight: 0, overrides: over })
+      for (const typed of [' canary', 'CANARY', ' canary ', 'Canary']) {
+        const link = `https://shop.example/?sluice-cohort=${encodeURIComponent(typed + suffix)}`
+        const pinned = assign(r, facts(browserHeaders, link))
+        expect(pinned, typed).toMatchObject({ cohort: 'canary', pin: `canary${suffix}` })
+        // The cookie exactly as the edge writes it, sent back as a browser would.
+        const setCookie = serialize('sluice_pin', pinned.pin!, { path: '/' })
+        const next = assign(r, facts({ ...browserHeaders, cookie: setCookie.split(';')[0]! }))
+        expect(next, typed).toMatchObject({ cohort: 'canary', reason: 'override' })
+      }
+    }
+  })
+
+  it('pins nothing for a value that is not a cohort', () => {
+    for (const typed of ['canaryx', 'can ary', '%20canary', 'canary.', 'prod', '']) {
+      const a = assign(compiled({ weight: 0 }), facts(browserHeaders, `https://shop.example/?sluice-cohort=${encodeURIComponent(typed)}`))
+      expect(a.pin, typed).toBeUndefined()
+      expect(a.reason, typed).toBe('weight')
+    }
   })
 
   it('honours the override header and the pin cookie', () => {

@@ -145,6 +145,90 @@ describe('parseConfig', () => {
 
   it('names the invalid field', () => {
     const r = parseConfig(JSON.stringify({ rollouts: [{ id: 'web', stable: 'https://a.example', canary: 'https://b.example', weight: 12.345 }] }))
-    expect(r).toEqual({ ok: false, error: expect.stringContaining('rollouts.0.weight: must be a multiple of 0.01') })
+    expect(r).toEqual({ ok: true, config: { rollouts: [] }, rejected: [{ rollout: 'web', error: expect.stringContaining('rollouts.0.weight: must be a multiple of 0.01') }] })
+  })
+
+  it('rejects an invalid entry, every entry of a repeated id and the entries past 256 alone, keeping the rest', () => {
+    const entry = (id: string) => ({ id, stable: 'https://a.example', canary: 'https://b.example' })
+    const rollouts = [entry('twice'), { ...entry('bad'), weight: 250 }, entry('twice'), ...Array.from({ length: 254 }, (_, i) => entry(`r${i}`))]
+    const r = parseConfig(JSON.stringify({ rollouts }))
+    if (!r.ok) throw new Error(r.error)
+    expect(r.config.rollouts.map((x) => x.id)).toEqual(Array.from({ length: 253 }, (_, i) => `r${i}`))
+    expect(r.rejected).toEqual([
+      { rollout: 'twice', error: 'rollouts.0.id: another entry has the same id' },
+      { rollout: 'bad', error: expect.stringContaining('rollouts.1.weight') },
+      { rollout: 'twice', error: 'rollouts.2.id: another entry has the same id' },
+      { rollout: 'r253', error: 'rollouts.256: past the 256 rollouts the edge accepts' },
+    ])
+  })
+
+  it('refuses whole only a document that is not JSON with a rollouts array', () => {
+    expect(parseConfig('{not json')).toEqual({ ok: false, error: 'not JSON' })
+    expect(parseConfig('{"rollout":[]}')).toEqual({ ok: false, error: 'rollouts: must be an array' })
+  })
+})
+
+describe('a document with a rejected rollout', () => {
+  const shop = (weight: number) => rollout({ id: 'shop', match: { host: 'shop.example.com' }, weight })
+  const blog = (weight: number) => rollout({ id: 'blog', match: { host: 'blog.example.com' }, weight })
+  const origin = async (app: ReturnType<typeof sluice>, host: string) => (await app.fetch(`https://${host}/echo`)).headers.get('x-origin')
+
+  /** An app that has served shop and blog at 100 %, then reads a document where shop rolled back and blog's entry is invalid. */
+  async function shopRolledBackBlogBroken(...more: ReturnType<typeof rollout>[]) {
+    vi.spyOn(console, 'error').mockImplementation(() => {})
+    await publish(shop(100), blog(100))
+    const app = sluice()
+    expect(await origin(app, 'shop.example.com')).toBe('canary')
+    expect(await origin(app, 'blog.example.com')).toBe('canary')
+    await publish(shop(0), blog(12.345), ...more)
+    return app
+  }
+
+  it('still delivers every other rollout’s new version: a rollback is never held back by another rollout', async () => {
+    const app = await shopRolledBackBlogBroken()
+    expect(await origin(app, 'shop.example.com')).toBe('stable')
+  })
+
+  it('keeps the rejected rollout’s last good version, and gives one that never had one the [vars] default', async () => {
+    const app = await shopRolledBackBlogBroken(rollout({ id: 'news', match: { host: 'news.example.com' }, weight: 100, stable: 'ftp://nope' }))
+    expect(await origin(app, 'blog.example.com')).toBe('canary')
+    const news = await app.fetch('https://news.example.com/echo')
+    expect([news.status, news.headers.get('x-origin')]).toEqual([200, 'stable'])
+    // Still its last good version when the next document changes only the others.
+    await publish(shop(100), blog(12.345))
+    expect(await origin(app, 'shop.example.com')).toBe('canary')
+    expect(await origin(app, 'blog.example.com')).toBe('canary')
+  })
+
+  it('is reported by healthz: when, which rollout and why', async () => {
+    vi.spyOn(console, 'error').mockImplementation(() => {})
+    await publish(shop(100), blog(100))
+    const app = sluice()
+    // healthz reports the cache; a proxied request is what loads it.
+    const health = async () => {
+      await app.fetch('/echo')
+      return ((await (await app.fetch('/__sluice/healthz')).json()) as { config: Record<string, unknown> }).config
+    }
+    expect(await health()).toMatchObject({ source: 'kv', rejected: null })
+    await publish(shop(0), blog(12.345))
+    expect(await health()).toMatchObject({
+      source: 'kv',
+      rejected: { at: expect.stringMatching(/^\d{4}-\d\d-\d\dT/), errors: [{ rollout: 'blog', error: expect.stringContaining('rollouts.1.weight: must be a multiple of 0.01') }] },
+    })
+    await env.SLUICE_KV.put(CONFIG_KEY, '{not json')
+    expect(await health()).toMatchObject({ source: 'kv', rejected: { errors: [{ error: 'not JSON' }] } })
+  })
+
+  it('does not parse or compile a document again while it is unchanged', async () => {
+    await publish(shop(100))
+    const app = sluice()
+    const load = async () => {
+      await app.store.refresh(env.SLUICE_KV)
+      return app.store.get(env.SLUICE_KV, () => {})
+    }
+    const first = await load()
+    expect(await load()).toBe(first)
+    await publish(shop(0))
+    expect(await load()).not.toBe(first)
   })
 })

@@ -130,17 +130,23 @@ describe('cohort cookie', () => {
     expect(res.headers.getSetCookie()).toEqual([expect.stringMatching(/^cohort=[^;]+; Max-Age=3600; Domain=\.example\.com; Path=\/; HttpOnly; SameSite=Strict$/)])
   })
 
-  it('sets no cookie for a cookie-less client such as curl, yet keeps it in one cohort', async () => {
-    await publish(rollout({ weight: 50 }))
+  it('sets no cookie for a cookie-less client such as curl or Node’s fetch, yet keeps it in one cohort', async () => {
+    await publish(rollout({ weight: 10 }))
     const app = sluice()
-    const headers = { 'user-agent': 'curl/8.5.0', 'cf-connecting-ip': '198.51.100.4' }
-    const cohorts = new Set<string | null>()
-    for (let i = 0; i < 5; i++) {
-      const res = await app.fetch('/echo', { headers })
-      expect(res.headers.getSetCookie()).toHaveLength(0)
-      cohorts.add(res.headers.get('x-sluice-cohort'))
+    const clients: Record<string, string>[] = [
+      { 'user-agent': 'curl/8.5.0', accept: '*/*' },
+      // Node's fetch (undici) sends Sec-Fetch-Mode alone, without the Sec-Fetch-Site and -Dest a browser sends with it.
+      { 'user-agent': 'node', accept: '*/*', 'accept-language': '*', 'sec-fetch-mode': 'cors', 'accept-encoding': 'gzip, deflate' },
+    ]
+    for (const client of clients) {
+      const cohorts = new Set<string | null>()
+      for (let i = 0; i < 40; i++) {
+        const res = await app.fetch('/echo', { headers: { ...client, 'cf-connecting-ip': '198.51.100.4' } })
+        expect(res.headers.getSetCookie(), client['user-agent']).toHaveLength(0)
+        cohorts.add(res.headers.get('x-sluice-cohort'))
+      }
+      expect(cohorts.size, client['user-agent']).toBe(1)
     }
-    expect(cohorts.size).toBe(1)
   })
 
   it('pins a tester from a link, strips only that parameter before proxying, and stores the pin', async () => {
@@ -150,6 +156,22 @@ describe('cohort cookie', () => {
     expect(echo.origin).toBe('canary')
     expect(echo.query).toBe('?flag&q=a%20b&sig=x%2By')
     expect(res.headers.getSetCookie()).toContainEqual(expect.stringMatching(/^sluice_pin=canary; Max-Age=86400;/))
+  })
+
+  it('pins from a link however the cohort is typed, and honours the pin cookie it set on the next request', async () => {
+    await publish(rollout({ weight: 0 }))
+    const app = sluice()
+    for (const typed of ['%20canary', 'CANARY', '%20canary%20', '+canary+']) {
+      const res = await app.fetch(`/echo?sluice-cohort=${typed}`, { headers: browser })
+      expect(res.headers.get('x-origin'), typed).toBe('canary')
+      const pin = res.headers.getSetCookie().find((c) => c.startsWith('sluice_pin='))
+      expect(pin, typed).toMatch(/^sluice_pin=canary;/)
+      const next = await app.fetch('/echo', { headers: { ...browser, cookie: pin!.split(';')[0]! } })
+      expect(next.headers.get('x-origin'), typed).toBe('canary')
+    }
+    const garbage = await app.fetch('/echo?sluice-cohort=%20can%20ary', { headers: browser })
+    expect(garbage.headers.get('x-origin')).toBe('stable')
+    expect(garbage.headers.getSetCookie().filter((c) => c.startsWith('sluice_pin='))).toEqual([])
   })
 
   it('can leave the cohort response header out', async () => {
@@ -299,5 +321,116 @@ describe('faults', () => {
   it('does not fail over when failover is disabled', async () => {
     await publish(rollout({ canary: deadUrl(), weight: 100, failover: { enabled: false } }))
     expect((await sluice().fetch('/echo')).status).toBe(502)
+  })
+})
+
+/** The edge worker, with the data points it writes. */
+function measured() {
+  const points: AnalyticsEngineDataPoint[] = []
+  const METRICS = { writeDataPoint: (p?: AnalyticsEngineDataPoint) => void points.push(p!) } as AnalyticsEngineDataset
+  return { points, app: sluice({ env: { METRICS } }) }
+}
+
+/**
+ * A request as the runtime hands it to the worker. `curl -X GET --data x` arrives as a GET whose body is not null,
+ * which the Request constructor refuses to build: such a request is built as a POST and given the client's method.
+ */
+function incoming(method: string, body: BodyInit | null, headers: Record<string, string> = {}) {
+  const req = new Request('https://shop.example.com/echo', { method: body === null ? method : 'POST', body, headers })
+  return body === null ? req : Object.defineProperty(req, 'method', { value: method })
+}
+
+/** A chunked body: the given chunks, then the end (or a failure, as when the client goes away mid-upload). */
+const chunked = (chunks: Uint8Array[], end: 'close' | 'error' = 'close') =>
+  new ReadableStream<Uint8Array>({
+    start(c) {
+      for (const chunk of chunks) c.enqueue(chunk)
+      if (end === 'close') c.close()
+      else c.error(new Error('the client went away'))
+    },
+  })
+
+const expectRefusal = async (res: Response, status: number, text: string) => {
+  expect(res.status).toBe(status)
+  expect(res.headers.get('x-sluice-error')).toBe('1')
+  expect(res.headers.get('cache-control')).toBe('no-store')
+  expect(res.headers.get('content-type')).toBe('text/plain; charset=utf-8')
+  expect(res.headers.get('x-origin')).toBeNull()
+  expect(await res.text()).toBe(text)
+}
+
+describe('client-caused refusals', () => {
+  it('answers a GET with a body 400 itself: no origin is asked, and no cohort is charged with an error', async () => {
+    await publish(rollout({ weight: 100 }))
+    const { points, app } = measured()
+    await expectRefusal(await app.fetch(incoming('GET', 'x', { 'user-agent': 'curl/8.5.0' })), 400, 'A GET request cannot carry a body.\n')
+    expect(points).toEqual([])
+    // With both origins down the answer is the same: it never depended on one.
+    await publish(rollout({ weight: 100, stable: deadUrl(), canary: deadUrl() }))
+    await expectRefusal(await app.fetch(incoming('GET', 'x')), 400, 'A GET request cannot carry a body.\n')
+    expect(points).toEqual([])
+  })
+
+  it('answers a HEAD with a body, or a GET whose body fails mid-upload, the same way', async () => {
+    await publish(rollout({ weight: 100 }))
+    const { points, app } = measured()
+    const head = await app.fetch(incoming('HEAD', chunked([new Uint8Array(0), new Uint8Array([1, 2, 3])])))
+    expect(head.status).toBe(400)
+    expect(head.headers.get('x-sluice-error')).toBe('1')
+    await expectRefusal(await app.fetch(incoming('GET', chunked([new Uint8Array([1])], 'error'))), 400, 'A GET request cannot carry a body.\n')
+    expect(points).toEqual([])
+  })
+
+  it('does not forward TRACE, whose echo would show the visitor’s cookies and the headers Sluice adds', async () => {
+    await publish(rollout({ weight: 100 }))
+    const { points, app } = measured()
+    await expectRefusal(await app.fetch('/echo', { method: 'TRACE', headers: { cookie: 'session=secret' } }), 405, 'TRACE requests are not forwarded.\n')
+    expect(points).toEqual([])
+  })
+
+  it('forwards a GET whose chunked body is empty without a body, and can still fail it over', async () => {
+    await publish(rollout({ weight: 100 }))
+    const { points, app } = measured()
+    for (const body of [chunked([]), chunked([new Uint8Array(0)])]) {
+      const res = await app.fetch(incoming('GET', body))
+      expect(res.status).toBe(200)
+      const echo = await echoOf(res)
+      expect(echo).toMatchObject({ origin: 'canary', method: 'GET', bodyBytes: 0 })
+      expect(echo.headers['transfer-encoding']).toBeUndefined()
+    }
+    expect(points).toHaveLength(2)
+    // Nothing was streamed, so it is as safe to repeat as any GET.
+    await publish(rollout({ weight: 100, canary: deadUrl() }))
+    const failedOver = await app.fetch(incoming('GET', chunked([])))
+    expect(failedOver.headers.get('x-origin')).toBe('stable')
+    expect(failedOver.headers.get('x-sluice-failover')).toBe('1')
+  })
+
+  it('never answers a Sluice-made 5xx, whatever the method and body, while the origins are healthy', async () => {
+    await publish(rollout({ weight: 50 }))
+    const methods = 'GET HEAD POST PUT DELETE PATCH OPTIONS TRACE PURGE COPY LOCK MKCOL MOVE PROPFIND PROPPATCH SEARCH UNLOCK ACL REPORT MKACTIVITY CHECKOUT MERGE MSEARCH NOTIFY SUBSCRIBE UNSUBSCRIBE QUERY BAN'.split(' ')
+    const bytes = fc.uint8Array({ maxLength: 64 })
+    const body = fc.oneof(
+      fc.constant(null),
+      fc.string({ maxLength: 64 }),
+      bytes,
+      fc.record({ chunks: fc.array(bytes, { maxLength: 4 }), end: fc.constantFrom('close' as const, 'error' as const) }),
+    )
+    const headers = fc.record(
+      { expect: fc.constant('100-continue'), upgrade: fc.constantFrom('websocket', 'h2c'), 'content-type': fc.constant('application/json'), 'user-agent': fc.constantFrom('curl/8.5.0', 'node') },
+      { requiredKeys: [] },
+    )
+    await fc.assert(
+      fc.asyncProperty(fc.constantFrom(...methods), body, headers, async (method, b, h) => {
+        const { points, app } = measured()
+        const res = await app.fetch(incoming(method, b !== null && typeof b === 'object' && 'chunks' in b ? chunked(b.chunks, b.end) : b, h))
+        await res.body?.cancel()
+        const sluiceMade = res.headers.get('x-sluice-error') === '1'
+        expect(sluiceMade && res.status >= 500, `${method} ${res.status}`).toBe(false)
+        // Either Sluice refused it and wrote no data point, or the origin answered and the request was measured.
+        expect(points.length, `${method} ${res.status}`).toBe(sluiceMade ? 0 : 1)
+      }),
+      { numRuns: 150 },
+    )
   })
 })

@@ -84,8 +84,14 @@ export function cookieValue(header: string, name: string): string | undefined {
   return undefined
 }
 
+/**
+ * A browser sends Sec-Fetch-Site, Sec-Fetch-Mode and Sec-Fetch-Dest together on every request to a secure context
+ * (Chromium 80+, Firefox 90+, Safari 16.4+). One of them alone is not a browser: Node's fetch (undici) sends
+ * `Sec-Fetch-Mode: cors` and keeps no cookies, so a new id on each request would re-roll its cohort every time.
+ * Dest first: the header undici lacks, so such clients cost one lookup.
+ */
 export const isBrowser = (headers: Headers) =>
-  headers.has('sec-fetch-site') || headers.has('sec-fetch-dest') || headers.has('sec-fetch-mode')
+  headers.has('sec-fetch-dest') && headers.has('sec-fetch-site') && headers.has('sec-fetch-mode')
 
 /** A stable id for a client that keeps no cookies: same address and User-Agent, same id. */
 export function derivedId(clientIp: string, userAgent: string): string {
@@ -99,9 +105,12 @@ function overrideOf(r: CompiledRollout, req: RequestFacts, cookies: string): Pic
   // Most URLs have no override: skip building URLSearchParams for them.
   const link = req.url.search.includes(o.query) ? req.url.searchParams.get(o.query) : null
   if (link !== null) {
-    if (CLEAR.has(link.toLowerCase())) return { cohort: 'stable', pin: null }
+    if (CLEAR.has(link.trim().toLowerCase())) return { cohort: 'stable', pin: null }
     const cohort = parseOverride(link, o.secret)
-    if (cohort) return { cohort, pin: link }
+    // The pin stores the canonical form, not the link as typed (` canary`, `CANARY`): the cookie serialiser
+    // percent-encodes what it writes and the pin is read back undecoded, so only URL-safe bytes round-trip, and
+    // the cohort and the secret (which the schema limits to [A-Za-z0-9_-]) are exactly that.
+    if (cohort) return { cohort, pin: o.secret === undefined ? cohort : `${cohort}.${o.secret}` }
   }
   const header = parseOverride(req.headers.get(o.header), o.secret)
   if (header) return { cohort: header }
