@@ -90,6 +90,9 @@ function ifMatchHeader(c: Context, name: string): Record<string, string> {
 
 const path = (id: string) => `/rollouts/${encodeURIComponent(id)}`
 
+/** `?reason=…` for PUT and DELETE, whose bodies are not commands (the API reads the reason from the query there). */
+const reasonQuery = (c: Context) => (c.opts.reason !== undefined ? `?${new URLSearchParams({ reason: c.opts.reason })}` : '')
+
 function printStatus(c: Context, s: RolloutStatus) {
   c.io.out(c.opts.json ? JSON.stringify(s, null, 2) : formatStatus(s))
 }
@@ -193,14 +196,15 @@ export const COMMANDS: Record<string, CommandDef> = {
     details: [
       'Validates the file with the worker\'s own schema first; on an error it prints each invalid',
       'field and exits 2 without calling the API. "//field" keys are comments and "$schema" is',
-      'ignored; any other unknown field is an error.',
+      'ignored; any other unknown field is an error. Secrets are write-only: the live config shows',
+      '"secret": "set", and a file saying "set" keeps the live secret.',
       'Then shows a per-field diff against the live config ("no changes" when equal) and PUTs it',
       'with If-Match of the live revision, so a change made meanwhile fails with 412 instead of',
       'being overwritten. A new rollout is created with If-None-Match: *.',
       '',
       'Example: sluice apply config/example.rollout.json --dry-run',
     ].join('\n'),
-    options: ['dry-run', 'if-match'],
+    options: ['dry-run', 'reason', 'if-match'],
     async run(c) {
       const file = c.args[0]
       if (file === undefined) throw new UsageError('apply: missing <file.json>', 'apply')
@@ -233,7 +237,7 @@ export const COMMANDS: Record<string, CommandDef> = {
       }
       // The revision the diff was computed against; --if-match pins an older one the operator reviewed.
       const precondition = live ? { 'if-match': `"${live.revision}"`, ...ifMatch } : { 'if-none-match': '*', ...ifMatch }
-      const reply = await request(c.endpoint(), 'PUT', path(id), { body: spec, headers: precondition })
+      const reply = await request(c.endpoint(), 'PUT', `${path(id)}${reasonQuery(c)}`, { body: spec, headers: precondition })
       if (reply.status === 412 && c.opts['if-match'] === undefined) {
         const hint = `${id} changed after this diff was computed (someone else wrote it); run apply again to review the new diff`
         throw new ApiRefused(reply, hint)
@@ -247,10 +251,10 @@ export const COMMANDS: Record<string, CommandDef> = {
     args: '<id>',
     summary: 'remove a rollout (its history stays)',
     details: 'The edge stops routing its traffic at the next config refresh.',
-    options: ['if-match'],
+    options: ['reason', 'if-match'],
     async run(c) {
       const id = idArg(c, 'delete')
-      ok(await request(c.endpoint(), 'DELETE', path(id), { headers: ifMatchHeader(c, 'delete') }))
+      ok(await request(c.endpoint(), 'DELETE', `${path(id)}${reasonQuery(c)}`, { headers: ifMatchHeader(c, 'delete') }))
       c.io.out(c.opts.json ? JSON.stringify({ id, deleted: true }) : `deleted ${id}`)
     },
   },

@@ -6,14 +6,20 @@
  *
  * Files may carry comments as `"//field": "…"` keys and a `"$schema"` key;
  * both are dropped before validation. Any other key the schema does not know
- * is an error: zod (and the API) would silently drop it, so a typo such as
- * `"cokie"` would otherwise be applied as "use the defaults".
+ * is an error, found by the same code as the API's (src/core/config/unknown-fields.ts):
+ * zod would silently drop it, so a typo such as `"cokie"` would otherwise be
+ * applied as "use the defaults".
+ *
+ * Secrets are write-only: the live spec shows `"set"` in their place, and a file
+ * may say `"set"` too, to keep the live secret.
  */
 import { readFile } from 'node:fs/promises'
 import * as z from 'zod/mini'
+import { fieldErrors } from '../../src/admin/problem.ts'
+import { SECRET_FIELDS, SECRET_SET, keptSecrets, withSecret } from '../../src/admin/secrets.ts'
 import { RolloutSpec } from '../../src/core/config/schema.ts'
+import { parseStrict } from '../../src/core/config/unknown-fields.ts'
 import { InvalidConfig } from './errors.ts'
-import type { FieldError } from './http.ts'
 
 // zod/mini ships without messages ("Invalid input" for everything); the CLI can afford the English ones.
 z.config(z.locales.en())
@@ -39,23 +45,6 @@ export function stripComments(v: Json, top = true): Json {
   return out
 }
 
-interface JsonSchema {
-  properties?: Record<string, JsonSchema>
-  items?: JsonSchema
-}
-
-// The JSON Schema knows every field even when validation fails, unlike zod's output.
-const SCHEMA = z.toJSONSchema(RolloutSpec, { io: 'input', unrepresentable: 'any' }) as JsonSchema
-
-/** Keys the schema does not know; zod would drop them without a word. */
-function unknownFields(input: Json, schema: JsonSchema | undefined, path: string[] = []): string[] {
-  if (!schema) return []
-  if (Array.isArray(input)) return input.flatMap((x, i) => unknownFields(x, schema.items, [...path, String(i)]))
-  if (!isObject(input) || !schema.properties) return []
-  const known = schema.properties
-  return Object.entries(input).flatMap(([k, x]) => (k in known ? unknownFields(x, known[k], [...path, k]) : [[...path, k].join('.')]))
-}
-
 export async function loadConfig(file: string): Promise<LoadedConfig> {
   let text: string
   try {
@@ -71,21 +60,25 @@ export async function loadConfig(file: string): Promise<LoadedConfig> {
   }
   if (!isObject(json)) throw new InvalidConfig(`${file} must hold one rollout: a JSON object`)
   const input = stripComments(json)
-  const r = z.safeParse(RolloutSpec, input)
-  const errors: FieldError[] = r.success
-    ? []
-    : r.error.issues.map((i) => ({ field: i.path.map(String).join('.') || '(file)', message: i.message }))
-  for (const field of unknownFields(input, SCHEMA)) errors.push({ field, message: 'unknown field (a typo? the worker would ignore it)' })
-  if (errors.length > 0 || !r.success) throw new InvalidConfig(`${file} is not a valid rollout`, errors)
-  return { id: r.data.id, spec: r.data as unknown as { [key: string]: Json } }
+  // "set" is no secret the schema accepts: validate without it, and send it on for the API to keep the live value.
+  const kept = keptSecrets(input)
+  const r = parseStrict(RolloutSpec, kept.reduce<unknown>((v, p) => withSecret(v, p, undefined), input))
+  if (!r.success) throw new InvalidConfig(`${file} is not a valid rollout`, fieldErrors(r.issues))
+  const spec = kept.reduce<unknown>((v, p) => withSecret(v, p, SECRET_SET), r.data) as { [key: string]: Json }
+  return { id: r.data.id, spec }
 }
 
 export interface Change {
   path: string
   /** Absent on the side where the field does not exist. */
   from?: Json
+  /** Absent where the field does not exist, and for a secret, which is never shown. */
   to?: Json
+  /** A secret from the file: the live one reads "set", so they cannot be compared, and the file's is sent as is. */
+  writeOnly?: true
 }
+
+const isSecret = (path: string[]) => SECRET_FIELDS.some((p) => p.join('.') === path.join('.'))
 
 const same = (a: Json | undefined, b: Json | undefined) => JSON.stringify(a) === JSON.stringify(b)
 
@@ -99,6 +92,7 @@ function shapeOf(v: Json | undefined): 'absent' | 'object' | 'list' | 'value' {
 
 /** Field-level changes from `live` to `next`, in the config's own field order, with dotted paths (`schedule.2.weight`). */
 export function diff(live: Json | undefined, next: Json | undefined, path: string[] = []): Change[] {
+  if (isSecret(path) && next !== undefined && next !== SECRET_SET) return [{ path: path.join('.'), ...(live !== undefined ? { from: live } : {}), writeOnly: true }]
   if (same(live, next)) return []
   const a = shapeOf(live)
   const b = shapeOf(next)
@@ -120,6 +114,7 @@ export function formatChanges(changes: Change[]): string {
     .flatMap((c) => [
       ...('from' in c ? [`- ${c.path}: ${JSON.stringify(c.from)}`] : []),
       ...('to' in c ? [`+ ${c.path}: ${JSON.stringify(c.to)}`] : []),
+      ...(c.writeOnly ? [`+ ${c.path}: (the file's secret, not shown${'from' in c ? '; the live one is write-only, so it is sent as is' : ''})`] : []),
     ])
     .join('\n')
 }

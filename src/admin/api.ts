@@ -11,13 +11,15 @@ import * as z from 'zod/mini'
 import en from 'zod/v4/locales/en.js'
 import type { $ZodType } from 'zod/v4/core'
 import { coordinator } from '../control/client.ts'
-import type { Actor, Result, WriteOptions } from '../control/coordinator.ts'
+import type { Actor, Result, RolloutStatus, WriteOptions } from '../control/coordinator.ts'
 import { RolloutId } from '../core/config/schema.ts'
+import { parseStrict } from '../core/config/unknown-fields.ts'
 import { COMMANDS, type Command, type CommandName } from '../core/rollout/machine.ts'
 import { type AuthVars, authenticate, requireWrite, sameOriginWrites } from './auth.ts'
 import openApi from './openapi.json'
 import { COMMAND_BODIES, HistoryQuery, PutRolloutBody, SeriesQuery } from './schemas.ts'
-import { invalid, problem } from './problem.ts'
+import { badRequest, invalid, problem } from './problem.ts'
+import { keepSecrets, keptSecrets, redact } from './secrets.ts'
 
 // zod/mini ships without messages ("Invalid input"); operators deserve "Too big: expected number to be <=100".
 z.config(en())
@@ -37,21 +39,28 @@ function ifMatchOf(c: C): number | undefined | Response {
   return m ? Number(m[1]) : problem(400, 'Invalid request', 'If-Match must be a revision such as "7"', [{ field: 'header.if-match', message: 'must be a revision such as "7"' }])
 }
 
-/** Reads and validates a JSON body. Empty bodies are `{}` when the schema allows it. */
-async function body<S extends $ZodType>(c: C, schema: S): Promise<z.output<S> | Response> {
+/** Reads a JSON body; an empty body is `{}`. */
+async function jsonBody(c: C): Promise<unknown> {
   const text = await c.req.text()
-  let json: unknown = {}
-  if (text.trim() !== '') {
-    const type = c.req.header('content-type') ?? ''
-    if (!/^application\/(?:[\w.+-]+\+)?json\s*(?:;|$)/i.test(type)) return problem(415, 'Unsupported Media Type', 'send the body as application/json')
-    try {
-      json = JSON.parse(text)
-    } catch {
-      return problem(400, 'Invalid request', 'the body is not valid JSON', [{ field: '(body)', message: 'not valid JSON' }])
-    }
+  if (text.trim() === '') return {}
+  const type = c.req.header('content-type') ?? ''
+  if (!/^application\/(?:[\w.+-]+\+)?json\s*(?:;|$)/i.test(type)) return problem(415, 'Unsupported Media Type', 'send the body as application/json')
+  try {
+    return JSON.parse(text)
+  } catch {
+    return problem(400, 'Invalid request', 'the body is not valid JSON', [{ field: '(body)', message: 'not valid JSON' }])
   }
-  const r = z.safeParse(schema, json)
-  return r.success ? r.data : invalid(r.error.issues)
+}
+
+/** Validates a JSON body; unknown fields at any depth are refused (a typo would otherwise fall back to a default). */
+function valid<S extends $ZodType>(schema: S, json: unknown): z.output<S> | Response {
+  const r = parseStrict(schema, json)
+  return r.success ? r.data : invalid(r.issues)
+}
+
+async function body<S extends $ZodType>(c: C, schema: S): Promise<z.output<S> | Response> {
+  const json = await jsonBody(c)
+  return json instanceof Response ? json : valid(schema, json)
 }
 
 function reply<T>(c: C, r: Result<T>, ok: (v: T) => Response): Response {
@@ -65,8 +74,28 @@ function writeOptions(c: C, ifMatch: number | undefined, reason = c.req.query('r
 
 const etag = (revision: number) => ({ etag: `"${revision}"` })
 
+/** A status as the API shows it: secrets are write-only. */
+const shown = (c: C, s: RolloutStatus, status: 200 | 201 = 200) => c.json(redact(s), status, etag(s.revision))
+
+/**
+ * A PUT body's `"set"` secrets replaced by the current values. The write must then land on the revision those were
+ * read from (If-Match), or a secret changed in between would be overwritten with the older one.
+ */
+async function withKeptSecrets(c: C, id: string, input: unknown, ifMatch: number | undefined): Promise<{ input: unknown; ifMatch: number | undefined } | Response> {
+  if (keptSecrets(input).length === 0) return { input, ifMatch }
+  const current = await coordinator(c.env).status(id)
+  const kept = keepSecrets(input, current?.spec)
+  return kept.errors.length > 0 ? badRequest(kept.errors) : { input: kept.value, ifMatch: ifMatch ?? current?.revision }
+}
+
 export function createAdminApi() {
   const api = new Hono<ApiEnv>()
+
+  // Every answer, success or problem, is per-caller and current: no browser or proxy may keep one.
+  api.use('*', async (c, next) => {
+    await next()
+    c.header('cache-control', 'no-store')
+  })
 
   api.get('/openapi.json', (c) => c.json(openApi))
 
@@ -81,25 +110,29 @@ export function createAdminApi() {
     return r.success ? next() : invalid(r.error.issues, 'path.id')
   })
 
-  api.get('/rollouts', async (c) => c.json({ rollouts: await coordinator(c.env).list() }))
+  api.get('/rollouts', async (c) => c.json({ rollouts: (await coordinator(c.env).list()).map(redact) }))
 
   api.get('/rollouts/:id', async (c) => {
     const s = await coordinator(c.env).status(c.req.param('id'))
-    return s ? c.json(s, 200, etag(s.revision)) : problem(404, 'Not Found', `no rollout ${c.req.param('id')}`)
+    return s ? shown(c, s) : problem(404, 'Not Found', `no rollout ${c.req.param('id')}`)
   })
 
   api.put('/rollouts/:id', async (c) => {
     const id = c.req.param('id')
     const ifMatch = ifMatchOf(c)
     if (ifMatch instanceof Response) return ifMatch
-    const spec = await body(c, PutRolloutBody)
+    const json = await jsonBody(c)
+    if (json instanceof Response) return json
+    const kept = await withKeptSecrets(c, id, json, ifMatch)
+    if (kept instanceof Response) return kept
+    const spec = valid(PutRolloutBody, kept.input)
     if (spec instanceof Response) return spec
     if (spec.id !== undefined && spec.id !== id) {
       return problem(400, 'Invalid request', `id: "${spec.id}" does not match the URL`, [{ field: 'id', message: 'must match the id in the URL' }])
     }
     const createOnly = c.req.header('if-none-match')?.trim() === '*'
-    const r = await coordinator(c.env).put(id, spec, { ...writeOptions(c, ifMatch), createOnly })
-    return reply(c, r, (v) => c.json(v.status, v.created ? 201 : 200, etag(v.status.revision)))
+    const r = await coordinator(c.env).put(id, spec, { ...writeOptions(c, kept.ifMatch), createOnly })
+    return reply(c, r, (v) => shown(c, v.status, v.created ? 201 : 200))
   })
 
   api.delete('/rollouts/:id', async (c) => {
@@ -137,7 +170,7 @@ export function createAdminApi() {
     if (b instanceof Response) return b
     const cmd = (name === 'start' ? { name, release: b.release! } : name === 'weight' ? { name, weight: b.weight! } : { name }) as Command
     const r = await coordinator(c.env).command(c.req.param('id'), cmd, writeOptions(c, ifMatch, b.reason))
-    return reply(c, r, (s) => c.json(s, 200, etag(s.revision)))
+    return reply(c, r, (s) => shown(c, s))
   })
 
   api.all('*', () => problem(404, 'Not Found', 'no such admin API route; see /__sluice/api/openapi.json'))

@@ -9,10 +9,37 @@ import * as z from 'zod/mini'
 import type { $ZodType } from 'zod/v4/core'
 import { COMMANDS, PHASES } from '../core/rollout/machine.ts'
 import { COMMAND_BODIES, PutRolloutBody } from './schemas.ts'
+import { SECRET_FIELDS, SECRET_SET } from './secrets.ts'
 
-const schema = (s: $ZodType) => {
-  const { $schema: _, ...rest } = z.toJSONSchema(s, { io: 'input', unrepresentable: 'any' }) as Record<string, unknown>
+type JsonSchema = { properties?: Record<string, JsonSchema>; [keyword: string]: unknown }
+
+const schema = (s: $ZodType): JsonSchema => {
+  const { $schema: _, ...rest } = z.toJSONSchema(s, {
+    io: 'input',
+    unrepresentable: 'any',
+    // The API refuses unknown fields at any depth (parseStrict), so every documented object is closed.
+    override: ({ zodSchema, jsonSchema }) => {
+      if (zodSchema._zod.def.type === 'object') jsonSchema.additionalProperties = false
+    },
+  }) as JsonSchema
   return rest
+}
+
+/** The PUT body with its secrets marked write-only, and `"set"` (keep the current value) allowed in their place. */
+function putBody(): JsonSchema {
+  const body = schema(PutRolloutBody)
+  for (const path of SECRET_FIELDS) {
+    const parent = path.slice(0, -1).reduce<JsonSchema | undefined>((s, k) => s?.properties?.[k], body)
+    const name = path.at(-1)!
+    const secret = parent?.properties?.[name]
+    if (!parent?.properties || !secret) throw new Error(`secret field ${path.join('.')} is not in the PUT body`)
+    parent.properties[name] = {
+      anyOf: [secret, { const: SECRET_SET }],
+      writeOnly: true,
+      description: `Write-only: responses show "${SECRET_SET}" when it is set; a PUT of "${SECRET_SET}" keeps the current value, and omitting it clears it.`,
+    }
+  }
+  return body
 }
 
 const ref = (name: string) => ({ $ref: `#/components/schemas/${name}` })
@@ -83,7 +110,7 @@ export function openApiDocument(): object {
     components: {
       securitySchemes: { bearer: { type: 'http', scheme: 'bearer' } },
       schemas: {
-        PutRolloutBody: schema(PutRolloutBody),
+        PutRolloutBody: putBody(),
         RolloutStatus: {
           type: 'object',
           required: ['id', 'spec', 'phase', 'weight', 'revision'],

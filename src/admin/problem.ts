@@ -32,7 +32,7 @@ export function fieldErrors(issues: readonly $ZodIssue[], prefix = ''): FieldErr
   )
 }
 
-export const invalid = (issues: readonly $ZodIssue[], prefix?: string) => {
-  const errors = fieldErrors(issues, prefix)
-  return problem(400, 'Invalid request', errors.map((e) => `${e.field}: ${e.message}`).join('; '), errors)
-}
+/** A 400 naming each field; the detail repeats them for clients that show only the detail. */
+export const badRequest = (errors: FieldError[]) => problem(400, 'Invalid request', errors.map((e) => `${e.field}: ${e.message}`).join('; '), errors)
+
+export const invalid = (issues: readonly $ZodIssue[], prefix?: string) => badRequest(fieldErrors(issues, prefix))

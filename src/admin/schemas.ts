@@ -10,11 +10,12 @@ const Reason = z.optional(z.string().check(z.maxLength(500)))
 
 /**
  * PUT body: a rollout spec; `id` may be omitted (the URL names it) but must
- * match if given. Unknown top-level fields are refused, so a typo such as
- * `cokie` is a 400 rather than a silently ignored setting. (The edge reads the
- * published document leniently instead, so a newer field never breaks an older isolate.)
+ * match if given, and `$schema` (an editor's hint) is allowed. The API parses
+ * every body with `parseStrict` (src/core/config/unknown-fields.ts), so an
+ * unknown field at any depth, such as `cokie` or `judge.maxCanaryErorRate`, is a
+ * 400 rather than a silently ignored setting.
  */
-export const PutRolloutBody = z.strictObject({ ...RolloutSpec.shape, id: z.optional(RolloutId), $schema: z.optional(z.string()) })
+export const PutRolloutBody = z.object({ ...RolloutSpec.shape, id: z.optional(RolloutId), $schema: z.optional(z.string()) })
 
 export const StartBody = z.object({
   release: z.string().check(z.minLength(1), z.maxLength(64)),

@@ -1,6 +1,8 @@
 import { env } from 'cloudflare:workers'
 import { createExecutionContext } from 'cloudflare:test'
 import { describe, expect, it } from 'vitest'
+import example from '../../config/example.rollout.json'
+import { CONFIG_KEY } from '../../src/edge/config-store.ts'
 import { createControlApp } from '../../src/workers/control.ts'
 import { call, create, spec } from '../support/admin.ts'
 import { READ_TOKEN } from '../support/tokens.ts'
@@ -59,6 +61,10 @@ describe('bad input gets a 4xx problem naming the field', () => {
     ['a schedule weight finer than 0.01', { schedule: [{ weight: 1.005 }, { weight: 100 }] }, 'schedule.0.weight'],
     ['a schedule not ending at 100', { schedule: [{ weight: 10 }, { weight: 50 }] }, 'schedule'],
     ['an unknown field (a typo)', { cokie: { name: 'x' } }, 'cokie'],
+    ['an unknown nested field', { judge: { maxCanaryErorRate: 0.001 } }, 'judge.maxCanaryErorRate'],
+    ['an unknown field two levels down', { judge: { latency: { maxRatoi: 2 } } }, 'judge.latency.maxRatoi'],
+    ['an unknown field in a schedule step', { schedule: [{ weight: 10 }, { weight: 100, wieght: 5 }] }, 'schedule.1.wieght'],
+    ['an unknown cookie field', { cookie: { nmae: 'x' } }, 'cookie.nmae'],
     ['a cookie path that would break Set-Cookie', { cookie: { path: '/;x' } }, 'cookie.path'],
     ['SameSite=None without Secure (browsers drop it)', { cookie: { sameSite: 'None' } }, 'cookie.secure'],
   ]
@@ -68,6 +74,39 @@ describe('bad input gets a 4xx problem naming the field', () => {
       expect(p.errors!.map((e) => e.field)).toContain(field)
     })
   }
+
+  it('names every unknown field at once, next to the other errors, rather than storing the defaults', async () => {
+    const typos = { judge: { maxCanaryErorRate: 0.001, latency: { maxRatoi: 2 } }, cookie: { nmae: 'x' }, failover: { enabled: 'yes' } }
+    const p = await problemOf(await call('/rollouts/typos', { method: 'PUT', body: { ...spec('typos'), ...typos } }), 400)
+    expect(p.errors).toEqual(expect.arrayContaining([
+      { field: 'judge.maxCanaryErorRate', message: 'unknown field' },
+      { field: 'judge.latency.maxRatoi', message: 'unknown field' },
+      { field: 'cookie.nmae', message: 'unknown field' },
+      expect.objectContaining({ field: 'failover.enabled' }),
+    ]))
+    await problemOf(await call('/rollouts/typos'), 404)
+  })
+
+  it('refuses unknown fields in command bodies', async () => {
+    await create('cmd-typos')
+    for (const [cmd, body, field] of [['start', { release: 'v2', reson: 'x' }, 'reson'], ['weight', { weight: 5, wieght: 6 }, 'wieght'], ['pause', { reason: 'x', by: 'me' }, 'by']] as const) {
+      const p = await problemOf(await call(`/rollouts/cmd-typos/${cmd}`, { body }), 400)
+      expect(p.errors).toEqual([{ field, message: 'unknown field' }])
+    }
+    expect((await json<Status>(await call('/rollouts/cmd-typos'))).phase).toBe('idle')
+  })
+
+  it('accepts every valid field: the example config, and a status\'s spec with all its defaults put back', async () => {
+    // The example's `//` keys are comments for `sluice apply`, which drops them; its $schema is allowed.
+    const file = Object.fromEntries(Object.entries(example).filter(([k]) => !k.startsWith('//')))
+    const res = await call('/rollouts/web', { method: 'PUT', body: { ...file, salt: 'pepper', overrides: { ...example.overrides, secret: 'a-secret-of-16-chars' } } })
+    expect(res.status, await res.clone().text()).toBe(201)
+    const created = await json<Status & { spec: Record<string, unknown> }>(res)
+    const full = { ...created.spec, overrides: { ...(created.spec.overrides as object), secret: 'a-secret-of-16-chars' }, notify: { webhook: 'https://hooks.example.com/x' } }
+    const again = await call('/rollouts/web', { method: 'PUT', body: full })
+    expect(again.status, await again.clone().text()).toBe(200)
+    expect((await json<Status>(again)).spec).toEqual({ ...full, overrides: { ...full.overrides, secret: 'set' } })
+  })
 
   it('rejects weights outside 0-100 or finer than 0.01, and wrong types, saying why', async () => {
     await create('weights')
@@ -214,6 +253,68 @@ describe('concurrency', () => {
   it('refuses to create over an existing rollout with If-None-Match: *', async () => {
     await create('once')
     await problemOf(await call('/rollouts/once', { method: 'PUT', body: spec('once'), headers: { 'if-none-match': '*' } }), 412)
+  })
+})
+
+describe('caching', () => {
+  it('marks every answer no-store, successes included', async () => {
+    await create('cached')
+    const answers = [
+      await call('/openapi.json', { token: null }),
+      await call('/rollouts'),
+      await call('/rollouts/cached'),
+      await call('/rollouts/cached', { method: 'PUT', body: spec('cached') }),
+      await call('/rollouts/cached/start', { body: { release: 'v1' } }),
+      await call('/rollouts/cached/history'),
+      await call('/rollouts/cached/series'),
+      await call('/rollouts/cached', { method: 'DELETE' }),
+      await call('/rollouts', { token: null }),
+      await call('/rollouts/cached'),
+    ]
+    expect(answers.map((r) => r.status)).toEqual([200, 200, 200, 200, 200, 200, 200, 204, 401, 404])
+    for (const r of answers) expect(r.headers.get('cache-control'), r.url).toBe('no-store')
+  })
+})
+
+describe('secrets are write-only', () => {
+  const SECRET = 'canary-pin-secret-0123'
+  type Secretive = Status & { spec: { overrides: { secret?: string; pinCookie: string } } }
+  const published = async (id: string) => {
+    const doc = JSON.parse((await env.SLUICE_KV.get(CONFIG_KEY))!) as { rollouts: { id: string; overrides: { secret?: string } }[] }
+    return doc.rollouts.find((r) => r.id === id)!.overrides.secret
+  }
+
+  it('shows "set" instead of the secret to every reader, in every status', async () => {
+    const res = await call('/rollouts/hidden', { method: 'PUT', body: spec('hidden', { overrides: { secret: SECRET } }) })
+    expect((await json<Secretive>(res)).spec.overrides.secret).toBe('set')
+    for (const token of [READ_TOKEN, undefined]) {
+      expect((await json<Secretive>(await call('/rollouts/hidden', { token }))).spec.overrides.secret).toBe('set')
+      const list = await json<{ rollouts: Secretive[] }>(await call('/rollouts', { token }))
+      expect(list.rollouts.find((r) => r.id === 'hidden')!.spec.overrides.secret).toBe('set')
+    }
+    const started = await json<Secretive>(await call('/rollouts/hidden/start', { body: { release: 'v1' } }))
+    expect(started.spec.overrides.secret).toBe('set')
+    const replaced = await json<Secretive>(await call('/rollouts/hidden', { method: 'PUT', body: spec('hidden', { overrides: { secret: SECRET } }) }))
+    expect(replaced.spec.overrides.secret).toBe('set')
+    // The edge still gets the real one.
+    expect(await published('hidden')).toBe(SECRET)
+  })
+
+  it('keeps the secret on a PUT of "set", clears it on a PUT without it, and refuses "set" with nothing to keep', async () => {
+    await create('kept', { overrides: { secret: SECRET } })
+    const kept = await call('/rollouts/kept', { method: 'PUT', body: spec('kept', { overrides: { secret: 'set', pinCookie: 'pin2' } }) })
+    expect(kept.status, await kept.clone().text()).toBe(200)
+    expect((await json<Secretive>(kept)).spec.overrides).toMatchObject({ secret: 'set', pinCookie: 'pin2' })
+    expect(await published('kept')).toBe(SECRET)
+
+    const cleared = await json<Secretive>(await call('/rollouts/kept', { method: 'PUT', body: spec('kept') }))
+    expect(cleared.spec.overrides.secret).toBeUndefined()
+    expect(await published('kept')).toBeUndefined()
+
+    for (const id of ['kept', 'never-created']) {
+      const p = await problemOf(await call(`/rollouts/${id}`, { method: 'PUT', body: spec(id, { overrides: { secret: 'set' } }) }), 400)
+      expect(p.errors).toEqual([{ field: 'overrides.secret', message: expect.stringContaining('none is set') }])
+    }
   })
 })
 

@@ -169,6 +169,7 @@ describe('help and usage errors', () => {
     expect(history.stdout).toContain('--before SEQ')
     const apply = await sluice(['apply', '-h'], { token: null })
     expect(apply.stdout).toContain('--dry-run')
+    expect(apply.stdout).toContain('--reason TEXT')
     expect(apply.stdout).toContain('If-None-Match')
   })
 
@@ -316,6 +317,7 @@ describe('apply', () => {
       schedule: [{ weight: 10 }, { weight: 5 }],
       cokie: { name: 'typo' },
       failover: { enabled: 'yes' },
+      judge: { latency: { maxRatoi: 2 } },
     }, 'guarded-bad.json')
     await withProxy(async (url, seen) => {
       const r = await sluice(['apply', file], { url })
@@ -326,6 +328,7 @@ describe('apply', () => {
       expect(r.stderr).toContain('- schedule: the last step must be 100 (the promotion)')
       expect(r.stderr).toMatch(/- failover\.enabled: .*expected boolean/)
       expect(r.stderr).toContain('- cokie: unknown field')
+      expect(r.stderr).toContain('- judge.latency.maxRatoi: unknown field')
       expect(r.stdout).toBe('')
       expect(seen).toEqual([])
     })
@@ -381,6 +384,47 @@ describe('apply', () => {
     // An unrelated change carries no warning.
     const plain = await sluice(['apply', await configFile('diffed-warn', {}), '--dry-run'])
     expect(plain.stderr).toBe('')
+  })
+
+  it('sends --reason with the write, and the history records it', async () => {
+    await applied('reasoned')
+    const r = await sluice(['apply', await configFile('reasoned', { salt: 'pepper' }, 'reasoned-2.json'), '--reason', 'ticket 7: new salt'])
+    expect(r.code, r.stderr).toBe(0)
+    expect((await api('/rollouts/reasoned/history?limit=1')).body!.entries[0]).toMatchObject({ command: 'replace', reason: 'ticket 7: new salt' })
+  })
+
+  it('treats secrets as write-only: "set" in the file keeps the live one, a real one is sent but never printed', async () => {
+    const secret = 'cli-override-secret-0123'
+    const example = JSON.parse(await readFile(EXAMPLE, 'utf8')) as { overrides: object }
+    const real = await configFile('secretive', { overrides: { ...example.overrides, secret } })
+    const created = await sluice(['apply', real])
+    expect(created.code, created.stderr).toBe(0)
+    expect(created.stdout).toContain('+ overrides.secret: (the file\'s secret, not shown)\n')
+    expect(json(await sluice(['status', 'secretive', '--json'])).spec.overrides.secret).toBe('set')
+
+    // The live secret reads "set", so a real one in the file cannot be compared: it is a change, sent as is.
+    const again = await sluice(['apply', real, '--dry-run', '--json'])
+    expect(again.code, again.stderr).toBe(0)
+    expect(again.stderr).toContain('- overrides.secret: "set"\n+ overrides.secret: (the file\'s secret, not shown; the live one is write-only, so it is sent as is)')
+    expect(json(again).changes).toEqual([{ path: 'overrides.secret', from: 'set', writeOnly: true }])
+    expect(again.stdout + again.stderr).not.toContain(secret)
+
+    const keep = await configFile('secretive', { overrides: { ...example.overrides, secret: 'set' } }, 'secretive-set.json')
+    await withProxy(async (url, seen) => {
+      const r = await sluice(['apply', keep], { url })
+      expect(r.code, r.stderr).toBe(0)
+      expect(r.stdout).toContain('no changes')
+      expect(seen.map((s) => s.method)).toEqual(['GET'])
+    })
+    // With another change, "set" goes to the API, which keeps the live secret.
+    const salted = await configFile('secretive', { overrides: { ...example.overrides, secret: 'set' }, salt: 'pepper' }, 'secretive-salted.json')
+    await withProxy(async (url, seen) => {
+      const r = await sluice(['apply', salted], { url })
+      expect(r.code, r.stderr).toBe(0)
+      expect(r.stdout).toBe(`secretive: live revision 1 → ${salted}\n+ salt: "pepper"\nupdated secretive to revision 2\n`)
+      expect(JSON.parse(seen.find((s) => s.method === 'PUT')!.body).overrides.secret).toBe('set')
+    })
+    expect((await api('/rollouts/secretive')).body!.spec.overrides.secret).toBe('set')
   })
 
   it('sends --if-match REV instead of the live revision', async () => {
@@ -527,13 +571,13 @@ describe('commands', () => {
 
   it('deletes a rollout, keeping its history', async () => {
     await applied('doomed')
-    const r = await sluice(['delete', 'doomed'])
+    const r = await sluice(['delete', 'doomed', '--reason', 'retired'])
     expect(r.code, r.stderr).toBe(0)
     expect(r.stdout).toBe('deleted doomed\n')
     expect((await api('/rollouts/doomed')).status).toBe(404)
     expect((await sluice(['delete', 'doomed'])).code).toBe(1)
     const history = await sluice(['history', 'doomed'])
-    expect(history.stdout).toMatch(/ delete +idle 0% → \(none\)\n.* create /)
+    expect(history.stdout).toMatch(/ delete +idle 0% → \(none\) +retired\n.* create /)
   })
 
   it('pages through history with --limit and --before', async () => {
