@@ -3,8 +3,14 @@
  * `npm run traffic -- [--rps N] [--duration S]`: simulated visitors for the
  * local demo. Each visitor has its own cookie jar, so Sluice's sticky cohorts
  * work as for real browsers; a share of them keep no cookies (like curl or an
- * API client) and are told apart by their User-Agent. A live line shows the
- * requests, each cohort's share and error rate, and the rollout's weight.
+ * API client) and are told apart by their User-Agent. Each visitor also has
+ * its own client address: the judge counts failures per client (README, "How
+ * the judge decides"), and on this machine every request would otherwise come
+ * from 127.0.0.1. Locally wrangler keeps a `CF-Connecting-IP` the client sends
+ * (Cloudflare overwrites it in production), so each visitor sends one, from
+ * 198.18.0.0/15, the range set aside for benchmarks, never a real client's.
+ * A live line shows the requests, each cohort's share and error rate, and the
+ * rollout's weight.
  */
 import { parseArgs } from 'node:util'
 
@@ -52,10 +58,15 @@ function remember(v: Visitor, res: Response) {
   }
 }
 
+/** The visitor's address in 198.18.0.0/15 (131,072 of them). */
+const addressOf = (v: Visitor) => `198.${18 + ((v.id >> 16) & 1)}.${(v.id >> 8) & 255}.${v.id & 255}`
+
 function headersFor(v: Visitor, path: string): Record<string, string> {
-  if (!v.jar) return { 'user-agent': `sluice-traffic-cli/1.0 (client ${v.id})` }
+  const ip = { 'cf-connecting-ip': addressOf(v) }
+  if (!v.jar) return { ...ip, 'user-agent': `sluice-traffic-cli/1.0 (client ${v.id})` }
   const cookie = [...v.jar].map(([k, val]) => `${k}=${val}`).join('; ')
   return {
+    ...ip,
     'user-agent': 'Mozilla/5.0 (X11; Linux x86_64) sluice-traffic',
     'sec-fetch-site': path === '/' ? 'none' : 'same-origin',
     'sec-fetch-mode': path === '/' ? 'navigate' : 'no-cors',

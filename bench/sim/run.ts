@@ -21,6 +21,7 @@ import {
   applyDecision,
   initialState,
 } from '../../src/core/rollout/machine.ts'
+import { clientMinute, newClientPool } from './clients.ts'
 import { type Scenario, rolloutSpecOf } from './scenario.ts'
 import { type MinuteTraffic, type Stale, minuteTraffic, windowCohorts } from './traffic.ts'
 
@@ -85,8 +86,10 @@ export function simulateSeed(p: Prepared, seed: number, judgeKind: JudgeKind, op
     return left > 0 ? { weight: change.from, fraction: Math.min(1, left / MINUTE) } : undefined
   }
 
+  const pool = newClientPool()
   for (let m = 0; m < s.minutes; m++) {
     const traffic = minuteTraffic(s, seed, m, state.weight, staleAt(m))
+    traffic.clients = clientMinute(s, seed, pool, traffic)
     buffer.push(traffic)
     canaryRequests += traffic.canary.requests
     canaryErrors += traffic.canary.errors

@@ -48,6 +48,22 @@ export const Incident = z
   })
   .check(z.refine((i) => i.endMinute > i.startMinute, { message: 'endMinute must be after startMinute', path: ['endMinute'] }))
 
+export const ClientModel = z.strictObject({
+  requestsPerMinute: z._default(
+    z.number().check(z.gt(0), z.lte(600), z.describe('Requests an active client makes per minute, on average.')),
+    2,
+  ),
+  sessionMinutes: z._default(
+    z.number().check(z.gte(1), z.lte(1440), z.describe('Minutes a client stays active, on average (geometric).')),
+    10,
+  ),
+})
+
+export const Attacker = z.strictObject({
+  rps: z.number().check(z.gt(0), z.lte(1000), z.describe('Requests per second of one client into the canary, every one of which fails.')),
+  startMinute: z._default(Minute.check(z.describe('Minute the attack begins.')), 0),
+})
+
 const lag = AnalysisSettings.shape.lagMinutes
 const noData = AnalysisSettings.shape.noDataPauseMinutes
 
@@ -66,6 +82,10 @@ export const Scenario = z.strictObject({
   stable: CohortModel,
   canary: CohortModel,
   incident: z.optional(Incident.check(z.describe('A site-wide outage: both cohorts fail at the same rate for a while.'))),
+  clients: z.prefault(ClientModel.check(z.describe('How requests group into clients, the unit the judge counts by default.')), {}),
+  attacker: z.optional(
+    Attacker.check(z.describe('One hostile client, always in the canary (it chooses its cookie), making the canary fail on purpose.')),
+  ),
   lagMinutes: lag.check(z.describe('Analytics Engine ingestion lag: a minute of data becomes visible this many minutes after it ends.')),
   noDataPauseMinutes: noData,
   propagationSeconds: z._default(

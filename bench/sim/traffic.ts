@@ -11,7 +11,7 @@
  * the dice's).
  */
 import { type Random, seeded } from '../../test/support/random.ts'
-import type { CohortCounts } from '../../src/core/judge/judge.ts'
+import type { ClientCounts, CohortCounts } from '../../src/core/judge/judge.ts'
 import { DEFAULT_LATENCY, type Scenario } from './scenario.ts'
 import { fmix32 } from '../../src/core/cohort/hash.ts'
 
@@ -29,6 +29,8 @@ export interface MinuteTraffic {
   edgeWeight: number
   stable: CohortMinute
   canary: CohortMinute
+  /** The same minute counted by client (clients.ts); absent for minutes drawn only to count exposure. */
+  clients?: { stable: ClientCounts; canary: ClientCounts }
 }
 
 /** A 32-bit mix of two integers (murmur3's finaliser over a golden-ratio combination). */
@@ -173,14 +175,29 @@ export function windowCohorts(
     }
     return { requests, errors }
   }
-  const stable = sum((m) => m.stable)
-  const canary = sum((m) => m.canary)
+  // Clients are summed over the window's minutes: exact for the usual one-minute window, an overcount of a client
+  // active in two minutes of a longer one (its first failure still counts once: the pool tracks it).
+  const clients = (pick: (c: NonNullable<MinuteTraffic['clients']>) => ClientCounts): ClientCounts => {
+    const out = { seen: 0, failing: 0, fresh: 0, firstFailures: 0, cappedRequests: 0 }
+    for (const m of minutes) {
+      if (!m.clients) continue
+      const c = pick(m.clients)
+      out.seen += c.seen
+      out.failing += c.failing
+      out.fresh += c.fresh
+      out.firstFailures += c.firstFailures
+      out.cappedRequests += c.cappedRequests
+    }
+    return out
+  }
+  const stable = { ...sum((m) => m.stable), clients: clients((c) => c.stable) }
+  const canary = { ...sum((m) => m.canary), clients: clients((c) => c.canary) }
   // Drawn per window rather than per minute: each cohort's latency law does not change over time, so the
   // quantiles of a window's n requests are exact however many minutes it spans (quantiles do not add up).
   const rng = streamFor(seed, LATENCY, startMinute)
   const stableLatency = s.stable.latencyMs ?? DEFAULT_LATENCY
   const canaryLatency = s.canary.latencyMs ?? stableLatency
-  const withLatency = (c: CohortMinute, l: { median: number; p95: number }): CohortCounts =>
+  const withLatency = (c: CohortCounts, l: { median: number; p95: number }): CohortCounts =>
     c.requests > 0 ? { ...c, latencyMs: latencyQuantiles(rng, c.requests, l.median, l.p95) } : c
   return { stable: withLatency(stable, stableLatency), canary: withLatency(canary, canaryLatency) }
 }

@@ -6,6 +6,7 @@
  */
 import { serialize } from 'hono/utils/cookie'
 import { type Assignment, assign } from '../core/cohort/assign.ts'
+import { clientKey } from '../core/cohort/client.ts'
 import { type CompiledRollout, selectRollout } from '../core/config/compile.ts'
 import type { Cohort } from '../core/config/schema.ts'
 import type { ConfigStore } from './config-store.ts'
@@ -156,13 +157,14 @@ export function createEdgeHandler({ store, newId = () => crypto.randomUUID() }: 
       rolloutId: r.rollout.id,
       cohort: a.cohort,
       reason: a.reason,
-      release: r.rollout.release,
+      release: r.rollout.release ?? '',
       method: request.method,
       status: first.status,
       latencyMs: first.latencyMs,
       failover: served !== first,
       colo: cf?.colo ?? '',
       country: cf?.country ?? '',
+      client: clientKey(clientIp),
     })
 
     if (!served.res) {

@@ -12,6 +12,8 @@ import failing from '../fixtures/ae-sql/failing-canary.json'
 import empty from '../fixtures/ae-sql/empty.json'
 import nanQuantiles from '../fixtures/ae-sql/nan-quantiles.json'
 import sampled from '../fixtures/ae-sql/sampled.json'
+import healthyClients from '../fixtures/ae-sql/healthy-clients.json'
+import failingClients from '../fixtures/ae-sql/failing-canary-clients.json'
 import { spec } from '../support/admin.ts'
 
 const services = () => `http://127.0.0.1:${inject('servicesPort')}`
@@ -21,8 +23,24 @@ const MINUTE = 60_000
 /** The worker's env, reading metrics from the fake SQL API. */
 const controllerEnv = () => ({ ...env, AE_ACCOUNT_ID: 'acc', AE_API_TOKEN: 'ae-token', AE_SQL_ENDPOINT: `${services()}/sql` }) as ControlEnv
 
-async function script(rollout: string, answers: unknown[]) {
+interface Scripted {
+  status?: number
+  body?: unknown
+  raw?: string
+  delayMs?: number
+}
+
+/** The clients query's answer that goes with each requests fixture (same traffic, counted by client). */
+const CLIENTS = new Map<unknown, unknown>([
+  [healthy, healthyClients],
+  [failing, failingClients],
+])
+
+/** Scripts the next answers of both queries: the requests query as given, the clients query to match. */
+async function script(rollout: string, answers: Scripted[]) {
+  const clients = answers.map((a) => ({ ...a, body: CLIENTS.get(a.body) ?? (a.status ? a.body : empty) }))
   await fetch(`${services()}/script/${rollout}`, { method: 'PUT', body: JSON.stringify(answers) })
+  await fetch(`${services()}/script/${rollout}:clients`, { method: 'PUT', body: JSON.stringify(clients) })
 }
 const received = async <T,>(key: string) => (await (await fetch(`${services()}/received/${key}`)).json()) as T[]
 
@@ -53,26 +71,32 @@ describe('SQL API metrics source', () => {
 
   it('sends a weighted query with the bearer token, and parses 64-bit numbers sent as strings', async () => {
     await script('src-ok', [{ body: healthy }])
-    const w = await source().window('src-ok', range)
+    const w = await source().window('src-ok', { ...range, since: range.start - 10 * MINUTE })
     expect(w).toEqual({
       start: range.start,
       end: range.end,
       sampled: false,
-      stable: { requests: 90000, errors: 90, latencyMs: { p50: 41, p95: 120, p99: 250 } },
-      canary: { requests: 10000, errors: 9, latencyMs: { p50: 42, p95: 118, p99: 240 } },
+      stable: { requests: 90000, errors: 90, latencyMs: { p50: 41, p95: 120, p99: 250 }, clients: { seen: 30000, failing: 88, fresh: 29990, firstFailures: 85, cappedRequests: 59000 } },
+      canary: { requests: 10000, errors: 9, latencyMs: { p50: 42, p95: 118, p99: 240 }, clients: { seen: 3300, failing: 9, fresh: 3299, firstFailures: 9, cappedRequests: 6500 } },
     })
     const [req] = await received<{ authorization: string; query: string }>('sql:src-ok')
     expect(req!.authorization).toBe('Bearer ae-token')
     expect(req!.query).toContain('SUM(_sample_interval) AS requests')
     expect(req!.query).toContain("index1 IN ('src-ok/stable', 'src-ok/canary')")
     expect(req!.query).toContain(`timestamp >= toDateTime(${range.start / 1000}) AND timestamp < toDateTime(${range.end / 1000})`)
+    // The clients query: one row per client inside, its failures before the window read since the release began.
+    const [clients] = await received<{ authorization: string; query: string }>('sql:src-ok:clients')
+    expect(clients!.authorization).toBe('Bearer ae-token')
+    expect(clients!.query).toContain('GROUP BY cohort, client')
+    expect(clients!.query).toContain(`timestamp >= toDateTime(${range.start / 1000 - 600}) AND timestamp < toDateTime(${range.end / 1000})`)
+    expect(clients!.query).toContain(`AND (timestamp >= toDateTime(${range.start / 1000}) OR double3 > 0)`)
   })
 
   it('reads an empty result as no traffic, and NaN quantiles as absent', async () => {
     await script('src-empty', [{ body: empty }])
     expect(await source().window('src-empty', range)).toMatchObject({ stable: { requests: 0, errors: 0 }, canary: { requests: 0, errors: 0 } })
     await script('src-nan', [{ body: nanQuantiles }])
-    expect((await source().window('src-nan', range)).canary).toEqual({ requests: 3, errors: 0 })
+    expect((await source().window('src-nan', range)).canary).toEqual({ requests: 3, errors: 0, clients: { seen: 0, failing: 0, fresh: 0, firstFailures: 0, cappedRequests: 0 } })
   })
 
   it('judges sampled data on the rows actually stored, and marks it sampled', async () => {
@@ -85,7 +109,7 @@ describe('SQL API metrics source', () => {
   })
 
   it('turns error statuses, malformed JSON, wrong shapes and timeouts into MetricsError', async () => {
-    const cases: [string, unknown[]][] = [
+    const cases: [string, Scripted[]][] = [
       ['src-500', [{ status: 500, body: { errors: [{ message: 'boom' }] } }]],
       ['src-403', [{ status: 403, body: { errors: [{ code: 10000, message: 'Authentication error' }] } }]],
       ['src-bad-json', [{ raw: '{"data": [' }]],
@@ -98,6 +122,11 @@ describe('SQL API metrics source', () => {
       await script(id, answers)
       await expect(source(300).window(id, range), id).rejects.toBeInstanceOf(MetricsError)
     }
+    // A clients answer that contradicts itself (more first failures than failing clients) is a fault too.
+    await script('src-bad-clients', [{ body: healthy }])
+    const bad = { data: [{ cohort: 'canary', seen: '10', failing: '1', fresh: '10', first_failures: '3', capped_requests: '10' }] }
+    await fetch(`${services()}/script/src-bad-clients:clients`, { method: 'PUT', body: JSON.stringify([{ body: bad }]) })
+    await expect(source().window('src-bad-clients', range)).rejects.toBeInstanceOf(MetricsError)
   })
 })
 
@@ -106,11 +135,13 @@ describe('Analytics SQL binding source', () => {
 
   it('sends the same query through the binding and reads its rows, whether wrapped in { data } or bare', async () => {
     const queries: string[] = []
-    const wrapped = new BindingSource({ query: async ({ query }) => (queries.push(query), healthy) }, 'sluice_requests')
-    expect((await wrapped.window('bind', range)).canary).toMatchObject({ requests: 10000, errors: 9 })
-    expect(queries[0]).toContain("index1 IN ('bind/stable', 'bind/canary')")
-    const bare = new BindingSource({ query: async () => healthy.data }, 'sluice_requests')
-    expect((await bare.window('bind', range)).stable).toMatchObject({ requests: 90000, errors: 90 })
+    const answer = (query: string) => (/\bAS client\b/.test(query) ? healthyClients : healthy)
+    const wrapped = new BindingSource({ query: async ({ query }) => (queries.push(query), answer(query)) }, 'sluice_requests')
+    expect((await wrapped.window('bind', range)).canary).toMatchObject({ requests: 10000, errors: 9, clients: { seen: 3300, firstFailures: 9 } })
+    expect(queries).toHaveLength(2)
+    for (const q of queries) expect(q).toContain("index1 IN ('bind/stable', 'bind/canary')")
+    const bare = new BindingSource({ query: async ({ query }) => answer(query).data }, 'sluice_requests')
+    expect((await bare.window('bind', range)).stable).toMatchObject({ requests: 90000, errors: 90, clients: { seen: 30000 } })
   })
 
   it('turns a failing binding into MetricsError', async () => {

@@ -32,9 +32,9 @@ describe('windows', () => {
   it('ends at the last whole window boundary before now minus the ingestion lag', () => {
     const s = started()
     expect(nextWindow(s, spec, T0 + 30_000)).toBeNull() // nothing complete yet
-    expect(nextWindow(s, spec, T0 + 2 * MIN + 10_000)).toEqual({ start: T0, end: Date.UTC(2026, 10, 24, 6, 1, 0) })
+    expect(nextWindow(s, spec, T0 + 2 * MIN + 10_000)).toEqual({ start: T0, end: Date.UTC(2026, 10, 24, 6, 1, 0), since: T0 })
     const fast = { ...spec, analysis: { ...spec.analysis, lagMinutes: 0, windowSeconds: 10 } }
-    expect(nextWindow(s, fast, T0 + 25_000)).toEqual({ start: T0, end: T0 + 20_000 })
+    expect(nextWindow(s, fast, T0 + 25_000)).toEqual({ start: T0, end: T0 + 20_000, since: T0 })
   })
 })
 

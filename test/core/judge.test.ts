@@ -42,11 +42,20 @@ const cfg = z.parse(JudgeConfig, {})
 const config = (over: JudgeConfigInput) => z.parse(JudgeConfig, over)
 const MINUTE = 60_000
 
+/**
+ * Each request from its own client, first seen in this window, unless the test says otherwise: the judge's default
+ * client unit then counts exactly what the request unit counts, and these tests are about the statistics.
+ */
+const perRequest = (c: CohortCounts): CohortCounts =>
+  c.clients || !Number.isSafeInteger(c.requests) || !Number.isSafeInteger(c.errors) || c.errors > c.requests || c.errors < 0
+    ? c
+    : { ...c, clients: { seen: c.requests, failing: c.errors, fresh: c.requests, firstFailures: c.errors, cappedRequests: c.requests } }
+
 const win = (t: number, stable: CohortCounts, canary: CohortCounts): WindowStats => ({
   start: t * MINUTE,
   end: (t + 1) * MINUTE,
-  stable,
-  canary,
+  stable: perRequest(stable),
+  canary: perRequest(canary),
 })
 
 /** Feeds windows in order and returns every verdict. */
@@ -240,6 +249,7 @@ describe('statistics: known values', () => {
 describe('schema', () => {
   it('has a documented default for every field', () => {
     expect(z.parse(JudgeConfig, {})).toEqual({
+      errorUnit: 'client',
       alpha: 0.01,
       minRequests: 500,
       minErrors: 5,
@@ -649,3 +659,50 @@ describe('properties', () => {
     )
   })
 })
+
+describe('client unit (the default)', () => {
+  const clients = (seen: number, failing: number, fresh: number, firstFailures: number, cappedRequests = seen) => ({ seen, failing, fresh, firstFailures, cappedRequests })
+  const w = (t: number, stable: CohortCounts, canary: CohortCounts): WindowStats => ({ start: t * MINUTE, end: (t + 1) * MINUTE, stable, canary })
+
+  it('holds on a window without client counts, naming what is missing, and leaves the evidence alone', () => {
+    const v = judge(initialJudgeState(), w(0, { requests: 1_000, errors: 10 }, { requests: 100, errors: 50 }), cfg, { weight: 10 })
+    expect(v.verdict).toBe('hold')
+    expect(v.reasons[0]).toMatch(/no client counts/)
+    expect(v.state.windows).toBe(0)
+    // Counted per request, the same window is a rollback.
+    expect(judge(initialJudgeState(), w(0, { requests: 1_000, errors: 10 }, { requests: 100, errors: 50 }), config({ errorUnit: 'request' }), { weight: 10 }).verdict).toBe('rollback')
+  })
+
+  it('refuses client counts that contradict the requests', () => {
+    const bad = { requests: 10, errors: 1, clients: clients(20, 1, 20, 1) }
+    const v = judge(initialJudgeState(), w(0, { requests: 1_000, errors: 0, clients: clients(500, 0, 500, 0, 1_000) }, bad), cfg, { weight: 10 })
+    expect(v.verdict).toBe('hold')
+    expect(v.reasons[0]).toMatch(/more clients than requests/)
+  })
+
+  it('counts one client that fails on every request once in a whole release', () => {
+    let state = initialJudgeState()
+    const verdicts: string[] = []
+    for (let t = 0; t < 60; t++) {
+      // 300 failing requests a minute from one client (fresh only in its first window), next to healthy traffic.
+      const canary = { requests: 420, errors: 301, clients: clients(61, 2, t === 0 ? 61 : 60, t === 0 ? 2 : 1, 130) }
+      const stable = { requests: 5_880, errors: 59, clients: clients(2_900, 58, 2_850, 57, 5_880) }
+      const v = judge(state, w(t, stable, canary), cfg, { weight: 2 })
+      state = v.state
+      verdicts.push(v.verdict)
+    }
+    expect(verdicts).not.toContain('rollback')
+    expect(verdicts).not.toContain('pause')
+    expect(judge(initialJudgeState(), w(0, { requests: 5_880, errors: 59 }, { requests: 420, errors: 301 }), config({ errorUnit: 'request' }), { weight: 2 }).verdict).toBe('rollback')
+  })
+
+  it('keeps the guardrail per request: a busy client failing in 6 % of its minutes at a 1 % error rate is no alarm', () => {
+    // 1,000 canary clients making 6 requests a minute each at 1 %: 59 fail in the window, over 6,000 requests.
+    const canary = { requests: 6_000, errors: 60, clients: clients(1_000, 59, 1_000, 59, 6_000) }
+    const stable = { requests: 54_000, errors: 540, clients: clients(9_000, 530, 9_000, 530, 54_000) }
+    const v = judge(initialJudgeState(), w(0, stable, canary), cfg, { weight: 10 })
+    expect(v.verdict).not.toBe('rollback')
+    expect(v.numbers.guardrailPValue).toBeGreaterThan(0.5)
+  })
+})
+

@@ -212,6 +212,34 @@ describe('outcomes', () => {
     expect(simulateSeed(aa, 1, 'threshold').outcome).toBe('rolled-back')
   })
 
+  it('lets no single client roll a healthy canary back when errors count per client, as they do per request', () => {
+    const attacked = parseScenario(file('one-client-attack.json'))
+    const byClient = prepare(attacked)
+    const byRequest = prepare(parseScenario({ ...(file('one-client-attack.json') as object), judge: { errorUnit: 'request' } }))
+    let promoted = 0
+    for (let seed = 1; seed <= 20; seed++) {
+      const r = simulateSeed(byRequest, seed, 'sluice')
+      expect(r.outcome).toBe('rolled-back')
+      expect(r.minute).toBeLessThanOrEqual(3)
+      if (simulateSeed(byClient, seed, 'sluice').outcome === 'promoted') promoted++
+    }
+    // Per client the attack is one failure in a release; A/A runs promote about 99 % of seeds with or without it.
+    expect(promoted).toBeGreaterThanOrEqual(19)
+  })
+
+  it('counts clients as the clients query does: first failures only of fresh clients, each at most once a release', () => {
+    const t = simulateSeed(prepare(scenario({ rps: 50, canary: { errorRate: 0.05 }, minutes: 30 })), 3, 'sluice', { trace: true })
+    for (const m of t.traffic!) {
+      for (const c of [m.clients!.stable, m.clients!.canary]) {
+        expect(c.firstFailures).toBeLessThanOrEqual(Math.min(c.fresh, c.failing))
+        expect(c.seen).toBeGreaterThanOrEqual(Math.max(c.fresh, c.failing))
+        expect(c.cappedRequests).toBeGreaterThanOrEqual(c.seen)
+      }
+      expect(m.clients!.canary.seen).toBeLessThanOrEqual(m.canary.requests)
+      expect(m.clients!.canary.failing).toBeLessThanOrEqual(m.canary.errors)
+    }
+  })
+
   it('models the propagation of weight changes to the edge: the old weight first, and canary traffic after a rollback', () => {
     const run = (propagationSeconds: number) =>
       simulateSeed(prepare(scenario({ rps: 10, canary: { errorRate: 0.3 }, propagationSeconds })), 4, 'sluice', { trace: true })

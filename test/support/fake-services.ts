@@ -5,7 +5,9 @@
  *
  *   POST /sql                      the Analytics Engine SQL API. Answers per rollout (found in the query's
  *                                  `index1 IN ('<id>/stable', …)`) with what a test scripted, else empty data.
- *   PUT  /script/:rollout          script the next SQL answers: JSON list of
+ *                                  The clients query (it selects `AS client`) is scripted and recorded under
+ *                                  `<id>:clients`, the requests query under `<id>`.
+ *   PUT  /script/:key              script the next SQL answers: JSON list of
  *                                  { status?, body?, raw?, delayMs? } consumed in order (the last one repeats)
  *   POST /hook/:name[?status=N]    a webhook receiver; records the body, answers N (default 200)
  *   GET  /received/:key            what arrived: SQL requests under `sql:<rollout>`, hooks under `hook:<name>`
@@ -50,8 +52,9 @@ export async function startFakeServices() {
     }
     if (route === 'sql' && req.method === 'POST') {
       const rollout = /index1 IN \('([a-z0-9-]+)\/stable'/.exec(body)?.[1] ?? ''
-      remember(`sql:${rollout}`, { authorization: req.headers.authorization, contentType: req.headers['content-type'], query: body })
-      const queue = scripts.get(rollout) ?? []
+      const key = /\bAS client\b/.test(body) ? `${rollout}:clients` : rollout
+      remember(`sql:${key}`, { authorization: req.headers.authorization, contentType: req.headers['content-type'], query: body })
+      const queue = scripts.get(key) ?? []
       const next: Scripted = (queue.length > 1 ? queue.shift() : queue[0]) ?? { body: { meta: [], data: [], rows: 0 } }
       if (next.delayMs) await new Promise((r) => setTimeout(r, next.delayMs))
       res.writeHead(next.status ?? 200, { 'content-type': 'application/json' })

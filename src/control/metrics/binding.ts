@@ -1,10 +1,10 @@
 /**
  * @module
  * Analytics Engine through the Analytics SQL binding (`env.ANALYTICS_SQL`, an
- * `analytics` binding in wrangler config): the same query, no API token.
+ * `analytics` binding in wrangler config): the same queries, no API token.
  */
 import { MetricsError, type MetricsSource, type MetricsWindow, type TimeRange } from './source.ts'
-import { parseWindow, windowQuery } from './sql.ts'
+import { queryWindow } from './sql.ts'
 
 /** The part of the binding Sluice uses. */
 export interface AnalyticsSqlBinding {
@@ -21,14 +21,18 @@ export class BindingSource implements MetricsSource {
     this.#dataset = dataset
   }
 
-  async window(rolloutId: string, range: TimeRange): Promise<MetricsWindow> {
+  window(rolloutId: string, range: TimeRange): Promise<MetricsWindow> {
+    return queryWindow((sql) => this.#query(sql), this.#dataset, rolloutId, range)
+  }
+
+  async #query(sql: string): Promise<unknown> {
     let result: unknown
     try {
-      result = await this.#binding.query({ query: windowQuery(this.#dataset, rolloutId, range) })
+      result = await this.#binding.query({ query: sql })
     } catch (err) {
       throw new MetricsError(`Analytics SQL binding failed: ${err instanceof Error ? err.message : String(err)}`)
     }
     // Rows may come as the JSON body ({ data }) or as a bare array.
-    return parseWindow(Array.isArray(result) ? { data: result } : result, range)
+    return Array.isArray(result) ? { data: result } : result
   }
 }

@@ -5,10 +5,12 @@
  * data points over the CONTROL binding (an RPC call) to the control worker,
  * which keeps them here, in its isolate's memory; the controller, in the same
  * isolate, reads them back with the same arithmetic as the SQL query: counts,
- * errors and exact latency quantiles per cohort. A deployed worker never sets
+ * errors, exact latency quantiles and clients per cohort. A deployed worker never sets
  * the variable, so it pays nothing: no subrequest, no memory.
  */
-import type { CohortCounts, WindowStats } from '../../core/judge/judge.ts'
+import { cohortIndex, decodeRequestPoint } from '../../contract/datapoint.ts'
+import type { ClientCounts, CohortCounts, WindowStats } from '../../core/judge/judge.ts'
+import { SRM_CLIENT_CAP } from '../../core/judge/units.ts'
 import type { MetricsSource, TimeRange } from './source.ts'
 
 interface Event {
@@ -16,6 +18,7 @@ interface Event {
   index: string
   latencyMs: number
   error: boolean
+  client: string
 }
 
 /** An hour of events at most; older ones can no longer be asked for. */
@@ -38,24 +41,45 @@ export class LocalMetrics implements MetricsSource {
 
   /** The `AnalyticsEngineDataset` side: the edge calls this exactly as it calls the real binding. */
   writeDataPoint(p?: AnalyticsEngineDataPoint): void {
-    if (!p?.indexes?.[0] || !p.doubles) return
+    const point = decodeRequestPoint(p)
+    if (!point) return
     const at = this.#now()
-    this.#events.push({ at, index: String(p.indexes[0]), latencyMs: Number(p.doubles[1]) || 0, error: p.doubles[2] === 1 })
+    this.#events.push({ at, ...point })
     if (this.#events.length > MAX_EVENTS || at - this.#events[0]!.at > KEEP_MS) {
       this.#events = this.#events.filter((e) => at - e.at <= KEEP_MS).slice(-MAX_EVENTS)
     }
   }
 
   async window(rolloutId: string, range: TimeRange): Promise<WindowStats> {
+    const since = Math.min(range.since ?? range.start, range.start)
     const cohort = (index: string): CohortCounts => {
       const hits = this.#events.filter((e) => e.index === index && e.at >= range.start && e.at < range.end)
-      const counts: CohortCounts = { requests: hits.length, errors: hits.filter((e) => e.error).length }
+      const clients = clientsOf(
+        hits,
+        this.#events.filter((e) => e.index === index && e.error && e.at >= since && e.at < range.start),
+      )
+      const counts: CohortCounts = { requests: hits.length, errors: hits.filter((e) => e.error).length, clients }
       if (hits.length === 0) return counts
       const sorted = hits.map((e) => e.latencyMs).sort((a, b) => a - b)
       return { ...counts, latencyMs: { p50: quantile(sorted, 0.5), p95: quantile(sorted, 0.95), p99: quantile(sorted, 0.99) } }
     }
-    return { start: range.start, end: range.end, stable: cohort(`${rolloutId}/stable`), canary: cohort(`${rolloutId}/canary`) }
+    return { start: range.start, end: range.end, stable: cohort(cohortIndex(rolloutId, 'stable')), canary: cohort(cohortIndex(rolloutId, 'canary')) }
   }
+}
+
+/** The clients query's arithmetic (src/control/metrics/sql.ts) over the window's events and the earlier failures. */
+function clientsOf(inWindow: readonly Event[], earlierFailures: readonly Event[]): ClientCounts {
+  const failedBefore = new Set(earlierFailures.map((e) => e.client))
+  const requests = new Map<string, number>()
+  const failing = new Set<string>()
+  for (const e of inWindow) {
+    requests.set(e.client, (requests.get(e.client) ?? 0) + 1)
+    if (e.error) failing.add(e.client)
+  }
+  const fresh = [...requests.keys()].filter((c) => !failedBefore.has(c))
+  let cappedRequests = 0
+  for (const n of requests.values()) cappedRequests += Math.min(n, SRM_CLIENT_CAP)
+  return { seen: requests.size, failing: failing.size, fresh: fresh.length, firstFailures: fresh.filter((c) => failing.has(c)).length, cappedRequests }
 }
 
 /** The control worker's local store: the edge's data points arrive here over RPC, the controller reads them. */

@@ -11,6 +11,11 @@ export interface TimeRange {
   start: number
   /** Exclusive, ms since epoch. */
   end: number
+  /**
+   * Where the release's evidence began (at or before `start`): a client that failed between `since` and `start`
+   * is not fresh in this window. Default: `start`.
+   */
+  since?: number
 }
 
 /** A window's numbers; `sampled` when they are stored sample rows rather than requests (the split is then not the weight's). */
@@ -18,7 +23,7 @@ export type MetricsWindow = WindowStats & { sampled?: boolean }
 
 export interface MetricsSource {
   readonly name: string
-  /** Requests, errors and latency quantiles per cohort in the range. Rejects on any fault. */
+  /** Requests, errors, latency quantiles and clients per cohort in the range. Rejects (MetricsError) on any fault. */
   window(rolloutId: string, range: TimeRange): Promise<MetricsWindow>
 }
 

@@ -5,7 +5,7 @@
  * with the raw SQL as the body and a token with Account Analytics Read.
  */
 import { MetricsError, type MetricsSource, type MetricsWindow, type TimeRange } from './source.ts'
-import { parseWindow, windowQuery } from './sql.ts'
+import { queryWindow } from './sql.ts'
 
 export interface SqlApiOptions {
   accountId: string
@@ -27,13 +27,17 @@ export class SqlApiSource implements MetricsSource {
     this.#o = options
   }
 
-  async window(rolloutId: string, range: TimeRange): Promise<MetricsWindow> {
+  window(rolloutId: string, range: TimeRange): Promise<MetricsWindow> {
+    return queryWindow((sql) => this.#query(sql), this.#o.dataset, rolloutId, range)
+  }
+
+  async #query(sql: string): Promise<unknown> {
     let res: Response
     try {
       res = await fetch(sqlApiUrl(this.#o), {
         method: 'POST',
         headers: { authorization: `Bearer ${this.#o.token}`, 'content-type': 'text/plain' },
-        body: windowQuery(this.#o.dataset, rolloutId, range),
+        body: sql,
         signal: AbortSignal.timeout(this.#o.timeoutMs ?? 10_000),
       })
     } catch (err) {
@@ -41,12 +45,10 @@ export class SqlApiSource implements MetricsSource {
     }
     const text = await res.text().catch(() => '')
     if (!res.ok) throw new MetricsError(`SQL API answered ${res.status}: ${text.slice(0, 200)}`)
-    let body: unknown
     try {
-      body = JSON.parse(text)
+      return JSON.parse(text)
     } catch {
       throw new MetricsError('SQL API answered with malformed JSON')
     }
-    return parseWindow(body, range)
   }
 }

@@ -1,9 +1,9 @@
 /**
  * @module
- * The Analytics Engine query for one rollout and window, and a defensive
- * parser of its answer (`FORMAT JSON`: `{ meta, data, rows }`, where 64-bit
- * numbers may arrive as strings). Shared by the SQL API client and the
- * Analytics SQL binding.
+ * The Analytics Engine queries for one rollout and window (requests per
+ * cohort, and clients per cohort), and defensive parsers of their answers
+ * (`FORMAT JSON`: `{ meta, data, rows }`, where 64-bit numbers may arrive as
+ * strings). Shared by the SQL API client and the Analytics SQL binding.
  *
  * Counts are weighted by `_sample_interval`: Analytics Engine samples at high
  * volume and each stored row stands for that many requests; quantiles use the
@@ -13,30 +13,72 @@
  * instead: each cohort's rows are a uniform sample of its requests, which keeps
  * the error test valid (it conditions on the observed split). The split itself
  * no longer reflects the weight then, so the window is marked `sampled` and the
- * controller skips the sample-ratio check for it.
+ * controller skips the sample-ratio check for it. Client counts are of stored
+ * rows too: sampling can only hide a client, never invent one.
  */
-import type { CohortCounts, WindowStats } from '../../core/judge/judge.ts'
-import { MetricsError, type TimeRange } from './source.ts'
+import { blobColumn, cohortIndex, doubleColumn } from '../../contract/datapoint.ts'
+import type { ClientCounts, CohortCounts, WindowStats } from '../../core/judge/judge.ts'
+import { SRM_CLIENT_CAP } from '../../core/judge/units.ts'
+import { MetricsError, type MetricsWindow, type TimeRange } from './source.ts'
 
 /** Dataset names and rollout ids are validated elsewhere, but a query is no place to trust that. */
 const SAFE = /^[A-Za-z0-9_-]+$/
 
-export function windowQuery(dataset: string, rolloutId: string, range: TimeRange): string {
+const COHORT = blobColumn('cohort')
+const CLIENT = blobColumn('client')
+const LATENCY = doubleColumn('latencyMs')
+const ERROR = doubleColumn('error')
+
+function judgedRows(dataset: string, rolloutId: string): string {
   if (!SAFE.test(dataset) || !SAFE.test(rolloutId)) throw new MetricsError('unsafe dataset or rollout id')
-  const from = Math.floor(range.start / 1000)
-  const to = Math.floor(range.end / 1000)
+  return `FROM ${dataset}\nWHERE index1 IN ('${cohortIndex(rolloutId, 'stable')}', '${cohortIndex(rolloutId, 'canary')}')`
+}
+
+const seconds = (ms: number) => Math.floor(ms / 1000)
+
+/** Requests, errors and latency quantiles per cohort. */
+export function windowQuery(dataset: string, rolloutId: string, range: TimeRange): string {
   return [
-    'SELECT blob2 AS cohort,',
+    `SELECT ${COHORT} AS cohort,`,
     '  SUM(_sample_interval) AS requests,',
     '  COUNT() AS rows,',
-    '  SUM(_sample_interval * double3) AS errors,',
-    '  SUM(double3) AS error_rows,',
-    '  quantileExactWeighted(0.5)(double2, _sample_interval) AS p50,',
-    '  quantileExactWeighted(0.95)(double2, _sample_interval) AS p95,',
-    '  quantileExactWeighted(0.99)(double2, _sample_interval) AS p99',
-    `FROM ${dataset}`,
-    `WHERE index1 IN ('${rolloutId}/stable', '${rolloutId}/canary')`,
-    `  AND timestamp >= toDateTime(${from}) AND timestamp < toDateTime(${to})`,
+    `  SUM(_sample_interval * ${ERROR}) AS errors,`,
+    `  SUM(${ERROR}) AS error_rows,`,
+    `  quantileExactWeighted(0.5)(${LATENCY}, _sample_interval) AS p50,`,
+    `  quantileExactWeighted(0.95)(${LATENCY}, _sample_interval) AS p95,`,
+    `  quantileExactWeighted(0.99)(${LATENCY}, _sample_interval) AS p99`,
+    judgedRows(dataset, rolloutId),
+    `  AND timestamp >= toDateTime(${seconds(range.start)}) AND timestamp < toDateTime(${seconds(range.end)})`,
+    'GROUP BY cohort',
+    'FORMAT JSON',
+  ].join('\n')
+}
+
+/**
+ * The window's clients per cohort (see ClientCounts). The inner query has one row per client: its requests and
+ * failures in the window, and its failures since the release began (`range.since`) but before the window. Only
+ * failed rows are read from before the window, so the scan beyond the window is of errors alone.
+ */
+export function clientsQuery(dataset: string, rolloutId: string, range: TimeRange): string {
+  const start = `toDateTime(${seconds(range.start)})`
+  const since = seconds(Math.min(range.since ?? range.start, range.start))
+  return [
+    'SELECT cohort,',
+    '  SUM(if(window_rows > 0, 1, 0)) AS seen,',
+    '  SUM(if(window_errors > 0, 1, 0)) AS failing,',
+    '  SUM(if(window_rows > 0 AND earlier_errors = 0, 1, 0)) AS fresh,',
+    '  SUM(if(window_errors > 0 AND earlier_errors = 0, 1, 0)) AS first_failures,',
+    `  SUM(if(window_rows > ${SRM_CLIENT_CAP}, ${SRM_CLIENT_CAP}, window_rows)) AS capped_requests`,
+    'FROM (',
+    `  SELECT ${COHORT} AS cohort, ${CLIENT} AS client,`,
+    `    SUM(if(timestamp >= ${start}, 1, 0)) AS window_rows,`,
+    `    SUM(if(timestamp >= ${start}, ${ERROR}, 0)) AS window_errors,`,
+    `    SUM(if(timestamp < ${start}, ${ERROR}, 0)) AS earlier_errors`,
+    `  ${judgedRows(dataset, rolloutId).replace('\n', '\n  ')}`,
+    `    AND timestamp >= toDateTime(${since}) AND timestamp < toDateTime(${seconds(range.end)})`,
+    `    AND (timestamp >= ${start} OR ${ERROR} > 0)`,
+    '  GROUP BY cohort, client',
+    ')',
     'GROUP BY cohort',
     'FORMAT JSON',
   ].join('\n')
@@ -81,3 +123,39 @@ export function parseWindow(body: unknown, range: TimeRange): ParsedWindow {
   }
   return out
 }
+
+const noClients = (): ClientCounts => ({ seen: 0, failing: 0, fresh: 0, firstFailures: 0, cappedRequests: 0 })
+
+/** The clients query's answer, per cohort; a cohort with no row had no clients. */
+export function parseClients(body: unknown): Record<'stable' | 'canary', ClientCounts> {
+  const data = (body as { data?: unknown } | null)?.data
+  if (!Array.isArray(data)) throw new MetricsError('clients response has no data array')
+  const out = { stable: noClients(), canary: noClients() }
+  for (const row of data as Record<string, unknown>[]) {
+    if (row?.cohort !== 'stable' && row?.cohort !== 'canary') continue
+    const c: ClientCounts = {
+      seen: Math.round(num(row.seen, 'seen')),
+      failing: Math.round(num(row.failing, 'failing')),
+      fresh: Math.round(num(row.fresh, 'fresh')),
+      firstFailures: Math.round(num(row.first_failures, 'first_failures')),
+      cappedRequests: Math.round(num(row.capped_requests, 'capped_requests')),
+    }
+    if (c.failing > c.seen || c.fresh > c.seen || c.firstFailures > c.fresh || c.firstFailures > c.failing || c.cappedRequests < c.seen) {
+      throw new MetricsError(`${row.cohort}: inconsistent client counts`)
+    }
+    out[row.cohort] = c
+  }
+  return out
+}
+
+/**
+ * Runs both queries (in parallel) through `query`, which returns the parsed JSON answer or rejects with a
+ * MetricsError; shared by the SQL API client and the Analytics SQL binding.
+ */
+export async function queryWindow(query: (sql: string) => Promise<unknown>, dataset: string, rolloutId: string, range: TimeRange): Promise<MetricsWindow> {
+  const [requests, clients] = await Promise.all([query(windowQuery(dataset, rolloutId, range)), query(clientsQuery(dataset, rolloutId, range))])
+  const w = parseWindow(requests, range)
+  const c = parseClients(clients)
+  return { ...w, stable: { ...w.stable, clients: c.stable }, canary: { ...w.canary, clients: c.canary } }
+}
+

@@ -48,6 +48,13 @@ export const LatencyGuard = z.object({
 
 export const JudgeConfig = z.object({
   /**
+   * What the error test and the guardrail count. "client" (default): a client address (IPv4, or IPv6 /64) is one
+   * unit, and it adds at most one failure to a release's evidence, so no single client, however many requests it
+   * sends or cookies it rotates, can roll a canary back. "request": every request is its own unit (slightly more
+   * power when requests really are independent; steerable by one client). See src/core/judge/units.ts.
+   */
+  errorUnit: z._default(z.enum(['client', 'request']), 'client'),
+  /**
    * Bound on the probability that a canary no worse than stable is ever rolled
    * back by the sequential error test, however many times it is looked at. 1 %:
    * a false rollback costs a redeploy, a missed regression costs users.

@@ -16,6 +16,8 @@ export interface ControllerEvidence {
   stepCanaryRequests: number
   /** End of the last window that had any traffic, for the no-data pause. */
   lastDataAt: number | null
+  /** Start of the release's first judged window: a client that failed since then is no longer fresh. */
+  since: number | null
 }
 
 export function evidenceOf(state: RolloutState): ControllerEvidence {
@@ -27,20 +29,22 @@ export function evidenceOf(state: RolloutState): ControllerEvidence {
     step: state.step,
     stepCanaryRequests: sameStep && typeof e?.stepCanaryRequests === 'number' ? e.stepCanaryRequests : 0,
     lastDataAt: typeof e?.lastDataAt === 'number' ? e.lastDataAt : null,
+    since: typeof e?.since === 'number' ? e.since : null,
   }
 }
 
 /**
  * The data window for this tick: from where the last one ended to the last
- * window boundary (a whole minute by default) that ingestion lag allows. Null
- * when there is nothing new.
+ * window boundary (a whole minute by default) that ingestion lag allows, and
+ * where the release's evidence began (`since`, for the error test's fresh
+ * clients). Null when there is nothing new.
  */
-export function nextWindow(state: RolloutState, spec: RolloutSpec, now: number): { start: number; end: number } | null {
+export function nextWindow(state: RolloutState, spec: RolloutSpec, now: number): { start: number; end: number; since: number } | null {
   const start = state.windowEnd ?? state.stepStartedAt
   if (start === null) return null
   const size = spec.analysis.windowSeconds * 1000
   const end = Math.floor((now - spec.analysis.lagMinutes * 60_000) / size) * size
-  return end > start ? { start, end } : null
+  return end > start ? { start, end, since: Math.min(evidenceOf(state).since ?? start, start) } : null
 }
 
 export interface TickOutcome {
@@ -59,6 +63,7 @@ export function decide(state: RolloutState, spec: RolloutSpec, verdict: Verdict,
     step: state.step,
     stepCanaryRequests: prev.stepCanaryRequests + (Number.isFinite(window.canary.requests) ? window.canary.requests : 0),
     lastDataAt: windowRequests > 0 ? window.end : prev.lastDataAt,
+    since: prev.since ?? window.start,
   }
   const step = spec.schedule[state.step]!
   const bakeLeftMs = (state.stepStartedAt ?? now) + step.bakeMinutes * 60_000 - now
