@@ -15,7 +15,7 @@
  */
 import { readFile } from 'node:fs/promises'
 import * as z from 'zod/mini'
-import { fieldErrors } from '../../src/admin/problem.ts'
+import { fieldErrors } from '../../src/shared/problem.ts'
 import { SECRET_FIELDS, SECRET_SET, keptSecrets, withSecret } from '../../src/admin/secrets.ts'
 import { RolloutSpec } from '../../src/core/config/schema.ts'
 import { parseStrict } from '../../src/core/config/unknown-fields.ts'

@@ -18,7 +18,7 @@ import { COMMANDS, type Command, type CommandName } from '../core/rollout/machin
 import { type AuthVars, authenticate, requireWrite, sameOriginWrites } from './auth.ts'
 import openApi from './openapi.json'
 import { COMMAND_BODIES, HistoryQuery, PutRolloutBody, SeriesQuery } from './schemas.ts'
-import { badRequest, invalid, problem } from './problem.ts'
+import { badRequest, invalid, problem } from '../shared/problem.ts'
 import { keepSecrets, keptSecrets, redact } from './secrets.ts'
 
 // zod/mini ships without messages ("Invalid input"); operators deserve "Too big: expected number to be <=100".

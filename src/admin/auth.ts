@@ -13,8 +13,8 @@ import { bearerAuth } from 'hono/bearer-auth'
 import { timingSafeEqual } from 'hono/utils/buffer'
 import { verifyWithJwks } from 'hono/utils/jwt/jwt'
 import type { HonoJsonWebKey } from 'hono/utils/jwt/jws'
-import { logOnce } from '../edge/log.ts'
-import { problem } from './problem.ts'
+import { logOnce } from '../shared/log.ts'
+import { problem } from '../shared/problem.ts'
 
 export type Role = 'read' | 'write'
 

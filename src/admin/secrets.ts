@@ -7,7 +7,7 @@
  * The coordinator and the published KV document keep the real value: the edge
  * needs it.
  */
-import type { FieldError } from './problem.ts'
+import type { FieldError } from '../shared/problem.ts'
 
 /** Paths of the secret fields of a rollout spec; a field added here is hidden by the API, the dashboard and the CLI alike. */
 export const SECRET_FIELDS: readonly (readonly string[])[] = [['overrides', 'secret']]

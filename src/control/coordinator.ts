@@ -16,8 +16,9 @@ import * as z from 'zod/mini'
 import { MAX_PUBLISHED_BYTES, MAX_ROLLOUTS } from '../core/config/limits.ts'
 import { type PublishedConfig, type RolloutSpec, RolloutSpec as RolloutSpecSchema } from '../core/config/schema.ts'
 import { type Command, type Decision, type RolloutState, type Transition, applyCommand, applyDecision, initialState, stepFor } from '../core/rollout/machine.ts'
-import { CONFIG_KEY, type Rejection, parseConfig } from '../edge/config-store.ts'
-import { logOnce } from '../edge/log.ts'
+import { type Rejection, parseConfig } from '../core/config/published.ts'
+import { CONFIG_KEY } from '../edge/config-store.ts'
+import { logOnce } from '../shared/log.ts'
 import { NOTIFY, sendWebhook } from './notify.ts'
 
 export interface Actor {

@@ -4,7 +4,7 @@
  * gates, promotions, rollbacks and pauses. Sent in the background with retries
  * and backoff; a failing webhook is logged and never blocks or undoes a decision.
  */
-import { logOnce } from '../edge/log.ts'
+import { logOnce } from '../shared/log.ts'
 
 export interface NotifyOptions {
   attempts?: number

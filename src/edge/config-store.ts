@@ -14,11 +14,11 @@
  * rollout's last good version (else the fallback) while every other rollout
  * takes its new one.
  */
-import * as z from 'zod/mini'
 import { type CompiledConfig, compileConfig } from '../core/config/compile.ts'
 import { MAX_ROLLOUTS } from '../core/config/limits.ts'
-import { type PublishedConfig, Rollout } from '../core/config/schema.ts'
-import { logOnce } from './log.ts'
+import { type Rejection, parseConfig } from '../core/config/published.ts'
+import type { Rollout } from '../core/config/schema.ts'
+import { logOnce } from '../shared/log.ts'
 
 export const CONFIG_KEY = 'config'
 /** KV's edge cache; 60 s is the documented minimum. */
@@ -35,13 +35,6 @@ interface Snapshot {
   loadedAt: number
   /** The KV document it was built from. */
   text?: string
-}
-
-/** Why the edge refused an entry of the document, or the whole document. */
-export interface Rejection {
-  /** The rollout whose entry was refused; absent when the entry has no id or the whole document was refused. */
-  rollout?: string
-  error: string
 }
 
 /** The last document this isolate refused any of, and why (shown by healthz). */
@@ -176,48 +169,4 @@ export class ConfigStore {
     const config = this.#opts.fallback()
     return config && { config, source: 'fallback', loadedAt: now }
   }
-}
-
-export type ParseResult = { ok: true; config: PublishedConfig; rejected: Rejection[] } | { ok: false; error: string }
-
-const idOf = (entry: unknown) => {
-  const id = (entry as { id?: unknown } | null)?.id
-  return typeof id === 'string' ? id : undefined
-}
-
-/**
- * Parses the published document entry by entry; never throws. An invalid entry, every entry of an id named
- * more than once (which of them is meant cannot be known) and entries past `MAX_ROLLOUTS` are rejected alone,
- * so one bad rollout never holds back another's change, a rollback above all. Only a document that is not
- * JSON with a `rollouts` array is refused whole. The coordinator runs this too, before it publishes.
- */
-export function parseConfig(text: string): ParseResult {
-  let json: unknown
-  try {
-    json = JSON.parse(text)
-  } catch {
-    return { ok: false, error: 'not JSON' }
-  }
-  const entries = (json as { rollouts?: unknown } | null)?.rollouts
-  if (!Array.isArray(entries)) return { ok: false, error: 'rollouts: must be an array' }
-  const ids = entries.map(idOf)
-  const named = new Map<string, number>()
-  for (const id of ids) if (id !== undefined) named.set(id, (named.get(id) ?? 0) + 1)
-  const rollouts: Rollout[] = []
-  const rejected: Rejection[] = []
-  entries.forEach((entry, i) => {
-    const id = ids[i]
-    const r = parseEntry(entry, i, id !== undefined && named.get(id)! > 1)
-    if (r.ok) rollouts.push(r.rollout)
-    else rejected.push({ ...(id !== undefined ? { rollout: id } : {}), error: r.error })
-  })
-  return { ok: true, config: { rollouts }, rejected }
-}
-
-function parseEntry(entry: unknown, i: number, duplicate: boolean): { ok: true; rollout: Rollout } | { ok: false; error: string } {
-  if (i >= MAX_ROLLOUTS) return { ok: false, error: `rollouts.${i}: past the ${MAX_ROLLOUTS} rollouts the edge accepts` }
-  if (duplicate) return { ok: false, error: `rollouts.${i}.id: another entry has the same id` }
-  const r = z.safeParse(Rollout, entry)
-  if (r.success) return { ok: true, rollout: r.data }
-  return { ok: false, error: r.error.issues.map((issue) => `${['rollouts', i, ...issue.path].join('.')}: ${issue.message}`).join('; ') }
 }

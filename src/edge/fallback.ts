@@ -6,7 +6,7 @@
 import * as z from 'zod/mini'
 import { type CompiledConfig, compileConfig } from '../core/config/compile.ts'
 import { Rollout } from '../core/config/schema.ts'
-import { logOnce } from './log.ts'
+import { logOnce } from '../shared/log.ts'
 
 export const DEFAULT_ROLLOUT_ID = 'default'
 

@@ -7,12 +7,12 @@
  * prefix test is all the request path needs, and every byte here ships to
  * every request.
  */
-import { problem } from '../admin/problem.ts'
 import { RESERVED_PREFIX } from '../core/config/schema.ts'
+import { logOnce } from '../shared/log.ts'
+import { problem } from '../shared/problem.ts'
 import { ConfigStore } from './config-store.ts'
 import { fallbackConfig } from './fallback.ts'
 import { createEdgeHandler, gatewayError } from './handler.ts'
-import { logOnce } from './log.ts'
 
 const HEALTHZ = `${RESERVED_PREFIX}healthz`
 const RESERVED_ROOT = RESERVED_PREFIX.slice(0, -1)

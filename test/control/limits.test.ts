@@ -2,7 +2,8 @@ import { env } from 'cloudflare:workers'
 import { beforeAll, describe, expect, it } from 'vitest'
 import { coordinator } from '../../src/control/client.ts'
 import { MAX_ROLLOUTS } from '../../src/core/config/limits.ts'
-import { CONFIG_KEY, parseConfig } from '../../src/edge/config-store.ts'
+import { parseConfig } from '../../src/core/config/published.ts'
+import { CONFIG_KEY } from '../../src/edge/config-store.ts'
 import { call, spec } from '../support/admin.ts'
 
 const operator = { actor: { kind: 'operator' as const, name: 'alice' } }

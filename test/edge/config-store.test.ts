@@ -1,6 +1,7 @@
 import { env } from 'cloudflare:workers'
 import { afterEach, describe, expect, it, vi } from 'vitest'
-import { CONFIG_KEY, parseConfig } from '../../src/edge/config-store.ts'
+import { parseConfig } from '../../src/core/config/published.ts'
+import { CONFIG_KEY } from '../../src/edge/config-store.ts'
 import { publish, rollout, sluice } from '../support/worker.ts'
 import fc from 'fast-check'
 

@@ -210,7 +210,7 @@ export type Step = z.output<typeof Step>
 export type Schedule = z.output<typeof Schedule>
 /**
  * The document the edge reads from KV: every rollout this worker serves. No schema of its own: the edge
- * validates it entry by entry (`parseConfig` in `src/edge/config-store.ts`), so one bad rollout cannot take
+ * validates it entry by entry (`parseConfig` in `published.ts`), so one bad rollout cannot take
  * the others down with it.
  */
 export type PublishedConfig = { rollouts: Rollout[] }

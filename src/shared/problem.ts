@@ -1,7 +1,9 @@
 /**
  * @module
  * RFC 9457 problem details: every error the admin API returns is one of these,
- * naming each invalid field and why.
+ * naming each invalid field and why. Shared, because the edge answers its
+ * reserved paths (`/__sluice/` with no control worker) in the same shape, and
+ * the CLI names a config file's invalid fields the way the API does.
  */
 import type { $ZodIssue } from 'zod/v4/core'
 

@@ -1,7 +1,7 @@
 /**
  * @module
  * Structured logs that cannot flood: each event logs at most once a minute per
- * isolate, however many requests hit the same fault.
+ * isolate, however many requests hit the same fault. Both workers log this way.
  */
 const WINDOW_MS = 60_000
 const lastLogged = new Map<string, number>()
