@@ -141,7 +141,9 @@ export async function startDemoOrigin(
     if (delay > 0) setTimeout(() => guarded(req, res, respond), delay)
     else respond()
   }
-  const server: Server = createServer((req, res) => guarded(req, res, () => handle(req, res)))
+  // Node closes an idle keep-alive connection after 5 s; a proxy that reuses it at that moment gets "connection lost",
+  // which Sluice must count against the origin. Behind a proxy the server should be the one to wait longer.
+  const server: Server = createServer({ keepAliveTimeout: 65_000 }, (req, res) => guarded(req, res, () => handle(req, res)))
   await new Promise<void>((resolve, reject) => server.once('error', reject).listen(opts.port ?? 0, '127.0.0.1', resolve))
   const port = (server.address() as AddressInfo).port
   return {
