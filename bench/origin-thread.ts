@@ -5,7 +5,7 @@
  * event loop, yet dies with the benchmark process whatever happens to it.
  */
 import { parentPort } from 'node:worker_threads'
-import { startOrigin } from '../test/support/origin-server.ts'
+import { startOrigin } from '../lib/origin-server.ts'
 
 export interface OriginPorts {
   stable: string

@@ -10,7 +10,7 @@
  * same weight (common random numbers: their difference is the judges', not
  * the dice's).
  */
-import { type Random, seeded } from '../../test/support/random.ts'
+import { type Random, seeded } from '../../lib/random.ts'
 import type { ClientCounts, CohortCounts } from '../../src/core/judge/judge.ts'
 import { DEFAULT_LATENCY, type Scenario } from './scenario.ts'
 import { fmix32 } from '../../src/core/cohort/hash.ts'

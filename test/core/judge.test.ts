@@ -32,7 +32,7 @@ import {
   windowLogLR,
 } from '../../src/core/judge/stats.ts'
 import { initialThresholdState, thresholdJudge, type ThresholdState } from '../../src/core/judge/threshold.ts'
-import { seeded, type Random } from '../support/random.ts'
+import { seeded, type Random } from '../../lib/random.ts'
 
 // Compile-time check that the simulator can swap the two judges.
 const _swappable: [Judge<JudgeState, JudgeConfig>, Judge<ThresholdState, ThresholdConfig>] = [judge, thresholdJudge]

@@ -14,7 +14,7 @@ import { join } from 'node:path'
 import { fileURLToPath } from 'node:url'
 import { afterAll, beforeAll, describe, expect, it, vi } from 'vitest'
 import { type DevServer, startDev } from '../../scripts/lib/dev-server.ts'
-import { deadPort } from '../support/origin-server.ts'
+import { deadPort } from '../../lib/origin-server.ts'
 import { ADMIN_TOKEN, READ_TOKEN } from '../support/tokens.ts'
 
 const ROOT = fileURLToPath(new URL('../../', import.meta.url))

@@ -15,7 +15,7 @@ import { type ScenarioInput, parseScenario, scenarioJsonSchema } from '../../ben
 import { latencyQuantiles, minuteTraffic, streamFor } from '../../bench/sim/traffic.ts'
 import { prepare, simulateSeed } from '../../bench/sim/run.ts'
 import { percentile } from '../../bench/stats.ts'
-import { seeded } from '../support/random.ts'
+import { seeded } from '../../lib/random.ts'
 import { DEFAULT_SCHEDULE } from '../../src/core/config/schema.ts'
 
 const FIRST_STEP = DEFAULT_SCHEDULE[0]!.weight

@@ -7,7 +7,7 @@ import type { JsonWebKey } from 'node:crypto'
 import type { TestProject } from 'vitest/node'
 import { startAccess } from './access-server.ts'
 import { startFakeServices } from './fake-services.ts'
-import { deadPort, startOrigin } from './origin-server.ts'
+import { deadPort, startOrigin } from '../../lib/origin-server.ts'
 
 declare module 'vitest' {
   export interface ProvidedContext {
