@@ -11,14 +11,19 @@ export interface AnalyticsSqlBinding {
   query(request: { query: string; params?: unknown[] }): Promise<unknown>
 }
 
+/** As the SQL API's: a query that never answers must fail the tick (a hold), not hold it open. */
+const DEFAULT_TIMEOUT_MS = 10_000
+
 export class BindingSource implements MetricsSource {
   readonly name = 'analytics-sql-binding'
   readonly #binding: AnalyticsSqlBinding
   readonly #dataset: string
+  readonly #timeoutMs: number
 
-  constructor(binding: AnalyticsSqlBinding, dataset: string) {
+  constructor(binding: AnalyticsSqlBinding, dataset: string, timeoutMs = DEFAULT_TIMEOUT_MS) {
     this.#binding = binding
     this.#dataset = dataset
+    this.#timeoutMs = timeoutMs
   }
 
   window(rolloutId: string, range: TimeRange): Promise<MetricsWindow> {
@@ -27,10 +32,16 @@ export class BindingSource implements MetricsSource {
 
   async #query(sql: string): Promise<unknown> {
     let result: unknown
+    let timer: ReturnType<typeof setTimeout> | undefined
+    const timeout = new Promise<never>((_, reject) => {
+      timer = setTimeout(() => reject(new Error(`no answer in ${this.#timeoutMs} ms`)), this.#timeoutMs)
+    })
     try {
-      result = await this.#binding.query({ query: sql })
+      result = await Promise.race([this.#binding.query({ query: sql }), timeout])
     } catch (err) {
       throw new MetricsError(`Analytics SQL binding failed: ${err instanceof Error ? err.message : String(err)}`)
+    } finally {
+      clearTimeout(timer)
     }
     // Rows may come as the JSON body ({ data }) or as a bare array.
     return Array.isArray(result) ? { data: result } : result

@@ -1,0 +1,246 @@
+/**
+ * One suite that every MetricsSource runs: the SQL API source against the fake SQL API, the Analytics SQL binding
+ * source with a fake binding, and the local source (`npm start`). Each backend is loaded with the same data points,
+ * as the edge encodes them; the SQL sources are answered by test/support/ae-sql.ts, which evaluates the queries they
+ * actually send, so the local source's arithmetic and the SQL's must agree case by case.
+ *
+ * Faults and sampling are the SQL sources' alone: the local source reads its own memory (nothing can fail between
+ * it and the controller) and never samples.
+ */
+import { describe, expect, inject, it } from 'vitest'
+import fc from 'fast-check'
+import { type RequestPoint, encodeRequestPoint } from '../../src/contract/datapoint.ts'
+import { BindingSource } from '../../src/control/metrics/binding.ts'
+import { LocalMetrics } from '../../src/control/metrics/local.ts'
+import { MetricsError, type MetricsSource, type MetricsWindow, type TimeRange } from '../../src/control/metrics/source.ts'
+import { SqlApiSource } from '../../src/control/metrics/sql-api.ts'
+import { clientsQuery, windowQuery } from '../../src/control/metrics/sql.ts'
+import { type StoredPoint, evaluate } from '../support/ae-sql.ts'
+
+const services = () => `http://127.0.0.1:${inject('servicesPort')}`
+const DATASET = 'sluice_requests'
+const MINUTE = 60_000
+const T0 = Date.UTC(2026, 10, 24, 5, 0)
+const RANGE: TimeRange = { start: T0, end: T0 + MINUTE }
+const FAULT_TIMEOUT_MS = 300
+
+type Fault = '5xx' | 'malformed JSON' | 'wrong shape' | 'timeout'
+const FAULTS: Fault[] = ['5xx', 'malformed JSON', 'wrong shape', 'timeout']
+
+interface Backend {
+  name: string
+  /** A source that holds `points` (for the SQL sources: answers them for `range`). */
+  load(rollout: string, points: readonly StoredPoint[], range: TimeRange): Promise<MetricsSource>
+  /** A source whose requests or clients query meets `fault`; absent where no fault can come between source and data. */
+  faulty?(rollout: string, fault: Fault, query: 'requests' | 'clients'): Promise<MetricsSource>
+  /** Whether it stores sampled rows (points standing for more than one request). */
+  samples: boolean
+}
+
+const script = (key: string, answers: unknown[]) => fetch(`${services()}/script/${key}`, { method: 'PUT', body: JSON.stringify(answers) })
+const lastReceived = async (key: string) => ((await (await fetch(`${services()}/received/${key}`)).json()) as { query: string }[]).at(-1)!.query
+const sqlApi = (timeoutMs?: number) => new SqlApiSource({ accountId: 'acc', token: 't', dataset: DATASET, endpoint: `${services()}/sql`, ...(timeoutMs ? { timeoutMs } : {}) })
+
+const sqlApiBackend: Backend = {
+  name: 'SQL API',
+  samples: true,
+  async load(rollout, points, range) {
+    const answers = { [rollout]: evaluate(points, windowQuery(DATASET, rollout, range)), [`${rollout}:clients`]: evaluate(points, clientsQuery(DATASET, rollout, range)) }
+    for (const [key, body] of Object.entries(answers)) await script(key, [{ body }])
+    const source = sqlApi()
+    return {
+      name: source.name,
+      async window(id, r) {
+        const w = await source.window(id, r)
+        // The scripted answers are what the evaluator makes of the queries the source really sent.
+        for (const [key, body] of Object.entries(answers)) expect(evaluate(points, await lastReceived(`sql:${key}`)), key).toEqual(body)
+        return w
+      },
+    }
+  },
+  async faulty(rollout, fault, query) {
+    const bad = { '5xx': { status: 502, body: { errors: [{ message: 'bad gateway' }] } }, 'malformed JSON': { raw: '{"data": [' }, 'wrong shape': { body: { result: [] } }, timeout: { delayMs: 3 * FAULT_TIMEOUT_MS } }[fault]
+    await script(rollout, [query === 'requests' ? bad : { body: { meta: [], data: [], rows: 0 } }])
+    await script(`${rollout}:clients`, [query === 'clients' ? bad : { body: { meta: [], data: [], rows: 0 } }])
+    return sqlApi(FAULT_TIMEOUT_MS)
+  },
+}
+
+const bindingBackend: Backend = {
+  name: 'Analytics SQL binding',
+  samples: true,
+  async load(_rollout, points) {
+    return new BindingSource({ query: async ({ query }) => evaluate(points, query) }, DATASET)
+  },
+  async faulty(_rollout, fault, query) {
+    const bad: () => Promise<unknown> = {
+      '5xx': () => Promise.reject(new Error('502 Bad Gateway')),
+      'malformed JSON': async () => '{"data": [',
+      'wrong shape': async () => ({ result: [] }),
+      timeout: () => new Promise(() => {}),
+    }[fault]
+    const isClients = (sql: string) => /\bAS client\b/.test(sql)
+    return new BindingSource({ query: ({ query: sql }) => ((query === 'clients') === isClients(sql) ? bad() : Promise.resolve({ data: [] })) }, DATASET, FAULT_TIMEOUT_MS)
+  },
+}
+
+const localBackend: Backend = {
+  name: 'local',
+  samples: false,
+  async load(_rollout, points) {
+    let clock = 0
+    const local = new LocalMetrics(() => clock)
+    for (const p of [...points].sort((a, b) => a.at - b.at)) {
+      clock = p.at
+      local.writeDataPoint(p.point)
+    }
+    return local
+  },
+}
+
+const BACKENDS = [sqlApiBackend, bindingBackend, localBackend]
+
+/** Rollout ids must be unique per backend and case: the fake SQL API answers per rollout. */
+let serial = 0
+const idFor = (label: string) => `${label.replace(/[^a-z0-9]+/gi, '-').toLowerCase()}-${++serial}`
+
+type PointOptions = Partial<Omit<RequestPoint, 'rolloutId'>> & { sampleInterval?: number }
+const at = (rolloutId: string, ms: number, o: PointOptions = {}): StoredPoint => {
+  const { sampleInterval, ...r } = o
+  const point = encodeRequestPoint({ rolloutId, cohort: 'canary', reason: 'weight', release: 'v2', method: 'GET', status: 200, latencyMs: 10, failover: false, colo: 'FRA', country: 'DE', client: 'c1', ...r })
+  return { at: ms, point, ...(sampleInterval ? { sampleInterval } : {}) }
+}
+const many = (n: number, f: (i: number) => StoredPoint) => Array.from({ length: n }, (_, i) => f(i))
+
+const noClients = { seen: 0, failing: 0, fresh: 0, firstFailures: 0, cappedRequests: 0 }
+
+async function windowOf(b: Backend, label: string, points: (id: string) => StoredPoint[], range: TimeRange = RANGE): Promise<MetricsWindow> {
+  const id = idFor(`${b.name}-${label}`)
+  const source = await b.load(id, points(id), range)
+  return source.window(id, range)
+}
+
+describe.each(BACKENDS)('MetricsSource conformance: $name', (b) => {
+  it('reads an empty window as no traffic: zero counts, no quantiles, no clients', async () => {
+    const w = await windowOf(b, 'empty', () => [])
+    expect(w).toMatchObject({ start: RANGE.start, end: RANGE.end, stable: { requests: 0, errors: 0, clients: noClients }, canary: { requests: 0, errors: 0, clients: noClients } })
+    expect([w.stable.latencyMs, w.canary.latencyMs, w.sampled ?? false]).toEqual([undefined, undefined, false])
+  })
+
+  it('leaves testers, bots and other rollouts out of the judged cohorts', async () => {
+    const w = await windowOf(b, 'excluded', (id) => [
+      ...many(3, (i) => at(id, T0 + i, { client: `w${i}`, status: i === 0 ? 500 : 200 })),
+      ...many(5, (i) => at(id, T0 + i, { reason: 'override', client: `o${i}`, status: 500 })),
+      ...many(4, (i) => at(id, T0 + i, { cohort: 'stable', reason: 'bot', client: `b${i}`, status: 503 })),
+      ...many(6, (i) => at(`${id}x`, T0 + i, { client: `x${i}`, status: 500 })),
+    ])
+    expect(w.canary).toMatchObject({ requests: 3, errors: 1, clients: { seen: 3, failing: 1, fresh: 3, firstFailures: 1, cappedRequests: 3 } })
+    expect(w.stable).toMatchObject({ requests: 0, errors: 0, clients: noClients })
+  })
+
+  it('counts the window’s start and leaves out its end', async () => {
+    const w = await windowOf(b, 'bounds', (id) => [
+      at(id, RANGE.start - 1, { client: 'before', status: 500 }),
+      at(id, RANGE.start, { client: 'first' }),
+      at(id, RANGE.end - 1, { client: 'last', status: 500 }),
+      at(id, RANGE.end, { client: 'after', status: 500 }),
+    ])
+    // The failure just before the start is neither in the window nor, with `since` at the start, earlier evidence.
+    expect(w.canary).toMatchObject({ requests: 2, errors: 1, clients: { seen: 2, failing: 1, fresh: 2, firstFailures: 1, cappedRequests: 2 } })
+  })
+
+  it('counts 5xx and no-answer statuses as errors, never a 4xx, and gives exact quantiles', async () => {
+    const status = [500, 502, 0, 404]
+    const w = await windowOf(b, 'quantiles', (id) => [
+      ...many(100, (i) => at(id, T0 + i * 100, { client: `q${i % 7}`, latencyMs: i + 1, status: status[i] ?? 200 })),
+      at(id, T0, { cohort: 'stable', latencyMs: 7 }),
+    ])
+    expect(w.canary).toMatchObject({ requests: 100, errors: 3, latencyMs: { p50: 50, p95: 95, p99: 99 } })
+    expect(w.stable).toMatchObject({ requests: 1, errors: 0, latencyMs: { p50: 7, p95: 7, p99: 7 } })
+  })
+
+  /** Clients a..f around a window whose release began 10 minutes before it (see each line). */
+  const clientHistory = (id: string) => [
+    at(id, T0 - 5 * MINUTE, { client: 'a', status: 500 }), // failed earlier in the release...
+    ...many(2, (i) => at(id, T0 + i, { client: 'a' })), // ...and is healthy now: seen, not fresh
+    at(id, T0 - 5 * MINUTE, { client: 'b' }),
+    ...many(2, (i) => at(id, T0 + i, { client: 'b', status: 503 })), // a first failure
+    at(id, T0 - 2 * MINUTE, { client: 'c', status: 500 }),
+    at(id, T0 + 1, { client: 'c', status: 500 }), // failing again: not fresh, not a first failure
+    at(id, T0 - 20 * MINUTE, { client: 'd', status: 500 }), // failed before the release began: still fresh
+    at(id, T0 + 2, { client: 'd' }),
+    ...many(15, (i) => at(id, T0 + i, { client: 'e' })), // capped at 10 for the sample-ratio check
+    at(id, T0 - MINUTE, { client: 'f', status: 500 }), // failed earlier, absent now: not seen
+  ]
+
+  it('counts a client that failed earlier in the release as seen but not fresh, and caps each client’s requests', async () => {
+    const w = await windowOf(b, 'clients-since', clientHistory, { ...RANGE, since: T0 - 10 * MINUTE })
+    expect(w.canary).toMatchObject({ requests: 21, errors: 3, clients: { seen: 5, failing: 2, fresh: 3, firstFailures: 1, cappedRequests: 16 } })
+  })
+
+  it('without `since`, reads no failure from before the window: every client seen is fresh', async () => {
+    const w = await windowOf(b, 'clients-window', clientHistory)
+    expect(w.canary.clients).toEqual({ seen: 5, failing: 2, fresh: 5, firstFailures: 2, cappedRequests: 16 })
+  })
+
+  it('never reports more errors than requests, nor more first failures than fresh or seen clients', async () => {
+    await fc.assert(
+      fc.asyncProperty(
+        fc.array(
+          fc.record({
+            offset: fc.integer({ min: -3 * MINUTE, max: 2 * MINUTE }),
+            cohort: fc.constantFrom('stable' as const, 'canary' as const),
+            reason: fc.constantFrom('weight' as const, 'weight' as const, 'override' as const, 'bot' as const),
+            client: fc.constantFrom('a', 'b', 'c', 'd'),
+            status: fc.constantFrom(200, 200, 404, 500, 0),
+            latencyMs: fc.nat(2000),
+          }),
+          { maxLength: 40 },
+        ),
+        fc.option(fc.integer({ min: 0, max: 5 * MINUTE }), { nil: undefined }),
+        async (rows, back) => {
+          const range = { ...RANGE, ...(back !== undefined ? { since: T0 - back } : {}) }
+          const w = await windowOf(b, 'property', (id) => rows.map(({ offset, ...r }) => at(id, T0 + offset, r)), range)
+          for (const c of [w.stable, w.canary]) {
+            expect(c.errors).toBeLessThanOrEqual(c.requests)
+            const k = c.clients!
+            expect(k.firstFailures).toBeLessThanOrEqual(Math.min(k.fresh, k.failing))
+            expect(Math.max(k.fresh, k.failing)).toBeLessThanOrEqual(k.seen)
+            expect(k.cappedRequests).toBeLessThanOrEqual(c.requests)
+          }
+          // And every backend's arithmetic is the local source's.
+          expect(w).toMatchObject(await windowOf(localBackend, 'reference', (id) => rows.map(({ offset, ...r }) => at(id, T0 + offset, r)), range))
+        },
+      ),
+      { numRuns: 25 },
+    )
+  })
+})
+
+describe.each(BACKENDS.filter((b) => b.faulty !== undefined))('MetricsSource faults: $name', (b) => {
+  it.each(FAULTS.flatMap((fault) => (['requests', 'clients'] as const).map((query) => ({ fault, query }))))('rejects a $fault in the $query query as a MetricsError', async ({ fault, query }) => {
+    const id = idFor(`${b.name}-${fault}-${query}`)
+    const source = await b.faulty!(id, fault, query)
+    await expect(source.window(id, RANGE)).rejects.toBeInstanceOf(MetricsError)
+  })
+
+  it('rejects more errors than requests as a MetricsError rather than passing it to the judge', async () => {
+    const id = idFor(`${b.name}-inconsistent`)
+    const answer = { data: [{ cohort: 'canary', requests: '5', rows: '5', errors: 9, error_rows: 9 }] }
+    const source =
+      b === sqlApiBackend
+        ? (await script(id, [{ body: answer }]), sqlApi())
+        : new BindingSource({ query: async ({ query }) => (/\bAS client\b/.test(query) ? { data: [] } : answer) }, DATASET)
+    await expect(source.window(id, RANGE)).rejects.toBeInstanceOf(MetricsError)
+  })
+})
+
+describe.each(BACKENDS.filter((b) => b.samples))('MetricsSource sampling: $name', (b) => {
+  it('flags a sampled window and counts its stored rows, not the requests they stand for', async () => {
+    const w = await windowOf(b, 'sampled', (id) => [
+      ...many(20, (i) => at(id, T0 + i, { cohort: 'stable', client: `s${i}`, status: i < 2 ? 500 : 200, sampleInterval: 10 })),
+      ...many(5, (i) => at(id, T0 + i, { client: `c${i}` })),
+    ])
+    expect(w).toMatchObject({ sampled: true, stable: { requests: 20, errors: 2 }, canary: { requests: 5, errors: 0 } })
+  })
+})
