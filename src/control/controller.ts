@@ -9,12 +9,18 @@
  * minute is left out). A failed query consumes no window: the next tick asks
  * for it again. After a step change the next window starts at the step's
  * start, so every window is judged against one weight.
+ *
+ * Gates (src/core/rollout/gates.ts): an advance, a promotion and a release's
+ * first traffic wait for their hooks' go, asked after every other decision of
+ * the tick is applied.
  */
 import type { RolloutSpec } from '../core/config/schema.ts'
 import { type WindowStats, judge } from '../core/judge/judge.ts'
 import type { Decision, RolloutState } from '../core/rollout/machine.ts'
-import { decide, decideWithoutData, evidenceOf, nextWindow } from '../core/rollout/decide.ts'
+import { type ControllerEvidence, type TickOutcome, decide, decideWithoutData, evidenceOf, nextWindow, trafficSince } from '../core/rollout/decide.ts'
+import { type GateEvent, awaitingPreRollout, gateOf, gated, preRolloutGo } from '../core/rollout/gates.ts'
 import { coordinator } from './client.ts'
+import { callGate, hookPayload } from './hooks.ts'
 import type { SeriesPoint } from './coordinator.ts'
 import { BindingSource } from './metrics/binding.ts'
 import { localMetrics } from './metrics/local.ts'
@@ -44,10 +50,14 @@ export interface TickReport {
   reason: string
 }
 
+type Row = { spec: RolloutSpec; state: RolloutState }
+
 interface Plan {
   decision: Decision
   patch: Pick<RolloutState, 'evidence' | 'windowEnd'>
   point?: SeriesPoint
+  /** A gate the decision must pass first, with the window end to keep if it holds. */
+  gate?: { event: GateEvent; go: TickOutcome; stay: ControllerEvidence; heldWindowEnd: number | null; numbers: unknown }
 }
 
 /** Reads, judges and decides for one rollout. Without numbers, the window is not consumed. */
@@ -61,27 +71,61 @@ async function plan(spec: RolloutSpec, state: RolloutState, range: TimeRange, so
     return { decision: decideWithoutData(state, spec, `the metrics query failed: ${err instanceof Error ? err.message : String(err)}`, now), patch: keep }
   }
   // The split is only comparable with the weight once the new weight has reached the edge, and not in sampled data.
-  const settled = window.start >= (state.stepStartedAt ?? 0) + spec.analysis.settleSeconds * 1000 && !window.sampled
+  const settled = window.start >= (trafficSince(state) ?? 0) + spec.analysis.settleSeconds * 1000 && !window.sampled
   const verdict = judge(evidenceOf(state).judge, window, spec.judge, { weight: state.weight, weightSettled: settled })
-  const { decision, evidence } = decide(state, spec, verdict, window, now)
+  const outcome = decide(state, spec, verdict, window, now)
+  const { decision, evidence } = outcome
   const stepChanges = decision.kind === 'advance' || decision.kind === 'promote'
   const cohort = (c: WindowStats['stable']) => ({ requests: c.requests, errors: c.errors, p95: c.latencyMs?.p95 ?? null })
+  const event = gateOf(decision.kind)
   return {
     decision,
     patch: { evidence, windowEnd: stepChanges ? now : window.end },
     point: { at: window.end, weight: state.weight, stable: cohort(window.stable), canary: cohort(window.canary) },
+    ...(event ? { gate: { event, go: outcome, stay: evidence, heldWindowEnd: window.end, numbers: verdict.numbers } } : {}),
   }
+}
+
+/** A release waiting for its pre-rollout hooks: no metrics to read (the canary has no traffic), only the gate. */
+function preRolloutPlan(state: RolloutState, now: number): Plan {
+  const go = preRolloutGo(state, now)
+  return {
+    decision: go.decision,
+    patch: { evidence: go.evidence, windowEnd: now },
+    gate: { event: 'pre-rollout', go, stay: evidenceOf(state), heldWindowEnd: state.windowEnd, numbers: null },
+  }
+}
+
+/** Asks the plan's gate hooks, and turns the plan into what they allow. */
+async function passGate({ spec, state }: Row, p: Plan, now: number): Promise<Plan> {
+  const g = p.gate!
+  // Before its go the edge serves this release's canary nothing, whatever the state's weight says.
+  const from = g.event === 'pre-rollout' ? { ...state, weight: 0 } : state
+  const to = { weight: g.event === 'confirm-step' ? spec.schedule[state.step + 1]!.weight : g.event === 'confirm-promotion' ? 100 : state.weight }
+  const results = await callGate(spec, g.event, hookPayload(g.event, spec, from, to, g.numbers, p.decision.reason))
+  const { decision, evidence } = gated(state, spec, g.event, results, g.go, g.stay)
+  return { decision, patch: { evidence, windowEnd: results.every((r) => r.ok) ? p.patch.windowEnd : g.heldWindowEnd }, ...(p.point ? { point: p.point } : {}) }
 }
 
 export async function runController(env: ControlEnv, now: number, source = metricsSourceFor(env)): Promise<TickReport[]> {
   const c = coordinator(env)
-  const reports: TickReport[] = []
-  for (const { spec, state } of await c.progressing()) {
-    const range = nextWindow(state, spec, now)
-    if (!range) continue
-    const { decision, patch, point } = await plan(spec, state, range, source, now)
-    const r = await c.decide(spec.id, decision, { revision: state.revision, windowEnd: state.windowEnd }, patch, point)
-    reports.push({ rollout: spec.id, decision: decision.kind, applied: r.ok && r.value.applied, reason: decision.reason })
+  const apply = async ({ spec, state }: Row, p: Plan): Promise<TickReport> => {
+    const r = await c.decide(spec.id, p.decision, { revision: state.revision, windowEnd: state.windowEnd }, p.patch, p.point)
+    return { rollout: spec.id, decision: p.decision.kind, applied: r.ok && r.value.applied, reason: p.decision.reason }
   }
-  return reports
+  // Every rollout at once, so one slow metrics query delays no other rollout's decision.
+  const planned = (
+    await Promise.all(
+      (await c.progressing()).map(async (row): Promise<[Row, Plan] | null> => {
+        if (awaitingPreRollout(row.spec, row.state)) return [row, preRolloutPlan(row.state, now)]
+        const range = nextWindow(row.state, row.spec, now)
+        return range ? [row, await plan(row.spec, row.state, range, source, now)] : null
+      }),
+    )
+  ).filter((x) => x !== null)
+  // Decisions that need no hook, rollbacks above all, are applied before any hook is called: a hook that hangs
+  // (until its timeout) then holds up only its own rollout, and occupies none of the connections the others need.
+  const ungated = await Promise.all(planned.filter(([, p]) => !p.gate).map(([row, p]) => apply(row, p)))
+  const gatedReports = await Promise.all(planned.filter(([, p]) => p.gate).map(async ([row, p]) => apply(row, await passGate(row, p, now))))
+  return [...ungated, ...gatedReports]
 }

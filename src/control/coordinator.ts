@@ -19,6 +19,8 @@ import { type Command, type Decision, type RolloutState, type Transition, applyC
 import { type Rejection, parseConfig } from '../core/config/published.ts'
 import { CONFIG_KEY } from '../edge/config-store.ts'
 import { logOnce } from '../shared/log.ts'
+import { awaitingPreRollout } from '../core/rollout/gates.ts'
+import { hookPayload, notifyHooks } from './hooks.ts'
 import { NOTIFY, sendWebhook } from './notify.ts'
 
 export interface Actor {
@@ -195,7 +197,7 @@ export class Coordinator extends DurableObject<ControlEnv> {
       this.#record(id, now, { ...opts, ...(data ? { data } : {}) }, cmd.name, row.state, t.state)
     })
     if (refused) return refused
-    this.#notify(spec, cmd.name, t.state, opts.reason)
+    this.#notify(spec, cmd.name, row.state, t.state, opts.reason)
     return this.#committed(statusOf(spec, t.state))
   }
 
@@ -236,9 +238,11 @@ export class Coordinator extends DurableObject<ControlEnv> {
       }
     })
     if (refused) return refused
-    if (t.changed) this.#notify(row.spec, decision.kind, t.state, decision.reason)
+    if (t.changed) this.#notify(row.spec, decision.kind, row.state, t.state, decision.reason)
     const status = statusOf(row.spec, t.state)
-    if (!t.changed) return { ok: true, value: { applied: true, status }, published: false }
+    // A pre-rollout go is a hold that changes what the edge is sent (the canary's weight, from 0): publish it too.
+    const edgeMoved = t.changed || awaitingPreRollout(row.spec, row.state) !== awaitingPreRollout(row.spec, t.state)
+    if (!edgeMoved) return { ok: true, value: { applied: true, status }, published: false }
     return this.#committed({ applied: true, status })
   }
 
@@ -249,11 +253,9 @@ export class Coordinator extends DurableObject<ControlEnv> {
 
   // ---- publishing ----------------------------------------------------------
 
-  /** The document the edge reads: every rollout's spec with its current weight and release. */
+  /** The document the edge reads: every rollout's spec with its current weight and release (see `edgeEntry`). */
   published(): PublishedConfig {
-    return {
-      rollouts: this.#rows().map(({ spec, state }) => ({ ...spec, weight: state.weight, ...(state.release ? { release: state.release } : {}) })),
-    }
+    return { rollouts: this.#rows().map(({ spec, state }) => edgeEntry(spec, state)) }
   }
 
   /**
@@ -284,11 +286,13 @@ export class Coordinator extends DurableObject<ControlEnv> {
 
   // ---- internals -----------------------------------------------------------
 
-  /** Fire-and-forget: the webhook's fate never touches the committed change. */
-  #notify(spec: RolloutSpec, event: string, to: RolloutState, reason: string | undefined) {
-    const url = spec.notify.webhook
+  /** Fire-and-forget: the webhooks' fate never touches the committed change. Entering promoted or rolled-back also tells those hooks. */
+  #notify(spec: RolloutSpec, event: string, from: RolloutState, to: RolloutState, reason: string | undefined) {
+    const { webhook, secret } = spec.notify
     const message = NOTIFY[event]
-    if (url && message) this.ctx.waitUntil(sendWebhook(url, message(spec.id, to, reason)))
+    if (webhook && message) this.ctx.waitUntil(sendWebhook({ url: webhook, secret }, event, { text: message(spec.id, to, reason) }))
+    const hook = to.phase === 'promoted' ? 'post-rollout' : to.phase === 'rolled-back' ? 'rollback' : null
+    if (hook) this.ctx.waitUntil(notifyHooks(spec, hook, hookPayload(hook, spec, from, to, to.lastDecision?.data?.numbers, reason)))
   }
 
   async #committed<T>(value: T): Promise<Result<T>> {
@@ -367,6 +371,17 @@ export class Coordinator extends DurableObject<ControlEnv> {
     }
     this.#sql.exec('INSERT INTO history (rollout, at, entry) VALUES (?, ?, ?)', id, now, JSON.stringify(entry))
   }
+}
+
+/**
+ * A rollout as the edge gets it. Hooks and the notify secret stay in the coordinator: the edge has no use for them,
+ * and every isolate holds the document (the edge would default `hooks` to none, which is what it is sent). Until its
+ * pre-rollout hooks say go, a release's canary is published at weight 0: `start` sets the step's weight at once.
+ */
+function edgeEntry(spec: RolloutSpec, state: RolloutState): PublishedConfig['rollouts'][number] {
+  const { secret: _, ...notify } = spec.notify
+  const weight = awaitingPreRollout(spec, state) ? 0 : state.weight
+  return { ...spec, hooks: [], notify, weight, ...(state.release ? { release: state.release } : {}) }
 }
 
 /** Carries a refusal out of `transactionSync`, whose rollback needs a throw. */

@@ -1,10 +1,30 @@
 /**
  * @module
- * Webhook notifications (Slack-compatible `{ "text": … }`) for starts, steps,
- * gates, promotions, rollbacks and pauses. Sent in the background with retries
- * and backoff; a failing webhook is logged and never blocks or undoes a decision.
+ * Outgoing webhooks: notifications (Slack-compatible `{ "text": … }`) for
+ * starts, steps, gates, promotions, rollbacks and pauses, and the gate hooks'
+ * calls (src/control/hooks.ts). Every call says what it is (`X-Sluice-Event`)
+ * and which delivery (`X-Sluice-Delivery`, kept across retries so a receiver
+ * can drop duplicates) and, with a secret, is signed: `X-Sluice-Signature:
+ * t=<unix seconds>,v1=<hex HMAC-SHA256 of "<t>.<body>">`. The timestamp is
+ * signed too, so a receiver that refuses old ones cannot be sent a replay.
+ *
+ * Notifications are sent in the background with retries and backoff; a
+ * failing webhook is logged and never blocks or undoes a decision.
  */
 import { logOnce } from '../shared/log.ts'
+
+export interface Webhook {
+  url: string
+  secret?: string | undefined
+}
+
+export interface Delivery {
+  /** `X-Sluice-Event`: the notification's or hook's event. */
+  event: string
+  /** `X-Sluice-Delivery`: one id per delivery, the same on each of its attempts. */
+  id: string
+  body: string
+}
 
 export interface NotifyOptions {
   attempts?: number
@@ -12,18 +32,30 @@ export interface NotifyOptions {
   timeoutMs?: number
 }
 
+const hex = (bytes: ArrayBuffer) => Array.from(new Uint8Array(bytes), (b) => b.toString(16).padStart(2, '0')).join('')
+
+/** The `X-Sluice-Signature` value for `body` sent at `t` (unix seconds). */
+export async function signature(secret: string, t: number, body: string): Promise<string> {
+  const enc = new TextEncoder()
+  const key = await crypto.subtle.importKey('raw', enc.encode(secret), { name: 'HMAC', hash: 'SHA-256' }, false, ['sign'])
+  return `t=${t},v1=${hex(await crypto.subtle.sign('HMAC', key, enc.encode(`${t}.${body}`)))}`
+}
+
+/** One attempt: POSTs the delivery, signed at the time of this attempt when the webhook has a secret. */
+export async function post(hook: Webhook, d: Delivery, signal: AbortSignal): Promise<Response> {
+  const headers: Record<string, string> = { 'content-type': 'application/json', 'x-sluice-event': d.event, 'x-sluice-delivery': d.id }
+  if (hook.secret) headers['x-sluice-signature'] = await signature(hook.secret, Math.floor(Date.now() / 1000), d.body)
+  return fetch(hook.url, { method: 'POST', headers, body: d.body, signal })
+}
+
 /** Resolves true once delivered, false after the last failed attempt; never rejects. */
-export async function sendWebhook(url: string, text: string, opts: NotifyOptions = {}): Promise<boolean> {
+export async function sendWebhook(hook: Webhook, event: string, body: unknown, opts: NotifyOptions = {}): Promise<boolean> {
   const attempts = opts.attempts ?? 4
+  const d: Delivery = { event, id: crypto.randomUUID(), body: JSON.stringify(body) }
   for (let i = 0; i < attempts; i++) {
     if (i > 0) await new Promise((r) => setTimeout(r, (opts.baseDelayMs ?? 1_000) * 2 ** (i - 1)))
     try {
-      const res = await fetch(url, {
-        method: 'POST',
-        headers: { 'content-type': 'application/json' },
-        body: JSON.stringify({ text }),
-        signal: AbortSignal.timeout(opts.timeoutMs ?? 5_000),
-      })
+      const res = await post(hook, d, AbortSignal.timeout(opts.timeoutMs ?? 5_000))
       await res.body?.cancel()
       // 4xx other than 429 will not get better by retrying.
       if (res.ok) return true
@@ -32,7 +64,7 @@ export async function sendWebhook(url: string, text: string, opts: NotifyOptions
       // network error or timeout: retry
     }
   }
-  logOnce('webhook-failed', { detail: `gave up on ${new URL(url).host}` })
+  logOnce('webhook-failed', { detail: `gave up on ${new URL(hook.url).host}` })
   return false
 }
 

@@ -9,8 +9,11 @@
  *                                  `<id>:clients`, the requests query under `<id>`.
  *   PUT  /script/:key              script the next SQL answers: JSON list of
  *                                  { status?, body?, raw?, delayMs? } consumed in order (the last one repeats)
- *   POST /hook/:name[?status=N]    a webhook receiver; records the body, answers N (default 200)
- *   GET  /received/:key            what arrived: SQL requests under `sql:<rollout>`, hooks under `hook:<name>`
+ *   POST /hook/:name[?status=N]    a webhook receiver; records the body, answers N (default 200), or what
+ *                                  `PUT /script/hook:<name>` scripted: { status?, raw?, delayMs? } in order (the last
+ *                                  repeats; a delay ends early when the caller hangs up)
+ *   GET  /received/:key            what arrived: SQL requests under `sql:<rollout>`, hook bodies under `hook:<name>`,
+ *                                  hook calls with their Sluice headers and raw body under `delivery:<name>`
  */
 import { createServer, type IncomingMessage } from 'node:http'
 import type { AddressInfo } from 'node:net'
@@ -33,6 +36,11 @@ export async function startFakeServices() {
   const scripts = new Map<string, Scripted[]>()
   const received = new Map<string, unknown[]>()
   const remember = (key: string, v: unknown) => received.set(key, [...(received.get(key) ?? []), v])
+  /** The next scripted answer for `key`: consumed in order, the last one repeats. */
+  const answer = (key: string) => {
+    const queue = scripts.get(key) ?? []
+    return queue.length > 1 ? queue.shift() : queue[0]
+  }
 
   const server = createServer(async (req, res) => {
     const url = new URL(req.url ?? '/', 'http://fake')
@@ -48,14 +56,17 @@ export async function startFakeServices() {
     }
     if (route === 'hook') {
       remember(`hook:${arg}`, JSON.parse(body || 'null'))
-      return res.writeHead(Number(url.searchParams.get('status') ?? 200)).end()
+      const h = req.headers
+      remember(`delivery:${arg}`, { event: h['x-sluice-event'], delivery: h['x-sluice-delivery'], signature: h['x-sluice-signature'] ?? null, body })
+      const next = answer(`hook:${arg}`) ?? { status: Number(url.searchParams.get('status') ?? 200) }
+      if (next.delayMs) await new Promise((r) => (setTimeout(r, next.delayMs).unref(), res.once('close', r)))
+      return res.writeHead(next.status ?? 200).end(next.raw ?? '')
     }
     if (route === 'sql' && req.method === 'POST') {
       const rollout = /index1 IN \('([a-z0-9-]+)\/stable'/.exec(body)?.[1] ?? ''
       const key = /\bAS client\b/.test(body) ? `${rollout}:clients` : rollout
       remember(`sql:${key}`, { authorization: req.headers.authorization, contentType: req.headers['content-type'], query: body })
-      const queue = scripts.get(key) ?? []
-      const next: Scripted = (queue.length > 1 ? queue.shift() : queue[0]) ?? { body: { meta: [], data: [], rows: 0 } }
+      const next: Scripted = answer(key) ?? { body: { meta: [], data: [], rows: 0 } }
       if (next.delayMs) await new Promise((r) => setTimeout(r, next.delayMs))
       res.writeHead(next.status ?? 200, { 'content-type': 'application/json' })
       return res.end(next.raw ?? JSON.stringify(next.body ?? { meta: [], data: [], rows: 0 }))

@@ -152,10 +152,41 @@ export const Schedule = z.array(Step).check(
   z.refine((steps) => steps.at(-1)?.weight === 100, { message: 'the last step must be 100 (the promotion)' }),
 )
 
+/** An http(s) URL Sluice posts to. No credentials in it: they would be stored, and shown, in plain text (use `secret`). */
+const WebhookUrl = z.url({ protocol: /^https?$/ }).check(
+  z.maxLength(2048),
+  z.refine((s) => URL.canParse(s) && new URL(s).username === '' && new URL(s).password === '', { message: 'must not carry credentials (user:password@); use secret' }),
+)
+
+/** The key outgoing webhooks are signed with (`X-Sluice-Signature`); 16 bytes at least, or it could be guessed. */
+const WebhookSecret = z.string().check(
+  z.refine((s) => new TextEncoder().encode(s).byteLength >= 16, { message: 'must be at least 16 bytes' }),
+  z.maxLength(256),
+)
+
 /** Where the controller reports what it does. */
 export const NotifySettings = z.object({
   /** Slack-compatible incoming webhook (`{"text": …}`) for starts, steps, gates, promotions and rollbacks. */
   webhook: z.optional(z.url({ protocol: /^https?$/ })),
+  /** When set, every notification carries `X-Sluice-Signature` (HMAC-SHA256 with this key). */
+  secret: z.optional(WebhookSecret),
+})
+
+/**
+ * When Sluice calls a hook. The confirm kinds are gates (a 2xx answer is a go, anything else a hold);
+ * `post-rollout` (on entering promoted) and `rollback` are notifications that never block.
+ */
+const HOOK_EVENTS = ['pre-rollout', 'confirm-step', 'confirm-promotion', 'post-rollout', 'rollback'] as const
+export type HookEvent = (typeof HOOK_EVENTS)[number]
+
+/** A webhook the controller calls at a point of the rollout (like Flagger's webhooks). */
+export const Hook = z.object({
+  on: z.enum(HOOK_EVENTS),
+  url: WebhookUrl,
+  /** Milliseconds to wait for the answer; a gate that times out holds. */
+  timeoutMs: z._default(z.int().check(z.gte(100), z.lte(30_000)), 5_000),
+  /** When set, every call carries `X-Sluice-Signature` (HMAC-SHA256 with this key). */
+  secret: z.optional(WebhookSecret),
 })
 
 /** How the controller reads metrics for this rollout. */
@@ -192,6 +223,10 @@ export const RolloutSpec = z.object({
   judge: z.prefault(JudgeConfig, {}),
   analysis: z.prefault(AnalysisSettings, {}),
   notify: z.prefault(NotifySettings, {}),
+  /** Webhooks that gate the rollout or hear about it (see "Gate webhooks" in the README). Control-only: never published to the edge. */
+  hooks: z._default(z.array(Hook).check(z.maxLength(16)), []),
+  /** Consecutive failed gate calls after which the rollout pauses (rolls back, before it ever had traffic) and notifies. */
+  hookFailuresBeforePause: z._default(z.int().check(z.gte(1), z.lte(1000)), 5),
 })
 
 /** A rollout as the edge reads it: the spec plus the current weight and release. */

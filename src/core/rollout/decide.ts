@@ -18,6 +18,13 @@ export interface ControllerEvidence {
   lastDataAt: number | null
   /** Start of the release's first judged window: a client that failed since then is no longer fresh. */
   since: number | null
+  /**
+   * When the canary began to get traffic for this release: when the pre-rollout hooks said go, or the first judged
+   * window. Null while a pre-rollout gate waits (src/core/rollout/gates.ts).
+   */
+  confirmedAt: number | null
+  /** Consecutive failed gate-hook calls, counted within one revision: any change of the rollout starts them afresh. */
+  hookFailures: { revision: number; count: number } | null
 }
 
 export function evidenceOf(state: RolloutState): ControllerEvidence {
@@ -30,8 +37,15 @@ export function evidenceOf(state: RolloutState): ControllerEvidence {
     stepCanaryRequests: sameStep && typeof e?.stepCanaryRequests === 'number' ? e.stepCanaryRequests : 0,
     lastDataAt: typeof e?.lastDataAt === 'number' ? e.lastDataAt : null,
     since: typeof e?.since === 'number' ? e.since : null,
+    // Evidence from before gates existed has no confirmedAt: that canary has had its traffic all along.
+    confirmedAt: e === null ? null : typeof e.confirmedAt === 'number' || e.confirmedAt === null ? e.confirmedAt : 0,
+    hookFailures: e?.hookFailures?.revision === state.revision ? e.hookFailures : null,
   }
 }
+
+/** Since when the current step has had its traffic: its start, or later if a pre-rollout gate held it back. */
+export const trafficSince = (state: RolloutState): number | null =>
+  state.stepStartedAt === null ? null : Math.max(state.stepStartedAt, evidenceOf(state).confirmedAt ?? 0)
 
 /**
  * The data window for this tick: from where the last one ended to the last
@@ -64,9 +78,12 @@ export function decide(state: RolloutState, spec: RolloutSpec, verdict: Verdict,
     stepCanaryRequests: prev.stepCanaryRequests + (Number.isFinite(window.canary.requests) ? window.canary.requests : 0),
     lastDataAt: windowRequests > 0 ? window.end : prev.lastDataAt,
     since: prev.since ?? window.start,
+    // A judged window means the canary has had traffic since at least its start.
+    confirmedAt: prev.confirmedAt ?? window.start,
+    hookFailures: prev.hookFailures,
   }
   const step = spec.schedule[state.step]!
-  const bakeLeftMs = (state.stepStartedAt ?? now) + step.bakeMinutes * 60_000 - now
+  const bakeLeftMs = (trafficSince(state) ?? now) + step.bakeMinutes * 60_000 - now
   const data = {
     window: { start: new Date(window.start).toISOString(), end: new Date(window.end).toISOString() },
     verdict: verdict.verdict,
@@ -108,7 +125,7 @@ export function decide(state: RolloutState, spec: RolloutSpec, verdict: Verdict,
  * pause once the silence outlasts `noDataPauseMinutes` while the canary has traffic.
  */
 export function decideWithoutData(state: RolloutState, spec: RolloutSpec, problem: string, now: number): Decision {
-  const silentSince = evidenceOf(state).lastDataAt ?? state.stepStartedAt ?? now
+  const silentSince = evidenceOf(state).lastDataAt ?? trafficSince(state) ?? now
   const silentMinutes = Math.floor((now - silentSince) / 60_000)
   if (state.weight > 0 && silentMinutes >= spec.analysis.noDataPauseMinutes) {
     return { kind: 'pause', reason: `no metrics for ${silentMinutes} minutes (${problem}) while the canary has ${state.weight} % of traffic` }
