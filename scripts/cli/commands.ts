@@ -8,6 +8,7 @@ import type { Json } from './config-file.ts'
 import { UsageError } from './errors.ts'
 import { type RolloutStatus, type HistoryPage, formatHistory, formatList, formatStatus } from './format.ts'
 import { ApiRefused, type Endpoint, ok, request } from './http.ts'
+import { wait } from './wait.ts'
 
 export interface Options {
   url?: string
@@ -19,6 +20,8 @@ export interface Options {
   limit?: string
   before?: string
   'dry-run'?: boolean
+  timeout?: string
+  interval?: string
   help?: boolean
 }
 
@@ -37,14 +40,21 @@ export interface Context {
   io: Io
 }
 
-interface CommandDef {
+export interface CommandDef {
   /** Positional arguments as shown in usage, e.g. `<id> <percent>`; `[x]` is optional. */
   args: string
+  /** Options shown in the usage line after the arguments; default `--release LABEL` for a command taking it (start needs it). */
+  flags?: string
   summary: string
   /** Extra paragraphs for `sluice <command> --help`. */
   details?: string
   options: OptionName[]
-  run(c: Context): Promise<void>
+  /** Descriptions of options that mean something else for this command than OPTION_HELP says. */
+  optionHelp?: Partial<Record<OptionName, string>>
+  /** Exit codes of the command's own (wait's, for pipelines): its help table, and its code for a usage error. */
+  exits?: { table: string; usage: number }
+  /** Resolves with the exit code, or nothing for 0. */
+  run(c: Context): Promise<number | void>
 }
 
 /** Descriptions of every option, shown under each command that takes it. */
@@ -58,6 +68,8 @@ export const OPTION_HELP: Record<OptionName, string> = {
   limit: '--limit N        entries per page, 1-200 (default 50)',
   before: '--before SEQ     entries older than SEQ (the "--before" hint of the previous page)',
   'dry-run': '--dry-run        validate and show the diff; send nothing',
+  timeout: '--timeout D      give up after D (45m, 90s, 1h or seconds; default 45m)',
+  interval: '--interval D     time between polls (default 10s)',
   help: '-h, --help       this help',
 }
 
@@ -258,6 +270,7 @@ export const COMMANDS: Record<string, CommandDef> = {
       c.io.out(c.opts.json ? JSON.stringify({ id, deleted: true }) : `deleted ${id}`)
     },
   },
+  wait,
 }
 
 export const EXIT_CODES = `Exit codes:
@@ -268,7 +281,8 @@ export const EXIT_CODES = `Exit codes:
   3  cannot reach the API (connection refused, DNS failure, timeout)`
 
 export function usageLine(name: string, def: CommandDef = COMMANDS[name]!): string {
-  return `sluice ${name}${def.args ? ` ${def.args}` : ''}${def.options.includes('release') ? ' --release LABEL' : ''}`
+  const flags = def.flags ?? (def.options.includes('release') ? '--release LABEL' : '')
+  return `sluice ${name}${def.args ? ` ${def.args}` : ''}${flags ? ` ${flags}` : ''}`
 }
 
 export function mainHelp(): string {
@@ -286,6 +300,8 @@ export function mainHelp(): string {
     ...(['url', 'token', 'json', 'reason', 'if-match', 'help'] as const).map((o) => `  ${OPTION_HELP[o]}`),
     '',
     EXIT_CODES,
+    '`wait` has exit codes of its own, for pipelines (0 promoted, 2 rolled back, 3 paused, 4 timed out,',
+    '5 superseded, 1 usage or API error): see `sluice wait --help`.',
   ].join('\n')
 }
 
@@ -298,8 +314,8 @@ export function commandHelp(name: string): string {
     ...(def.details ? [def.details] : []),
     '',
     'Options:',
-    ...[...def.options, ...GLOBAL].map((o) => `  ${OPTION_HELP[o]}`),
+    ...[...def.options, ...GLOBAL].map((o) => `  ${def.optionHelp?.[o] ?? OPTION_HELP[o]}`),
     '',
-    EXIT_CODES,
+    def.exits?.table ?? EXIT_CODES,
   ].join('\n')
 }

@@ -2,7 +2,8 @@
  * @module
  * The CLI proper (entry: scripts/sluice.ts): parses the command line, runs one
  * command (commands.ts) and turns the outcome into an exit code: 0 ok, 1 the
- * API refused, 2 usage error, 3 the API is unreachable.
+ * API refused, 2 usage error, 3 the API is unreachable. `wait` returns codes
+ * of its own, for pipelines (wait.ts).
  */
 import { parseArgs } from 'node:util'
 import { COMMANDS, type Context, type Io, type OptionName, type Options, commandHelp, mainHelp, usageLine } from './commands.ts'
@@ -25,6 +26,8 @@ const OPTIONS = {
   limit: { type: 'string' },
   before: { type: 'string' },
   'dry-run': { type: 'boolean' },
+  timeout: { type: 'string' },
+  interval: { type: 'string' },
   help: { type: 'boolean', short: 'h' },
 } as const
 
@@ -83,14 +86,16 @@ export async function main(argv: string[], env: NodeJS.ProcessEnv, io: Io): Prom
     if (args.length > maxArgs) throw new UsageError(`${name}: unexpected argument "${args[maxArgs]}"`, name)
     let endpoint: Endpoint | undefined
     const ctx: Context = { endpoint: () => (endpoint ??= endpointOf(opts, env)), args, opts, io }
-    await def.run(ctx)
-    return 0
+    const code = await def.run(ctx)
+    // Only a number is an exit code: commands end with `return c.io.out(…)`, typed void, a write's boolean at run time.
+    return typeof code === 'number' ? code : 0
   } catch (err) {
     if (err instanceof UsageError) {
       const which = err.command ?? command
       const how = which ? `usage: ${usageLine(which)} [options]; see \`sluice ${which} --help\`` : 'Run `sluice --help` for the commands.'
       io.err(`sluice: ${err.message}\n${how}`)
-      return 2
+      // wait's 2 means "rolled back", so its usage errors take its own code.
+      return commandOf(which)?.exits?.usage ?? 2
     }
     if (err instanceof InvalidConfig) {
       io.err([`sluice: ${err.message}; nothing was sent`, ...err.errors.map((e) => `  - ${e.field}: ${e.message}`)].join('\n'))
