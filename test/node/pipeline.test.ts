@@ -313,7 +313,7 @@ describe('sluice wait', () => {
     expect(events.at(-1)).toMatchObject({ event: 'result', outcome: 'deleted', code: 1, reason: `${id} was deleted while waiting`, release: 'w1' })
   })
 
-  it('exits 1 on a usage error with nothing on stdout, and 1 ("not-found") for an unknown rollout', async () => {
+  it('exits 1 on a usage error with nothing on stdout, and 1 for an unknown rollout ("not-found") or a refused token ("refused")', async () => {
     for (const args of [[], ['x', '--timeout', 'soon'], ['x', '--interval', '0s'], ['x', '--limit', '3']]) {
       const r = wait(args)
       const { code } = await r.done
@@ -325,6 +325,16 @@ describe('sluice wait', () => {
     const { code } = await r.done
     expect(code).toBe(1)
     expect(r.stdout).toBe('not-found (exit 1): no rollout no-such-rollout\n')
+    const denied = wait(['demo'], { SLUICE_TOKEN: 'not-the-token-0123456789' })
+    expect((await denied.done).code).toBe(1)
+    expect(denied.stdout).toMatch(/^refused \(exit 1\): the API answered 401 Unauthorized; /)
+  })
+
+  it('runs as `npx sluice` in the clone (package.json "bin")', async () => {
+    // --no: were the bin missing, npx must fail rather than fetch some other "sluice" from the registry.
+    const r = run('npx', ['--no', 'sluice', 'wait', '--help'])
+    expect((await r.done).code, r.stderr).toBe(0)
+    expect(r.stdout).toMatch(/^Usage: sluice wait <id> \[--release LABEL\] \[options\]/)
   })
 
   it('shows its own exit codes in --help', async () => {
