@@ -17,7 +17,9 @@ if (process.features.typescript) {
 } else {
   const pinned = fileURLToPath(new URL('../node_modules/.bin/node', import.meta.url))
   if (!existsSync(pinned)) {
-    console.error(`sluice: Node ${process.version} cannot run the CLI (it needs Node 22.18 or newer); run \`npm install\`, which installs the Node the project pins`)
+    console.error(
+      `sluice: Node ${process.version} cannot run the CLI (it needs Node 22.18 or newer); run \`npm install\`, which installs the Node the project pins`,
+    )
     process.exit(1)
   }
   const child = spawn(pinned, [fileURLToPath(cli), ...process.argv.slice(2)], { stdio: 'inherit' })

@@ -154,8 +154,7 @@ function progressOf(s: RolloutStatus, now: number): ProgressEvent {
 const changeKey = ({ at: _, step, ...rest }: ProgressEvent) => JSON.stringify([rest, step && { ...step, bakeLeftSeconds: step.bakeLeftSeconds > 0 }])
 
 /** Whether the controller (not an operator) made the status's last change: its decision and the change share a time. */
-const byController = (s: RolloutStatus, kind: string) =>
-  s.lastDecision?.kind === kind && Date.parse(String(s.lastDecision.at)) === Date.parse(s.updatedAt)
+const byController = (s: RolloutStatus, kind: string) => s.lastDecision?.kind === kind && Date.parse(String(s.lastDecision.at)) === Date.parse(s.updatedAt)
 
 /** The outcome a status settles, if any; `release` is the one followed. */
 function settled(s: RolloutStatus, release: string): [Outcome, string] | undefined {
@@ -164,9 +163,15 @@ function settled(s: RolloutStatus, release: string): [Outcome, string] | undefin
     case 'promoted':
       return ['promoted', `${release} is promoted: 100 % of ${s.id}'s traffic goes to the canary`]
     case 'rolled-back':
-      return ['rolled-back', byController(s, 'rollback') ? `the controller rolled ${release} back: ${why}` : `an operator rolled ${release} back (sluice history ${s.id})`]
+      return [
+        'rolled-back',
+        byController(s, 'rollback') ? `the controller rolled ${release} back: ${why}` : `an operator rolled ${release} back (sluice history ${s.id})`,
+      ]
     case 'paused':
-      return ['paused', `${byController(s, 'pause') ? `the controller paused ${release}: ${why}` : `an operator paused ${release}`}; \`sluice resume ${s.id}\` hands it back`]
+      return [
+        'paused',
+        `${byController(s, 'pause') ? `the controller paused ${release}: ${why}` : `an operator paused ${release}`}; \`sluice resume ${s.id}\` hands it back`,
+      ]
     case 'awaiting-approval':
       return ['awaiting-approval', `${release} waits for approval: ${why}; \`sluice approve ${s.id}\` lets it go on`]
     default:
@@ -256,7 +261,10 @@ export async function follow(ep: Endpoint, o: FollowOptions): Promise<ResultEven
       s = ok<RolloutStatus>(reply)
     } catch (err) {
       if (!(err instanceof ApiRefused)) throw err
-      const problem = formatProblem(problemOf(reply), reply.status).replace(/^error: /, '').split('\n').map((l) => l.trim())
+      const problem = formatProblem(problemOf(reply), reply.status)
+        .replace(/^error: /, '')
+        .split('\n')
+        .map((l) => l.trim())
       return end('refused', [`the API answered ${problem.join('; ')}`, err.hint].filter(Boolean).join('; hint: '))
     }
     last = s
@@ -319,7 +327,8 @@ export const wait: CommandDef = {
   ].join('\n'),
   options: ['release', 'timeout', 'interval'],
   optionHelp: {
-    release: '--release LABEL  the release to follow (default: the one under way when wait starts);\n' +
+    release:
+      '--release LABEL  the release to follow (default: the one under way when wait starts);\n' +
       '                   another release on the rollout ends the wait with 5',
     json: '--json           NDJSON events on stdout instead of text',
   },

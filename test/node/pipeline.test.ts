@@ -124,14 +124,19 @@ let quiet = 0
 /** A rollout no visitor reaches, so that only operators decide it; its first step bakes a minute. */
 async function quietRollout(): Promise<string> {
   const id = `quiet-${++quiet}`
-  await api(s, `/rollouts/${id}`, {
-    id,
-    stable: s.stable.url,
-    canary: s.canary.url,
-    match: { host: 'quiet.invalid' },
-    schedule: [{ weight: 10, bakeMinutes: 1, minRequests: 50 }, { weight: 100 }],
-    analysis: { lagMinutes: 0, windowSeconds: 5, noDataPauseMinutes: 60 },
-  }, 'PUT')
+  await api(
+    s,
+    `/rollouts/${id}`,
+    {
+      id,
+      stable: s.stable.url,
+      canary: s.canary.url,
+      match: { host: 'quiet.invalid' },
+      schedule: [{ weight: 10, bakeMinutes: 1, minRequests: 50 }, { weight: 100 }],
+      analysis: { lagMinutes: 0, windowSeconds: 5, noDataPauseMinutes: 60 },
+    },
+    'PUT',
+  )
   return id
 }
 
@@ -153,10 +158,11 @@ async function proxy() {
       p.mode = 'up'
       for (const go of p.held.splice(0)) go()
     },
-    down: () => new Promise<void>((resolve) => {
-      server.closeAllConnections()
-      server.close(() => resolve())
-    }),
+    down: () =>
+      new Promise<void>((resolve) => {
+        server.closeAllConnections()
+        server.close(() => resolve())
+      }),
     up: () => new Promise<void>((resolve) => server.listen(port, '127.0.0.1', resolve)),
   }
   const server = createServer(async (req, res) => {
@@ -169,7 +175,10 @@ async function proxy() {
       return res.end(JSON.stringify({ status: 503, title: 'Service Unavailable', detail: 'the control plane is unavailable' }))
     }
     if (p.mode === 'hold') await new Promise<void>((go) => p.held.push(go))
-    const headers = Object.fromEntries(Object.entries(req.headers).filter(([k]) => !['host', 'connection', 'content-length'].includes(k))) as Record<string, string>
+    const headers = Object.fromEntries(Object.entries(req.headers).filter(([k]) => !['host', 'connection', 'content-length'].includes(k))) as Record<
+      string,
+      string
+    >
     const body = Buffer.concat(chunks)
     const up = await fetch(`${s.url}${req.url}`, { method: req.method!, headers, ...(body.length ? { body } : {}) })
     res.writeHead(up.status, Object.fromEntries([...up.headers].filter(([k]) => !['content-encoding', 'content-length', 'transfer-encoding'].includes(k))))
@@ -283,7 +292,7 @@ describe('the pipeline step against a real rollout', () => {
     expect(p.stderr).toContain('the API answered 503: the control plane is unavailable; retrying in')
   })
 
-  it('follows a release already under way when a re-run\'s start is refused with 409', async () => {
+  it("follows a release already under way when a re-run's start is refused with 409", async () => {
     const id = await quietRollout()
     await api(s, `/rollouts/${id}/start`, { release: 'v6' })
     const p = pipeline([id, '--release', 'v6', '--interval', '1s', '--timeout', '30s'])
@@ -305,9 +314,16 @@ describe('sluice wait', () => {
     const { code } = await p.done
     expect(code, p.stderr).toBe(1)
     expect(p.stderr).toBe('')
-    const events = p.stdout.trimEnd().split('\n').map((l) => JSON.parse(l) as Record<string, unknown>)
+    const events = p.stdout
+      .trimEnd()
+      .split('\n')
+      .map((l) => JSON.parse(l) as Record<string, unknown>)
     expect(events[0]).toMatchObject({
-      event: 'progress', id, release: 'w1', phase: 'progressing', weight: 10,
+      event: 'progress',
+      id,
+      release: 'w1',
+      phase: 'progressing',
+      weight: 10,
       step: { number: 1, count: 2, weight: 10, canaryRequests: 0, minRequests: 50 },
     })
     expect(events.at(-1)).toMatchObject({ event: 'result', outcome: 'deleted', code: 1, reason: `${id} was deleted while waiting`, release: 'w1' })
@@ -340,7 +356,9 @@ describe('sluice wait', () => {
   it('shows its own exit codes in --help', async () => {
     const r = wait(['--help'])
     expect((await r.done).code).toBe(0)
-    expect(r.stdout).toMatch(/Exit codes \(wait's own[^\n]*\n\s+0\s+promoted[\s\S]*\n\s+1\s+usage error[\s\S]*\n\s+2\s+rolled back[\s\S]*\n\s+3\s+a human is needed[\s\S]*\n\s+4\s+not decided within --timeout[\s\S]*\n\s+5\s+another release/)
+    expect(r.stdout).toMatch(
+      /Exit codes \(wait's own[^\n]*\n\s+0\s+promoted[\s\S]*\n\s+1\s+usage error[\s\S]*\n\s+2\s+rolled back[\s\S]*\n\s+3\s+a human is needed[\s\S]*\n\s+4\s+not decided within --timeout[\s\S]*\n\s+5\s+another release/,
+    )
     expect(r.stdout).toContain('--timeout D')
     expect(r.stdout).toContain('--interval D')
   })
