@@ -1,11 +1,11 @@
 /**
  * @module
- * Turns the client module into the page's script, without a build step: the
- * bundler has already compiled `client.ts` to JavaScript, so each exported
+ * Turns the client's parts into the page's script, without a build step: the
+ * bundler has already compiled `client/` to JavaScript, so each exported
  * function's source text (`Function.prototype.toString`) is browser-ready.
  * The script is the helpers' declarations, then `main` called with the config.
  */
-import * as client from './client.ts'
+import * as client from './client/index.ts'
 import { type ClientConfig, clientConfig } from './commands.ts'
 
 /**
@@ -25,13 +25,20 @@ export function keepNamesShim(probe: string): string {
   return m ? `var ${m[1]}=(f)=>f;` : ''
 }
 
+/**
+ * A function's source, declared under its exported name too: the parts call each other by those names, and a
+ * bundler that puts them in one scope with the rest of the worker renames a declaration that clashes with another
+ * module's (`pct` → `pct2`), while calls within its own part follow the new name.
+ */
+const declaration = (name: string, fn: { name: string }) => (fn.name === name ? String(fn) : `${String(fn)}\nvar ${name}=${fn.name};`)
+
 /** JSON that is safe inside a `<script>` element. */
 const scriptJson = (v: unknown) => JSON.stringify(v).replace(/</g, '\\u003c')
 
 export function clientScript(cfg: ClientConfig = clientConfig()): string {
   const { main, ...helpers } = client
-  const fns = Object.values(helpers).filter((v) => typeof v === 'function')
-  const body = [keepNamesShim(String(keepNamesProbe)), ...fns.map(String), `;(${String(main)})(${scriptJson(cfg)});`].join('\n')
+  const fns = Object.entries(helpers).filter(([, fn]) => typeof fn === 'function')
+  const body = [keepNamesShim(String(keepNamesProbe)), ...fns.map(([name, fn]) => declaration(name, fn)), `;(${String(main)})(${scriptJson(cfg)});`].join('\n')
   // `</script` inside the code (only possible in a string or regex) would end the element early; `<\/` means the same to JS.
   return `(()=>{'use strict';\n${body}\n})();\n`.replace(/<\/(script)/gi, '<\\/$1')
 }

@@ -10,12 +10,15 @@ import { sign } from 'hono/utils/jwt/jwt'
 import { afterEach, beforeEach, describe, expect, inject, it } from 'vitest'
 import { coordinator } from '../../src/control/client.ts'
 import type { HistoryEntry, RolloutStatus, SeriesPoint } from '../../src/control/coordinator.ts'
-import * as client from '../../src/dashboard/client.ts'
+import * as client from '../../src/dashboard/client/index.ts'
 import { clientConfig } from '../../src/dashboard/commands.ts'
 import { call, create } from '../support/admin.ts'
 import { ACCESS_AUD, ADMIN_TOKEN, READ_TOKEN } from '../support/tokens.ts'
 
 const CLIENT_CONFIG = clientConfig()
+// The client's parts call each other by plain names, which the served script declares; for the calls made here,
+// the exports stand in for them.
+Object.assign(globalThis, client)
 
 // ---- a fake page -------------------------------------------------------------
 

@@ -7,7 +7,7 @@
 import { exports } from 'cloudflare:workers'
 import { describe, expect, it } from 'vitest'
 import type { RolloutStatus } from '../../src/control/coordinator.ts'
-import { enabled } from '../../src/dashboard/client.ts'
+import { enabled } from '../../src/dashboard/client/index.ts'
 import { clientConfig } from '../../src/dashboard/commands.ts'
 import { clientScript, keepNamesProbe, keepNamesShim } from '../../src/dashboard/script.ts'
 import { CSS } from '../../src/dashboard/style.ts'
