@@ -11,10 +11,15 @@
  * channel (scripts/lib/stack.ts): the origin reports its port and settings
  * (`DemoState`) so that a restart keeps them, and exits when its parent goes.
  * Whatever a request looks like, it gets an answer and never ends the process.
+ *
+ * Streams, for the soak test (scripts/soak.ts) and for trying them through Sluice by hand:
+ *   GET /api/events?n=5&ms=200   server-sent events: n events (≤ 100), ms apart (≤ 5000), then the stream ends
+ *   /ws                          WebSocket echo: each message comes back prefixed with "<name> <version>: "
  */
 import { type IncomingMessage, type Server, type ServerResponse, createServer } from 'node:http'
 import type { AddressInfo } from 'node:net'
 import { parseArgs } from 'node:util'
+import { WebSocketServer } from 'ws'
 
 export interface DemoSettings {
   errorRate: number
@@ -132,6 +137,8 @@ export async function startDemoOrigin(
           return res.writeHead(200, { ...headers, 'content-type': 'text/javascript' }).end(js(version))
         case '/api/info':
           return res.writeHead(200, { ...headers, 'content-type': 'application/json' }).end(JSON.stringify({ origin: name, version, cohort, at: new Date().toISOString() }))
+        case '/api/events':
+          return events(res, url.searchParams)
         default:
           return res.writeHead(404, { ...headers, 'content-type': 'text/plain' }).end('not found\n')
       }
@@ -143,7 +150,23 @@ export async function startDemoOrigin(
   }
   // Node closes an idle keep-alive connection after 5 s; a proxy that reuses it at that moment gets "connection lost",
   // which Sluice must count against the origin. Behind a proxy the server should be the one to wait longer.
+  /** Bounded, so a client cannot hold a stream open forever; ends early if the client goes away. */
+  const events = (res: ServerResponse, q: URLSearchParams) => {
+    const n = Math.min(100, Math.max(1, Number(q.get('n')) || 5))
+    const ms = Math.min(5_000, Math.max(0, Number(q.get('ms')) || 200))
+    res.writeHead(200, { ...headers, 'content-type': 'text/event-stream' })
+    let sent = 0
+    const next = () => {
+      res.write(`id: ${++sent}\ndata: ${name} ${version} event ${sent}\n\n`)
+      if (sent === n) res.end()
+      else timer = setTimeout(next, ms)
+    }
+    let timer = setTimeout(next, 0)
+    res.on('close', () => clearTimeout(timer))
+  }
   const server: Server = createServer({ keepAliveTimeout: 65_000 }, (req, res) => guarded(req, res, () => handle(req, res)))
+  const wss = new WebSocketServer({ server, path: '/ws', maxPayload: 64 * 1024 })
+  wss.on('connection', (ws) => ws.on('message', (data) => ws.send(`${name} ${version}: ${String(data)}`)))
   await new Promise<void>((resolve, reject) => server.once('error', reject).listen(opts.port ?? 0, '127.0.0.1', resolve))
   const port = (server.address() as AddressInfo).port
   return {
@@ -153,6 +176,7 @@ export async function startDemoOrigin(
     settings,
     close: () =>
       new Promise<void>((resolve) => {
+        wss.close()
         server.closeAllConnections()
         server.close(() => resolve())
       }),

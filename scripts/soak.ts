@@ -1,0 +1,280 @@
+/**
+ * @module
+ * `npm run soak -- --minutes N [--rps R]`: the `npm start` stack (demo origins, both workers under one
+ * `wrangler dev`, on loopback ports of its own) under mixed traffic for N minutes, while rollouts are started,
+ * set, resumed, rolled back, promoted and completed through the admin API.
+ *
+ * Traffic: browsers with cookie jars (page, CSS, JS, API), cookieless clients, uploads with bodies, server-sent
+ * event streams read to their end and WebSocket echoes, each client with its own address (198.18.0.0/15, as
+ * `npm run traffic` does). Every 30 s it prints the requests by kind, the errors by who made them (Sluice-made:
+ * the answer carries `x-sluice-error`; origin-made: a 5xx without it; transport: no answer, a cut stream, a lost
+ * echo) and the resident memory of the workerd processes (VmRSS from /proc). Bounded: it stops at N minutes or
+ * `--max-requests`, whichever comes first, waits for what is in flight, and fails (exit 1) on any Sluice-made or
+ * transport error or any request that never finished.
+ */
+import { readFileSync, readdirSync } from 'node:fs'
+import { parseArgs } from 'node:util'
+import WebSocket from 'ws'
+import { startStack } from './lib/stack.ts'
+
+const TOKEN = 'local-admin-token'
+const ROLLOUT = 'demo'
+const REPORT_MS = 30_000
+const REQUEST_TIMEOUT_MS = 15_000
+const MAX_INFLIGHT = 128
+const UPLOAD = new Uint8Array(48 * 1024).fill(97)
+
+type Kind = 'page' | 'asset' | 'api' | 'cookieless' | 'upload' | 'sse' | 'websocket'
+type Outcome = 'ok' | 'sluice' | 'origin' | 'transport'
+
+/** Request kinds and their share of the traffic. */
+const MIX: [Kind, number][] = [['page', 20], ['asset', 25], ['api', 20], ['cookieless', 15], ['upload', 8], ['sse', 6], ['websocket', 6]]
+
+interface Client {
+  id: number
+  jar: Map<string, string> | null
+}
+
+export interface SoakTotals {
+  started: number
+  finished: number
+  skipped: number
+  byKind: Record<string, number>
+  outcomes: Record<Outcome, number>
+  /** A few examples of each kind of error, for the report. */
+  examples: string[]
+  admin: Record<string, number>
+  rss: { atS: number; mib: number }[]
+}
+
+const address = (c: Client) => `198.${18 + ((c.id >> 16) & 1)}.${(c.id >> 8) & 255}.${c.id & 255}`
+
+function headersFor(c: Client, dest: string): Record<string, string> {
+  const ip = { 'cf-connecting-ip': address(c) }
+  if (!c.jar) return { ...ip, 'user-agent': `soak-cli/1.0 (client ${c.id})` }
+  const cookie = [...c.jar].map(([k, v]) => `${k}=${v}`).join('; ')
+  return { ...ip, 'user-agent': 'Mozilla/5.0 (X11; Linux x86_64) sluice-soak', 'sec-fetch-site': dest === 'document' ? 'none' : 'same-origin', 'sec-fetch-mode': dest === 'document' ? 'navigate' : 'no-cors', 'sec-fetch-dest': dest, ...(cookie ? { cookie } : {}) }
+}
+
+function keep(c: Client, res: Response) {
+  for (const line of res.headers.getSetCookie()) {
+    const [pair] = line.split(';')
+    const eq = pair!.indexOf('=')
+    if (!c.jar || eq <= 0) continue
+    if (/max-age=0\b/i.test(line)) c.jar.delete(pair!.slice(0, eq))
+    else c.jar.set(pair!.slice(0, eq), pair!.slice(eq + 1))
+  }
+}
+
+/** Who made a failed answer: Sluice marks its own. */
+const judged = (res: Response): Outcome => (res.headers.get('x-sluice-error') ? 'sluice' : res.status >= 500 ? 'origin' : res.ok ? 'ok' : 'origin')
+
+async function httpRequest(base: string, kind: Kind, c: Client): Promise<[Outcome, string]> {
+  const [path, dest, init]: [string, string, RequestInit] =
+    kind === 'page' ? ['/', 'document', {}]
+    : kind === 'asset' ? [Math.random() < 0.5 ? '/app.css' : '/app.js', 'style', {}]
+    : kind === 'upload' ? ['/api/info', 'empty', { method: 'POST', body: UPLOAD, headers: { 'content-type': 'application/octet-stream' } }]
+    : kind === 'sse' ? ['/api/events?n=5&ms=100', 'empty', {}]
+    : ['/api/info', 'empty', {}]
+  const res = await fetch(base + path, { ...init, headers: { ...headersFor(c, dest), ...(init.headers as Record<string, string>) }, signal: AbortSignal.timeout(REQUEST_TIMEOUT_MS) })
+  keep(c, res)
+  const outcome = judged(res)
+  if (kind !== 'sse' || outcome !== 'ok') {
+    await res.arrayBuffer()
+    return [outcome, `${kind} ${path} → ${res.status}`]
+  }
+  const events = (await res.text()).match(/^data: /gm)?.length ?? 0
+  return [events === 5 ? 'ok' : 'transport', `sse: ${events} of 5 events`]
+}
+
+/** One WebSocket session through Sluice: three messages, three echoes. */
+function webSocketSession(base: string, c: Client): Promise<[Outcome, string]> {
+  return new Promise((resolve) => {
+    const ws = new WebSocket(`${base.replace(/^http/, 'ws')}/ws`, { headers: headersFor(c, 'websocket') })
+    let echoes = 0
+    const done = (o: Outcome, why: string) => {
+      clearTimeout(timer)
+      ws.terminate()
+      resolve([o, why])
+    }
+    const timer = setTimeout(() => done('transport', `websocket: ${echoes} of 3 echoes in ${REQUEST_TIMEOUT_MS} ms`), REQUEST_TIMEOUT_MS)
+    ws.on('unexpected-response', (_req, res) => done(res.headers['x-sluice-error'] ? 'sluice' : 'origin', `websocket upgrade → ${res.statusCode}`))
+    ws.on('error', (err) => done('transport', `websocket: ${err.message}`))
+    ws.on('open', () => ['a', 'b', 'c'].forEach((m) => ws.send(m)))
+    ws.on('message', () => ++echoes === 3 && done('ok', 'websocket'))
+  })
+}
+
+/** The workerd processes under wrangler (its descendants), by /proc; RSS in MiB. */
+function workerdRss(root: number | undefined): number {
+  if (root === undefined) return 0
+  const parent = new Map<number, number>()
+  const comm = new Map<number, string>()
+  for (const entry of readdirSync('/proc')) {
+    if (!/^\d+$/.test(entry)) continue
+    try {
+      const stat = readFileSync(`/proc/${entry}/stat`, 'utf8')
+      // "pid (comm) state ppid ...": comm may hold spaces, so split after its closing parenthesis.
+      const close = stat.lastIndexOf(')')
+      comm.set(Number(entry), stat.slice(stat.indexOf('(') + 1, close))
+      parent.set(Number(entry), Number(stat.slice(close + 2).split(' ')[1]))
+    } catch {
+      // the process ended while we looked
+    }
+  }
+  const under = (pid: number): boolean => {
+    for (let p = parent.get(pid), hops = 0; p !== undefined && p > 1 && hops < 64; p = parent.get(p), hops++) if (p === root) return true
+    return false
+  }
+  let kib = 0
+  for (const [pid, name] of comm) {
+    if (name !== 'workerd' || !under(pid)) continue
+    try {
+      kib += Number(/VmRSS:\s+(\d+)/.exec(readFileSync(`/proc/${pid}/status`, 'utf8'))?.[1] ?? 0)
+    } catch {
+      // gone
+    }
+  }
+  return kib / 1024
+}
+
+/** The operator's side: one admin command every `everyS` seconds, round a release's whole life. */
+const ADMIN_CYCLE: { name: string; body?: Record<string, unknown> }[] = [
+  { name: 'start', body: { release: 'soak' } },
+  { name: 'weight', body: { weight: 50 } },
+  { name: 'resume' },
+  { name: 'rollback', body: { reason: 'soak: rollback under load' } },
+  { name: 'start', body: { release: 'soak-2' } },
+  { name: 'promote' },
+  { name: 'complete' },
+]
+
+async function adminStep(base: string, step: number, totals: SoakTotals) {
+  const cmd = ADMIN_CYCLE[step % ADMIN_CYCLE.length]!
+  const release = cmd.body?.release ? { release: `${String(cmd.body.release)}-${step}` } : {}
+  try {
+    const res = await fetch(`${base}/__sluice/api/rollouts/${ROLLOUT}/${cmd.name}`, {
+      method: 'POST',
+      headers: { authorization: `Bearer ${TOKEN}`, 'content-type': 'application/json' },
+      body: JSON.stringify({ ...cmd.body, ...release }),
+      signal: AbortSignal.timeout(REQUEST_TIMEOUT_MS),
+    })
+    await res.arrayBuffer()
+    // A 409 is the controller having moved the phase first: a race the API reports, not a failure.
+    const key = `${cmd.name} ${res.status}`
+    totals.admin[key] = (totals.admin[key] ?? 0) + 1
+  } catch (err) {
+    totals.admin[`${cmd.name} unreachable`] = (totals.admin[`${cmd.name} unreachable`] ?? 0) + 1
+    totals.examples.push(`admin ${cmd.name}: ${err instanceof Error ? err.message : String(err)}`)
+  }
+}
+
+export interface SoakOptions {
+  minutes: number
+  rps: number
+  maxRequests: number
+  adminEveryS: number
+  log: (line: string) => void
+}
+
+export async function soak(o: SoakOptions): Promise<SoakTotals> {
+  const stack = await startStack({ port: 0, token: TOKEN, tickSeconds: 5, log: o.log })
+  const totals: SoakTotals = { started: 0, finished: 0, skipped: 0, byKind: {}, outcomes: { ok: 0, sluice: 0, origin: 0, transport: 0 }, examples: [], admin: {}, rss: [] }
+  const began = Date.now()
+  const clients: Client[] = Array.from({ length: 500 }, (_, id) => ({ id, jar: id % 5 === 0 ? null : new Map() }))
+  const weights = MIX.reduce((s, [, w]) => s + w, 0)
+  const pick = (): Kind => {
+    let r = Math.random() * weights
+    for (const [kind, w] of MIX) if ((r -= w) < 0) return kind
+    return 'api'
+  }
+  const inflight = new Set<Promise<void>>()
+  const one = async (kind: Kind) => {
+    const c = kind === 'cookieless' || kind === 'upload' ? clients[5 * Math.floor(Math.random() * 100)]! : clients[Math.floor(Math.random() * clients.length)]!
+    totals.started++
+    totals.byKind[kind] = (totals.byKind[kind] ?? 0) + 1
+    let outcome: Outcome
+    let why: string
+    try {
+      ;[outcome, why] = kind === 'websocket' ? await webSocketSession(stack.url, c) : await httpRequest(stack.url, kind, c)
+    } catch (err) {
+      ;[outcome, why] = ['transport', `${kind}: ${err instanceof Error ? `${err.name} ${(err.cause as Error | undefined)?.message ?? err.message}` : String(err)}`]
+    }
+    totals.finished++
+    totals.outcomes[outcome]++
+    if (outcome !== 'ok' && totals.examples.length < 20) totals.examples.push(`${((Date.now() - began) / 1000).toFixed(0)} s ${outcome}: ${why}`)
+  }
+  const report = () => {
+    const atS = Math.round((Date.now() - began) / 1000)
+    const mib = workerdRss(stack.wrangler.pid)
+    totals.rss.push({ atS, mib })
+    const { ok, sluice, origin, transport } = totals.outcomes
+    o.log(`${atS} s | requests ${totals.finished}/${totals.started} (skipped ${totals.skipped}) | ok ${ok} sluice-made ${sluice} origin-made ${origin} transport ${transport} | workerd rss ${mib.toFixed(1)} MiB | admin ${JSON.stringify(totals.admin)}`)
+  }
+  const reporter = setInterval(report, REPORT_MS)
+  let step = 0
+  let adminCall: Promise<void> = Promise.resolve()
+  const admin = setInterval(() => (adminCall = adminCall.then(() => adminStep(stack.url, step++, totals))), o.adminEveryS * 1000)
+  try {
+    const deadline = began + o.minutes * 60_000
+    const interval = 1000 / o.rps
+    for (let next = Date.now(); Date.now() < deadline && totals.started + totals.skipped < o.maxRequests; next += interval) {
+      const wait = next - Date.now()
+      if (wait > 0) await new Promise((r) => setTimeout(r, wait))
+      // Bounded concurrency: a stalled stack cannot pile up requests; what is not sent is counted, not lost.
+      if (inflight.size >= MAX_INFLIGHT) {
+        totals.skipped++
+        continue
+      }
+      const p = one(pick()).finally(() => inflight.delete(p))
+      inflight.add(p)
+    }
+    await Promise.all(inflight)
+  } finally {
+    clearInterval(admin)
+    clearInterval(reporter)
+    await adminCall
+    report()
+    await stack.stop()
+  }
+  return totals
+}
+
+/** Growth of workerd's memory from the first sample after warm-up (a fifth of the run, at least 30 s) to the last. */
+function rssGrowth(rss: SoakTotals['rss']): { from: number; to: number; percent: number } | null {
+  const end = rss.at(-1)
+  const warm = rss.find((s) => s.atS >= Math.max(30, (end?.atS ?? 0) / 5))
+  if (!end || !warm || warm === end || warm.mib === 0) return null
+  return { from: warm.mib, to: end.mib, percent: (100 * (end.mib - warm.mib)) / warm.mib }
+}
+
+if (import.meta.main) {
+  const { values } = parseArgs({
+    options: {
+      minutes: { type: 'string', default: '10' },
+      rps: { type: 'string', default: '40' },
+      'max-requests': { type: 'string' },
+      'admin-every': { type: 'string', default: '15' },
+      help: { type: 'boolean', default: false },
+    },
+  })
+  if (values.help) {
+    console.log('usage: npm run soak -- [--minutes 10] [--rps 40] [--max-requests N] [--admin-every 15 (seconds)]')
+    process.exit(0)
+  }
+  const minutes = Math.max(0.05, Number(values.minutes))
+  const rps = Math.max(1, Number(values.rps))
+  const maxRequests = values['max-requests'] ? Number(values['max-requests']) : Math.ceil(minutes * 60 * rps * 1.1)
+  const log = (line: string) => console.log(`[soak] ${line}`)
+  // However the stack behaves, the soak ends: its own limit plus time to start and stop.
+  setTimeout(() => (console.error('[soak] did not finish in time'), process.exit(2)), (minutes * 60 + 180) * 1000).unref()
+  const t = await soak({ minutes, rps, maxRequests, adminEveryS: Math.max(1, Number(values['admin-every'])), log })
+  const growth = rssGrowth(t.rss)
+  const lost = t.started - t.finished
+  log(`done: ${t.finished} requests finished of ${t.started} started (lost ${lost}, skipped ${t.skipped}) by kind ${JSON.stringify(t.byKind)}`)
+  log(`errors: sluice-made ${t.outcomes.sluice}, origin-made ${t.outcomes.origin}, transport ${t.outcomes.transport}`)
+  log(`admin: ${JSON.stringify(t.admin)}`)
+  log(growth ? `workerd rss after warm-up: ${growth.from.toFixed(1)} → ${growth.to.toFixed(1)} MiB (${growth.percent >= 0 ? '+' : ''}${growth.percent.toFixed(1)} %)` : 'workerd rss: too short a run to compare')
+  for (const e of t.examples) log(`  ${e}`)
+  process.exit(t.outcomes.sluice === 0 && t.outcomes.transport === 0 && lost === 0 ? 0 : 1)
+}
