@@ -3,66 +3,17 @@
  * Human-readable output of the CLI: a rollout's status, the rollout list, a
  * history page and problem details. `--json` bypasses all of this.
  *
- * The shapes mirror `RolloutStatus` and `HistoryEntry` in
- * src/control/coordinator.ts, restated here because that module needs the
- * Workers runtime and the CLI runs in plain Node.
+ * The shapes are the contract's (src/contract/), imported as types only: the
+ * CLI starts without loading zod.
  */
+import type { HistoryEntry, HistoryPage, RolloutStatus } from '../../src/contract/index.ts'
 import type { Problem } from './http.ts'
 
-export interface StepStatus {
-  index: number
-  weight: number
-  bakeMinutes: number
-  minRequests: number
-  startedAt: string | null
-  bakeEndsAt: string | null
-}
-
-export interface RolloutStatus {
-  id: string
-  spec: {
-    stable: string
-    canary: string
-    match?: { host?: string; pathPrefix?: string }
-    schedule?: { weight: number; gate?: boolean }[]
-    [field: string]: unknown
-  }
-  phase: string
-  weight: number
-  revision: number
-  release: string | null
-  step: StepStatus | null
-  /** `at` is ms since epoch (unlike the ISO strings elsewhere in the status). */
-  lastDecision: { kind: string; reason: string; at: number | string; data?: Record<string, unknown> } | null
-  updatedAt: string
-}
-
-interface Snapshot {
-  phase: string
-  weight: number
-  revision: number
-}
-
-export interface HistoryEntry {
-  seq: number
-  at: string
-  rollout: string
-  actor: { kind: string; name: string }
-  command: string
-  from: Snapshot | null
-  to: Snapshot | null
-  reason?: string
-  data?: Record<string, unknown>
-}
-
-export interface HistoryPage {
-  entries: HistoryEntry[]
-  next: number | null
-}
+export type { HistoryPage, RolloutStatus }
 
 const pct = (n: number) => `${n}%`
 
-const iso = (t: number | string) => new Date(t).toISOString()
+const iso = (t: string) => new Date(t).toISOString()
 
 /** "in 4m 10s" / "3m ago": bake ends are easier to act on relative to now. */
 export function relative(t: string | number, now = Date.now()): string {
@@ -138,7 +89,7 @@ export function formatList(rollouts: RolloutStatus[]): string {
   ])
 }
 
-const snap = (s: Snapshot | null) => (s ? `${s.phase} ${pct(s.weight)}` : '(none)')
+const snap = (s: HistoryEntry['from']) => (s ? `${s.phase} ${pct(s.weight)}` : '(none)')
 
 /** Primitive `data` values (e.g. the release of a start), so a line shows what the reason does not. */
 function dataOf(e: HistoryEntry): string {

@@ -11,13 +11,14 @@ import * as z from 'zod/mini'
 import en from 'zod/v4/locales/en.js'
 import type { $ZodType } from 'zod/v4/core'
 import { coordinator } from '../control/client.ts'
-import type { Actor, Result, RolloutStatus, WriteOptions } from '../control/coordinator.ts'
+import { type Actor, COMMAND_BODIES, type RolloutStatus, commandOf } from '../contract/index.ts'
+import type { Result, WriteOptions } from '../control/coordinator.ts'
 import { RolloutId } from '../core/config/schema.ts'
 import { parseStrict } from '../core/config/unknown-fields.ts'
-import { COMMANDS, type Command, type CommandName } from '../core/rollout/machine.ts'
+import { COMMANDS, type CommandName } from '../core/rollout/machine.ts'
 import { type AuthVars, authenticate, requireWrite, sameOriginWrites } from './auth.ts'
 import openApi from './openapi.json'
-import { COMMAND_BODIES, HistoryQuery, PutRolloutBody, SeriesQuery } from './schemas.ts'
+import { HistoryQuery, PutRolloutBody, SeriesQuery } from './schemas.ts'
 import { badRequest, invalid, problem } from '../shared/problem.ts'
 import { keepSecrets, keptSecrets, redact } from './secrets.ts'
 
@@ -166,10 +167,9 @@ export function createAdminApi() {
     if (!COMMANDS.includes(name)) return problem(404, 'Not Found', `unknown command "${name}"; commands: ${COMMANDS.join(', ')}`)
     const ifMatch = ifMatchOf(c)
     if (ifMatch instanceof Response) return ifMatch
-    const b = await body(c, COMMAND_BODIES[name] as $ZodType<{ reason?: string; release?: string; weight?: number }>)
+    const b = await body(c, COMMAND_BODIES[name])
     if (b instanceof Response) return b
-    const cmd = (name === 'start' ? { name, release: b.release! } : name === 'weight' ? { name, weight: b.weight! } : { name }) as Command
-    const r = await coordinator(c.env).command(c.req.param('id'), cmd, writeOptions(c, ifMatch, b.reason))
+    const r = await coordinator(c.env).command(c.req.param('id'), commandOf(name, b), writeOptions(c, ifMatch, b.reason))
     return reply(c, r, (s) => shown(c, s))
   })
 

@@ -1,38 +1,54 @@
 /**
  * @module
  * Builds the OpenAPI 3.1 document of the admin API from the same zod schemas
- * that validate requests (OpenAPI 3.1 schemas are JSON Schema 2020-12, which is
- * what zod emits). Run by `npm run schema`, which writes `openapi.json`; the
- * worker serves that file, so this code stays out of the bundle.
+ * that validate its requests and type its answers (src/contract/): OpenAPI 3.1
+ * schemas are JSON Schema 2020-12, which is what zod emits. Run by
+ * `npm run schema`, which writes `openapi.json`; the worker serves that file,
+ * so this code stays out of the bundle.
  */
 import * as z from 'zod/mini'
-import type { $ZodType } from 'zod/v4/core'
-import { COMMANDS, PHASES } from '../core/rollout/machine.ts'
-import { COMMAND_BODIES, PutRolloutBody } from './schemas.ts'
+import type { $ZodType, ToJSONSchemaParams } from 'zod/v4/core'
+import { COMMAND_BODIES, CohortPoint, HistoryPage, Problem, RolloutList, RolloutStatus, SeriesPage } from '../contract/index.ts'
+import { RolloutSpec } from '../core/config/schema.ts'
+import { COMMANDS } from '../core/rollout/machine.ts'
+import { PutRolloutBody } from './schemas.ts'
 import { SECRET_FIELDS, SECRET_SET } from './secrets.ts'
 
 type JsonSchema = { properties?: Record<string, JsonSchema>; [keyword: string]: unknown }
 
-const schema = (s: $ZodType): JsonSchema => {
-  const { $schema: _, ...rest } = z.toJSONSchema(s, {
-    io: 'input',
-    unrepresentable: 'any',
-    // The API refuses unknown fields at any depth (parseStrict), so every documented object is closed.
-    override: ({ zodSchema, jsonSchema }) => {
-      if (zodSchema._zod.def.type === 'object') jsonSchema.additionalProperties = false
-    },
-  }) as JsonSchema
-  return rest
+/**
+ * Requests are documented as they may be sent (`io: "input"`: defaulted fields optional), answers as they are
+ * sent. The API refuses unknown fields at any depth (parseStrict), so every documented object is closed.
+ */
+const generate: ToJSONSchemaParams = {
+  unrepresentable: 'any',
+  override: ({ zodSchema, jsonSchema }) => {
+    if (zodSchema._zod.def.type === 'object') jsonSchema.additionalProperties = false
+  },
 }
 
-/** The PUT body with its secrets marked write-only, and `"set"` (keep the current value) allowed in their place. */
-function putBody(): JsonSchema {
-  const body = schema(PutRolloutBody)
+const bare = ({ $schema: _, $id: __, ...rest }: JsonSchema): JsonSchema => rest
+
+const schema = (s: $ZodType): JsonSchema => bare(z.toJSONSchema(s, { ...generate, io: 'input' }) as JsonSchema)
+
+/** The answers' schemas, one component each; where one holds another (a status's spec), it is a `$ref`. */
+function answers(): Record<string, JsonSchema> {
+  const components = z.registry<{ id: string }>()
+  const named = { RolloutList, RolloutStatus, RolloutSpec, HistoryPage, SeriesPage, CohortPoint, Problem }
+  for (const [id, s] of Object.entries(named)) components.add(s, { id })
+  const { schemas } = z.toJSONSchema(components, { ...generate, io: 'output', uri: (id) => `#/components/schemas/${id}` })
+  const out = Object.fromEntries(Object.entries(schemas).map(([id, s]) => [id, bare(s as JsonSchema)] as const))
+  out.RolloutSpec = { ...withSecrets(out.RolloutSpec!), description: `The rollout config as stored: every default filled in, secrets shown as "${SECRET_SET}"` }
+  return out
+}
+
+/** A config schema with its secrets marked write-only, and `"set"` (keep the current value) allowed in their place. */
+function withSecrets(body: JsonSchema): JsonSchema {
   for (const path of SECRET_FIELDS) {
     const parent = path.slice(0, -1).reduce<JsonSchema | undefined>((s, k) => s?.properties?.[k], body)
     const name = path.at(-1)!
     const secret = parent?.properties?.[name]
-    if (!parent?.properties || !secret) throw new Error(`secret field ${path.join('.')} is not in the PUT body`)
+    if (!parent?.properties || !secret) throw new Error(`secret field ${path.join('.')} is not in the config schema`)
     parent.properties[name] = {
       anyOf: [secret, { const: SECRET_SET }],
       writeOnly: true,
@@ -61,7 +77,7 @@ export function openApiDocument(): object {
     servers: [{ url: '/__sluice/api' }],
     security: [{ bearer: [] }],
     paths: {
-      '/rollouts': { get: { summary: 'List rollouts', responses: { 200: { description: 'All rollouts', content: { 'application/json': { schema: { type: 'object', properties: { rollouts: { type: 'array', items: ref('RolloutStatus') } } } } } }, ...errors } } },
+      '/rollouts': { get: { summary: 'List rollouts', responses: { 200: { description: 'All rollouts', content: { 'application/json': { schema: ref('RolloutList') } } }, ...errors } } },
       '/rollouts/{id}': {
         parameters: [idParam],
         get: { summary: 'Status: config, phase, weight, revision, current step, last decision', responses: { 200: status, 404: problemResponse('No such rollout'), ...errors } },
@@ -81,7 +97,7 @@ export function openApiDocument(): object {
             { name: 'limit', in: 'query', schema: { type: 'integer', minimum: 1, maximum: 200, default: 50 } },
             { name: 'before', in: 'query', schema: { type: 'integer', minimum: 1 }, description: 'The `next` cursor of the previous page' },
           ],
-          responses: { 200: { description: 'A page of history', content: { 'application/json': { schema: ref('HistoryPage') } } }, ...errors },
+          responses: { 200: { description: 'A page of history', content: { 'application/json': { schema: ref('HistoryPage') } } }, 404: problemResponse('No such rollout, and no history of one'), ...errors },
         },
       },
       '/rollouts/{id}/series': {
@@ -100,7 +116,8 @@ export function openApiDocument(): object {
             post: {
               summary: `Command: ${name}`,
               parameters: [ifMatch],
-              requestBody: { required: name === 'start' || name === 'weight', content: { 'application/json': { schema: schema(COMMAND_BODIES[name]) } } },
+              // Required where the command has a required field: an empty body is `{}`.
+              requestBody: { required: !z.safeParse(COMMAND_BODIES[name], {}).success, content: { 'application/json': { schema: schema(COMMAND_BODIES[name]) } } },
               responses: { 200: status, 404: problemResponse('No such rollout'), 409: problemResponse('Not allowed in the current phase'), 412: problemResponse('Revision mismatch'), ...errors },
             },
           },
@@ -110,47 +127,8 @@ export function openApiDocument(): object {
     components: {
       securitySchemes: { bearer: { type: 'http', scheme: 'bearer' } },
       schemas: {
-        PutRolloutBody: putBody(),
-        RolloutStatus: {
-          type: 'object',
-          required: ['id', 'spec', 'phase', 'weight', 'revision'],
-          properties: {
-            id: { type: 'string' },
-            spec: { ...ref('PutRolloutBody'), description: 'The rollout config with every default filled in' },
-            phase: { enum: [...PHASES] },
-            weight: { type: 'number', minimum: 0, maximum: 100 },
-            revision: { type: 'integer' },
-            release: { type: ['string', 'null'] },
-            step: { type: ['object', 'null'], properties: { index: { type: 'integer' }, weight: { type: 'number' }, bakeMinutes: { type: 'integer' }, minRequests: { type: 'integer' }, startedAt: { type: ['string', 'null'] }, bakeEndsAt: { type: ['string', 'null'] } } },
-            lastDecision: { type: ['object', 'null'], properties: { kind: { type: 'string' }, reason: { type: 'string' }, at: { type: 'integer' }, data: { type: 'object' } } },
-            updatedAt: { type: 'string', format: 'date-time' },
-          },
-        },
-        HistoryPage: {
-          type: 'object',
-          properties: {
-            entries: { type: 'array', items: { type: 'object', properties: { seq: { type: 'integer' }, at: { type: 'string' }, actor: { type: 'object' }, command: { type: 'string' }, from: { type: ['object', 'null'] }, to: { type: ['object', 'null'] }, reason: { type: 'string' }, data: { type: 'object' } } } },
-            next: { type: ['integer', 'null'] },
-          },
-        },
-        SeriesPage: {
-          type: 'object',
-          properties: {
-            points: {
-              type: 'array',
-              items: {
-                type: 'object',
-                properties: { at: { type: 'integer' }, weight: { type: 'number' }, stable: ref('CohortPoint'), canary: ref('CohortPoint') },
-              },
-            },
-          },
-        },
-        CohortPoint: { type: 'object', properties: { requests: { type: 'number' }, errors: { type: 'number' }, p95: { type: ['number', 'null'] } } },
-        Problem: {
-          type: 'object',
-          required: ['type', 'title', 'status', 'detail'],
-          properties: { type: { type: 'string' }, title: { type: 'string' }, status: { type: 'integer' }, detail: { type: 'string' }, errors: { type: 'array', items: { type: 'object', properties: { field: { type: 'string' }, message: { type: 'string' } } } } },
-        },
+        PutRolloutBody: withSecrets(schema(PutRolloutBody)),
+        ...answers(),
       },
     },
   }

@@ -13,64 +13,24 @@
  */
 import { DurableObject } from 'cloudflare:workers'
 import * as z from 'zod/mini'
+import { type Actor, CONFIG_KEY, type FieldError, type HistoryEntry, type HistoryPage, type PublishedConfig, type RolloutStatus, type SeriesPoint } from '../contract/index.ts'
 import { MAX_PUBLISHED_BYTES, MAX_ROLLOUTS } from '../core/config/limits.ts'
-import { type PublishedConfig, type RolloutSpec, RolloutSpec as RolloutSpecSchema } from '../core/config/schema.ts'
+import { type RolloutSpec, RolloutSpec as RolloutSpecSchema } from '../core/config/schema.ts'
 import { type Command, type Decision, type RolloutState, type Transition, applyCommand, applyDecision, initialState, stepFor } from '../core/rollout/machine.ts'
 import { type Rejection, parseConfig } from '../core/config/published.ts'
-import { CONFIG_KEY } from '../edge/config-store.ts'
 import { logOnce } from '../shared/log.ts'
 import { awaitingPreRollout } from '../core/rollout/gates.ts'
 import { hookPayload, notifyHooks } from './hooks.ts'
 import { NOTIFY, sendWebhook } from './notify.ts'
 
-export interface Actor {
-  kind: 'operator' | 'controller'
-  name: string
-}
-
-export interface HistoryEntry {
-  seq: number
-  at: string
-  rollout: string
-  actor: Actor
-  command: string
-  from: { phase: string; weight: number; revision: number } | null
-  to: { phase: string; weight: number; revision: number } | null
-  reason?: string
-  data?: Record<string, unknown>
-}
-
-export interface RolloutStatus {
-  id: string
-  spec: RolloutSpec
-  phase: RolloutState['phase']
-  weight: number
-  revision: number
-  release: string | null
-  step: { index: number; weight: number; bakeMinutes: number; minRequests: number; startedAt: string | null; bakeEndsAt: string | null } | null
-  lastDecision: (Omit<NonNullable<RolloutState['lastDecision']>, 'at'> & { at: string }) | null
-  updatedAt: string
-}
-
-/** One judged window, for charts: the weight and each cohort's numbers. */
-export interface SeriesPoint {
-  /** Window end, ms since epoch. */
-  at: number
-  weight: number
-  stable: CohortPoint
-  canary: CohortPoint
-}
-
-export interface CohortPoint {
-  requests: number
-  errors: number
-  p95: number | null
-}
+// Defined in the contract; re-exported for the modules that still import them from here (controller, tests).
+export type { HistoryEntry, RolloutStatus, SeriesPoint }
 
 /** Points kept per rollout: a week of one-minute windows. */
 const SERIES_LIMIT = 7 * 24 * 60
 
-export type Problem = { status: 400 | 404 | 409 | 412; title: string; detail: string; errors?: { field: string; message: string }[] }
+/** A refusal, which the admin API answers as a problem document of that status. */
+export type Problem = { status: 400 | 404 | 409 | 412; title: string; detail: string; errors?: FieldError[] }
 export type Result<T> = { ok: true; value: T; published: boolean } | { ok: false; problem: Problem }
 
 export interface WriteOptions {
@@ -119,7 +79,7 @@ export class Coordinator extends DurableObject<ControlEnv> {
   }
 
   /** Newest first; `before` is the `seq` of the last entry of the previous page. */
-  history(id: string, page: { limit: number; before?: number }): { entries: HistoryEntry[]; next: number | null } {
+  history(id: string, page: { limit: number; before?: number }): HistoryPage {
     const rows = this.#sql
       .exec<{ seq: number; entry: string }>(
         'SELECT seq, entry FROM history WHERE rollout = ? AND seq < ? ORDER BY seq DESC LIMIT ?',

@@ -4,7 +4,9 @@
  * enabled, which ones ask first, and which ones carry the revision the
  * operator was looking at.
  */
-import { COMMANDS, type Command, type CommandName, PHASES, type Phase, applyCommand, initialState } from '../core/rollout/machine.ts'
+import * as z from 'zod/mini'
+import { COMMAND_BODIES, commandOf } from '../contract/index.ts'
+import { COMMANDS, type CommandName, PHASES, type Phase, applyCommand, initialState } from '../core/rollout/machine.ts'
 
 /** Phases in which a command is accepted, for a rollout with a release and for one without. */
 export interface Accepted {
@@ -12,8 +14,10 @@ export interface Accepted {
   none: Phase[]
 }
 
-const probeCommand = (name: CommandName): Command =>
-  name === 'start' ? { name, release: 'r' } : name === 'weight' ? { name, weight: 20 } : { name }
+/** A body each command's schema accepts once it drops the fields that command does not take. */
+const PROBE_BODY = { release: 'r', weight: 20 }
+
+const probeCommand = (name: CommandName) => commandOf(name, z.parse(COMMAND_BODIES[name], PROBE_BODY))
 
 /**
  * Asks the state machine itself, rather than keeping a copy of its rules that

@@ -19,8 +19,11 @@ import { MAX_ROLLOUTS } from '../core/config/limits.ts'
 import { type Rejection, parseConfig } from '../core/config/published.ts'
 import type { Rollout } from '../core/config/schema.ts'
 import { logOnce } from '../shared/log.ts'
+// The file rather than the contract's index: the edge bundle has no use for the admin API's schemas.
+import { CONFIG_KEY } from '../contract/published.ts'
 
-export const CONFIG_KEY = 'config'
+// Defined in the contract (the control worker writes the key); re-exported for the tests that seed KV through the edge's module.
+export { CONFIG_KEY }
 /** KV's edge cache; 60 s is the documented minimum. */
 export const KV_CACHE_TTL_SECONDS = 60
 

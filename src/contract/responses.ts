@@ -1,0 +1,107 @@
+/**
+ * @module
+ * The admin API's answers, as the coordinator produces them and the
+ * dashboard and the CLI read them: a rollout's status, the list, a history
+ * page, a series page and the problem document of every error. The OpenAPI
+ * document's response schemas are generated from these (src/admin/openapi.ts),
+ * and test/admin/openapi.test.ts checks real answers against that document.
+ *
+ * Times of day are ISO 8601 strings; only a series point's `at` is ms since
+ * epoch (charts compute with it).
+ */
+import * as z from 'zod/mini'
+import { Percent, RolloutSpec } from '../core/config/schema.ts'
+import { type DecisionKind, PHASES } from '../core/rollout/machine.ts'
+
+const Time = z.iso.datetime()
+const Data = z.optional(z.record(z.string(), z.unknown()))
+
+/** The schedule step a rollout is on, with the end of its bake time. */
+export const StepStatus = z.object({
+  index: z.int(),
+  weight: Percent,
+  bakeMinutes: z.int(),
+  minRequests: z.int(),
+  startedAt: z.nullable(Time),
+  bakeEndsAt: z.nullable(Time),
+})
+
+const DECISION_KINDS = ['advance', 'gate', 'promote', 'rollback', 'pause', 'hold'] as const satisfies readonly DecisionKind[]
+
+/** The controller's last conclusion; `data` holds the numbers behind it. */
+export const LastDecision = z.object({ kind: z.enum(DECISION_KINDS), reason: z.string(), at: Time, data: Data })
+
+export const RolloutStatus = z.object({
+  id: z.string(),
+  /** Every default filled in; secrets read "set" (src/admin/secrets.ts). */
+  spec: RolloutSpec,
+  phase: z.enum(PHASES),
+  weight: Percent,
+  revision: z.int(),
+  release: z.nullable(z.string()),
+  /** Null until a release starts, and again after `complete`. */
+  step: z.nullable(StepStatus),
+  lastDecision: z.nullable(LastDecision),
+  updatedAt: Time,
+})
+
+export const RolloutList = z.object({ rollouts: z.array(RolloutStatus) })
+
+export const Actor = z.object({ kind: z.enum(['operator', 'controller']), name: z.string() })
+
+/** A phase as a string: history outlives the code that wrote it, so an entry may name a phase since renamed. */
+const Snapshot = z.object({ phase: z.string(), weight: Percent, revision: z.int() })
+
+/** One change, as recorded; `from` is null on create, `to` on delete. */
+export const HistoryEntry = z.object({
+  seq: z.int(),
+  at: Time,
+  rollout: z.string(),
+  actor: Actor,
+  command: z.string(),
+  from: z.nullable(Snapshot),
+  to: z.nullable(Snapshot),
+  reason: z.optional(z.string()),
+  data: Data,
+})
+
+/** Newest first; `next` is the `before` cursor of the following page. */
+export const HistoryPage = z.object({ entries: z.array(HistoryEntry), next: z.nullable(z.int()) })
+
+export const CohortPoint = z.object({ requests: z.number(), errors: z.number(), p95: z.nullable(z.number()) })
+
+/** One judged window, for charts: the weight and each cohort's numbers. */
+export const SeriesPoint = z.object({
+  /** Window end, ms since epoch. */
+  at: z.int(),
+  weight: Percent,
+  stable: CohortPoint,
+  canary: CohortPoint,
+})
+
+/** Oldest first. */
+export const SeriesPage = z.object({ points: z.array(SeriesPoint) })
+
+export const FieldError = z.object({ field: z.string(), message: z.string() })
+
+/** RFC 9457 problem details: every error of the admin API, naming each invalid field. */
+export const Problem = z.object({
+  type: z.string(),
+  title: z.string(),
+  status: z.int(),
+  detail: z.string(),
+  errors: z.optional(z.array(FieldError)),
+})
+
+export type StepStatus = z.output<typeof StepStatus>
+export type LastDecision = z.output<typeof LastDecision>
+export type RolloutStatus = z.output<typeof RolloutStatus>
+export type RolloutList = z.output<typeof RolloutList>
+export type Actor = z.output<typeof Actor>
+export type HistoryEntry = z.output<typeof HistoryEntry>
+export type HistoryPage = z.output<typeof HistoryPage>
+export type CohortPoint = z.output<typeof CohortPoint>
+export type SeriesPoint = z.output<typeof SeriesPoint>
+export type SeriesPage = z.output<typeof SeriesPage>
+export type FieldError = z.output<typeof FieldError>
+export type Problem = z.output<typeof Problem>
