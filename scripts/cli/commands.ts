@@ -4,6 +4,7 @@
  * each does. One table drives parsing, `--help` and dispatch, so the help
  * cannot list an option a command does not accept.
  */
+import type { CommandBody } from '../../src/contract/index.ts'
 import type { Json } from './config-file.ts'
 import { UsageError } from './errors.ts'
 import { type RolloutStatus, type HistoryPage, formatHistory, formatList, formatStatus } from './format.ts'
@@ -120,7 +121,8 @@ function stateCommand(name: string, summary: string, details: string, extra: Opt
     options: [...extra, 'reason', 'if-match'],
     async run(c) {
       const id = idArg(c, name)
-      const body: Record<string, unknown> = {}
+      // The contract's body (the API makes it a command with commandOf); a type only, so the CLI loads no zod for it.
+      const body: Partial<CommandBody<'start'> & CommandBody<'weight'>> = {}
       if (name === 'start') {
         if (!c.opts.release) throw new UsageError('start: missing --release LABEL', name)
         body.release = c.opts.release
