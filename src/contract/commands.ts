@@ -7,7 +7,7 @@
  * by them, so a field added to a command is added here once.
  */
 import * as z from 'zod/mini'
-import { Percent } from '../core/config/schema.ts'
+import { OriginUrl, Percent } from '../core/config/schema.ts'
 import type { Command, CommandName } from '../core/rollout/machine.ts'
 
 /** Why, for the history; every command takes one. It is not part of the `Command`. */
@@ -15,6 +15,9 @@ const Reason = z.optional(z.string().check(z.maxLength(500)))
 
 export const StartBody = z.object({
   release: z.string().check(z.minLength(1), z.maxLength(64)),
+  /** New origins for this release, set in the same write as the start (validated like the config's). */
+  stable: z.optional(OriginUrl),
+  canary: z.optional(OriginUrl),
   reason: Reason,
 })
 export const WeightBody = z.object({ weight: Percent, reason: Reason })

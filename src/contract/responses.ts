@@ -11,6 +11,7 @@
  */
 import * as z from 'zod/mini'
 import { Percent, RolloutSpec } from '../core/config/schema.ts'
+import { Eta } from '../core/rollout/eta.ts'
 import { type DecisionKind, PHASES } from '../core/rollout/machine.ts'
 
 const Time = z.iso.datetime()
@@ -43,6 +44,10 @@ export const RolloutStatus = z.object({
   step: z.nullable(StepStatus),
   lastDecision: z.nullable(LastDecision),
   updatedAt: Time,
+  /** When the step and the schedule will be done at the traffic judged so far; null unless progressing or at a gate. */
+  eta: z.nullable(Eta),
+  /** Only in the answer to a start, when the traffic seen recently would hold the release back for more than a day. */
+  warnings: z.optional(z.array(z.string())),
 })
 
 export const RolloutList = z.object({ rollouts: z.array(RolloutStatus) })

@@ -18,6 +18,7 @@ import { MAX_PUBLISHED_BYTES, MAX_ROLLOUTS } from '../core/config/limits.ts'
 import { type RolloutSpec, RolloutSpec as RolloutSpecSchema } from '../core/config/schema.ts'
 import { type Command, type Decision, type RolloutState, type Transition, applyCommand, applyDecision, initialState, stepFor } from '../core/rollout/machine.ts'
 import { type Rejection, parseConfig } from '../core/config/published.ts'
+import { RECENT_MS, etaOf, recentRequestsPerMinute, startWarnings } from '../core/rollout/eta.ts'
 import { logOnce } from '../shared/log.ts'
 import { awaitingPreRollout } from '../core/rollout/gates.ts'
 import { hookPayload, notifyHooks } from './hooks.ts'
@@ -150,15 +151,21 @@ export class Coordinator extends DurableObject<ControlEnv> {
     const t = applyCommand(row.state, cmd, row.spec.schedule, now)
     if (!t.ok) return { ok: false, problem: { status: 409, title: 'Conflict', detail: t.detail } }
     if (!t.changed) return { ok: true, value: statusOf(row.spec, row.state), published: false }
-    const spec = t.swapOrigins ? { ...row.spec, stable: row.spec.canary, canary: row.spec.stable } : row.spec
-    const data = cmd.name === 'start' ? { release: cmd.release } : t.swapOrigins ? { stable: spec.stable, canary: spec.canary } : undefined
+    const spec = specAfter(row.spec, cmd, t)
+    // A start says, and records, when the traffic seen recently would hold the release back for more than a day.
+    const { windowSeconds } = spec.analysis
+    const recent = () => recentRequestsPerMinute(this.series(id, Math.ceil(RECENT_MS / 1000 / windowSeconds)), windowSeconds)
+    const warnings = cmd.name === 'start' ? startWarnings(spec, recent(), now) : []
+    const warned = warnings.length ? { warnings } : {}
+    // A start records the origins its release runs against, whether it set them or not.
+    const data = cmd.name === 'start' ? { release: cmd.release, stable: spec.stable, canary: spec.canary, ...warned } : t.swapOrigins ? { stable: spec.stable, canary: spec.canary } : undefined
     const refused = this.#write(cmd.name !== 'rollback', () => {
       this.#save(id, spec, t.state)
       this.#record(id, now, { ...opts, ...(data ? { data } : {}) }, cmd.name, row.state, t.state)
     })
     if (refused) return refused
     this.#notify(spec, cmd.name, row.state, t.state, opts.reason)
-    return this.#committed(statusOf(spec, t.state))
+    return this.#committed({ ...statusOf(spec, t.state), ...warned })
   }
 
   // ---- controller ----------------------------------------------------------
@@ -380,6 +387,13 @@ function edgeRefusal(before: ReturnType<typeof edgeView>, after: ReturnType<type
   return undefined
 }
 
+/** The spec a command leaves: `complete` swaps the origins, and a start may bring its own. */
+function specAfter(spec: RolloutSpec, cmd: Command, t: { swapOrigins?: boolean }): RolloutSpec {
+  if (t.swapOrigins) return { ...spec, stable: spec.canary, canary: spec.stable }
+  if (cmd.name === 'start') return { ...spec, stable: cmd.stable ?? spec.stable, canary: cmd.canary ?? spec.canary }
+  return spec
+}
+
 const notFound = (id: string): { ok: false; problem: Problem } => ({ ok: false, problem: { status: 404, title: 'Not Found', detail: `no rollout ${id}` } })
 
 export function statusOf(spec: RolloutSpec, state: RolloutState): RolloutStatus {
@@ -403,5 +417,6 @@ export function statusOf(spec: RolloutSpec, state: RolloutState): RolloutStatus 
       : null,
     lastDecision: state.lastDecision && { ...state.lastDecision, at: new Date(state.lastDecision.at).toISOString() },
     updatedAt: new Date(state.updatedAt).toISOString(),
+    eta: etaOf(spec, state),
   }
 }

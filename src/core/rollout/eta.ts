@@ -15,13 +15,14 @@
  */
 import * as z from 'zod/mini'
 import type { RolloutSpec } from '../config/schema.ts'
-import { evidenceOf } from './decide.ts'
+import { evidenceOf, trafficSince } from './decide.ts'
+import { awaitingPreRollout } from './gates.ts'
 import type { RolloutState } from './machine.ts'
 
 const MINUTE = 60_000
 const DAY = 24 * 60 * MINUTE
 /** How far back `start` looks for the traffic it warns about. */
-const RECENT_MS = 60 * MINUTE
+export const RECENT_MS = 60 * MINUTE
 
 /** The total rate (all cohorts) at which no step of the schedule waits for traffic, and the requirement that sets it. */
 export const TrafficNeed = z.object({
@@ -141,8 +142,11 @@ export function etaOf(spec: RolloutSpec, state: RolloutState): Eta | null {
     needs,
     basis: withNeed(basis, needs, perMinute),
   })
+  if (awaitingPreRollout(spec, state)) return estimate("waiting for the pre-rollout hooks' go: the canary has no traffic yet", null)
   const evidence = evidenceOf(state)
-  const judgedMs = (state.windowEnd ?? state.stepStartedAt) - state.stepStartedAt
+  // The bake time runs from when the step got its traffic (a pre-rollout gate may have held it back).
+  const since = trafficSince(state) ?? state.stepStartedAt
+  const judgedMs = (state.windowEnd ?? since) - since
   if (judgedMs <= 0) return estimate(`no canary traffic judged at ${state.weight} % yet`, null)
   const canaryPerMinute = (evidence.stepCanaryRequests / judgedMs) * MINUTE
   const perMinute = canaryPerMinute / (state.weight / 100)
@@ -155,7 +159,7 @@ export function etaOf(spec: RolloutSpec, state: RolloutState): Eta | null {
     const after = end === Infinity ? 'and it never reaches 100 % at this rate' : `then 100 % about ${duration(end)} later at this rate`
     return estimate(`${observed}; waiting for an operator to approve ${next.weight} %, ${after}`, perMinute)
   }
-  const from: Position = { step: state.step, share: state.weight / 100, startedAt: state.stepStartedAt, countedUntil: state.windowEnd ?? state.stepStartedAt, stepCanary: evidence.stepCanaryRequests, ...counts }
+  const from: Position = { step: state.step, share: state.weight / 100, startedAt: since, countedUntil: since + judgedMs, stepCanary: evidence.stepCanaryRequests, ...counts }
   const ends = project(spec, from, perMinute)
   const waitsFor = ends[0]!.waitsFor
   const waits = waitsFor ? `; this step waits for ${waitsFor.field} (${Math.ceil(waitsFor.missing)} more ${waitsFor.cohort} requests)` : "; this step's bake time ends it"

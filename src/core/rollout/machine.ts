@@ -19,7 +19,8 @@ export const COMMANDS = ['start', 'weight', 'pause', 'resume', 'approve', 'promo
 export type CommandName = (typeof COMMANDS)[number]
 
 export type Command =
-  | { name: 'start'; release: string }
+  /** Origins given with a start replace the spec's in the same write: the new release never runs against the old canary. */
+  | { name: 'start'; release: string; stable?: string; canary?: string }
   | { name: 'weight'; weight: number }
   | { name: 'pause' | 'resume' | 'approve' | 'promote' | 'rollback' | 'complete' }
 
