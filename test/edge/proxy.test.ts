@@ -298,6 +298,15 @@ describe('faults', () => {
     expect(await notListed.text()).toBe('canary says 500')
   })
 
+  it('serves stable after a canary timeout even when the canary answers while stable is still working', async () => {
+    await publish(rollout({ weight: 100, proxy: { canaryTimeoutMs: 100 } }))
+    // The canary answers /slow/400 after its deadline but before stable (asked 100 ms later) does: that late answer
+    // reaches the abandoned fetch while this request is still open, and must be dropped, not served or leaked.
+    const res = await sluice().fetch('/slow/400')
+    expect(res.headers.get('x-sluice-failover')).toBe('1')
+    expect(((await res.json()) as { origin: string }).origin).toBe('stable')
+  })
+
   it('does not retry a POST even without a body: it may already have taken effect', async () => {
     await publish(rollout({ weight: 100 }))
     const res = await sluice().fetch('/status/503', { method: 'POST' })
