@@ -18,6 +18,8 @@ export interface Options {
   reason?: string
   'if-match'?: string
   release?: string
+  canary?: string
+  stable?: string
   limit?: string
   before?: string
   'dry-run'?: boolean
@@ -66,6 +68,8 @@ export const OPTION_HELP: Record<OptionName, string> = {
   reason: '--reason TEXT    why; recorded in the rollout\'s history',
   'if-match': '--if-match REV   only if the rollout is still at revision REV (else 412, exit 1)',
   release: '--release LABEL  the canary\'s release label (required), recorded with every metric',
+  canary: '--canary URL     the origin serving this release, set in the same write as the start',
+  stable: '--stable URL     the stable origin for this release, set in the same write as the start',
   limit: '--limit N        entries per page, 1-200 (default 50)',
   before: '--before SEQ     entries older than SEQ (the "--before" hint of the previous page)',
   'dry-run': '--dry-run        validate and show the diff; send nothing',
@@ -126,6 +130,9 @@ function stateCommand(name: string, summary: string, details: string, extra: Opt
       if (name === 'start') {
         if (!c.opts.release) throw new UsageError('start: missing --release LABEL', name)
         body.release = c.opts.release
+        // The API checks the origins (a 400 naming the field), as it does the config's.
+        if (c.opts.canary !== undefined) body.canary = c.opts.canary
+        if (c.opts.stable !== undefined) body.stable = c.opts.stable
       }
       if (name === 'weight') {
         const raw = c.args[1]
@@ -136,7 +143,10 @@ function stateCommand(name: string, summary: string, details: string, extra: Opt
       }
       if (c.opts.reason !== undefined) body.reason = c.opts.reason
       const headers = ifMatchHeader(c, name)
-      printStatus(c, ok<RolloutStatus>(await request(c.endpoint(), 'POST', `${path(id)}/${name}`, { body, headers })))
+      const s = ok<RolloutStatus>(await request(c.endpoint(), 'POST', `${path(id)}/${name}`, { body, headers }))
+      printStatus(c, s)
+      // On stderr, so a script reading the status (or --json) still gets only that on stdout.
+      for (const w of s.warnings ?? []) c.io.err(`warning: ${w}`)
     },
   }
 }
@@ -182,7 +192,14 @@ export const COMMANDS: Record<string, CommandDef> = {
       c.io.out(c.opts.json ? JSON.stringify(page, null, 2) : formatHistory(id, page))
     },
   },
-  start: stateCommand('start', 'start a release on the first step of the schedule', 'Allowed when idle or rolled back.', ['release']),
+  start: stateCommand(
+    'start',
+    'start a release on the first step of the schedule',
+    'Allowed when idle or rolled back. With --canary and --stable, the origins change with the start, in one write:\n' +
+      'the release never runs against the previous canary. Warns (on stderr) when the traffic of the last hour\n' +
+      'would keep the release from reaching 100 % within a day, naming the step and requirement that hold it back.',
+    ['release', 'canary', 'stable'],
+  ),
   weight: stateCommand(
     'weight',
     'set the canary weight by hand (pauses the controller)',

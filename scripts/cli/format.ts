@@ -51,6 +51,15 @@ function nextLine(s: RolloutStatus): string | undefined {
   return `${pct(next.weight)}${next.gate ? ' after an operator approves' : ''}`
 }
 
+/** When the step and the schedule will be done, absolute and relative, then what that rests on. */
+function etaLine(s: RolloutStatus, now: number): string | undefined {
+  const eta = s.eta
+  if (!eta) return undefined
+  const when = (label: string, t: string | null) => t && `${label} ${iso(t)} (${relative(t, now)})`
+  const times = [when('step done', eta.stepDoneAt), when('100 %', eta.rolloutDoneAt)].filter(Boolean)
+  return times.length ? `${times.join(', ')}; ${eta.basis}` : eta.basis
+}
+
 function decisionLine(d: RolloutStatus['lastDecision']): string {
   if (!d) return 'none'
   return `${d.kind} at ${iso(d.at)}: ${d.reason}`
@@ -65,6 +74,7 @@ export function formatStatus(s: RolloutStatus, now = Date.now()): string {
     ['release', s.release ?? 'none'],
     ['step', stepLine(s, now)],
     ['next', nextLine(s)],
+    ['eta', etaLine(s, now)],
     ['decision', decisionLine(s.lastDecision)],
     ['stable', s.spec.stable],
     ['canary', s.spec.canary],

@@ -23,6 +23,8 @@ const OPTIONS = {
   reason: { type: 'string' },
   'if-match': { type: 'string' },
   release: { type: 'string' },
+  canary: { type: 'string' },
+  stable: { type: 'string' },
   limit: { type: 'string' },
   before: { type: 'string' },
   'dry-run': { type: 'boolean' },

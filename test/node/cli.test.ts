@@ -438,6 +438,70 @@ describe('apply', () => {
 })
 
 describe('commands', () => {
+  it('starts a release with its own origins in one write, and status prints the ETA', async () => {
+    await applied('own-origins')
+    const help = await sluice(['start', '--help'], { token: null })
+    expect(help.stdout).toContain('--canary URL')
+    expect(help.stdout).toContain('--stable URL')
+
+    const r = await sluice(['start', 'own-origins', '--release', 'v5', '--canary', 'http://127.0.0.1:9092', '--stable', 'http://127.0.0.1:9091'])
+    expect(r.code, r.stderr).toBe(0)
+    // No traffic history yet: nothing to warn about.
+    expect(r.stderr).toBe('')
+    expect(r.stdout).toMatch(/\n {2}release {3}v5\n/)
+    expect(r.stdout).toMatch(/\n {2}stable {4}http:\/\/127.0.0.1:9091\n {2}canary {4}http:\/\/127.0.0.1:9092\n/)
+    const { entries } = (await api('/rollouts/own-origins/history')).body!
+    expect(entries.map((e: { command: string }) => e.command)).toEqual(['start', 'create'])
+    expect(entries[0].data).toEqual({ release: 'v5', stable: 'http://127.0.0.1:9091', canary: 'http://127.0.0.1:9092' })
+
+    const status = await sluice(['status', 'own-origins'])
+    expect(status.code, status.stderr).toBe(0)
+    // 500 canary requests (judge.minRequests) in the first step's 4 judged minutes at 1 %: 12500 a minute in total.
+    expect(status.stdout).toContain(
+      '\n  eta       no canary traffic judged at 1 % yet; the schedule keeps to its bake times from 208 requests/s in total (judge.minRequests at step 1)\n',
+    )
+    expect(json(await sluice(['status', 'own-origins', '--json'])).eta).toMatchObject({ stepDoneAt: null, needs: { requestsPerMinute: 12500, step: 0 } })
+
+    // An origin the config would refuse is the API's 400 naming the field; nothing changes.
+    await applied('bad-origin')
+    const bad = await sluice(['start', 'bad-origin', '--release', 'v5', '--canary', 'ftp://files.example.com'])
+    expect(bad.code).toBe(1)
+    expect(bad.stderr).toMatch(/^error: 400 Invalid request\n(?: {2}- canary: .*\n)+$/)
+    expect((await api('/rollouts/bad-origin')).body).toMatchObject({ phase: 'idle', revision: 1, spec: { canary: 'http://127.0.0.1:8082' } })
+  })
+
+  it("prints a start's warnings on stderr, keeping stdout for the status with its ETA", async () => {
+    // The worker warns only with an hour of thin traffic judged (test/control/start-release.test.ts); here an
+    // answer of that shape comes from a stand-in, the status itself from the real worker.
+    await applied('warned')
+    const status = (await api('/rollouts/warned')).body!
+    const warning = 'at the 0.2 requests/s seen in the last hour of judged windows, this release would take about 2d 7h to reach 100 %'
+    // Whole minutes from now, and the relative times printed from them.
+    const soon = (minutes: number) => new Date(Math.ceil(Date.now() / 60_000) * 60_000 + minutes * 60_000).toISOString()
+    const basis = '2.4 canary requests/min over the 10m judged at 1 %; this step waits for judge.minRequests (476 more canary requests)'
+    const eta = { stepDoneAt: soon(209), rolloutDoneAt: soon(338), canaryRequestsPerMinute: 2.4, needs: { requestsPerMinute: 12500, step: 0, field: 'judge.minRequests' }, basis }
+    const server = createServer((_req, res) => {
+      res.writeHead(200, { 'content-type': 'application/json' })
+      res.end(JSON.stringify({ ...status, phase: 'progressing', eta, warnings: [warning] }))
+    })
+    await new Promise<void>((resolve) => server.listen(0, '127.0.0.1', resolve))
+    try {
+      const url = `http://127.0.0.1:${(server.address() as AddressInfo).port}`
+      const r = await sluice(['start', 'warned', '--release', 'v2'], { url })
+      expect(r.code, r.stderr).toBe(0)
+      expect(r.stderr).toBe(`warning: ${warning}\n`)
+      expect(r.stdout).toMatch(/^warned {2}\(revision 1,/)
+      const line = /\n {2}eta {7}step done (\S+) \(in 3h (?:29m|28m)\), 100 % (\S+) \(in 5h (?:38m|37m)\); (.*)\n/.exec(r.stdout)
+      expect(line, r.stdout).not.toBeNull()
+      expect(line!.slice(1)).toEqual([eta.stepDoneAt, eta.rolloutDoneAt, basis])
+      const j = await sluice(['start', 'warned', '--release', 'v2', '--json'], { url })
+      expect(json(j).warnings).toEqual([warning])
+      expect(j.stderr).toBe(`warning: ${warning}\n`)
+    } finally {
+      await new Promise<void>((resolve) => server.close(() => resolve()))
+    }
+  })
+
   it('walks a release through start, pause, resume, weight, promote and complete, printing the status', async () => {
     await applied('walk', { stable: 'http://127.0.0.1:8081', canary: 'http://127.0.0.1:8082' })
     const step = async (args: string[]) => {
@@ -479,7 +543,8 @@ describe('commands', () => {
     // The swapped origins are recorded with the entry.
     expect(lines[0]).toMatch(/\[stable=http:\/\/127.0.0.1:8082 canary=http:\/\/127.0.0.1:8081\]$/)
     expect(lines[2]).toMatch(/paused 12.5% → progressing 12.5% +looks fine$/)
-    expect(lines[6]).toMatch(/ start +idle 0% → progressing 1% +ship it \[release=v2\]$/)
+    // A start records the origins its release runs against.
+    expect(lines[6]).toMatch(/ start +idle 0% → progressing 1% +ship it \[release=v2 stable=http:\/\/127.0.0.1:8081 canary=http:\/\/127.0.0.1:8082\]$/)
     expect(lines[7]).toMatch(/ create +\(none\) → idle 0%$/)
   })
 
