@@ -14,7 +14,8 @@ const STABLE = 'https://blue.origin.example.com'
 const CANARY = 'https://green.origin.example.com:8443'
 
 const status = async (id: string) => (await call(`/rollouts/${id}`)).json() as Promise<RolloutStatus>
-const history = async (id: string) => (await call(`/rollouts/${id}/history`)).json() as Promise<{ entries: { command: string; data?: Record<string, unknown> }[] }>
+const history = async (id: string) =>
+  (await call(`/rollouts/${id}/history`)).json() as Promise<{ entries: { command: string; data?: Record<string, unknown> }[] }>
 const published = async (id: string) => {
   const doc = parseConfig((await env.SLUICE_KV.get(CONFIG_KEY))!)
   if (!doc.ok) throw new Error(doc.error)
@@ -90,7 +91,12 @@ async function judged(id: string, windows: number, perMinute: { stable: number; 
     stable += perMinute.stable
     const judge = { ...initialJudgeState(), canary: { requests: canary, errors: 0 }, stable: { requests: stable, errors: 0 } }
     const evidence = { judge, step: 0, stepCanaryRequests: canary, lastDataAt: end, since: startedAt }
-    const point = { at: end, weight: 2, stable: { requests: perMinute.stable, errors: 0, p95: null }, canary: { requests: perMinute.canary, errors: 0, p95: null } }
+    const point = {
+      at: end,
+      weight: 2,
+      stable: { requests: perMinute.stable, errors: 0, p95: null },
+      canary: { requests: perMinute.canary, errors: 0, p95: null },
+    }
     const r = await c.decide(id, { kind: 'hold', reason: 'not enough data' }, { revision: state.revision, windowEnd }, { evidence, windowEnd: end }, point)
     expect(r).toMatchObject({ value: { applied: true } })
     windowEnd = end
@@ -137,7 +143,9 @@ describe('the low-traffic warning at start', () => {
     expect(res.status).toBe(200)
     const started = (await res.json()) as RolloutStatus
     expect(started).toMatchObject({ phase: 'progressing', release: 'v2' })
-    expect(started.warnings).toEqual([expect.stringMatching(/^at the 0\.2 requests\/s seen in the last hour of judged windows, this release would take about 2d 7h to reach 100 %/)])
+    expect(started.warnings).toEqual([
+      expect.stringMatching(/^at the 0\.2 requests\/s seen in the last hour of judged windows, this release would take about 2d 7h to reach 100 %/),
+    ])
     expect(started.warnings![0]).toContain('step 1 (2 %) waits 1d 10h for judge.minRequests (500 canary requests at 0.24/min)')
     expect(started.warnings![0]).toContain('the schedule keeps to its bake times from 104 requests/s in total')
     const [entry] = (await history('thin')).entries

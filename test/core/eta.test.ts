@@ -13,7 +13,13 @@ const at = (minutes: number) => new Date(Math.round(T0 + minutes * MIN)).toISOSt
 const spec = (over: Partial<RolloutSpecInput> = {}) => z.parse(RolloutSpec, { id: 'web', stable: 'https://a.example', canary: 'https://b.example', ...over })
 
 /** A rollout at `step` since T0, with windows judged for `judgedMinutes` holding these counts. */
-function judged(step: number, weight: number, judgedMinutes: number, counts: { stepCanary: number; canary: number; stable: number }, phase: RolloutState['phase'] = 'progressing'): RolloutState {
+function judged(
+  step: number,
+  weight: number,
+  judgedMinutes: number,
+  counts: { stepCanary: number; canary: number; stable: number },
+  phase: RolloutState['phase'] = 'progressing',
+): RolloutState {
   const judge = { ...initialJudgeState(), canary: { requests: counts.canary, errors: 0 }, stable: { requests: counts.stable, errors: 0 } }
   return {
     ...initialState(T0),
@@ -35,7 +41,10 @@ describe('the traffic a schedule needs', () => {
 
   it("is set by a step's own minRequests when that is the larger", () => {
     // Step 1: 100 / (0.1 × 9) = 111.1; judge: 50 / (0.1 × 9) = 55.6; step 2: 2000 / (0.5 × 4) = 1000.
-    const s = spec({ schedule: [{ weight: 10, bakeMinutes: 10, minRequests: 100 }, { weight: 50, bakeMinutes: 5, minRequests: 2000 }, { weight: 100 }], judge: { minRequests: 50 } })
+    const s = spec({
+      schedule: [{ weight: 10, bakeMinutes: 10, minRequests: 100 }, { weight: 50, bakeMinutes: 5, minRequests: 2000 }, { weight: 100 }],
+      judge: { minRequests: 50 },
+    })
     expect(trafficNeed(s)).toEqual({ requestsPerMinute: 1000, step: 1, field: 'schedule.1.minRequests' })
   })
 
@@ -62,7 +71,7 @@ describe('the ETA of a status', () => {
     })
   })
 
-  it("ends the step at its bake end when its data is already in, and leaves out the need when traffic meets it", () => {
+  it('ends the step at its bake end when its data is already in, and leaves out the need when traffic meets it', () => {
     const s = spec({ schedule: [{ weight: 10, bakeMinutes: 10, minRequests: 100 }, { weight: 100 }], judge: { minRequests: 50 } })
     const eta = etaOf(s, judged(0, 10, 2, { stepCanary: 200, canary: 200, stable: 1800 }))
     expect(eta).toEqual({
@@ -76,7 +85,10 @@ describe('the ETA of a status', () => {
 
   it('scales the canary traffic with the weight of later steps, and takes gates as approved when reached', () => {
     // 10 canary requests a minute at 10 %, so 50 at 50 %: that step's 1000 take 20 min (+ 1 lag) instead of its 5-minute bake.
-    const s = spec({ schedule: [{ weight: 10, bakeMinutes: 10 }, { weight: 50, bakeMinutes: 5, minRequests: 1000, gate: true }, { weight: 100 }], judge: { minRequests: 10 } })
+    const s = spec({
+      schedule: [{ weight: 10, bakeMinutes: 10 }, { weight: 50, bakeMinutes: 5, minRequests: 1000, gate: true }, { weight: 100 }],
+      judge: { minRequests: 10 },
+    })
     const eta = etaOf(s, judged(0, 10, 5, { stepCanary: 50, canary: 50, stable: 450 }))
     expect(eta).toMatchObject({ stepDoneAt: at(10), rolloutDoneAt: at(31), canaryRequestsPerMinute: 10 })
     expect(eta!.basis).toContain('gates taken as approved when reached')
@@ -103,7 +115,9 @@ describe('the ETA of a status', () => {
     const s = spec({ schedule: [{ weight: 10, bakeMinutes: 0 }, { weight: 50, bakeMinutes: 5, gate: true }, { weight: 100 }], judge: { minRequests: 100 } })
     const eta = etaOf(s, judged(0, 10, 3, { stepCanary: 300, canary: 300, stable: 2700 }, 'awaiting-approval'))
     expect(eta).toMatchObject({ stepDoneAt: null, rolloutDoneAt: null, canaryRequestsPerMinute: 100 })
-    expect(eta!.basis).toBe('100 canary requests/min over the 3m judged at 10 %; waiting for an operator to approve 50 %, then 100 % about 5m later at this rate')
+    expect(eta!.basis).toBe(
+      '100 canary requests/min over the 3m judged at 10 %; waiting for an operator to approve 50 %, then 100 % about 5m later at this rate',
+    )
   })
 
   it('is null when the controller is not moving the rollout', () => {

@@ -93,7 +93,15 @@ function project(spec: RolloutSpec, from: Position, perMinute: number): StepEnd[
     if (end === Infinity) break
     const counted = Math.max(0, end - lag - at.countedUntil)
     const next = schedule[j + 1]!
-    at = { step: j + 1, share: next.weight / 100, startedAt: end, countedUntil: end, stepCanary: 0, canary: at.canary + canaryRate * counted, stable: at.stable + stableRate * counted }
+    at = {
+      step: j + 1,
+      share: next.weight / 100,
+      startedAt: end,
+      countedUntil: end,
+      stepCanary: 0,
+      canary: at.canary + canaryRate * counted,
+      stable: at.stable + stableRate * counted,
+    }
   }
   return ends
 }
@@ -159,16 +167,28 @@ export function etaOf(spec: RolloutSpec, state: RolloutState): Eta | null {
     const after = end === Infinity ? 'and it never reaches 100 % at this rate' : `then 100 % about ${duration(end)} later at this rate`
     return estimate(`${observed}; waiting for an operator to approve ${next.weight} %, ${after}`, perMinute)
   }
-  const from: Position = { step: state.step, share: state.weight / 100, startedAt: since, countedUntil: since + judgedMs, stepCanary: evidence.stepCanaryRequests, ...counts }
+  const from: Position = {
+    step: state.step,
+    share: state.weight / 100,
+    startedAt: since,
+    countedUntil: since + judgedMs,
+    stepCanary: evidence.stepCanaryRequests,
+    ...counts,
+  }
   const ends = project(spec, from, perMinute)
   const waitsFor = ends[0]!.waitsFor
-  const waits = waitsFor ? `; this step waits for ${waitsFor.field} (${Math.ceil(waitsFor.missing)} more ${waitsFor.cohort} requests)` : "; this step's bake time ends it"
+  const waits = waitsFor
+    ? `; this step waits for ${waitsFor.field} (${Math.ceil(waitsFor.missing)} more ${waitsFor.cohort} requests)`
+    : "; this step's bake time ends it"
   const gates = spec.schedule.slice(state.step + 1).some((s) => s.gate) ? '; gates taken as approved when reached' : ''
   return estimate(`${observed}${waits}${gates}`, perMinute, ends)
 }
 
 /** The total requests per minute of the newest hour of judged windows (each `windowSeconds` long); null without any. */
-export function recentRequestsPerMinute(points: readonly { at: number; stable: { requests: number }; canary: { requests: number } }[], windowSeconds: number): number | null {
+export function recentRequestsPerMinute(
+  points: readonly { at: number; stable: { requests: number }; canary: { requests: number } }[],
+  windowSeconds: number,
+): number | null {
   const newest = points.at(-1)?.at
   if (newest === undefined) return null
   const recent = points.filter((p) => p.at > newest - RECENT_MS)
@@ -193,9 +213,12 @@ export function startWarnings(spec: RolloutSpec, recentPerMinute: number | null,
     ? `; step ${index + 1} (${step.weight} %) waits ${slowest.end === Infinity ? 'forever' : duration(slowest.end - slowest.start)} for ${slowest.waitsFor.field} ` +
       `(${Math.ceil(slowest.waitsFor.missing)} ${slowest.waitsFor.cohort} requests at ${rate(slowest.waitsFor.perMinute)}/min)`
     : ''
-  const length = took === Infinity ? 'would never reach 100 %' : `would take about ${duration(took)} to reach 100 % (its bake times add up to ${duration(bakes)})`
+  const length =
+    took === Infinity ? 'would never reach 100 %' : `would take about ${duration(took)} to reach 100 % (its bake times add up to ${duration(bakes)})`
   const need = trafficNeed(spec)
-  const needed = need ? `; the schedule keeps to its bake times from ${perSecond(need.requestsPerMinute)} in total (${need.field} at step ${need.step + 1})` : ''
+  const needed = need
+    ? `; the schedule keeps to its bake times from ${perSecond(need.requestsPerMinute)} in total (${need.field} at step ${need.step + 1})`
+    : ''
   return [`at the ${perSecond(recentPerMinute)} seen in the last hour of judged windows, this release ${length}${held}${needed}`]
 }
 
@@ -217,7 +240,12 @@ const time = (ms: number) => (Number.isFinite(ms) ? new Date(Math.round(ms / 100
 function duration(ms: number): string {
   let s = Math.round(ms / 1000)
   const parts: string[] = []
-  for (const [unit, size] of [['d', 86_400], ['h', 3_600], ['m', 60], ['s', 1]] as const) {
+  for (const [unit, size] of [
+    ['d', 86_400],
+    ['h', 3_600],
+    ['m', 60],
+    ['s', 1],
+  ] as const) {
     if (s >= size || (unit === 's' && parts.length === 0)) {
       parts.push(`${Math.floor(s / size)}${unit}`)
       s %= size
