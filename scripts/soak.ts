@@ -41,8 +41,8 @@ export interface SoakTotals {
   skipped: number
   byKind: Record<string, number>
   outcomes: Record<Outcome, number>
-  /** A few examples of each kind of error, for the report. */
-  examples: string[]
+  /** Each distinct error ("<outcome>: <what>"), how often, and when first seen (seconds into the run). */
+  errors: Record<string, { count: number; firstS: number }>
   admin: Record<string, number>
   rss: { atS: number; mib: number }[]
 }
@@ -80,8 +80,9 @@ async function httpRequest(base: string, kind: Kind, c: Client): Promise<[Outcom
   keep(c, res)
   const outcome = judged(res)
   if (kind !== 'sse' || outcome !== 'ok') {
-    await res.arrayBuffer()
-    return [outcome, `${kind} ${path} → ${res.status}`]
+    // Sluice's own answers say what went wrong in their first line.
+    const text = await res.text()
+    return [outcome, `${kind} ${path} → ${res.status}${outcome === 'sluice' ? ` ${text.split('\n', 1)[0]}` : ''}`]
   }
   const events = (await res.text()).match(/^data: /gm)?.length ?? 0
   return [events === 5 ? 'ok' : 'transport', `sse: ${events} of 5 events`]
@@ -165,8 +166,13 @@ async function adminStep(base: string, step: number, totals: SoakTotals) {
     totals.admin[key] = (totals.admin[key] ?? 0) + 1
   } catch (err) {
     totals.admin[`${cmd.name} unreachable`] = (totals.admin[`${cmd.name} unreachable`] ?? 0) + 1
-    totals.examples.push(`admin ${cmd.name}: ${err instanceof Error ? err.message : String(err)}`)
+    noteError(totals, `admin ${cmd.name}: ${err instanceof Error ? err.message : String(err)}`, 0)
   }
+}
+
+function noteError(totals: SoakTotals, key: string, atS: number) {
+  const e = (totals.errors[key] ??= { count: 0, firstS: atS })
+  e.count++
 }
 
 export interface SoakOptions {
@@ -179,7 +185,7 @@ export interface SoakOptions {
 
 export async function soak(o: SoakOptions): Promise<SoakTotals> {
   const stack = await startStack({ port: 0, token: TOKEN, tickSeconds: 5, log: o.log })
-  const totals: SoakTotals = { started: 0, finished: 0, skipped: 0, byKind: {}, outcomes: { ok: 0, sluice: 0, origin: 0, transport: 0 }, examples: [], admin: {}, rss: [] }
+  const totals: SoakTotals = { started: 0, finished: 0, skipped: 0, byKind: {}, outcomes: { ok: 0, sluice: 0, origin: 0, transport: 0 }, errors: {}, admin: {}, rss: [] }
   const began = Date.now()
   const clients: Client[] = Array.from({ length: 500 }, (_, id) => ({ id, jar: id % 5 === 0 ? null : new Map() }))
   const weights = MIX.reduce((s, [, w]) => s + w, 0)
@@ -202,7 +208,7 @@ export async function soak(o: SoakOptions): Promise<SoakTotals> {
     }
     totals.finished++
     totals.outcomes[outcome]++
-    if (outcome !== 'ok' && totals.examples.length < 20) totals.examples.push(`${((Date.now() - began) / 1000).toFixed(0)} s ${outcome}: ${why}`)
+    if (outcome !== 'ok') noteError(totals, `${outcome}: ${why}`, Math.round((Date.now() - began) / 1000))
   }
   const report = () => {
     const atS = Math.round((Date.now() - began) / 1000)
@@ -275,6 +281,6 @@ if (import.meta.main) {
   log(`errors: sluice-made ${t.outcomes.sluice}, origin-made ${t.outcomes.origin}, transport ${t.outcomes.transport}`)
   log(`admin: ${JSON.stringify(t.admin)}`)
   log(growth ? `workerd rss after warm-up: ${growth.from.toFixed(1)} → ${growth.to.toFixed(1)} MiB (${growth.percent >= 0 ? '+' : ''}${growth.percent.toFixed(1)} %)` : 'workerd rss: too short a run to compare')
-  for (const e of t.examples) log(`  ${e}`)
+  for (const [what, e] of Object.entries(t.errors).sort((a, b) => b[1].count - a[1].count)) log(`  ${e.count} × ${what} (first at ${e.firstS} s)`)
   process.exit(t.outcomes.sluice === 0 && t.outcomes.transport === 0 && lost === 0 ? 0 : 1)
 }
