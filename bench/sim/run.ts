@@ -10,9 +10,10 @@
  * window without requests).
  */
 import { type JudgeState, type Verdict, type WindowStats, judge } from '../../src/core/judge/judge.ts'
+import { judgeRings } from '../../src/core/judge/rings.ts'
 import { initialThresholdState, thresholdJudge, type ThresholdState } from '../../src/core/judge/threshold.ts'
 import type { RolloutSpec } from '../../src/core/config/schema.ts'
-import { decide, evidenceOf, nextWindow } from '../../src/core/rollout/decide.ts'
+import { type RingsJudged, decide, evidenceOf, nextWindow, trafficSince } from '../../src/core/rollout/decide.ts'
 import {
   type DecisionKind,
   type Phase,
@@ -21,9 +22,10 @@ import {
   applyDecision,
   initialState,
 } from '../../src/core/rollout/machine.ts'
-import { clientMinute, newClientPool } from './clients.ts'
+import type { StepWeights } from '../../src/core/rollout/rings.ts'
+import { type Exposure, NO_WEIGHTS, type StaleWeights, appliedWeights, expose, ringWindows, trafficOf } from './rings.ts'
 import { type Scenario, rolloutSpecOf } from './scenario.ts'
-import { type MinuteTraffic, type Stale, minuteTraffic, windowCohorts } from './traffic.ts'
+import { type MinuteTraffic, windowCohorts } from './traffic.ts'
 
 export const JUDGES = ['sluice', 'threshold'] as const
 export type JudgeKind = (typeof JUDGES)[number]
@@ -52,6 +54,8 @@ export interface SeedResult {
   /** Requests and errors the canary served until the decision took effect at the edge (see propagationSeconds). */
   canaryRequests: number
   canaryErrors: number
+  /** A scenario with rings: the same exposure per ring, by name (`everyone-else` for visitors in no ring). */
+  rings?: Record<string, Exposure>
   /** Only with `trace`: every minute's traffic and every tick. */
   traffic?: MinuteTraffic[]
   ticks?: TickTrace[]
@@ -67,32 +71,43 @@ export const prepare = (scenario: Scenario): Prepared => ({ scenario, spec: roll
 
 const STOP: ReadonlySet<Phase> = new Set(['promoted', 'rolled-back', 'paused', 'awaiting-approval'])
 
+const weightsChanged = (a: StepWeights, b: StepWeights) =>
+  a.global !== b.global || Object.keys({ ...a.rings, ...b.rings }).some((r) => a.rings[r] !== b.rings[r])
+
 export function simulateSeed(p: Prepared, seed: number, judgeKind: JudgeKind, opts: { trace?: boolean } = {}): SeedResult {
   const { scenario: s, spec } = p
   const started = applyCommand(initialState(T0), { name: 'start', release: 'simulated' }, spec.schedule, T0)
   if (!started.ok) throw new Error(`start refused: ${started.detail}`)
   let state: RolloutState = started.state
+  let weights = appliedWeights(state, spec.schedule)
   // The baseline's state lives here, not in RolloutState.evidence: evidenceOf only keeps a JudgeState.
   let thresholdState: ThresholdState = initialThresholdState()
   const buffer: MinuteTraffic[] = []
   const ticks: TickTrace[] = []
-  let canaryRequests = 0
-  let canaryErrors = 0
-  // The last weight change and the weight before it: the edge keeps the old one for propagationSeconds.
-  let change = { at: T0, from: 0 }
+  const exposure: Exposure = { canaryRequests: 0, canaryErrors: 0 }
+  const ringExposure: Record<string, Exposure> = {}
+  // The last weight change and the weights before it: the edge keeps the old ones for propagationSeconds.
+  let change = { at: T0, from: NO_WEIGHTS }
   const delayMs = s.propagationSeconds * 1000
-  const staleAt = (m: number): Stale | undefined => {
+  const staleAt = (m: number): StaleWeights | undefined => {
     const left = change.at + delayMs - (T0 + m * MINUTE)
-    return left > 0 ? { weight: change.from, fraction: Math.min(1, left / MINUTE) } : undefined
+    return left > 0 ? { weights: change.from, fraction: Math.min(1, left / MINUTE) } : undefined
   }
+  const traffic = trafficOf(s, seed)
+  const result = (outcome: Outcome, minute: number | null, reason: string | null): SeedResult => ({
+    seed,
+    outcome,
+    minute,
+    reason,
+    ...exposure,
+    ...(s.rings.length > 0 ? { rings: ringExposure } : {}),
+    ...(opts.trace ? { traffic: buffer, ticks } : {}),
+  })
 
-  const pool = newClientPool()
   for (let m = 0; m < s.minutes; m++) {
-    const traffic = minuteTraffic(s, seed, m, state.weight, staleAt(m))
-    traffic.clients = clientMinute(s, seed, pool, traffic)
-    buffer.push(traffic)
-    canaryRequests += traffic.canary.requests
-    canaryErrors += traffic.canary.errors
+    const t = traffic(m, weights, staleAt(m), true)
+    buffer.push(t)
+    expose(exposure, ringExposure, t)
 
     const now = T0 + (m + 1) * MINUTE
     const range = nextWindow(state, spec, now)
@@ -104,49 +119,46 @@ export function simulateSeed(p: Prepared, seed: number, judgeKind: JudgeKind, op
     // minute is read before it is ingested.
     const first = (range.start - T0) / MINUTE
     const last = (range.end - T0) / MINUTE
-    const cohorts = windowCohorts(s, seed, buffer.slice(first, last), first)
-    const window: WindowStats = { start: range.start, end: range.end, ...cohorts }
+    const minutes = buffer.slice(first, last)
+    const window: WindowStats = { start: range.start, end: range.end, ...windowCohorts(s, seed, minutes, first) }
 
-    const ctx = { weight: state.weight }
+    const ctx = { weight: weights.global }
     let verdict: Verdict<JudgeState>
-    if (judgeKind === 'sluice') {
-      verdict = judge(evidenceOf(state).judge, window, spec.judge, ctx)
-    } else {
+    let judged: RingsJudged | undefined
+    if (judgeKind === 'threshold') {
       const v = thresholdJudge(thresholdState, window, s.threshold, ctx)
       thresholdState = v.state
       verdict = { ...v, state: evidenceOf(state).judge }
+    } else if (Object.keys(weights.rings).length > 0) {
+      // As the controller must: the split is only comparable with the weights once they have reached the edge.
+      const settled = window.start >= (trafficSince(state) ?? 0) + spec.analysis.settleSeconds * 1000
+      const e = evidenceOf(state)
+      const out = judgeRings(e.judge, e.rings, window, ringWindows(s, seed, minutes, first, weights, range), spec.judge, weights, settled)
+      verdict = out.verdict
+      judged = { states: out.states, rings: out.rings }
+    } else {
+      verdict = judge(evidenceOf(state).judge, window, spec.judge, ctx)
     }
-    const { decision, evidence } = decide(state, spec, verdict, window, now)
+    const { decision, evidence } = decide(state, spec, verdict, window, now, judged)
     const stepChanges = decision.kind === 'advance' || decision.kind === 'promote'
-    const t = applyDecision(state, decision, spec.schedule, now, { evidence, windowEnd: stepChanges ? now : window.end })
-    if (!t.ok) throw new Error(`decision refused: ${t.detail}`)
-    if (t.state.weight !== state.weight) change = { at: now, from: state.weight }
-    state = t.state
+    const tr = applyDecision(state, decision, spec.schedule, now, { evidence, windowEnd: stepChanges ? now : window.end })
+    if (!tr.ok) throw new Error(`decision refused: ${tr.detail}`)
+    state = tr.state
+    const after = appliedWeights(state, spec.schedule)
+    if (weightsChanged(after, weights)) change = { at: now, from: weights }
+    weights = after
     if (opts.trace) {
       ticks.push({ minute: m + 1, window: { startMinute: first, endMinute: last }, decision: decision.kind, weightAfter: state.weight })
     }
     if (STOP.has(state.phase)) {
       if (state.phase === 'rolled-back') {
         // Until the rollback reaches the edge, the canary keeps serving its share.
-        for (let k = m + 1; staleAt(k) !== undefined; k++) {
-          const after = minuteTraffic(s, seed, k, 0, staleAt(k))
-          canaryRequests += after.canary.requests
-          canaryErrors += after.canary.errors
-        }
+        for (let k = m + 1; staleAt(k) !== undefined; k++) expose(exposure, ringExposure, traffic(k, NO_WEIGHTS, staleAt(k), false))
       }
-      return {
-        seed,
-        outcome: state.phase,
-        minute: m + 1,
-        reason: decision.reason,
-        canaryRequests,
-        canaryErrors,
-        ...(opts.trace ? { traffic: buffer, ticks } : {}),
-      }
+      return result(state.phase, m + 1, decision.reason)
     }
   }
-  const trace = opts.trace ? { traffic: buffer, ticks } : {}
-  return { seed, outcome: state.phase, minute: null, reason: null, canaryRequests, canaryErrors, ...trace }
+  return result(state.phase, null, null)
 }
 
 export function simulateSeeds(p: Prepared, seeds: readonly number[], judgeKind: JudgeKind): SeedResult[] {

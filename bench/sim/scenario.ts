@@ -8,6 +8,7 @@
  */
 import { readFile } from 'node:fs/promises'
 import * as z from 'zod/mini'
+import { AudienceName } from '../../src/core/audience/schema.ts'
 import { AnalysisSettings, DEFAULT_SCHEDULE, RolloutSpec, Schedule } from '../../src/core/config/schema.ts'
 import { JudgeConfig, ThresholdConfig } from '../../src/core/judge/schema.ts'
 
@@ -64,6 +65,22 @@ export const Attacker = z.strictObject({
   startMinute: z._default(Minute.check(z.describe('Minute the attack begins.')), 0),
 })
 
+/** The key of the visitors in no ring wherever rings are listed by name (as the rollout's history names them). */
+export const EVERYONE_ELSE_KEY = 'everyone-else'
+
+const RingRate = z.strictObject({ errorRate: Rate.check(z.describe("This ring's error rate for the cohort, replacing the scenario's.")) })
+
+export const Ring = z.strictObject({
+  name: AudienceName.check(
+    z.describe('The audience of this ring, as schedule steps name it ({ "audience": name, "weight": w }).'),
+    z.refine((n) => n !== EVERYONE_ELSE_KEY, { message: `"${EVERYONE_ELSE_KEY}" is the name of the visitors in no ring` }),
+  ),
+  share: z.number().check(z.gt(0), z.lt(1), z.describe('Share of all requests made by visitors in this audience (the rings are disjoint).')),
+  stable: z.optional(RingRate),
+  canary: z.optional(RingRate),
+})
+export type Ring = z.output<typeof Ring>
+
 const lag = AnalysisSettings.shape.lagMinutes
 const noData = AnalysisSettings.shape.noDataPauseMinutes
 
@@ -102,7 +119,31 @@ export const Scenario = z.strictObject({
   schedule: z.prefault(Schedule, DEFAULT_SCHEDULE),
   judge: z.prefault(JudgeConfig, {}),
   threshold: z.prefault(ThresholdConfig, {}),
-})
+  rings: z._default(
+    z.array(Ring).check(
+      z.maxLength(16),
+      z.describe(
+        'Audiences whose visitors make a share of the traffic, each optionally with its own error rates; the rest are everyone else. ' +
+          'The attacker, if any, is one of everyone else.',
+      ),
+    ),
+    [],
+  ),
+}).check(
+  z.superRefine((s, ctx) => {
+    const issue = (message: string, path: PropertyKey[]) => ctx.issues.push({ code: 'custom', message, path, input: s })
+    // Shares sum below 1, so everyone else keeps some traffic: the global step always has visitors to judge.
+    if (s.rings.reduce((sum, r) => sum + r.share, 0) >= 1) issue('the rings\' shares must sum to less than 1', ['rings'])
+    const names = new Set<string>()
+    s.rings.forEach((r, i) => {
+      if (names.has(r.name)) issue(`ring "${r.name}" is listed twice`, ['rings', i, 'name'])
+      names.add(r.name)
+    })
+    s.schedule.forEach((step, i) => {
+      if (step.audience !== undefined && !names.has(step.audience)) issue(`no ring "${step.audience}" in rings`, ['schedule', i, 'audience'])
+    })
+  }),
+)
 
 export type ScenarioInput = z.input<typeof Scenario>
 export type Scenario = z.output<typeof Scenario>
@@ -161,6 +202,8 @@ export function rolloutSpecOf(s: Scenario): RolloutSpec {
     schedule: s.schedule,
     judge: s.judge,
     analysis: { lagMinutes: s.lagMinutes, noDataPauseMinutes: s.noDataPauseMinutes },
+    // Any valid predicate will do: the simulator assigns visitors to rings by share, not by matching requests.
+    audiences: Object.fromEntries(s.rings.map((r) => [r.name, { header: { name: 'x-sluice-ring', values: [r.name] } }])),
   })
 }
 

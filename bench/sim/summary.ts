@@ -17,6 +17,8 @@ export interface Summary {
   promoteMinute: { median: number | null; p90: number | null }
   canaryRequests: { median: number | null }
   canaryErrors: { median: number | null }
+  /** A scenario with rings: the same exposure medians per ring (`everyone-else` for visitors in no ring). */
+  rings?: Record<string, { canaryRequests: { median: number | null }; canaryErrors: { median: number | null } }>
 }
 
 const orNull = (x: number) => (Number.isNaN(x) ? null : x)
@@ -25,6 +27,18 @@ const sorted = (xs: number[]) => [...xs].sort((a, b) => a - b)
 function minutesOf(results: readonly SeedResult[], outcome: string) {
   const xs = sorted(results.filter((r) => r.outcome === outcome && r.minute !== null).map((r) => r.minute!))
   return { median: orNull(median(xs)), p90: orNull(percentile(xs, 0.9)) }
+}
+
+const exposureOf = (xs: readonly { canaryRequests: number; canaryErrors: number }[]) => ({
+  canaryRequests: { median: orNull(median(xs.map((x) => x.canaryRequests))) },
+  canaryErrors: { median: orNull(median(xs.map((x) => x.canaryErrors))) },
+})
+
+/** Each ring's exposure medians (every seed of a scenario with rings reports every ring). */
+function ringsOf(results: readonly SeedResult[]): Pick<Summary, 'rings'> {
+  const rings = results[0]?.rings
+  if (!rings) return {}
+  return { rings: Object.fromEntries(Object.keys(rings).map((n) => [n, exposureOf(results.map((r) => r.rings![n]!))])) }
 }
 
 export function summarize(results: readonly SeedResult[]): Summary {
@@ -37,8 +51,8 @@ export function summarize(results: readonly SeedResult[]): Summary {
     other: results.length - promoted - rolledBack,
     rollbackMinute: minutesOf(results, 'rolled-back'),
     promoteMinute: minutesOf(results, 'promoted'),
-    canaryRequests: { median: orNull(median(results.map((r) => r.canaryRequests))) },
-    canaryErrors: { median: orNull(median(results.map((r) => r.canaryErrors))) },
+    ...exposureOf(results),
+    ...ringsOf(results),
   }
 }
 
@@ -76,6 +90,9 @@ export function summaryLines(
   lines.push(row('rolled back', s.rolledBack, minutes(s.rollbackMinute)))
   lines.push(row('other', s.other, otherPhases(results)))
   lines.push(`  canary exposure per seed (median): ${show(s.canaryRequests.median)} requests, ${show(s.canaryErrors.median)} errors`)
+  for (const [ring, e] of Object.entries(s.rings ?? {})) {
+    lines.push(`    ${ring}: ${show(e.canaryRequests.median)} requests, ${show(e.canaryErrors.median)} errors`)
+  }
   if (sc.expect === 'promote') lines.push(`  false-rollback rate: ${pct(s.rolledBack, s.seeds)} (the canary is no worse than stable)`)
   if (sc.expect === 'rollback') lines.push(`  detection rate: ${pct(s.rolledBack, s.seeds)}; promoted a worse canary: ${pct(s.promoted, s.seeds)}`)
   return lines

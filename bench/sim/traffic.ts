@@ -12,7 +12,7 @@
  */
 import { type Random, seeded } from '../../lib/random.ts'
 import type { ClientCounts, CohortCounts } from '../../src/core/judge/judge.ts'
-import { DEFAULT_LATENCY, type Scenario } from './scenario.ts'
+import { DEFAULT_LATENCY, type Ring, type Scenario } from './scenario.ts'
 import { fmix32 } from '../../src/core/cohort/hash.ts'
 
 export interface CohortMinute {
@@ -31,10 +31,12 @@ export interface MinuteTraffic {
   canary: CohortMinute
   /** The same minute counted by client (clients.ts); absent for minutes drawn only to count exposure. */
   clients?: { stable: ClientCounts; canary: ClientCounts }
+  /** A scenario with rings: each ring's part of this minute, by ring name ('' for everyone else), which the fields above sum. */
+  rings?: Record<string, MinuteTraffic>
 }
 
 /** A 32-bit mix of two integers (murmur3's finaliser over a golden-ratio combination). */
-function mix(a: number, b: number): number {
+export function mix(a: number, b: number): number {
   return fmix32((Math.imul(a >>> 0, 0x9e3779b1) ^ Math.imul((b >>> 0) + 0x7f4a7c15, 0x85ebca77)) >>> 0)
 }
 
@@ -49,10 +51,11 @@ export function rpsAt(s: Scenario, minute: number): number {
   return s.rps[Math.min(minute, s.rps.length - 1)]!
 }
 
-export function errorRatesAt(s: Scenario, minute: number): { stable: number; canary: number } {
+/** Each cohort's error rate in `minute`: a ring's own rates (rings.ts) replace the scenario's, an incident replaces both. */
+export function errorRatesAt(s: Scenario, minute: number, ring?: Ring): { stable: number; canary: number } {
   const i = s.incident
   if (i && minute >= i.startMinute && minute < i.endMinute) return { stable: i.errorRate, canary: i.errorRate }
-  return { stable: s.stable.errorRate, canary: s.canary.errorRate }
+  return { stable: ring?.stable?.errorRate ?? s.stable.errorRate, canary: ring?.canary?.errorRate ?? s.canary.errorRate }
 }
 
 /** The weight the edge still applies for the first `fraction` (0-1) of a minute, while a change propagates. */
@@ -66,6 +69,18 @@ export function minuteTraffic(s: Scenario, seed: number, minute: number, weight:
   const rng = streamFor(seed, TRAFFIC, minute)
   // Draw order is fixed (total, split, stable errors, canary errors) so a given weight always sees the same dice.
   const total = rng.poisson(rpsAt(s, minute) * 60)
+  return splitTraffic(rng, minute, total, weight, errorRatesAt(s, minute), stale)
+}
+
+/** `total` requests of one minute split between the cohorts at `weight` percent (see minuteTraffic), with their errors. */
+export function splitTraffic(
+  rng: Random,
+  minute: number,
+  total: number,
+  weight: number,
+  rates: { stable: number; canary: number },
+  stale?: Stale,
+): MinuteTraffic {
   let canary: number
   let edgeWeight = weight
   if (stale && stale.fraction > 0) {
@@ -76,7 +91,6 @@ export function minuteTraffic(s: Scenario, seed: number, minute: number, weight:
     canary = rng.binomial(total, weight / 100)
   }
   const stable = total - canary
-  const rates = errorRatesAt(s, minute)
   const stableErrors = rng.binomial(stable, rates.stable)
   const canaryErrors = rng.binomial(canary, rates.canary)
   return {
@@ -159,6 +173,17 @@ export function latencyQuantiles(rng: Random, n: number, median: number, p95: nu
   return { p50: at(u50), p95: at(u95), p99: at(u99) }
 }
 
+export const NO_CLIENTS: ClientCounts = { seen: 0, failing: 0, fresh: 0, firstFailures: 0, cappedRequests: 0 }
+
+/** Client counts of disjoint traffic added up (minutes of a window, rings of a minute). */
+export const addClients = (a: ClientCounts, b: ClientCounts): ClientCounts => ({
+  seen: a.seen + b.seen,
+  failing: a.failing + b.failing,
+  fresh: a.fresh + b.fresh,
+  firstFailures: a.firstFailures + b.firstFailures,
+  cappedRequests: a.cappedRequests + b.cappedRequests,
+})
+
 /** A window's per-cohort counts as a metrics query returns them, latency quantiles included. */
 export function windowCohorts(
   s: Scenario,
@@ -177,19 +202,8 @@ export function windowCohorts(
   }
   // Clients are summed over the window's minutes: exact for the usual one-minute window, an overcount of a client
   // active in two minutes of a longer one (its first failure still counts once: the pool tracks it).
-  const clients = (pick: (c: NonNullable<MinuteTraffic['clients']>) => ClientCounts): ClientCounts => {
-    const out = { seen: 0, failing: 0, fresh: 0, firstFailures: 0, cappedRequests: 0 }
-    for (const m of minutes) {
-      if (!m.clients) continue
-      const c = pick(m.clients)
-      out.seen += c.seen
-      out.failing += c.failing
-      out.fresh += c.fresh
-      out.firstFailures += c.firstFailures
-      out.cappedRequests += c.cappedRequests
-    }
-    return out
-  }
+  const clients = (pick: (c: NonNullable<MinuteTraffic['clients']>) => ClientCounts): ClientCounts =>
+    minutes.reduce((out, m) => (m.clients ? addClients(out, pick(m.clients)) : out), NO_CLIENTS)
   const stable = { ...sum((m) => m.stable), clients: clients((c) => c.stable) }
   const canary = { ...sum((m) => m.canary), clients: clients((c) => c.canary) }
   // Drawn per window rather than per minute: each cohort's latency law does not change over time, so the

@@ -3,7 +3,9 @@
  * Tests of the rollout simulator (bench/simulate.ts): determinism, that the
  * synthetic traffic follows the controller's weight and the model's laws, that
  * the controller is wired as in production (lag, windows after a step change),
- * outcomes on an A/A and a 5x scenario, and the CLI's JSON and error output.
+ * outcomes on an A/A and a 5x scenario, audience rings (traffic per ring, a
+ * ring-only regression, weights that never fall), and the CLI's JSON and error
+ * output.
  */
 import { spawnSync } from 'node:child_process'
 import { mkdtempSync, readFileSync, readdirSync, rmSync, writeFileSync } from 'node:fs'
@@ -13,6 +15,7 @@ import { fileURLToPath } from 'node:url'
 import { afterAll, describe, expect, it } from 'vitest'
 import { type ScenarioInput, parseScenario, scenarioJsonSchema } from '../../bench/sim/scenario.ts'
 import { latencyQuantiles, minuteTraffic, streamFor } from '../../bench/sim/traffic.ts'
+import { ringWindows, ringsMinute } from '../../bench/sim/rings.ts'
 import { prepare, simulateSeed } from '../../bench/sim/run.ts'
 import { percentile } from '../../bench/stats.ts'
 import { seeded } from '../../lib/random.ts'
@@ -258,6 +261,131 @@ describe('outcomes', () => {
   })
 })
 
+describe('rings', () => {
+  const countries = {
+    rings: [
+      { name: 'nz', share: 0.1, canary: { errorRate: 0.2 } },
+      { name: 'au', share: 0.3 },
+    ],
+  }
+  // 6 standard deviations: a false failure has probability ~1e-9 per check.
+  const within = (k: number, n: number, p: number) => Math.abs(k - n * p) <= 6 * Math.sqrt(n * p * (1 - p)) + 1
+
+  it('splits each minute between the rings by share, and each ring between the cohorts by its weight', () => {
+    const s = scenario({ rps: 50, ...countries })
+    const weights = { global: 5, rings: { nz: 50 } }
+    const totals = { nz: 0, au: 0, all: 0 }
+    for (let seed = 1; seed <= 300; seed++) {
+      const t = ringsMinute(s, seed, seed % 7, weights)
+      const nz = t.rings!.nz!
+      const au = t.rings!.au!
+      const rest = t.rings!['']!
+      const n = t.stable.requests + t.canary.requests
+      const size = (r: typeof nz) => r.stable.requests + r.canary.requests
+      expect(size(nz) + size(au) + size(rest)).toBe(n)
+      expect(t.canary.requests).toBe(nz.canary.requests + au.canary.requests + rest.canary.requests)
+      expect(within(size(nz), n, 0.1)).toBe(true)
+      expect(within(size(au), n, 0.3)).toBe(true)
+      // New Zealand gets its ring's 50 %; Australia, which no step names, gets everyone's 5 %, as everyone else does.
+      expect([nz.weight, au.weight, rest.weight]).toEqual([50, 5, 5])
+      expect(within(nz.canary.requests, size(nz), 0.5)).toBe(true)
+      expect(within(au.canary.requests, size(au), 0.05)).toBe(true)
+      expect(within(rest.canary.requests, size(rest), 0.05)).toBe(true)
+      // The ring's own canary rate (20 %) applies in New Zealand only.
+      expect(within(nz.canary.errors, nz.canary.requests, 0.2)).toBe(true)
+      expect(within(au.canary.errors + rest.canary.errors, au.canary.requests + rest.canary.requests, 0.01)).toBe(true)
+      totals.nz += size(nz)
+      totals.au += size(au)
+      totals.all += n
+    }
+    // Over 900k requests each share is within 0.15 point of the scenario's.
+    expect(Math.abs((100 * totals.nz) / totals.all - 10)).toBeLessThan(0.15)
+    expect(Math.abs((100 * totals.au) / totals.all - 30)).toBeLessThan(0.15)
+  })
+
+  it('judges the rings in force apart, and everyone else as every visitor of a ring no step has named', () => {
+    const s = scenario({ rps: 50, ...countries })
+    const weights = { global: 5, rings: { nz: 50 } }
+    const minutes = [0, 1, 2].map((m) => ringsMinute(s, 8, m, weights))
+    const windows = ringWindows(s, 8, minutes, 0, weights, { start: 0, end: 180_000 })
+    expect(Object.keys(windows).sort()).toEqual(['', 'nz'])
+    const sum = (pick: (m: (typeof minutes)[number]) => number) => minutes.reduce((a, m) => a + pick(m), 0)
+    expect(windows.nz!.canary.requests).toBe(sum((m) => m.rings!.nz!.canary.requests))
+    expect(windows['']!.stable.errors).toBe(sum((m) => m.rings!.au!.stable.errors + m.rings!['']!.stable.errors))
+    expect(windows['']!.canary.latencyMs).toBeDefined()
+  })
+
+  it('rolls a ring-only regression back during the ring step, naming the ring, with the canary served only there', () => {
+    // New Zealand's own stable errs at 0.2 %, its canary at 3 %: 15x within the ring, only 3x against everyone's
+    // stable (1 %), so the ring's own comparison is the one that fires.
+    const hidden = {
+      rings: [
+        { name: 'nz', share: 0.1, stable: { errorRate: 0.002 }, canary: { errorRate: 0.03 } },
+        { name: 'au', share: 0.2 },
+      ],
+    }
+    const p = prepare(parseScenario({ ...(file('rings-nz-first.json') as object), ...hidden }))
+    const first = prepare(parseScenario(file('rings-nz-first.json')))
+    for (let seed = 1; seed <= 6; seed++) {
+      for (const r of [simulateSeed(p, seed, 'sluice', { trace: true }), simulateSeed(first, seed, 'sluice', { trace: true })]) {
+        expect(r.outcome).toBe('rolled-back')
+        expect(r.ticks!.some((t) => t.decision === 'advance')).toBe(false)
+        for (const [ring, e] of Object.entries(r.rings!)) if (ring !== 'nz') expect(e.canaryRequests).toBe(0)
+        expect(r.rings!.nz!.canaryRequests).toBe(r.canaryRequests)
+      }
+      expect(simulateSeed(p, seed, 'sluice').reason).toMatch(/^ring nz \(25 %\): canary errors are disproportionate/)
+    }
+  })
+
+  it('never lowers a visitor-facing weight while the rollout progresses', () => {
+    // The ring-first A/A, and staff at 100 % first with staff erring as everyone does: both run to promotion.
+    const staffAsEveryone = { rings: [{ name: 'staff', share: 0.05 }] }
+    for (const p of [
+      prepare(parseScenario(file('rings-aa.json'))),
+      prepare(parseScenario({ ...(file('rings-staff-100.json') as object), ...staffAsEveryone })),
+    ]) {
+      for (let seed = 1; seed <= 3; seed++) {
+        const r = simulateSeed(p, seed, 'sluice', { trace: true })
+        expect(r.outcome).toBe('promoted')
+        const last: Record<string, number> = {}
+        const raised = new Set<string>()
+        for (const t of r.traffic!) {
+          for (const [ring, part] of Object.entries(t.rings!)) {
+            expect(part.weight).toBeGreaterThanOrEqual(t.weight)
+            expect(part.weight).toBeGreaterThanOrEqual(last[ring] ?? 0)
+            if (part.weight > (last[ring] ?? 0)) raised.add(ring)
+            last[ring] = part.weight
+          }
+        }
+        // Every ring's weight did move: the check saw the schedule's steps, not a flat line.
+        expect(raised.size).toBe(Object.keys(r.traffic![0]!.rings!).length)
+      }
+    }
+  })
+
+  it('refuses a ring step naming no ring of the scenario, and shares that leave nobody else', () => {
+    expect(() => parseScenario({ ...base, schedule: [{ audience: 'nz', weight: 25 }, { weight: 100 }] })).toThrow(/schedule\.0\.audience: no ring "nz"/)
+    expect(() =>
+      parseScenario({
+        ...base,
+        rings: [
+          { name: 'nz', share: 0.5 },
+          { name: 'au', share: 0.5 },
+        ],
+      }),
+    ).toThrow(/sum to less than 1/)
+    expect(() =>
+      parseScenario({
+        ...base,
+        rings: [
+          { name: 'nz', share: 0.1 },
+          { name: 'nz', share: 0.2 },
+        ],
+      }),
+    ).toThrow(/listed twice/)
+  })
+})
+
 describe('scenario files and CLI', () => {
   it('ships valid scenarios with an expectation each, and a schema generated from the zod schema', () => {
     const names = readdirSync(SCENARIOS).filter((f) => f.endsWith('.json'))
@@ -280,6 +408,18 @@ describe('scenario files and CLI', () => {
     expect(Object.keys(s.canaryErrors as object)).toEqual(['median'])
     expect(s).toMatchObject({ seeds: 5, promoted: 0, rolledBack: 5, other: 0, promoteMinute: { median: null, p90: null } })
     expect(typeof (s.rollbackMinute as { median: unknown }).median).toBe('number')
+  })
+
+  it('--json adds the exposure per ring for a scenario with rings', () => {
+    const r = cli(join(SCENARIOS, 'rings-nz-first.json'), '--seeds', '3', '--json')
+    expect(r.status).toBe(0)
+    const s = JSON.parse(r.stdout) as {
+      canaryRequests: { median: number }
+      rings: Record<string, { canaryRequests: { median: number }; canaryErrors: { median: number } }>
+    }
+    expect(Object.keys(s.rings).sort()).toEqual(['au', 'everyone-else', 'gb', 'nz'])
+    expect(s.rings.nz!.canaryRequests.median).toBe(s.canaryRequests.median)
+    expect(s.rings['everyone-else']).toEqual({ canaryRequests: { median: 0 }, canaryErrors: { median: 0 } })
   })
 
   it('rejects an invalid scenario with a non-zero exit naming the field', () => {
