@@ -4,7 +4,7 @@
  * OpenAPI document, so validation and documentation cannot drift apart.
  */
 import * as z from 'zod/mini'
-import { RolloutId, RolloutSpec } from '../core/config/schema.ts'
+import { RolloutId, RolloutSpec, audiencesExist } from '../core/config/schema.ts'
 
 /** The command bodies (`COMMAND_BODIES`) are in the contract, which the dashboard and the CLI share. */
 export { StartBody } from '../contract/commands.ts'
@@ -16,7 +16,10 @@ export { StartBody } from '../contract/commands.ts'
  * unknown field at any depth, such as `cokie` or `judge.maxCanaryErorRate`, is a
  * 400 rather than a silently ignored setting.
  */
-export const PutRolloutBody = z.object({ ...RolloutSpec.shape, id: z.optional(RolloutId), $schema: z.optional(z.string()) })
+export const PutRolloutBody = z
+  .object({ ...RolloutSpec.shape, id: z.optional(RolloutId), $schema: z.optional(z.string()) })
+  // A spread shape leaves RolloutSpec's own check behind: ring steps must name defined audiences here too.
+  .check(audiencesExist())
 
 export const HistoryQuery = z.object({
   limit: z._default(z.coerce.number().check(z.int(), z.gte(1), z.lte(200)), 50),

@@ -12,7 +12,7 @@
  */
 
 /** 1-based positions, as the SQL names them (`blob2`, `double3`). */
-export const BLOB = { rollout: 1, cohort: 2, release: 3, method: 4, statusClass: 5, colo: 6, country: 7, client: 8 } as const
+export const BLOB = { rollout: 1, cohort: 2, release: 3, method: 4, statusClass: 5, colo: 6, country: 7, client: 8, ring: 9 } as const
 export const DOUBLE = { status: 1, latencyMs: 2, error: 3, failover: 4 } as const
 
 export const blobColumn = (name: keyof typeof BLOB) => `blob${BLOB[name]}`
@@ -35,6 +35,8 @@ export interface RequestPoint {
   country: string
   /** The client's key (src/core/cohort/client.ts): the judge's unit of evidence. */
   client: string
+  /** The audience ring the request was in (src/core/audience/rings.ts), '' for none: the controller judges each ring. */
+  ring: string
 }
 
 /** The index the judge filters on; the judged cohorts are exactly `cohortIndex(id, cohort)`. */
@@ -56,7 +58,7 @@ export interface DataPoint {
 export function encodeRequestPoint(r: RequestPoint): DataPoint {
   return {
     indexes: [cohortIndex(r.rolloutId, r.cohort, r.reason)],
-    blobs: [r.rolloutId, r.cohort, r.release, r.method, statusClass(r.status), r.colo, r.country, r.client],
+    blobs: [r.rolloutId, r.cohort, r.release, r.method, statusClass(r.status), r.colo, r.country, r.client, r.ring],
     doubles: [r.status, r.latencyMs, isError(r.status) ? 1 : 0, r.failover ? 1 : 0],
   }
 }
@@ -66,11 +68,15 @@ export function decodeRequestPoint(p: { indexes?: unknown[]; blobs?: unknown[]; 
   const index = p?.indexes?.[0]
   const doubles = p?.doubles
   if (typeof index !== 'string' || !Array.isArray(doubles)) return undefined
-  const client = p?.blobs?.[BLOB.client - 1]
+  const blob = (name: keyof typeof BLOB) => {
+    const v = p?.blobs?.[BLOB[name] - 1]
+    return typeof v === 'string' ? v : ''
+  }
   return {
     index,
     latencyMs: Number(doubles[DOUBLE.latencyMs - 1]) || 0,
     error: doubles[DOUBLE.error - 1] === 1,
-    client: typeof client === 'string' ? client : '',
+    client: blob('client'),
+    ring: blob('ring'),
   }
 }

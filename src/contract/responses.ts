@@ -21,6 +21,8 @@ const Data = z.optional(z.record(z.string(), z.unknown()))
 export const StepStatus = z.object({
   index: z.int(),
   weight: Percent,
+  /** A ring step's audience; absent for a step for everyone. */
+  audience: z.optional(z.string()),
   bakeMinutes: z.int(),
   minRequests: z.int(),
   startedAt: z.nullable(Time),
@@ -37,7 +39,10 @@ export const RolloutStatus = z.object({
   /** Every default filled in; secrets read "set" (src/admin/secrets.ts). */
   spec: RolloutSpec,
   phase: z.enum(PHASES),
+  /** Everyone's canary weight. */
   weight: Percent,
+  /** Audience rings' weights (src/core/rollout/rings.ts): a ring's visitors get the higher of this and `weight`. */
+  rings: z.record(z.string(), Percent),
   revision: z.int(),
   release: z.nullable(z.string()),
   /** Null until a release starts, and again after `complete`. */

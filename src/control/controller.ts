@@ -15,7 +15,8 @@
  * the tick is applied.
  */
 import type { RolloutSpec } from '../core/config/schema.ts'
-import { type WindowStats, judge } from '../core/judge/judge.ts'
+import { type Verdict, type WindowStats, judge } from '../core/judge/judge.ts'
+import { judgeRings } from '../core/judge/rings.ts'
 import type { Decision, RolloutState } from '../core/rollout/machine.ts'
 import { type ControllerEvidence, type TickOutcome, decide, decideWithoutData, evidenceOf, nextWindow, trafficSince } from '../core/rollout/decide.ts'
 import { type GateEvent, awaitingPreRollout, gateOf, gated, preRolloutGo } from '../core/rollout/gates.ts'
@@ -64,16 +65,28 @@ interface Plan {
 async function plan(spec: RolloutSpec, state: RolloutState, range: TimeRange, source: MetricsSource | null, now: number): Promise<Plan> {
   const keep = { evidence: state.evidence, windowEnd: state.windowEnd }
   if (!source) return { decision: decideWithoutData(state, spec, 'no metrics source is configured (see "Metrics source" in the README)', now), patch: keep }
+  // A rollout that has audiences is judged per ring too (src/core/judge/rings.ts): its windows come per ring.
+  const byRing = Object.keys(spec.audiences).length > 0
   let window: MetricsWindow
   try {
-    window = await source.window(spec.id, range)
+    window = await source.window(spec.id, range, { byRing })
   } catch (err) {
     return { decision: decideWithoutData(state, spec, `the metrics query failed: ${err instanceof Error ? err.message : String(err)}`, now), patch: keep }
   }
   // The split is only comparable with the weight once the new weight has reached the edge, and not in sampled data.
   const settled = window.start >= (trafficSince(state) ?? 0) + spec.analysis.settleSeconds * 1000 && !window.sampled
-  const verdict = judge(evidenceOf(state).judge, window, spec.judge, { weight: state.weight, weightSettled: settled })
-  const outcome = decide(state, spec, verdict, window, now)
+  const evidence0 = evidenceOf(state)
+  let outcome: TickOutcome
+  let verdict: Verdict
+  if (byRing) {
+    const weights = { global: state.weight, rings: state.rings ?? {} }
+    const r = judgeRings(evidence0.judge, evidence0.rings, window, window.rings ?? {}, spec.judge, weights, settled)
+    verdict = r.verdict
+    outcome = decide(state, spec, verdict, window, now, r)
+  } else {
+    verdict = judge(evidence0.judge, window, spec.judge, { weight: state.weight, weightSettled: settled })
+    outcome = decide(state, spec, verdict, window, now)
+  }
   const { decision, evidence } = outcome
   const stepChanges = decision.kind === 'advance' || decision.kind === 'promote'
   const cohort = (c: WindowStats['stable']) => ({ requests: c.requests, errors: c.errors, p95: c.latencyMs?.p95 ?? null })

@@ -16,7 +16,7 @@ import * as z from 'zod/mini'
 import { type Actor, CONFIG_KEY, type FieldError, type HistoryEntry, type HistoryPage, type PublishedConfig, type RolloutStatus, type SeriesPoint } from '../contract/index.ts'
 import { MAX_PUBLISHED_BYTES, MAX_ROLLOUTS } from '../core/config/limits.ts'
 import { type RolloutSpec, RolloutSpec as RolloutSpecSchema } from '../core/config/schema.ts'
-import { type Command, type Decision, type RolloutState, type Transition, applyCommand, applyDecision, initialState, stepFor } from '../core/rollout/machine.ts'
+import { type Command, type Decision, type RolloutState, type Transition, applyCommand, applyDecision, initialState, reschedule } from '../core/rollout/machine.ts'
 import { type Rejection, parseConfig } from '../core/config/published.ts'
 import { RECENT_MS, etaOf, recentRequestsPerMinute, startWarnings } from '../core/rollout/eta.ts'
 import { logOnce } from '../shared/log.ts'
@@ -118,10 +118,7 @@ export class Coordinator extends DurableObject<ControlEnv> {
       return { ok: false, problem: { status: 409, title: 'Conflict', detail: `cannot create ${id}: ${message}`, errors: [{ field: 'id', message }] } }
     }
     const before = row?.state ?? null
-    // A new schedule may have other steps: place the rollout by its current weight, not by its old step index.
-    const state = before
-      ? { ...before, step: before.step < 0 ? -1 : stepFor(parsed.data.schedule, before.weight), revision: before.revision + 1, updatedAt: now }
-      : initialState(now)
+    const state = before ? reschedule(before, parsed.data.schedule, now) : initialState(now)
     const refused = this.#edgeChecked(() => {
       this.#save(id, parsed.data, state)
       this.#record(id, now, opts, row ? 'replace' : 'create', before, state)
@@ -347,8 +344,9 @@ export class Coordinator extends DurableObject<ControlEnv> {
  */
 function edgeEntry(spec: RolloutSpec, state: RolloutState): PublishedConfig['rollouts'][number] {
   const { secret: _, ...notify } = spec.notify
-  const weight = awaitingPreRollout(spec, state) ? 0 : state.weight
-  return { ...spec, hooks: [], notify, weight, ...(state.release ? { release: state.release } : {}) }
+  const waiting = awaitingPreRollout(spec, state)
+  const weight = waiting ? 0 : state.weight
+  return { ...spec, hooks: [], notify, weight, rings: waiting ? {} : (state.rings ?? {}), ...(state.release ? { release: state.release } : {}) }
 }
 
 /** Carries a refusal out of `transactionSync`, whose rollback needs a throw. */
@@ -403,12 +401,14 @@ export function statusOf(spec: RolloutSpec, state: RolloutState): RolloutStatus 
     spec,
     phase: state.phase,
     weight: state.weight,
+    rings: state.rings ?? {},
     revision: state.revision,
     release: state.release,
     step: step
       ? {
           index: state.step,
           weight: step.weight,
+          ...(step.audience !== undefined ? { audience: step.audience } : {}),
           bakeMinutes: step.bakeMinutes,
           minRequests: step.minRequests,
           startedAt: iso(state.stepStartedAt),

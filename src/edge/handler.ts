@@ -5,7 +5,7 @@
  * request ever sees a Sluice-made 500.
  */
 import { serialize } from 'hono/utils/cookie'
-import { type Assignment, assign } from '../core/cohort/assign.ts'
+import { type Assignment, type RequestFacts, assign } from '../core/cohort/assign.ts'
 import { clientKey } from '../core/cohort/client.ts'
 import { type CompiledRollout, selectRollout } from '../core/config/compile.ts'
 import type { Cohort } from '../core/config/schema.ts'
@@ -132,7 +132,8 @@ export function createEdgeHandler({ store, newId = () => crypto.randomUUID() }: 
     if (!r) return gatewayError(503, 'No rollout is configured for this host.')
 
     const clientIp = request.headers.get('cf-connecting-ip') ?? ''
-    const a = assign(r, { headers: request.headers, url, clientIp, newId })
+    const cf = request.cf as RequestFacts['cf'] & { colo?: string; country?: string }
+    const a = assign(r, { headers: request.headers, url, clientIp, newId, cf })
     const query = r.rollout.overrides.query
     if (r.rollout.overrides.enabled) {
       const search = withoutParam(url.search, query)
@@ -152,7 +153,6 @@ export function createEdgeHandler({ store, newId = () => crypto.randomUUID() }: 
       servedBy = 'stable'
     }
 
-    const cf = request.cf as { colo?: string; country?: string } | undefined
     record(metricsSink(env, ctx), {
       rolloutId: r.rollout.id,
       cohort: a.cohort,
@@ -165,6 +165,7 @@ export function createEdgeHandler({ store, newId = () => crypto.randomUUID() }: 
       colo: cf?.colo ?? '',
       country: cf?.country ?? '',
       client: clientKey(clientIp),
+      ring: a.ring ?? '',
     })
 
     if (!served.res) {

@@ -107,7 +107,7 @@ const idFor = (label: string) => `${label.replace(/[^a-z0-9]+/gi, '-').toLowerCa
 type PointOptions = Partial<Omit<RequestPoint, 'rolloutId'>> & { sampleInterval?: number }
 const at = (rolloutId: string, ms: number, o: PointOptions = {}): StoredPoint => {
   const { sampleInterval, ...r } = o
-  const point = encodeRequestPoint({ rolloutId, cohort: 'canary', reason: 'weight', release: 'v2', method: 'GET', status: 200, latencyMs: 10, failover: false, colo: 'FRA', country: 'DE', client: 'c1', ...r })
+  const point = encodeRequestPoint({ rolloutId, cohort: 'canary', reason: 'weight', release: 'v2', method: 'GET', status: 200, latencyMs: 10, failover: false, colo: 'FRA', country: 'DE', client: 'c1', ring: '', ...r })
   return { at: ms, point, ...(sampleInterval ? { sampleInterval } : {}) }
 }
 const many = (n: number, f: (i: number) => StoredPoint) => Array.from({ length: n }, (_, i) => f(i))

@@ -20,7 +20,7 @@ describe('metrics', () => {
     expect(points).toHaveLength(2)
     expect(points[0]).toEqual({
       indexes: ['web/canary'],
-      blobs: ['web', 'canary', 'v2.4.0', 'GET', '4xx', '', '', clientKey('203.0.113.9')],
+      blobs: ['web', 'canary', 'v2.4.0', 'GET', '4xx', '', '', clientKey('203.0.113.9'), ''],
       doubles: [404, expect.any(Number), 0, 0],
     })
     expect(points[1]!.blobs![3]).toBe('POST')
@@ -42,7 +42,7 @@ describe('metrics', () => {
     const { points, dataset } = recorder()
     const res = await sluice({ env: { METRICS: dataset } }).fetch('/echo')
     expect(res.status).toBe(200)
-    expect(points).toEqual([{ indexes: ['web/canary'], blobs: ['web', 'canary', '', 'GET', 'err', '', '', clientKey('')], doubles: [0, expect.any(Number), 1, 1] }])
+    expect(points).toEqual([{ indexes: ['web/canary'], blobs: ['web', 'canary', '', 'GET', 'err', '', '', clientKey(''), ''], doubles: [0, expect.any(Number), 1, 1] }])
   })
 
   it('flags 5xx as errors and never lets a metrics fault break the request', async () => {
@@ -57,16 +57,16 @@ describe('metrics', () => {
   it('writes every field at the position the layout names, and reads back what the judge needs', () => {
     const point = encodeRequestPoint({
       rolloutId: 'web', cohort: 'canary', reason: 'weight', release: 'v2', method: 'GET', status: 503,
-      latencyMs: 42, failover: true, colo: 'AMS', country: 'NL', client: 'abc123',
+      latencyMs: 42, failover: true, colo: 'AMS', country: 'NL', client: 'abc123', ring: 'nz',
     })
     const blob = (k: keyof typeof BLOB) => point.blobs[BLOB[k] - 1]
     const double = (k: keyof typeof DOUBLE) => point.doubles[DOUBLE[k] - 1]
-    expect([blob('rollout'), blob('cohort'), blob('release'), blob('method'), blob('statusClass'), blob('colo'), blob('country'), blob('client')])
-      .toEqual(['web', 'canary', 'v2', 'GET', '5xx', 'AMS', 'NL', 'abc123'])
+    expect([blob('rollout'), blob('cohort'), blob('release'), blob('method'), blob('statusClass'), blob('colo'), blob('country'), blob('client'), blob('ring')])
+      .toEqual(['web', 'canary', 'v2', 'GET', '5xx', 'AMS', 'NL', 'abc123', 'nz'])
     expect([double('status'), double('latencyMs'), double('error'), double('failover')]).toEqual([503, 42, 1, 1])
     expect(point.blobs).toHaveLength(Object.keys(BLOB).length)
     expect(point.doubles).toHaveLength(Object.keys(DOUBLE).length)
-    expect(decodeRequestPoint(point)).toEqual({ index: 'web/canary', latencyMs: 42, error: true, client: 'abc123' })
+    expect(decodeRequestPoint(point)).toEqual({ index: 'web/canary', latencyMs: 42, error: true, client: 'abc123', ring: 'nz' })
     expect(decodeRequestPoint(undefined)).toBeUndefined()
     expect(decodeRequestPoint({ indexes: [1], doubles: [] })).toBeUndefined()
   })

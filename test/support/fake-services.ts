@@ -6,7 +6,8 @@
  *   POST /sql                      the Analytics Engine SQL API. Answers per rollout (found in the query's
  *                                  `index1 IN ('<id>/stable', …)`) with what a test scripted, else empty data.
  *                                  The clients query (it selects `AS client`) is scripted and recorded under
- *                                  `<id>:clients`, the requests query under `<id>`.
+ *                                  `<id>:clients`, the requests query under `<id>`; their per-ring forms (`AS ring`)
+ *                                  under `<id>:rings:clients` and `<id>:rings`.
  *   PUT  /script/:key              script the next SQL answers: JSON list of
  *                                  { status?, body?, raw?, delayMs? } consumed in order (the last one repeats)
  *   POST /hook/:name[?status=N]    a webhook receiver; records the body, answers N (default 200), or what
@@ -64,7 +65,8 @@ export async function startFakeServices() {
     }
     if (route === 'sql' && req.method === 'POST') {
       const rollout = /index1 IN \('([a-z0-9-]+)\/stable'/.exec(body)?.[1] ?? ''
-      const key = /\bAS client\b/.test(body) ? `${rollout}:clients` : rollout
+      // Per ring (audience rings) the two queries are scripted apart: `<id>:rings` and `<id>:rings:clients`.
+      const key = `${rollout}${/\bAS ring\b/.test(body) ? ':rings' : ''}${/\bAS client\b/.test(body) ? ':clients' : ''}`
       remember(`sql:${key}`, { authorization: req.headers.authorization, contentType: req.headers['content-type'], query: body })
       const next: Scripted = answer(key) ?? { body: { meta: [], data: [], rows: 0 } }
       if (next.delayMs) await new Promise((r) => setTimeout(r, next.delayMs))

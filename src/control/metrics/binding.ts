@@ -3,7 +3,7 @@
  * Analytics Engine through the Analytics SQL binding (`env.ANALYTICS_SQL`, an
  * `analytics` binding in wrangler config): the same queries, no API token.
  */
-import { MetricsError, type MetricsSource, type MetricsWindow, type TimeRange } from './source.ts'
+import { MetricsError, type MetricsSource, type MetricsWindow, type TimeRange, type WindowOptions } from './source.ts'
 import { queryWindow } from './sql.ts'
 
 /** The part of the binding Sluice uses. */
@@ -26,8 +26,8 @@ export class BindingSource implements MetricsSource {
     this.#timeoutMs = timeoutMs
   }
 
-  window(rolloutId: string, range: TimeRange): Promise<MetricsWindow> {
-    return queryWindow((sql) => this.#query(sql), this.#dataset, rolloutId, range)
+  window(rolloutId: string, range: TimeRange, opts: WindowOptions = {}): Promise<MetricsWindow> {
+    return queryWindow((sql) => this.#query(sql), this.#dataset, rolloutId, range, opts.byRing)
   }
 
   async #query(sql: string): Promise<unknown> {

@@ -11,7 +11,7 @@
 import { cohortIndex, decodeRequestPoint } from '../../contract/datapoint.ts'
 import type { ClientCounts, CohortCounts, WindowStats } from '../../core/judge/judge.ts'
 import { SRM_CLIENT_CAP } from '../../core/judge/units.ts'
-import type { MetricsSource, TimeRange } from './source.ts'
+import type { MetricsSource, MetricsWindow, TimeRange, WindowOptions } from './source.ts'
 
 interface Event {
   at: number
@@ -19,6 +19,7 @@ interface Event {
   latencyMs: number
   error: boolean
   client: string
+  ring: string
 }
 
 /** An hour of events at most; older ones can no longer be asked for. */
@@ -50,20 +51,27 @@ export class LocalMetrics implements MetricsSource {
     }
   }
 
-  async window(rolloutId: string, range: TimeRange): Promise<WindowStats> {
+  async window(rolloutId: string, range: TimeRange, opts: WindowOptions = {}): Promise<MetricsWindow> {
     const since = Math.min(range.since ?? range.start, range.start)
-    const cohort = (index: string): CohortCounts => {
-      const hits = this.#events.filter((e) => e.index === index && e.at >= range.start && e.at < range.end)
-      const clients = clientsOf(
-        hits,
-        this.#events.filter((e) => e.index === index && e.error && e.at >= since && e.at < range.start),
-      )
-      const counts: CohortCounts = { requests: hits.length, errors: hits.filter((e) => e.error).length, clients }
-      if (hits.length === 0) return counts
-      const sorted = hits.map((e) => e.latencyMs).sort((a, b) => a - b)
-      return { ...counts, latencyMs: { p50: quantile(sorted, 0.5), p95: quantile(sorted, 0.95), p99: quantile(sorted, 0.99) } }
+    const indexes = [cohortIndex(rolloutId, 'stable'), cohortIndex(rolloutId, 'canary')]
+    // One pass over the store for the window and the release's earlier failures; the windows are cut from them.
+    const inWindow = this.#events.filter((e) => indexes.includes(e.index) && e.at >= range.start && e.at < range.end)
+    const earlier = this.#events.filter((e) => indexes.includes(e.index) && e.error && e.at >= since && e.at < range.start)
+    const windowOf = (keep: (e: Event) => boolean): WindowStats => {
+      const cohort = (index: string): CohortCounts => {
+        const hits = inWindow.filter((e) => e.index === index && keep(e))
+        const clients = clientsOf(hits, earlier.filter((e) => e.index === index && keep(e)))
+        const counts: CohortCounts = { requests: hits.length, errors: hits.filter((e) => e.error).length, clients }
+        if (hits.length === 0) return counts
+        const sorted = hits.map((e) => e.latencyMs).sort((a, b) => a - b)
+        return { ...counts, latencyMs: { p50: quantile(sorted, 0.5), p95: quantile(sorted, 0.95), p99: quantile(sorted, 0.99) } }
+      }
+      return { start: range.start, end: range.end, stable: cohort(indexes[0]!), canary: cohort(indexes[1]!) }
     }
-    return { start: range.start, end: range.end, stable: cohort(cohortIndex(rolloutId, 'stable')), canary: cohort(cohortIndex(rolloutId, 'canary')) }
+    const global = windowOf(() => true)
+    if (!opts.byRing) return global
+    const rings = Object.fromEntries([...new Set([...inWindow, ...earlier].map((e) => e.ring))].map((ring) => [ring, windowOf((e) => e.ring === ring)]))
+    return { ...global, rings }
   }
 }
 

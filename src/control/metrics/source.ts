@@ -18,13 +18,21 @@ export interface TimeRange {
   since?: number
 }
 
-/** A window's numbers; `sampled` when they are stored sample rows rather than requests (the split is then not the weight's). */
-export type MetricsWindow = WindowStats & { sampled?: boolean }
+/**
+ * A window's numbers; `sampled` when they are stored sample rows rather than requests (the split is then not the
+ * weight's); `rings`, when asked for, each audience ring's own window ('' for visitors in no ring).
+ */
+export type MetricsWindow = WindowStats & { sampled?: boolean; rings?: Record<string, WindowStats> }
+
+export interface WindowOptions {
+  /** Also each audience ring's window (two more queries). */
+  byRing?: boolean
+}
 
 export interface MetricsSource {
   readonly name: string
   /** Requests, errors, latency quantiles and clients per cohort in the range. Rejects (MetricsError) on any fault. */
-  window(rolloutId: string, range: TimeRange): Promise<MetricsWindow>
+  window(rolloutId: string, range: TimeRange, opts?: WindowOptions): Promise<MetricsWindow>
 }
 
 export class MetricsError extends Error {

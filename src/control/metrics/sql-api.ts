@@ -4,7 +4,7 @@
  * `POST https://api.cloudflare.com/client/v4/accounts/<account>/analytics_engine/sql`
  * with the raw SQL as the body and a token with Account Analytics Read.
  */
-import { MetricsError, type MetricsSource, type MetricsWindow, type TimeRange } from './source.ts'
+import { MetricsError, type MetricsSource, type MetricsWindow, type TimeRange, type WindowOptions } from './source.ts'
 import { queryWindow } from './sql.ts'
 
 export interface SqlApiOptions {
@@ -27,8 +27,8 @@ export class SqlApiSource implements MetricsSource {
     this.#o = options
   }
 
-  window(rolloutId: string, range: TimeRange): Promise<MetricsWindow> {
-    return queryWindow((sql) => this.#query(sql), this.#o.dataset, rolloutId, range)
+  window(rolloutId: string, range: TimeRange, opts: WindowOptions = {}): Promise<MetricsWindow> {
+    return queryWindow((sql) => this.#query(sql), this.#o.dataset, rolloutId, range, opts.byRing)
   }
 
   async #query(sql: string): Promise<unknown> {

@@ -26,6 +26,7 @@ const SAFE = /^[A-Za-z0-9_-]+$/
 
 const COHORT = blobColumn('cohort')
 const CLIENT = blobColumn('client')
+const RING = blobColumn('ring')
 const LATENCY = doubleColumn('latencyMs')
 const ERROR = doubleColumn('error')
 
@@ -36,10 +37,10 @@ function judgedRows(dataset: string, rolloutId: string): string {
 
 const seconds = (ms: number) => Math.floor(ms / 1000)
 
-/** Requests, errors and latency quantiles per cohort. */
-export function windowQuery(dataset: string, rolloutId: string, range: TimeRange): string {
+/** Requests, errors and latency quantiles per cohort (and per audience ring with `byRing`). */
+export function windowQuery(dataset: string, rolloutId: string, range: TimeRange, byRing = false): string {
   return [
-    `SELECT ${COHORT} AS cohort,`,
+    `SELECT ${COHORT} AS cohort,${byRing ? ` ${RING} AS ring,` : ''}`,
     '  SUM(_sample_interval) AS requests,',
     '  COUNT() AS rows,',
     `  SUM(_sample_interval * ${ERROR}) AS errors,`,
@@ -49,7 +50,7 @@ export function windowQuery(dataset: string, rolloutId: string, range: TimeRange
     `  quantileExactWeighted(0.99)(${LATENCY}, _sample_interval) AS p99`,
     judgedRows(dataset, rolloutId),
     `  AND timestamp >= toDateTime(${seconds(range.start)}) AND timestamp < toDateTime(${seconds(range.end)})`,
-    'GROUP BY cohort',
+    byRing ? 'GROUP BY cohort, ring' : 'GROUP BY cohort',
     'FORMAT JSON',
   ].join('\n')
 }
@@ -59,27 +60,28 @@ export function windowQuery(dataset: string, rolloutId: string, range: TimeRange
  * failures in the window, and its failures since the release began (`range.since`) but before the window. Only
  * failed rows are read from before the window, so the scan beyond the window is of errors alone.
  */
-export function clientsQuery(dataset: string, rolloutId: string, range: TimeRange): string {
+export function clientsQuery(dataset: string, rolloutId: string, range: TimeRange, byRing = false): string {
   const start = `toDateTime(${seconds(range.start)})`
   const since = seconds(Math.min(range.since ?? range.start, range.start))
+  const ring = byRing ? ' ring,' : ''
   return [
-    'SELECT cohort,',
+    `SELECT cohort,${ring}`,
     '  SUM(if(window_rows > 0, 1, 0)) AS seen,',
     '  SUM(if(window_errors > 0, 1, 0)) AS failing,',
     '  SUM(if(window_rows > 0 AND earlier_errors = 0, 1, 0)) AS fresh,',
     '  SUM(if(window_errors > 0 AND earlier_errors = 0, 1, 0)) AS first_failures,',
     `  SUM(if(window_rows > ${SRM_CLIENT_CAP}, ${SRM_CLIENT_CAP}, window_rows)) AS capped_requests`,
     'FROM (',
-    `  SELECT ${COHORT} AS cohort, ${CLIENT} AS client,`,
+    `  SELECT ${COHORT} AS cohort,${byRing ? ` ${RING} AS ring,` : ''} ${CLIENT} AS client,`,
     `    SUM(if(timestamp >= ${start}, 1, 0)) AS window_rows,`,
     `    SUM(if(timestamp >= ${start}, ${ERROR}, 0)) AS window_errors,`,
     `    SUM(if(timestamp < ${start}, ${ERROR}, 0)) AS earlier_errors`,
     `  ${judgedRows(dataset, rolloutId).replace('\n', '\n  ')}`,
     `    AND timestamp >= toDateTime(${since}) AND timestamp < toDateTime(${seconds(range.end)})`,
     `    AND (timestamp >= ${start} OR ${ERROR} > 0)`,
-    '  GROUP BY cohort, client',
+    `  GROUP BY cohort,${ring} client`,
     ')',
-    'GROUP BY cohort',
+    byRing ? 'GROUP BY cohort, ring' : 'GROUP BY cohort',
     'FORMAT JSON',
   ].join('\n')
 }
@@ -102,11 +104,20 @@ const empty = (): CohortCounts => ({ requests: 0, errors: 0 })
 /** Window stats, and whether Analytics Engine sampled them (then the counts are stored rows, not requests). */
 export type ParsedWindow = WindowStats & { sampled: boolean }
 
-/** Turns the `data` rows into window stats. A cohort with no row had no traffic. */
-export function parseWindow(body: unknown, range: TimeRange): ParsedWindow {
+/** An answer's rows of the two judged cohorts; the rows of one ring when `ring` is given. */
+function cohortRows(body: unknown, what: string, ring?: string): Record<string, unknown>[] {
   const data = (body as { data?: unknown } | null)?.data
-  if (!Array.isArray(data)) throw new MetricsError('response has no data array')
-  const rows = (data as Record<string, unknown>[]).filter((r) => r?.cohort === 'stable' || r?.cohort === 'canary')
+  if (!Array.isArray(data)) throw new MetricsError(`${what} response has no data array`)
+  return (data as Record<string, unknown>[]).filter(
+    (r) => (r?.cohort === 'stable' || r?.cohort === 'canary') && (ring === undefined || ringOf(r) === ring),
+  )
+}
+
+const ringOf = (row: Record<string, unknown>) => (typeof row.ring === 'string' ? row.ring : '')
+
+/** Turns the `data` rows into window stats. A cohort with no row had no traffic. */
+export function parseWindow(body: unknown, range: TimeRange, ring?: string): ParsedWindow {
+  const rows = cohortRows(body, 'requests', ring)
   const sampled = rows.some((r) => r.rows !== undefined && num(r.requests, 'requests') > num(r.rows, 'rows'))
   const out: ParsedWindow = { start: range.start, end: range.end, stable: empty(), canary: empty(), sampled }
   for (const row of rows) {
@@ -127,12 +138,9 @@ export function parseWindow(body: unknown, range: TimeRange): ParsedWindow {
 const noClients = (): ClientCounts => ({ seen: 0, failing: 0, fresh: 0, firstFailures: 0, cappedRequests: 0 })
 
 /** The clients query's answer, per cohort; a cohort with no row had no clients. */
-export function parseClients(body: unknown): Record<'stable' | 'canary', ClientCounts> {
-  const data = (body as { data?: unknown } | null)?.data
-  if (!Array.isArray(data)) throw new MetricsError('clients response has no data array')
+export function parseClients(body: unknown, ring?: string): Record<'stable' | 'canary', ClientCounts> {
   const out = { stable: noClients(), canary: noClients() }
-  for (const row of data as Record<string, unknown>[]) {
-    if (row?.cohort !== 'stable' && row?.cohort !== 'canary') continue
+  for (const row of cohortRows(body, 'clients', ring)) {
     const c: ClientCounts = {
       seen: Math.round(num(row.seen, 'seen')),
       failing: Math.round(num(row.failing, 'failing')),
@@ -143,19 +151,39 @@ export function parseClients(body: unknown): Record<'stable' | 'canary', ClientC
     if (c.failing > c.seen || c.fresh > c.seen || c.firstFailures > c.fresh || c.firstFailures > c.failing || c.cappedRequests < c.seen) {
       throw new MetricsError(`${row.cohort}: inconsistent client counts`)
     }
-    out[row.cohort] = c
+    out[row.cohort as 'stable' | 'canary'] = c
   }
   return out
 }
 
-/**
- * Runs both queries (in parallel) through `query`, which returns the parsed JSON answer or rejects with a
- * MetricsError; shared by the SQL API client and the Analytics SQL binding.
- */
-export async function queryWindow(query: (sql: string) => Promise<unknown>, dataset: string, rolloutId: string, range: TimeRange): Promise<MetricsWindow> {
-  const [requests, clients] = await Promise.all([query(windowQuery(dataset, rolloutId, range)), query(clientsQuery(dataset, rolloutId, range))])
-  const w = parseWindow(requests, range)
-  const c = parseClients(clients)
-  return { ...w, stable: { ...w.stable, clients: c.stable }, canary: { ...w.canary, clients: c.canary } }
-}
+const withClients = (w: ParsedWindow, c: Record<'stable' | 'canary', ClientCounts>): ParsedWindow => ({
+  ...w,
+  stable: { ...w.stable, clients: c.stable },
+  canary: { ...w.canary, clients: c.canary },
+})
 
+/**
+ * Runs the queries (in parallel) through `query`, which returns the parsed JSON answer or rejects with a
+ * MetricsError; shared by the SQL API client and the Analytics SQL binding. With `byRing` (a rollout with audience
+ * rings) the same two queries run again grouped by ring, for each ring's own window.
+ */
+export async function queryWindow(
+  query: (sql: string) => Promise<unknown>,
+  dataset: string,
+  rolloutId: string,
+  range: TimeRange,
+  byRing = false,
+): Promise<MetricsWindow> {
+  const sqls = [windowQuery(dataset, rolloutId, range), clientsQuery(dataset, rolloutId, range)]
+  if (byRing) sqls.push(windowQuery(dataset, rolloutId, range, true), clientsQuery(dataset, rolloutId, range, true))
+  const [requests, clients, ringRequests, ringClients] = await Promise.all(sqls.map(query))
+  const global = withClients(parseWindow(requests, range), parseClients(clients))
+  if (!byRing) return global
+  const names = new Set([...cohortRows(ringRequests, 'requests'), ...cohortRows(ringClients, 'clients')].map(ringOf))
+  const rings: Record<string, WindowStats> = {}
+  for (const name of names) {
+    const { sampled: _, ...w } = withClients(parseWindow(ringRequests, range, name), parseClients(ringClients, name))
+    rings[name] = w
+  }
+  return { ...global, rings }
+}

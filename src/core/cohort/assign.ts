@@ -9,6 +9,8 @@
  */
 import type { CompiledRollout } from '../config/compile.ts'
 import type { Cohort } from '../config/schema.ts'
+import { type RequestView, lazyAddress } from '../audience/match.ts'
+import { ringOf } from '../audience/rings.ts'
 import { bucketOf, inCanary, murmur3 } from './hash.ts'
 
 export type IdSource = 'header' | 'cookie' | 'new' | 'derived'
@@ -21,6 +23,8 @@ export interface Assignment {
   bucket?: number
   /** A new visitor id to store in the cohort cookie. */
   setId?: string
+  /** The audience ring the visitor was placed in ('' for none), for the metrics; only with reason `weight`. */
+  ring?: string
   /** Pin cookie change asked for by an override link: a value to store, or null to clear it. */
   pin?: string | null
 }
@@ -33,6 +37,8 @@ export interface RequestFacts {
   clientIp: string
   /** Produces a fresh random id (injected so the core stays deterministic under test). */
   newId: () => string
+  /** `request.cf`, for audience conditions on country, continent, colo and ASN. */
+  cf?: RequestView['cf']
 }
 
 const ID_PATTERN = /^[A-Za-z0-9_-]{8,64}$/
@@ -149,12 +155,22 @@ export function assign(r: CompiledRollout, req: RequestFacts): Assignment {
     }
   }
   const bucket = bucketOf(r.salt, id)
+  // Ring membership is per request (a travelling visitor may leave a country's ring); the bucket stays the visitor's.
+  const placed = r.rings.length === 0 ? { ring: '', weightBp: r.weightBp } : ringOf(r.rings, r.weightBp, view(req, cookies))
   return {
     ...base,
-    cohort: inCanary(bucket, r.weightBp) ? 'canary' : 'stable',
+    cohort: inCanary(bucket, placed.weightBp) ? 'canary' : 'stable',
     reason: 'weight',
     source,
     bucket,
+    ring: placed.ring,
     ...(setId ? { setId } : {}),
   }
 }
+
+const view = (req: RequestFacts, cookies: string): RequestView => ({
+  headers: req.headers,
+  cookie: (name) => cookieValue(cookies, name),
+  address: lazyAddress(req.clientIp),
+  cf: req.cf,
+})

@@ -5,11 +5,15 @@
  * rollouts ordered most specific first. Done once per config version, never
  * per request.
  */
+import { type CompiledRing, compileRings } from '../audience/rings.ts'
 import { type Cohort, type PublishedConfig, type Rollout, toBasisPoints } from './schema.ts'
 
 export interface CompiledRollout {
   readonly rollout: Rollout
+  /** Everyone's weight; `rings` may give a ring's visitors more. */
   readonly weightBp: number
+  /** Audience rings, highest weight first (src/core/audience/rings.ts); empty for a rollout without them. */
+  readonly rings: readonly CompiledRing[]
   readonly salt: string
   /** Origins normalised by URL (`https://host[:port]`, no trailing slash). */
   readonly origins: Readonly<Record<Cohort, string>>
@@ -49,6 +53,7 @@ export function compileRollout(rollout: Rollout): CompiledRollout {
   return {
     rollout,
     weightBp: toBasisPoints(rollout.weight),
+    rings: compileRings(rollout.audiences, rollout.rings),
     salt: rollout.salt ?? rollout.id,
     origins: { stable: new URL(rollout.stable).origin, canary: new URL(rollout.canary).origin },
     bots: botPattern(rollout.bots.userAgents),

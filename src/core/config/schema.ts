@@ -7,7 +7,9 @@
  * it; full zod would add ~90 KiB gzip to the worker for no extra power.
  */
 import * as z from 'zod/mini'
+import { AudienceName, Audiences } from '../audience/schema.ts'
 import { JudgeConfig } from '../judge/schema.ts'
+import { ringProblems } from '../rollout/rings.ts'
 
 const isHundredth = (n: number) => Math.abs(n * 100 - Math.round(n * 100)) < 1e-9
 
@@ -131,6 +133,11 @@ export const Step = z.object({
   minRequests: z._default(z.int().check(z.gte(0)), 0),
   /** Wait for an operator's `approve` before entering this step. */
   gate: z._default(z.boolean(), false),
+  /**
+   * A ring step: raise only this audience's weight (see `audiences`). Rings are cumulative: a ring keeps the highest
+   * weight any step gave it, and its visitors get the higher of that and everyone's (src/core/rollout/rings.ts).
+   */
+  audience: z.optional(AudienceName),
 })
 
 export const DEFAULT_SCHEDULE: z.input<typeof Step>[] = [
@@ -145,11 +152,16 @@ export const DEFAULT_SCHEDULE: z.input<typeof Step>[] = [
 ]
 
 /** The weights a canary steps through, how long each bakes, and where a human approves. */
+const everyone = (steps: readonly Step[]) => steps.filter((s) => s.audience === undefined)
+
 export const Schedule = z.array(Step).check(
   z.minLength(1),
   z.maxLength(20),
-  z.refine((steps) => steps.every((s, i) => i === 0 || s.weight > steps[i - 1]!.weight), { message: 'step weights must rise strictly' }),
-  z.refine((steps) => steps.at(-1)?.weight === 100, { message: 'the last step must be 100 (the promotion)' }),
+  z.refine((steps) => everyone(steps).every((s, i, all) => i === 0 || s.weight > all[i - 1]!.weight), { message: 'step weights must rise strictly' }),
+  z.refine((steps) => steps.at(-1)?.weight === 100 && steps.at(-1)?.audience === undefined, { message: 'the last step must be 100 (the promotion)' }),
+  z.superRefine((steps, ctx) => {
+    for (const [i, message] of ringProblems(steps)) ctx.issues.push({ code: 'custom', message, path: [i, 'weight'], input: steps })
+  }),
 )
 
 /** An http(s) URL Sluice posts to. No credentials in it: they would be stored, and shown, in plain text (use `secret`). */
@@ -227,7 +239,20 @@ export const RolloutSpec = z.object({
   hooks: z._default(z.array(Hook).check(z.maxLength(16)), []),
   /** Consecutive failed gate calls after which the rollout pauses (rolls back, before it ever had traffic) and notifies. */
   hookFailuresBeforePause: z._default(z.int().check(z.gte(1), z.lte(1000)), 5),
-})
+  /** Named predicates over the request that ring steps (`schedule[].audience`) refer to. */
+  audiences: z._default(Audiences, {}),
+}).check(audiencesExist())
+
+/** Every ring step names an audience the rollout defines; shared by the schemas built from RolloutSpec's shape. */
+export function audiencesExist() {
+  return z.superRefine((spec: { schedule: readonly Step[]; audiences: Record<string, unknown> }, ctx) => {
+    spec.schedule.forEach((s, i) => {
+      if (s.audience !== undefined && !Object.hasOwn(spec.audiences, s.audience)) {
+        ctx.issues.push({ code: 'custom', message: `no audience "${s.audience}" is defined in audiences`, path: ['schedule', i, 'audience'], input: spec })
+      }
+    })
+  })
+}
 
 /** A rollout as the edge reads it: the spec plus the current weight and release. */
 export const Rollout = z.extend(RolloutSpec, {
@@ -235,6 +260,8 @@ export const Rollout = z.extend(RolloutSpec, {
   weight: z._default(Percent, 0),
   /** Canary release label, recorded with every metric. */
   release: z.optional(z.string().check(z.maxLength(64))),
+  /** Ring weights in percent, by audience (src/core/rollout/rings.ts); a ring's visitors get the higher of it and `weight`. */
+  rings: z._default(z.record(AudienceName, Percent), {}),
 })
 
 export type RolloutInput = z.input<typeof Rollout>

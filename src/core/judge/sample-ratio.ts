@@ -17,7 +17,7 @@ export function sampleRatio(w: WindowStats, cfg: JudgeConfig, ctx: JudgeContext,
   const n = splitRequests(w.stable, cfg.errorUnit) + k
   const expected = ctx.weight / 100
   numbers.srmAlpha = cfg.srmAlpha
-  if (!(expected > 0 && expected < 1) || n < cfg.srmMinRequests) return { alarm: null, notes: [] }
+  if (ctx.checkSplit === false || !(expected > 0 && expected < 1) || n < cfg.srmMinRequests) return { alarm: null, notes: [] }
   if (ctx.weightSettled === false) return { alarm: null, notes: ['sample ratio not checked: the new weight may still be reaching the edge'] }
   const observed = k / n
   const pValue = binomialTestTwoSided(k, n, expected)

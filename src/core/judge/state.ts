@@ -49,6 +49,8 @@ export interface JudgeContext {
    * is then skipped. The error test is unaffected, as it uses the observed split.
    */
   weightSettled?: boolean
+  /** False when the window mixes audiences of different weights (src/core/judge/rings.ts): no split to check. */
+  checkSplit?: boolean
 }
 
 /** Cumulative counts of one cohort over all accepted windows: units at risk (`requests`) and their failures (`errors`). */

@@ -5,7 +5,9 @@
  * so the cron controller and the simulator run the very same code.
  */
 import type { RolloutSpec } from '../config/schema.ts'
+import { isRecord } from '../judge/input.ts'
 import { type JudgeState, type Verdict, type WindowStats, initialJudgeState, isJudgeState } from '../judge/judge.ts'
+import { type RingVerdict, ringLabel } from '../judge/rings.ts'
 import type { Decision, RolloutState } from './machine.ts'
 
 /** What the controller keeps between ticks, in `RolloutState.evidence`. */
@@ -25,6 +27,8 @@ export interface ControllerEvidence {
   confirmedAt: number | null
   /** Consecutive failed gate-hook calls, counted within one revision: any change of the rollout starts them afresh. */
   hookFailures: { revision: number; count: number } | null
+  /** Each audience ring's own evidence (src/core/judge/rings.ts), by ring name ('' for everyone else); {} without rings. */
+  rings: Record<string, JudgeState>
 }
 
 export function evidenceOf(state: RolloutState): ControllerEvidence {
@@ -40,6 +44,7 @@ export function evidenceOf(state: RolloutState): ControllerEvidence {
     // Evidence from before gates existed has no confirmedAt: that canary has had its traffic all along.
     confirmedAt: e === null ? null : typeof e.confirmedAt === 'number' || e.confirmedAt === null ? e.confirmedAt : 0,
     hookFailures: e?.hookFailures?.revision === state.revision ? e.hookFailures : null,
+    rings: isRecord(e?.rings) ? Object.fromEntries(Object.entries(e.rings).filter((r): r is [string, JudgeState] => isJudgeState(r[1]))) : {},
   }
 }
 
@@ -68,8 +73,14 @@ export interface TickOutcome {
 
 const minutes = (ms: number) => Math.max(0, Math.ceil(ms / 60_000))
 
-/** Combines a verdict on `window` with the schedule into one decision. */
-export function decide(state: RolloutState, spec: RolloutSpec, verdict: Verdict, window: WindowStats, now: number): TickOutcome {
+/** What the rings' judgement adds to a verdict: their evidence, and each ring's verdict for the record. */
+export interface RingsJudged {
+  states: Record<string, JudgeState>
+  rings: Record<string, RingVerdict>
+}
+
+/** Combines a verdict on `window` (and, for a rollout with rings, each ring's) with the schedule into one decision. */
+export function decide(state: RolloutState, spec: RolloutSpec, verdict: Verdict, window: WindowStats, now: number, judged?: RingsJudged): TickOutcome {
   const prev = evidenceOf(state)
   const windowRequests = window.stable.requests + window.canary.requests
   const evidence: ControllerEvidence = {
@@ -81,6 +92,7 @@ export function decide(state: RolloutState, spec: RolloutSpec, verdict: Verdict,
     // A judged window means the canary has had traffic since at least its start.
     confirmedAt: prev.confirmedAt ?? window.start,
     hookFailures: prev.hookFailures,
+    rings: judged?.states ?? prev.rings,
   }
   const step = spec.schedule[state.step]!
   const bakeLeftMs = (trafficSince(state) ?? now) + step.bakeMinutes * 60_000 - now
@@ -89,6 +101,7 @@ export function decide(state: RolloutState, spec: RolloutSpec, verdict: Verdict,
     verdict: verdict.verdict,
     numbers: verdict.numbers,
     step: { index: state.step, weight: step.weight, canaryRequests: evidence.stepCanaryRequests, minRequests: step.minRequests, bakeMinutesLeft: minutes(bakeLeftMs) },
+    ...(judged ? { rings: ringsRecord(judged.rings) } : {}),
   }
   const because = verdict.reasons.join('; ')
   const out = (kind: Decision['kind'], reason: string): TickOutcome => ({ decision: { kind, reason, data }, evidence })
@@ -132,3 +145,15 @@ export function decideWithoutData(state: RolloutState, spec: RolloutSpec, proble
   }
   return { kind: 'hold', reason: `holding: ${problem}` }
 }
+
+/** Each ring's verdict and its main numbers, as the history keeps them (a ring's full numbers would repeat the global shape). */
+function ringsRecord(rings: Record<string, RingVerdict>) {
+  const keys = ['windowStableRequests', 'windowStableErrors', 'windowCanaryRequests', 'windowCanaryErrors', 'canaryUnits', 'canaryUnitFailures', 'stableUnits', 'stableUnitFailures', 'logMixtureLR', 'srmPValue'] as const
+  return Object.fromEntries(
+    Object.entries(rings).map(([name, r]) => [
+      name || 'everyone-else',
+      { label: ringLabel(name), weight: r.weight, verdict: r.verdict, reason: r.reasons[0] ?? '', numbers: Object.fromEntries(keys.map((k) => [k, r.numbers[k] ?? null])) },
+    ]),
+  )
+}
+

@@ -11,6 +11,7 @@
  *                   paused          any active phase ──rollback──► rolled-back ──start──► progressing
  */
 import type { Schedule } from '../config/schema.ts'
+import { weightsAt } from './rings.ts'
 
 export const PHASES = ['idle', 'progressing', 'paused', 'awaiting-approval', 'promoted', 'rolled-back'] as const
 export type Phase = (typeof PHASES)[number]
@@ -35,8 +36,13 @@ export interface Decision {
 
 export interface RolloutState {
   phase: Phase
-  /** Canary weight in percent. */
+  /** Canary weight in percent: everyone's (a ring's visitors get the higher of this and their ring's). */
   weight: number
+  /**
+   * Ring weights in percent, by audience (src/core/rollout/rings.ts): set from the schedule on entering a step,
+   * cleared by a manual weight, a promotion and a rollback. Absent in states stored before rings existed.
+   */
+  rings?: Record<string, number>
   /** Index into the schedule; -1 before the first start. */
   step: number
   /** When the current step (or a resume) began, ms since epoch. */
@@ -55,6 +61,7 @@ export interface RolloutState {
 export const initialState = (now: number): RolloutState => ({
   phase: 'idle',
   weight: 0,
+  rings: {},
   step: -1,
   stepStartedAt: null,
   release: null,
@@ -81,23 +88,34 @@ function next(state: RolloutState, now: number, patch: Partial<RolloutState>): T
 /** After `complete`: the promoted canary is the new stable, ready for the next release. */
 const reset = (state: RolloutState, now: number): RolloutState => ({ ...initialState(now), revision: state.revision + 1 })
 
-/** The highest step at or below `weight` (0 below the first): where a rollout at that weight stands. */
+/** The highest step whose weight for everyone is at or below `weight` (0 below the first): where a rollout at that weight stands. */
 export function stepFor(schedule: Schedule, weight: number): number {
   let step = 0
-  schedule.forEach((s, i) => {
-    if (s.weight <= weight) step = i
+  schedule.forEach((_, i) => {
+    if (weightsAt(schedule, i).global <= weight) step = i
   })
   return step
 }
 
-/** Entering step `i` (clamped to the schedule): a 100 % step is the promotion. */
+/**
+ * A rollout whose config (and so perhaps its schedule) was replaced: placed by its current weight, not by its old
+ * step index, with the new schedule's rings wherever the controller is running it.
+ */
+export function reschedule(state: RolloutState, schedule: Schedule, now: number): RolloutState {
+  const step = state.step < 0 ? -1 : stepFor(schedule, state.weight)
+  const automated = state.phase === 'progressing' || state.phase === 'awaiting-approval'
+  return { ...state, step, rings: automated && step >= 0 ? weightsAt(schedule, step).rings : (state.rings ?? {}), revision: state.revision + 1, updatedAt: now }
+}
+
+/** Entering step `i` (clamped to the schedule): everyone at 100 % is the promotion; a ring step raises its ring. */
 function enterStep(state: RolloutState, schedule: Schedule, i: number, now: number, patch: Partial<RolloutState> = {}): Transition {
   const index = Math.min(i, schedule.length - 1)
-  const step = schedule[index]!
+  const w = weightsAt(schedule, index)
   return next(state, now, {
     ...patch,
-    phase: step.weight >= 100 ? 'promoted' : 'progressing',
-    weight: step.weight,
+    phase: w.global >= 100 ? 'promoted' : 'progressing',
+    weight: w.global,
+    rings: w.rings,
     step: index,
     stepStartedAt: now,
   })
@@ -114,8 +132,9 @@ export function applyCommand(state: RolloutState, cmd: Command, schedule: Schedu
       return enterStep(state, schedule, 0, now, { release: cmd.release, evidence: null, windowEnd: now, lastDecision: null })
     }
     case 'weight':
-      // Manual weight hands control to the operator: automation pauses until `resume`.
-      return next(state, now, { phase: 'paused', weight: cmd.weight })
+      // Manual weight hands control to the operator: automation pauses until `resume`. It is everyone's weight, and it
+      // ends the rings: an operator who sets 0 % in an incident means everyone.
+      return next(state, now, { phase: 'paused', weight: cmd.weight, rings: {} })
     case 'pause':
       if (phase !== 'progressing' && phase !== 'awaiting-approval') return conflict(`cannot pause while ${phase}`)
       return next(state, now, { phase: 'paused' })
@@ -124,20 +143,22 @@ export function applyCommand(state: RolloutState, cmd: Command, schedule: Schedu
       if (state.release === null) return conflict('nothing to resume: start a release first')
       // Continue from the highest step at or below the current weight; its bake time starts over. Below the first
       // step (say a manual 0 %) the canary would get no traffic and so never any verdict: resume at the first step.
-      if (state.weight >= 100) return next(state, now, { phase: 'promoted', step: schedule.length - 1 })
-      if (state.weight < schedule[0]!.weight) return enterStep(state, schedule, 0, now, { windowEnd: now })
-      return next(state, now, { phase: 'progressing', step: stepFor(schedule, state.weight), stepStartedAt: now, windowEnd: now })
+      if (state.weight >= 100) return next(state, now, { phase: 'promoted', step: schedule.length - 1, rings: {} })
+      if (state.weight < weightsAt(schedule, 0).global) return enterStep(state, schedule, 0, now, { windowEnd: now })
+      // The step's rings come back with it (a manual weight had ended them).
+      const step = stepFor(schedule, state.weight)
+      return next(state, now, { phase: 'progressing', step, rings: weightsAt(schedule, step).rings, stepStartedAt: now, windowEnd: now })
     }
     case 'approve':
       if (phase !== 'awaiting-approval') return conflict(`nothing to approve while ${phase}`)
       return enterStep(state, schedule, state.step + 1, now, { windowEnd: now })
     case 'promote':
       if (phase !== 'progressing' && phase !== 'paused' && phase !== 'awaiting-approval') return conflict(`cannot promote while ${phase}`)
-      return next(state, now, { phase: 'promoted', weight: 100, step: schedule.length - 1, stepStartedAt: now })
+      return next(state, now, { phase: 'promoted', weight: 100, rings: {}, step: schedule.length - 1, stepStartedAt: now })
     case 'rollback':
       // Rolling back twice is not an error: an operator in an incident must be able to press it again.
       if (!ACTIVE.has(phase)) return { ok: true, changed: false, state }
-      return next(state, now, { phase: 'rolled-back', weight: 0 })
+      return next(state, now, { phase: 'rolled-back', weight: 0, rings: {} })
     case 'complete':
       if (phase !== 'promoted') return conflict(`only a promoted release can be completed (now ${phase})`)
       return { ok: true, changed: true, swapOrigins: true, state: reset(state, now) }
@@ -160,7 +181,7 @@ export function applyDecision(state: RolloutState, d: Decision, schedule: Schedu
       // invalidates an operator's If-Match.
       return { ok: true, changed: false, state: { ...state, ...patch, lastDecision } }
     case 'rollback':
-      return next(state, now, { ...patch, lastDecision, phase: 'rolled-back', weight: 0 })
+      return next(state, now, { ...patch, lastDecision, phase: 'rolled-back', weight: 0, rings: {} })
     case 'pause':
       return next(state, now, { ...patch, lastDecision, phase: 'paused' })
     case 'gate':
