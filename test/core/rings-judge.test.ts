@@ -68,4 +68,51 @@ describe('judgement per ring', () => {
     expect(out.verdict.verdict).toBe('pause')
     expect(out.verdict.reasons[0]).toMatch(/^ring nz \(50 %\): sample ratio mismatch/)
   })
+
+  it('compares within rings, so a ring whose baseline differs from everyone else\'s does not read as a worse release', () => {
+    // Staff at 50 %, everyone else at 0 %; staff err at 3 % in both cohorts, everyone else at 1 %. Pooled, the canary
+    // (all staff) would look 2.5x worse than stable (mostly everyone else) in every window.
+    const weights = { global: 0, rings: { staff: 50 } }
+    let global: JudgeState = initialJudgeState()
+    let pooled: JudgeState = initialJudgeState()
+    let rings: Record<string, unknown> = {}
+    const verdicts: string[] = []
+    let pooledRollback = false
+    for (let t = 0; t < 30; t++) {
+      const staff = win(t, c(1000, 30), c(1000, 30))
+      const rest = win(t, c(9000, 90), c(0, 0))
+      const all = win(t, sum(staff.stable, rest.stable), staff.canary)
+      const out = judgeRings(global, rings, all, { staff, [EVERYONE_ELSE]: rest }, cfg, weights, true)
+      global = out.verdict.state
+      rings = out.states
+      verdicts.push(out.verdict.verdict)
+      const p = judge(pooled, all, cfg, { weight: 0, checkSplit: false })
+      pooled = p.state
+      if (p.verdict === 'rollback') pooledRollback = true
+    }
+    expect(pooledRollback).toBe(true)
+    expect(verdicts).not.toContain('rollback')
+    expect(verdicts.at(-1)).toBe('healthy')
+  })
+
+  it('pauses, naming the weaker comparison, when a ring at 100 % looks worse only against everyone else\'s stable', () => {
+    const weights = { global: 0, rings: { staff: 100 } }
+    let global: JudgeState = initialJudgeState()
+    let rings: Record<string, unknown> = {}
+    let last = ''
+    let reasons: string[] = []
+    for (let t = 0; t < 30 && last !== 'pause'; t++) {
+      const staff = win(t, c(0, 0), c(1000, 30))
+      const rest = win(t, c(9000, 90), c(0, 0))
+      const out = judgeRings(global, rings, win(t, rest.stable, staff.canary), { staff, [EVERYONE_ELSE]: rest }, cfg, weights, true)
+      global = out.verdict.state
+      rings = out.states
+      last = out.verdict.verdict
+      reasons = out.verdict.reasons
+      expect(last).not.toBe('rollback')
+    }
+    expect(last).toBe('pause')
+    expect(reasons[0]).toMatch(/^ring staff \(100 %\) against everyone else's stable, a weaker comparison \(another audience\)/)
+  })
 })
+

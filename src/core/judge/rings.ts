@@ -1,34 +1,50 @@
 /**
  * @module
  * Judgement per audience ring. A regression that shows only in one ring (a
- * locale, a payment provider, a region) is diluted below detection in the
- * global comparison, so each ring that has both cohorts is judged on its own,
- * canary against stable within the ring, with its own evidence; the global
- * comparison runs as well. "Everyone else" (visitors in no ring) is a ring
- * too, keyed by the empty name.
+ * locale, a payment provider, a region) is diluted below detection in a
+ * comparison over the whole site, so each ring that has both cohorts is judged
+ * on its own, canary against stable within the ring, with its own evidence.
+ * "Everyone else" (visitors in no ring) is a ring too, keyed by the empty name.
  *
- * A ring at 100 % has no stable visitors of its own: within the ring nothing
- * can be compared, so its canary is judged only by the global comparison,
- * against everyone's stable, a weaker test (a different audience), and the
- * decision says so. The absolute guardrail still applies within the ring.
+ * The global comparison is **stratified**: for each alternative θ the error
+ * test adds up the rings' log likelihood ratios (each a martingale under "the
+ * canary is no worse in this ring", so their product is too). Pooling the
+ * windows instead would compare one audience's canary with another's stable
+ * whenever the rings' weights differ: with staff at 50 % and everyone else at
+ * 0 %, the canary is mostly staff and stable mostly not, and a difference of
+ * audience would read as a difference of release (measured: 91 % false
+ * rollbacks; bench/SIMULATION.md, "Audience rings"). Every ring's own test and
+ * the stratified one each run at α, so a rollout with k rings in force has at
+ * most (k + 1)·α of false rollbacks.
  *
- * The sample-ratio check runs per ring, against that ring's weight; the global
- * split mixes rings of different weights, so it is not checked.
+ * A ring at 100 % has no stable visitors of its own, so within it only the
+ * absolute guardrail can act. Its canary is also compared with everyone
+ * else's stable, a weaker comparison (another audience): an alarm there
+ * **pauses** and notifies, naming the caveat, rather than rolling back, since
+ * a baseline difference between the audiences would set it off as readily as
+ * the release. Keep ring weights below 100 % where a baseline of its own
+ * matters.
+ *
+ * The sample-ratio check runs per ring, against that ring's weight.
  */
+import { errorTest } from './error-test.ts'
 import { judge } from './judge.ts'
-import type { Numbers } from './numbers.ts'
+import { type Numbers, emptyNumbers, fillTotals } from './numbers.ts'
 import type { JudgeConfig } from './schema.ts'
-import { type JudgeState, type Verdict, type VerdictKind, type WindowStats, initialJudgeState, isJudgeState } from './state.ts'
+import { type JudgeState, type ThetaEvidence, type Verdict, type VerdictKind, type WindowStats, initialJudgeState, isJudgeState, unitTotals } from './state.ts'
 
 /** The ring of visitors in no audience. */
 export const EVERYONE_ELSE = ''
 
 export const ringLabel = (name: string) => (name === EVERYONE_ELSE ? 'everyone else' : `ring ${name}`)
 
+/** The evidence key of a 100 % ring's comparison with everyone else's stable. */
+const against = (name: string) => `${name}~everyone-else`
+
 export interface RingWeights {
   /** Everyone's weight, percent. */
   global: number
-  /** Rings above it, percent. */
+  /** Each ring's weight, percent; its visitors get the higher of it and `global`. */
   rings: Record<string, number>
 }
 
@@ -40,15 +56,25 @@ export interface RingVerdict {
 }
 
 export interface RingsOutcome {
-  /** The combined verdict: the global one's numbers and state, with every ring's alarms in its reasons. */
+  /** The combined verdict, with the stratified test's numbers and the pooled totals. */
   verdict: Verdict
   states: Record<string, JudgeState>
   rings: Record<string, RingVerdict>
 }
 
+const sumTotals = (states: readonly JudgeState[], pick: (s: JudgeState) => { requests: number; errors: number }) =>
+  states.reduce((t, s) => ({ requests: t.requests + pick(s).requests, errors: t.errors + pick(s).errors }), { requests: 0, errors: 0 })
+
+/** The rings' evidence added up per θ: the stratified error test. */
+function stratified(states: readonly JudgeState[]): ThetaEvidence[] {
+  const byTheta = new Map<number, number>()
+  for (const s of states) for (const e of s.evidence) byTheta.set(e.theta, (byTheta.get(e.theta) ?? 0) + e.logLR)
+  return [...byTheta].map(([theta, logLR]) => ({ theta, logLR }))
+}
+
 /**
- * Judges the global window and each ring's. `windows` holds one window per ring that had traffic (the names
- * `weights.rings` knows, and EVERYONE_ELSE); `prev` the rings' stored evidence.
+ * Judges each ring's window (the names `weights.rings` knows, and EVERYONE_ELSE) with its own evidence in `prev`,
+ * and the rings together (stratified). `global` is the previous combined state: its ledger and pooled totals.
  */
 export function judgeRings(
   global: JudgeState,
@@ -59,32 +85,70 @@ export function judgeRings(
   weights: RingWeights,
   settled: boolean,
 ): RingsOutcome {
-  const g = judge(global, window, cfg, { weight: weights.global, weightSettled: settled, checkSplit: false })
+  const stateOf = (key: string) => (isJudgeState(prev[key]) ? (prev[key] as JudgeState) : initialJudgeState())
   const states: Record<string, JudgeState> = {}
   const rings: Record<string, RingVerdict> = {}
+  const own: JudgeState[] = []
+  const compared: JudgeState[] = []
+  const rollbacks: string[] = []
+  const pauses: string[] = []
+  const caveats: string[] = []
+  let blocking = false
+  const everyone = windows[EVERYONE_ELSE]
   for (const [name, w] of Object.entries(windows)) {
-    const weight = name === EVERYONE_ELSE ? weights.global : (weights.rings[name] ?? weights.global)
-    const before = prev[name]
-    const v = judge(isJudgeState(before) ? before : initialJudgeState(), w, cfg, { weight, weightSettled: settled })
+    const weight = name === EVERYONE_ELSE ? weights.global : Math.max(weights.global, weights.rings[name] ?? 0)
+    const v = judge(stateOf(name), w, cfg, { weight, weightSettled: settled })
     states[name] = v.state
+    own.push(v.state)
     rings[name] = { weight, verdict: v.verdict, reasons: v.reasons, numbers: v.numbers }
+    const label = `${ringLabel(name)} (${weight} %)`
+    if (v.verdict === 'rollback') rollbacks.push(`${label}: ${v.reasons[0]}`)
+    if (v.verdict === 'pause') pauses.push(`${label}: ${v.reasons[0]}`)
+    if (weight < 100) {
+      compared.push(v.state)
+      // A ring with data enough that still cannot be called healthy (latency pending or missing) holds the rollout.
+      const enough = v.state.stable.requests >= cfg.minRequests && v.state.canary.requests >= cfg.minRequests
+      if (v.verdict === 'hold' && enough) blocking = true
+      continue
+    }
+    caveats.push(`${ringLabel(name)} is at 100 %: no stable visitors of its own, so its canary is compared with everyone else's stable (a weaker comparison)`)
+    if (!everyone) continue
+    const cross = judge(stateOf(against(name)), { ...w, stable: everyone.stable }, cfg, { weight, weightSettled: settled, checkSplit: false })
+    states[against(name)] = cross.state
+    if (cross.verdict === 'rollback') pauses.push(`${label} against everyone else's stable, a weaker comparison (another audience): ${cross.reasons[0]}`)
   }
-  return { verdict: combine(g, rings), states, rings }
-}
 
-function combine(global: Verdict, rings: Record<string, RingVerdict>): Verdict {
-  const alarms = (kind: VerdictKind) =>
-    Object.entries(rings)
-      .filter(([, r]) => r.verdict === kind)
-      .map(([name, r]) => `${ringLabel(name)} (${r.weight} %): ${r.reasons[0]}`)
-  const notes = Object.entries(rings)
-    .filter(([, r]) => r.weight >= 100)
-    .map(([name]) => `${ringLabel(name)} is at 100 %: no stable visitors of its own, so its canary is judged against everyone's stable (a weaker comparison)`)
-  // A ring's alarm leads when the global comparison saw nothing: that is the regression the rings are for.
-  const ringRollbacks = alarms('rollback')
-  if (global.verdict === 'rollback') return { ...global, reasons: [...global.reasons, ...ringRollbacks, ...notes] }
-  if (ringRollbacks.length > 0) return { ...global, verdict: 'rollback', reasons: [...ringRollbacks, ...global.reasons, ...notes] }
-  const pauses = alarms('pause')
-  if (pauses.length > 0) return { ...global, verdict: 'pause', reasons: [...pauses, ...notes] }
-  return { ...global, reasons: [...global.reasons, ...notes] }
+  const pooled: JudgeState = {
+    version: 1,
+    windows: global.windows + 1,
+    rejected: global.rejected,
+    lastEnd: window.end,
+    stable: sumTotals(own, (s) => s.stable),
+    canary: sumTotals(own, (s) => s.canary),
+    units: { stable: sumTotals(compared, (s) => unitTotals(s).stable), canary: sumTotals(compared, (s) => unitTotals(s).canary) },
+    evidence: stratified(compared),
+    latencyStreak: 0,
+  }
+  const numbers = emptyNumbers()
+  numbers.alpha = cfg.alpha
+  numbers.logThreshold = Math.log(1 / cfg.alpha)
+  numbers.minRequests = cfg.minRequests
+  numbers.minErrors = cfg.minErrors
+  numbers.weight = weights.global
+  fillTotals(numbers, pooled)
+  const test = errorTest(pooled, cfg, numbers)
+  // A ring's own alarm leads: it names where the release fails.
+  if (test.alarm) rollbacks.push(`all rings together (stratified): ${test.alarm}`)
+  const notes = [...test.notes.map((n) => `all rings together (stratified): ${n}`), ...caveats]
+  const verdict = (kind: VerdictKind, first: string[]): Verdict => ({ verdict: kind, reasons: [...first, ...notes], numbers, state: pooled })
+
+  if (rollbacks.length > 0) return { verdict: verdict('rollback', rollbacks), states, rings }
+  if (pauses.length > 0) return { verdict: verdict('pause', pauses), states, rings }
+  const short: string[] = []
+  if (pooled.stable.requests < cfg.minRequests) short.push(`stable ${pooled.stable.requests}`)
+  if (pooled.canary.requests < cfg.minRequests) short.push(`canary ${pooled.canary.requests}`)
+  if (short.length > 0) return { verdict: verdict('hold', [`not enough data: ${short.join(', ')} of ${cfg.minRequests} requests needed per cohort`]), states, rings }
+  const waiting = Object.entries(rings).filter(([, r]) => r.verdict === 'hold' && r.weight < 100)
+  if (blocking) return { verdict: verdict('hold', waiting.map(([name, r]) => `${ringLabel(name)}: ${r.reasons[0]}`)), states, rings }
+  return { verdict: verdict('healthy', ['enough data and no alarm in any ring']), states, rings }
 }
