@@ -55,7 +55,17 @@ function bench(name: string, iterations: number, runs: number, fn: (i: number) =
 }
 
 function runMicro(quick: boolean): MicroResult[] {
-  const r = compileRollout(z.parse(Rollout, { id: 'web', stable: 'http://127.0.0.1:8081', canary: 'http://127.0.0.1:8082', weight: 10 }))
+  const base = { id: 'web', stable: 'http://127.0.0.1:8081', canary: 'http://127.0.0.1:8082', weight: 10 }
+  const r = compileRollout(z.parse(Rollout, base))
+  // Issue 14's budget: three audiences (a header, a country, an address range), none of which the request is in,
+  // so every matcher runs; against the same rollout without them.
+  const ringed = compileRollout(
+    z.parse(Rollout, {
+      ...base,
+      audiences: { staff: { header: { name: 'x-staff', values: ['1'] } }, nz: { country: ['NZ'] }, office: { ip: ['198.51.100.0/24', '2001:db8::/32'] } },
+      rings: { staff: 100, nz: 25, office: 50 },
+    }),
+  )
   // The same request mix as the load test: a pool of distinct requests, so no call sees a cookie it has just parsed.
   const mix = requestMix('/products/42', 1024)
   const all = mix.map((m) => new Headers(m.headers))
@@ -63,12 +73,14 @@ function runMicro(quick: boolean): MicroResult[] {
   const ids = returning.map((h) => cookieValue(h.get('cookie')!, 'sluice')!)
   const url = new URL('https://shop.example.com/products/42')
   const newId = () => crypto.randomUUID()
-  const facts = (headers: Headers) => ({ headers, url, clientIp: '203.0.113.7', newId })
+  const cf = { country: 'DE', continent: 'EU', colo: 'FRA', asn: 3320 }
+  const facts = (headers: Headers) => ({ headers, url, clientIp: '203.0.113.7', newId, cf })
   const n = quick ? 30_000 : 100_000
   const runs = quick ? 3 : 5
   return [
     bench('assign(): returning browser (Cookie header)', n, runs, (i) => assign(r, facts(returning[i % returning.length]!)).bucket!),
     bench('assign(): load-test mix (85/10/5)', n, runs, (i) => assign(r, facts(all[i % all.length]!)).bucket!),
+    bench('assign(): returning browser, 3 audiences', n, runs, (i) => assign(ringed, facts(returning[i % returning.length]!)).bucket!),
     bench('cookieValue(): read the Cookie header', n, runs, (i) => cookieValue(returning[i % returning.length]!.get('cookie')!, 'sluice')!.length),
     bench('bucketOf(): murmur3 of salt:id', n * 4, runs, (i) => bucketOf(r.salt, ids[i % ids.length]!)),
   ]
