@@ -28,7 +28,15 @@ type Kind = 'page' | 'asset' | 'api' | 'cookieless' | 'upload' | 'sse' | 'websoc
 type Outcome = 'ok' | 'sluice' | 'origin' | 'transport'
 
 /** Request kinds and their share of the traffic. */
-const MIX: [Kind, number][] = [['page', 20], ['asset', 25], ['api', 20], ['cookieless', 15], ['upload', 8], ['sse', 6], ['websocket', 6]]
+const MIX: [Kind, number][] = [
+  ['page', 20],
+  ['asset', 25],
+  ['api', 20],
+  ['cookieless', 15],
+  ['upload', 8],
+  ['sse', 6],
+  ['websocket', 6],
+]
 
 interface Client {
   id: number
@@ -53,7 +61,14 @@ function headersFor(c: Client, dest: string): Record<string, string> {
   const ip = { 'cf-connecting-ip': address(c) }
   if (!c.jar) return { ...ip, 'user-agent': `soak-cli/1.0 (client ${c.id})` }
   const cookie = [...c.jar].map(([k, v]) => `${k}=${v}`).join('; ')
-  return { ...ip, 'user-agent': 'Mozilla/5.0 (X11; Linux x86_64) sluice-soak', 'sec-fetch-site': dest === 'document' ? 'none' : 'same-origin', 'sec-fetch-mode': dest === 'document' ? 'navigate' : 'no-cors', 'sec-fetch-dest': dest, ...(cookie ? { cookie } : {}) }
+  return {
+    ...ip,
+    'user-agent': 'Mozilla/5.0 (X11; Linux x86_64) sluice-soak',
+    'sec-fetch-site': dest === 'document' ? 'none' : 'same-origin',
+    'sec-fetch-mode': dest === 'document' ? 'navigate' : 'no-cors',
+    'sec-fetch-dest': dest,
+    ...(cookie ? { cookie } : {}),
+  }
 }
 
 function keep(c: Client, res: Response) {
@@ -71,12 +86,20 @@ const judged = (res: Response): Outcome => (res.headers.get('x-sluice-error') ? 
 
 async function httpRequest(base: string, kind: Kind, c: Client): Promise<[Outcome, string]> {
   const [path, dest, init]: [string, string, RequestInit] =
-    kind === 'page' ? ['/', 'document', {}]
-    : kind === 'asset' ? [Math.random() < 0.5 ? '/app.css' : '/app.js', 'style', {}]
-    : kind === 'upload' ? ['/api/info', 'empty', { method: 'POST', body: UPLOAD, headers: { 'content-type': 'application/octet-stream' } }]
-    : kind === 'sse' ? ['/api/events?n=5&ms=100', 'empty', {}]
-    : ['/api/info', 'empty', {}]
-  const res = await fetch(base + path, { ...init, headers: { ...headersFor(c, dest), ...(init.headers as Record<string, string>) }, signal: AbortSignal.timeout(REQUEST_TIMEOUT_MS) })
+    kind === 'page'
+      ? ['/', 'document', {}]
+      : kind === 'asset'
+        ? [Math.random() < 0.5 ? '/app.css' : '/app.js', 'style', {}]
+        : kind === 'upload'
+          ? ['/api/info', 'empty', { method: 'POST', body: UPLOAD, headers: { 'content-type': 'application/octet-stream' } }]
+          : kind === 'sse'
+            ? ['/api/events?n=5&ms=100', 'empty', {}]
+            : ['/api/info', 'empty', {}]
+  const res = await fetch(base + path, {
+    ...init,
+    headers: { ...headersFor(c, dest), ...(init.headers as Record<string, string>) },
+    signal: AbortSignal.timeout(REQUEST_TIMEOUT_MS),
+  })
   keep(c, res)
   const outcome = judged(res)
   if (kind !== 'sse' || outcome !== 'ok') {
@@ -185,7 +208,16 @@ export interface SoakOptions {
 
 export async function soak(o: SoakOptions): Promise<SoakTotals> {
   const stack = await startStack({ port: 0, token: TOKEN, tickSeconds: 5, log: o.log })
-  const totals: SoakTotals = { started: 0, finished: 0, skipped: 0, byKind: {}, outcomes: { ok: 0, sluice: 0, origin: 0, transport: 0 }, errors: {}, admin: {}, rss: [] }
+  const totals: SoakTotals = {
+    started: 0,
+    finished: 0,
+    skipped: 0,
+    byKind: {},
+    outcomes: { ok: 0, sluice: 0, origin: 0, transport: 0 },
+    errors: {},
+    admin: {},
+    rss: [],
+  }
   const began = Date.now()
   const clients: Client[] = Array.from({ length: 500 }, (_, id) => ({ id, jar: id % 5 === 0 ? null : new Map() }))
   const weights = MIX.reduce((s, [, w]) => s + w, 0)
@@ -204,7 +236,10 @@ export async function soak(o: SoakOptions): Promise<SoakTotals> {
     try {
       ;[outcome, why] = kind === 'websocket' ? await webSocketSession(stack.url, c) : await httpRequest(stack.url, kind, c)
     } catch (err) {
-      ;[outcome, why] = ['transport', `${kind}: ${err instanceof Error ? `${err.name} ${(err.cause as Error | undefined)?.message ?? err.message}` : String(err)}`]
+      ;[outcome, why] = [
+        'transport',
+        `${kind}: ${err instanceof Error ? `${err.name} ${(err.cause as Error | undefined)?.message ?? err.message}` : String(err)}`,
+      ]
     }
     totals.finished++
     totals.outcomes[outcome]++
@@ -215,7 +250,9 @@ export async function soak(o: SoakOptions): Promise<SoakTotals> {
     const mib = workerdRss(stack.wrangler.pid)
     totals.rss.push({ atS, mib })
     const { ok, sluice, origin, transport } = totals.outcomes
-    o.log(`${atS} s | requests ${totals.finished}/${totals.started} (skipped ${totals.skipped}) | ok ${ok} sluice-made ${sluice} origin-made ${origin} transport ${transport} | workerd rss ${mib.toFixed(1)} MiB | admin ${JSON.stringify(totals.admin)}`)
+    o.log(
+      `${atS} s | requests ${totals.finished}/${totals.started} (skipped ${totals.skipped}) | ok ${ok} sluice-made ${sluice} origin-made ${origin} transport ${transport} | workerd rss ${mib.toFixed(1)} MiB | admin ${JSON.stringify(totals.admin)}`,
+    )
   }
   const reporter = setInterval(report, REPORT_MS)
   let step = 0
@@ -280,7 +317,11 @@ if (import.meta.main) {
   log(`done: ${t.finished} requests finished of ${t.started} started (lost ${lost}, skipped ${t.skipped}) by kind ${JSON.stringify(t.byKind)}`)
   log(`errors: sluice-made ${t.outcomes.sluice}, origin-made ${t.outcomes.origin}, transport ${t.outcomes.transport}`)
   log(`admin: ${JSON.stringify(t.admin)}`)
-  log(growth ? `workerd rss after warm-up: ${growth.from.toFixed(1)} → ${growth.to.toFixed(1)} MiB (${growth.percent >= 0 ? '+' : ''}${growth.percent.toFixed(1)} %)` : 'workerd rss: too short a run to compare')
+  log(
+    growth
+      ? `workerd rss after warm-up: ${growth.from.toFixed(1)} → ${growth.to.toFixed(1)} MiB (${growth.percent >= 0 ? '+' : ''}${growth.percent.toFixed(1)} %)`
+      : 'workerd rss: too short a run to compare',
+  )
   for (const [what, e] of Object.entries(t.errors).sort((a, b) => b[1].count - a[1].count)) log(`  ${e.count} × ${what} (first at ${e.firstS} s)`)
   process.exit(t.outcomes.sluice === 0 && t.outcomes.transport === 0 && lost === 0 ? 0 : 1)
 }

@@ -59,29 +59,64 @@ function mutate(root: unknown, m: Mutation): unknown {
 
 const text = fc.oneof(fc.string({ maxLength: 80 }), fc.constantFrom('v2', '', 'x'.repeat(65), '<script>', '\u0000'))
 const commandBody = fc.oneof(
-  fc.record({ release: fc.oneof(text, fc.jsonValue()), weight: fc.oneof(fc.double(), fc.integer({ min: -10, max: 200 }), fc.constantFrom(12.5, 12.345, '50')), reason: fc.oneof(text, fc.jsonValue()), extra: fc.jsonValue() }, { requiredKeys: [] }),
+  fc.record(
+    {
+      release: fc.oneof(text, fc.jsonValue()),
+      weight: fc.oneof(fc.double(), fc.integer({ min: -10, max: 200 }), fc.constantFrom(12.5, 12.345, '50')),
+      reason: fc.oneof(text, fc.jsonValue()),
+      extra: fc.jsonValue(),
+    },
+    { requiredKeys: [] },
+  ),
   fc.jsonValue({ maxDepth: 2 }),
 )
 const raw = fc.oneof(fc.constantFrom('{', '{"release":', 'null', '[]', '"x"', '', '   ', 'x'.repeat(70_000)), fc.string({ maxLength: 40 }))
 
 /** Usually absent: most requests should get past a header check to reach the parts behind it. */
-const sometimes = <T,>(arb: fc.Arbitrary<T>) => fc.oneof({ weight: 4, arbitrary: fc.constant(undefined) }, { weight: 1, arbitrary: arb })
+const sometimes = <T>(arb: fc.Arbitrary<T>) => fc.oneof({ weight: 4, arbitrary: fc.constant(undefined) }, { weight: 1, arbitrary: arb })
 
 const request = fc.record({
   target,
   route: fc.oneof(
     { weight: 4, arbitrary: fc.record({ kind: fc.constant('put' as const), mutations: fc.array(mutation, { minLength: 1, maxLength: 3 }) }) },
-    { weight: 4, arbitrary: fc.record({ kind: fc.constant('command' as const), name: fc.constantFrom(...COMMANDS, 'explode', 'START', ''), body: fc.option(commandBody, { nil: undefined }) }) },
+    {
+      weight: 4,
+      arbitrary: fc.record({
+        kind: fc.constant('command' as const),
+        name: fc.constantFrom(...COMMANDS, 'explode', 'START', ''),
+        body: fc.option(commandBody, { nil: undefined }),
+      }),
+    },
     { weight: 2, arbitrary: fc.record({ kind: fc.constant('read' as const), sub: fc.constantFrom('', '/history', '/series', '/x/y', '/history/1') }) },
     { weight: 1, arbitrary: fc.record({ kind: fc.constant('delete' as const) }) },
-    { weight: 1, arbitrary: fc.record({ kind: fc.constant('raw' as const), method: fc.constantFrom('PUT', 'POST', 'PATCH', 'OPTIONS', 'HEAD', 'DELETE'), sub: fc.constantFrom('', '/start', '/history'), body: raw }) },
+    {
+      weight: 1,
+      arbitrary: fc.record({
+        kind: fc.constant('raw' as const),
+        method: fc.constantFrom('PUT', 'POST', 'PATCH', 'OPTIONS', 'HEAD', 'DELETE'),
+        sub: fc.constantFrom('', '/start', '/history'),
+        body: raw,
+      }),
+    },
   ),
-  query: fc.constantFrom('', '?reason=fuzz', '?limit=-1', '?limit=abc', '?limit=5&before=0', '?limit=1e3', '?limit=%zz', '?before=9007199254740993', `?reason=${'r'.repeat(600)}`),
+  query: fc.constantFrom(
+    '',
+    '?reason=fuzz',
+    '?limit=-1',
+    '?limit=abc',
+    '?limit=5&before=0',
+    '?limit=1e3',
+    '?limit=%zz',
+    '?before=9007199254740993',
+    `?reason=${'r'.repeat(600)}`,
+  ),
   token: fc.oneof({ weight: 8, arbitrary: fc.constant('admin' as const) }, fc.constantFrom('read' as const, 'wrong' as const, 'none' as const)),
   ifMatch: sometimes(fc.constantFrom('"1"', '"2"', '"999"', '*', 'W/"2"', 'garbage', '""', '"1", "2"')),
   ifNoneMatch: sometimes(fc.constantFrom('*', '"1"')),
   contentType: sometimes(fc.constantFrom('application/json', 'text/plain', 'application/merge-patch+json', 'application/json; charset=utf-8', '')),
-  crossSite: sometimes(fc.constantFrom<Record<string, string>>({ 'sec-fetch-site': 'cross-site' }, { origin: 'https://evil.example' }, { 'sec-fetch-site': 'same-origin' })),
+  crossSite: sometimes(
+    fc.constantFrom<Record<string, string>>({ 'sec-fetch-site': 'cross-site' }, { origin: 'https://evil.example' }, { 'sec-fetch-site': 'same-origin' }),
+  ),
   access: fc.oneof({ weight: 9, arbitrary: fc.constant(undefined) }, { weight: 1, arbitrary: fc.constant('not.a.jwt') }),
 })
 type Gen = typeof request extends fc.Arbitrary<infer T> ? T : never
@@ -106,7 +141,12 @@ function send(g: Gen, lane: string): Promise<Response> {
   if (g.ifNoneMatch !== undefined) headers['if-none-match'] = g.ifNoneMatch
   if (g.contentType !== undefined) headers['content-type'] = g.contentType
   if (g.access !== undefined) headers['cf-access-jwt-assertion'] = g.access
-  return call(`/rollouts/${id}${sub}${g.query}`, { method, headers, token: TOKENS[g.token], ...(body !== undefined && method !== 'GET' && method !== 'HEAD' ? { body } : {}) })
+  return call(`/rollouts/${id}${sub}${g.query}`, {
+    method,
+    headers,
+    token: TOKENS[g.token],
+    ...(body !== undefined && method !== 'GET' && method !== 'HEAD' ? { body } : {}),
+  })
 }
 
 /** A rollout as the coordinator holds it: its status and its newest history entries. */
@@ -116,12 +156,13 @@ const snapshot = async (id: string) => {
 }
 
 async function checkAnswer(res: Response, why: string) {
-  expect(res.status >= 200 && res.status < 300 || res.status >= 400 && res.status < 500, why).toBe(true)
+  expect((res.status >= 200 && res.status < 300) || (res.status >= 400 && res.status < 500), why).toBe(true)
   expect(res.headers.get('cache-control'), why).toBe('no-store')
   const body = await res.text()
   if (res.status >= 400) {
     expect(res.headers.get('content-type'), why).toBe('application/problem+json')
-    if (body !== '') expect(JSON.parse(body), why).toMatchObject({ type: 'about:blank', status: res.status, title: expect.any(String), detail: expect.any(String) })
+    if (body !== '')
+      expect(JSON.parse(body), why).toMatchObject({ type: 'about:blank', status: res.status, title: expect.any(String), detail: expect.any(String) })
   } else if (res.status !== 204 && body !== '') {
     expect(res.headers.get('content-type'), why).toMatch(/^application\/json/)
     JSON.parse(body)
@@ -155,7 +196,14 @@ describe('admin API fuzz', () => {
 
     await fc.assert(
       fc.asyncProperty(fc.array(request, { minLength: LANES * PER_LANE, maxLength: LANES * PER_LANE }), async (ops) => {
-        await Promise.all(lanes.map((lane, i) => runLane(lane, ops.filter((_, j) => j % LANES === i))))
+        await Promise.all(
+          lanes.map((lane, i) =>
+            runLane(
+              lane,
+              ops.filter((_, j) => j % LANES === i),
+            ),
+          ),
+        )
       }),
       { numRuns: RUNS },
     )

@@ -49,14 +49,20 @@ async function withCoordinatorKv<T>(kv: Pick<KVNamespace, 'put'>, body: () => Pr
   }
 }
 
-const snapshot = async (id: string) => ({ status: await coordinator(env).status(id), history: await coordinator(env).history(id, { limit: 10 }), kv: await env.SLUICE_KV.get(CONFIG_KEY) })
+const snapshot = async (id: string) => ({
+  status: await coordinator(env).status(id),
+  history: await coordinator(env).history(id, { limit: 10 }),
+  kv: await env.SLUICE_KV.get(CONFIG_KEY),
+})
 
 describe('KV faults during a publish', () => {
   it('commits the change when KV throws, retries it from the alarm, and the edge keeps its last good copy meanwhile', async () => {
     vi.spyOn(console, 'error').mockImplementation(() => {})
     const c = await running('flt-kv-throws', 100)
     expect(await edgeOrigin('flt-kv-throws')).toBe('canary')
-    const r = await withCoordinatorKv({ put: () => Promise.reject(new Error('KV PUT failed: 503')) }, () => c.command('flt-kv-throws', { name: 'rollback' }, operator))
+    const r = await withCoordinatorKv({ put: () => Promise.reject(new Error('KV PUT failed: 503')) }, () =>
+      c.command('flt-kv-throws', { name: 'rollback' }, operator),
+    )
     expect(r).toMatchObject({ ok: true, published: false, value: { phase: 'rolled-back', weight: 0 } })
     expect((await c.history('flt-kv-throws', { limit: 1 })).entries[0]).toMatchObject({ command: 'rollback', to: { weight: 0 } })
     expect(await runInDurableObject(stub(), (_, state) => state.storage.getAlarm())).not.toBeNull()
@@ -103,7 +109,10 @@ describe('storage failing in the middle of a command', () => {
   it.each([
     ['a weight change', (c: ReturnType<typeof coordinator>, id: string) => c.command(id, { name: 'weight', weight: 20 }, operator)],
     ['a start', (c: ReturnType<typeof coordinator>, id: string) => c.command(id, { name: 'start', release: 'v3' }, operator)],
-    ['a replaced spec', (c: ReturnType<typeof coordinator>, id: string) => c.put(id, spec(id, { match: { host: `${id}.example.com` }, salt: 'new-salt' }), operator)],
+    [
+      'a replaced spec',
+      (c: ReturnType<typeof coordinator>, id: string) => c.put(id, spec(id, { match: { host: `${id}.example.com` }, salt: 'new-salt' }), operator),
+    ],
   ])('applies none of %s: state, history and the published document stay as they were', async (what, write) => {
     const id = `flt-sql-${what.replace(/\W+/g, '-')}`
     const c = await running(id, 10)

@@ -39,13 +39,17 @@ interface Backend {
 
 const script = (key: string, answers: unknown[]) => fetch(`${services()}/script/${key}`, { method: 'PUT', body: JSON.stringify(answers) })
 const lastReceived = async (key: string) => ((await (await fetch(`${services()}/received/${key}`)).json()) as { query: string }[]).at(-1)!.query
-const sqlApi = (timeoutMs?: number) => new SqlApiSource({ accountId: 'acc', token: 't', dataset: DATASET, endpoint: `${services()}/sql`, ...(timeoutMs ? { timeoutMs } : {}) })
+const sqlApi = (timeoutMs?: number) =>
+  new SqlApiSource({ accountId: 'acc', token: 't', dataset: DATASET, endpoint: `${services()}/sql`, ...(timeoutMs ? { timeoutMs } : {}) })
 
 const sqlApiBackend: Backend = {
   name: 'SQL API',
   samples: true,
   async load(rollout, points, range) {
-    const answers = { [rollout]: evaluate(points, windowQuery(DATASET, rollout, range)), [`${rollout}:clients`]: evaluate(points, clientsQuery(DATASET, rollout, range)) }
+    const answers = {
+      [rollout]: evaluate(points, windowQuery(DATASET, rollout, range)),
+      [`${rollout}:clients`]: evaluate(points, clientsQuery(DATASET, rollout, range)),
+    }
     for (const [key, body] of Object.entries(answers)) await script(key, [{ body }])
     const source = sqlApi()
     return {
@@ -59,7 +63,12 @@ const sqlApiBackend: Backend = {
     }
   },
   async faulty(rollout, fault, query) {
-    const bad = { '5xx': { status: 502, body: { errors: [{ message: 'bad gateway' }] } }, 'malformed JSON': { raw: '{"data": [' }, 'wrong shape': { body: { result: [] } }, timeout: { delayMs: 3 * FAULT_TIMEOUT_MS } }[fault]
+    const bad = {
+      '5xx': { status: 502, body: { errors: [{ message: 'bad gateway' }] } },
+      'malformed JSON': { raw: '{"data": [' },
+      'wrong shape': { body: { result: [] } },
+      timeout: { delayMs: 3 * FAULT_TIMEOUT_MS },
+    }[fault]
     await script(rollout, [query === 'requests' ? bad : { body: { meta: [], data: [], rows: 0 } }])
     await script(`${rollout}:clients`, [query === 'clients' ? bad : { body: { meta: [], data: [], rows: 0 } }])
     return sqlApi(FAULT_TIMEOUT_MS)
@@ -80,7 +89,11 @@ const bindingBackend: Backend = {
       timeout: () => new Promise(() => {}),
     }[fault]
     const isClients = (sql: string) => /\bAS client\b/.test(sql)
-    return new BindingSource({ query: ({ query: sql }) => ((query === 'clients') === isClients(sql) ? bad() : Promise.resolve({ data: [] })) }, DATASET, FAULT_TIMEOUT_MS)
+    return new BindingSource(
+      { query: ({ query: sql }) => ((query === 'clients') === isClients(sql) ? bad() : Promise.resolve({ data: [] })) },
+      DATASET,
+      FAULT_TIMEOUT_MS,
+    )
   },
 }
 
@@ -107,7 +120,21 @@ const idFor = (label: string) => `${label.replace(/[^a-z0-9]+/gi, '-').toLowerCa
 type PointOptions = Partial<Omit<RequestPoint, 'rolloutId'>> & { sampleInterval?: number }
 const at = (rolloutId: string, ms: number, o: PointOptions = {}): StoredPoint => {
   const { sampleInterval, ...r } = o
-  const point = encodeRequestPoint({ rolloutId, cohort: 'canary', reason: 'weight', release: 'v2', method: 'GET', status: 200, latencyMs: 10, failover: false, colo: 'FRA', country: 'DE', client: 'c1', ring: '', ...r })
+  const point = encodeRequestPoint({
+    rolloutId,
+    cohort: 'canary',
+    reason: 'weight',
+    release: 'v2',
+    method: 'GET',
+    status: 200,
+    latencyMs: 10,
+    failover: false,
+    colo: 'FRA',
+    country: 'DE',
+    client: 'c1',
+    ring: '',
+    ...r,
+  })
   return { at: ms, point, ...(sampleInterval ? { sampleInterval } : {}) }
 }
 const many = (n: number, f: (i: number) => StoredPoint) => Array.from({ length: n }, (_, i) => f(i))
@@ -123,7 +150,12 @@ async function windowOf(b: Backend, label: string, points: (id: string) => Store
 describe.each(BACKENDS)('MetricsSource conformance: $name', (b) => {
   it('reads an empty window as no traffic: zero counts, no quantiles, no clients', async () => {
     const w = await windowOf(b, 'empty', () => [])
-    expect(w).toMatchObject({ start: RANGE.start, end: RANGE.end, stable: { requests: 0, errors: 0, clients: noClients }, canary: { requests: 0, errors: 0, clients: noClients } })
+    expect(w).toMatchObject({
+      start: RANGE.start,
+      end: RANGE.end,
+      stable: { requests: 0, errors: 0, clients: noClients },
+      canary: { requests: 0, errors: 0, clients: noClients },
+    })
     expect([w.stable.latencyMs, w.canary.latencyMs, w.sampled ?? false]).toEqual([undefined, undefined, false])
   })
 
@@ -218,11 +250,14 @@ describe.each(BACKENDS)('MetricsSource conformance: $name', (b) => {
 })
 
 describe.each(BACKENDS.filter((b) => b.faulty !== undefined))('MetricsSource faults: $name', (b) => {
-  it.each(FAULTS.flatMap((fault) => (['requests', 'clients'] as const).map((query) => ({ fault, query }))))('rejects a $fault in the $query query as a MetricsError', async ({ fault, query }) => {
-    const id = idFor(`${b.name}-${fault}-${query}`)
-    const source = await b.faulty!(id, fault, query)
-    await expect(source.window(id, RANGE)).rejects.toBeInstanceOf(MetricsError)
-  })
+  it.each(FAULTS.flatMap((fault) => (['requests', 'clients'] as const).map((query) => ({ fault, query }))))(
+    'rejects a $fault in the $query query as a MetricsError',
+    async ({ fault, query }) => {
+      const id = idFor(`${b.name}-${fault}-${query}`)
+      const source = await b.faulty!(id, fault, query)
+      await expect(source.window(id, RANGE)).rejects.toBeInstanceOf(MetricsError)
+    },
+  )
 
   it('rejects more errors than requests as a MetricsError rather than passing it to the judge', async () => {
     const id = idFor(`${b.name}-inconsistent`)

@@ -43,11 +43,19 @@ const isValid = (o: Override | undefined, host: Host): o is Override & { cohort:
   o !== undefined && HOSTS[host].overrides?.enabled !== false && o.cohort !== 'bogus' && o.secret === (HOSTS[host].overrides?.secret ? 'right' : 'none')
 
 const overrideIn = (...forms: Override['form'][]) =>
-  fc.record<Override>({ cohort: fc.constantFrom('canary', 'stable', 'bogus'), secret: fc.constantFrom('right', 'wrong', 'none'), form: fc.constantFrom(...forms) })
+  fc.record<Override>({
+    cohort: fc.constantFrom('canary', 'stable', 'bogus'),
+    secret: fc.constantFrom('right', 'wrong', 'none'),
+    form: fc.constantFrom(...forms),
+  })
 const override = overrideIn('plain', 'upper', 'spaced')
 
 /** A labelled value: what the request carries, and whether Sluice must take it as an id. */
-const labelled = (valid: string[], forged: string[]) => fc.oneof(fc.constantFrom(...valid).map((value) => ({ value, valid: true })), fc.constantFrom(...forged).map((value) => ({ value, valid: false })))
+const labelled = (valid: string[], forged: string[]) =>
+  fc.oneof(
+    fc.constantFrom(...valid).map((value) => ({ value, valid: true })),
+    fc.constantFrom(...forged).map((value) => ({ value, valid: false })),
+  )
 
 const VALID_IDS = Array.from({ length: 8 }, (_, i) => `visitor${i}-0123456789abcdef`)
 const idCookie = labelled([...VALID_IDS, `"${VALID_IDS[0]}"`], ['', 'short', 'x'.repeat(65), 'bad id!', 'a;b', '../../etc', '%F0%9F%8D%AA'])
@@ -55,18 +63,42 @@ const idCookie = labelled([...VALID_IDS, `"${VALID_IDS[0]}"`], ['', 'short', 'x'
 const identity = labelled(['user-1', ' user-1 ', 'user-2', 'user-3@example.com', 'u'.repeat(256)], ['', '   ', 'u'.repeat(257)])
 const userAgent = fc.oneof(
   fc.constantFrom('Mozilla/5.0 Test', 'curl/8.5.0', 'node', '', 'Mozilla/5.0 (Macintosh) Safari/605.1.15').map((value) => ({ value, bot: false })),
-  fc.constantFrom('Googlebot/2.1 (+http://www.google.com/bot.html)', 'Mozilla/5.0 HeadlessChrome/120', 'facebookexternalhit/1.1', 'Mozilla/5.0 (compatible; BINGBOT/2.0)').map((value) => ({ value, bot: true })),
+  fc
+    .constantFrom(
+      'Googlebot/2.1 (+http://www.google.com/bot.html)',
+      'Mozilla/5.0 HeadlessChrome/120',
+      'facebookexternalhit/1.1',
+      'Mozilla/5.0 (compatible; BINGBOT/2.0)',
+    )
+    .map((value) => ({ value, bot: true })),
 )
 // Few enough that address + User-Agent pairs repeat, so derived ids are compared across requests.
-const clientIp = fc.option(fc.constantFrom('203.0.113.7', '203.0.113.8', '2001:db8::1', '2001:db8:0:0:ffff::2', '::ffff:198.51.100.1', 'not-an-address', ''), { nil: undefined })
+const clientIp = fc.option(fc.constantFrom('203.0.113.7', '203.0.113.8', '2001:db8::1', '2001:db8:0:0:ffff::2', '::ffff:198.51.100.1', 'not-an-address', ''), {
+  nil: undefined,
+})
 
 const ORIGIN_ROUTES = /^\/(status|slow|redirect|cookies|download|sse|release|ws)(\/|$)/
 /** Paths: `reserved` ones are Sluice's own. Non-reserved ones never name a test-origin route other than echo. */
 const path = fc.oneof(
-  fc.constantFrom('/__sluice', '/__sluice/', '/__sluice/api/rollouts', '/%5F%5Fsluice/api', '/%5f%5fsluice/x', '/__sluice/healthz').map((p) => ({ p, reserved: true })),
+  fc
+    .constantFrom('/__sluice', '/__sluice/', '/__sluice/api/rollouts', '/%5F%5Fsluice/api', '/%5f%5fsluice/x', '/__sluice/healthz')
+    .map((p) => ({ p, reserved: true })),
   fc
     .oneof(
-      fc.constantFrom('/', '/p', '/p/a%20b', '/p/%2e%2e/x', '/p/ü', '/p/%zz', '//p', '/p;a=b', '/P/../../etc/passwd', '/__SLUICE/x', '/_sluice', `/p/${'a'.repeat(2000)}`),
+      fc.constantFrom(
+        '/',
+        '/p',
+        '/p/a%20b',
+        '/p/%2e%2e/x',
+        '/p/ü',
+        '/p/%zz',
+        '//p',
+        '/p;a=b',
+        '/P/../../etc/passwd',
+        '/__SLUICE/x',
+        '/_sluice',
+        `/p/${'a'.repeat(2000)}`,
+      ),
       fc.constantFrom('/status/200', '/status/404', '/status/500', '/status/503'),
       fc
         .array(fc.stringMatching(/^[a-z0-9._~%!$&'()*+,;=:@-]{0,12}$/), { maxLength: 4 })
@@ -79,38 +111,59 @@ const path = fc.oneof(
 // Never the override parameter: links are generated apart, so the label knows which one the request carries.
 const noise = fc.oneof(
   fc.constantFrom('', '?', '?&&', '?a', '?%zz', '?a=%E0%A4%A', '?a=1&a=2', '?sluice=1', '?cohort=canary'),
-  fc.array(fc.tuple(fc.stringMatching(/^[a-z%+]{1,6}$/), fc.stringMatching(/^[a-z0-9%+=]{0,8}$/)), { maxLength: 3 }).map((kv) => (kv.length ? `?${kv.map(([k, v]) => `${k}=${v}`).join('&')}` : '')),
+  fc
+    .array(fc.tuple(fc.stringMatching(/^[a-z%+]{1,6}$/), fc.stringMatching(/^[a-z0-9%+=]{0,8}$/)), { maxLength: 3 })
+    .map((kv) => (kv.length ? `?${kv.map(([k, v]) => `${k}=${v}`).join('&')}` : '')),
 )
-const link = fc.option(fc.oneof(override.map((o) => ({ o, text: encodeURIComponent(overrideText(o)) })), fc.constantFrom('clear', 'CLEAR', 'off', 'auto').map((text) => ({ o: 'clear' as const, text }))), { nil: undefined })
+const link = fc.option(
+  fc.oneof(
+    override.map((o) => ({ o, text: encodeURIComponent(overrideText(o)) })),
+    fc.constantFrom('clear', 'CLEAR', 'off', 'auto').map((text) => ({ o: 'clear' as const, text })),
+  ),
+  { nil: undefined },
+)
 const body = fc.option(fc.oneof(fc.string({ maxLength: 64 }), fc.uint8Array({ minLength: 1, maxLength: 64 }), fc.constant('')), { nil: undefined })
-const secFetch = fc.subarray(['site', 'mode', 'dest'] as const).map((names) => Object.fromEntries(names.map((n) => [`sec-fetch-${n}`, browser[`sec-fetch-${n}`]])))
+const secFetch = fc
+  .subarray(['site', 'mode', 'dest'] as const)
+  .map((names) => Object.fromEntries(names.map((n) => [`sec-fetch-${n}`, browser[`sec-fetch-${n}`]])))
 
-const request = fc.record({
-  host: fc.constantFrom(...(Object.keys(HOSTS) as Host[])),
-  method: fc.constantFrom('GET', 'GET', 'GET', 'HEAD', 'POST', 'PUT', 'DELETE', 'PATCH', 'OPTIONS', 'TRACE', 'PROPFIND'),
-  path,
-  noise,
-  link,
-  linkFirst: fc.boolean(),
-  header: fc.option(override, { nil: undefined }),
-  // A cookie value is read undecoded: no spaced form.
-  pin: fc.option(overrideIn('plain', 'upper'), { nil: undefined }),
-  idCookie: fc.option(idCookie, { nil: undefined }),
-  identity: fc.option(identity, { nil: undefined }),
-  ua: fc.option(userAgent, { nil: undefined }),
-  secFetch,
-  ip: clientIp,
-  xff: fc.option(fc.constantFrom('10.0.0.1', '10.0.0.1, 203.0.113.9', 'garbage'), { nil: undefined }),
-  otherCookies: fc.subarray([['theme', 'dark'], ['xsluice', VALID_IDS[1]!], ['sluicex', VALID_IDS[2]!], ['big', 'x'.repeat(4000)]] as const),
-  body,
-})
+const request = fc
+  .record({
+    host: fc.constantFrom(...(Object.keys(HOSTS) as Host[])),
+    method: fc.constantFrom('GET', 'GET', 'GET', 'HEAD', 'POST', 'PUT', 'DELETE', 'PATCH', 'OPTIONS', 'TRACE', 'PROPFIND'),
+    path,
+    noise,
+    link,
+    linkFirst: fc.boolean(),
+    header: fc.option(override, { nil: undefined }),
+    // A cookie value is read undecoded: no spaced form.
+    pin: fc.option(overrideIn('plain', 'upper'), { nil: undefined }),
+    idCookie: fc.option(idCookie, { nil: undefined }),
+    identity: fc.option(identity, { nil: undefined }),
+    ua: fc.option(userAgent, { nil: undefined }),
+    secFetch,
+    ip: clientIp,
+    xff: fc.option(fc.constantFrom('10.0.0.1', '10.0.0.1, 203.0.113.9', 'garbage'), { nil: undefined }),
+    otherCookies: fc.subarray([
+      ['theme', 'dark'],
+      ['xsluice', VALID_IDS[1]!],
+      ['sluicex', VALID_IDS[2]!],
+      ['big', 'x'.repeat(4000)],
+    ] as const),
+    body,
+  })
   // The stand-in control worker runs in Node, whose fetch cannot build a TRACE request (a deployed one can).
   .filter((g) => !(g.path.reserved && g.method === 'TRACE'))
 type Gen = typeof request extends fc.Arbitrary<infer T> ? T : never
 
 /** The request as a client would send it; `cookies` replaces the generated Cookie header (a returning browser). */
 function build(g: Gen, cookies?: [string, string][]): Request {
-  const query = g.link === undefined ? g.noise : g.linkFirst || g.noise === '' ? `?sluice-cohort=${g.link.text}${g.noise.replace(/^\?/, '&')}` : `${g.noise}&sluice-cohort=${g.link.text}`
+  const query =
+    g.link === undefined
+      ? g.noise
+      : g.linkFirst || g.noise === ''
+        ? `?sluice-cohort=${g.link.text}${g.noise.replace(/^\?/, '&')}`
+        : `${g.noise}&sluice-cohort=${g.link.text}`
   const headers = new Headers(g.secFetch)
   const jar = cookies ?? cookieJar(g)
   if (jar.length) headers.set('cookie', jar.map(([k, v]) => `${k}=${v}`).join('; '))
@@ -149,13 +202,21 @@ function expected(g: Gen) {
   const enabled = HOSTS[g.host].overrides?.enabled !== false
   const clears = enabled && g.link?.o === 'clear'
   const link = g.link?.o === 'clear' ? undefined : g.link?.o
-  const pinned = clears ? undefined : [link, g.header, g.pin].find((o) => isValid(o, g.host))?.cohort as Cohort | undefined
+  const pinned = clears ? undefined : ([link, g.header, g.pin].find((o) => isValid(o, g.host))?.cohort as Cohort | undefined)
   const bot = pinned === undefined && g.ua?.bot === true
   const identityId = g.host === 'open.example.com' && g.identity?.valid ? g.identity.value.trim() : undefined
   const cookieId = g.idCookie?.valid ? g.idCookie.value.replace(/^"|"$/g, '') : undefined
   const isBrowser = Object.keys(g.secFetch).length === 3
-  const id = identityId !== undefined ? `identity:${identityId}` : cookieId !== undefined ? `cookie:${cookieId}` : isBrowser ? undefined : `derived:${g.ip ?? ''}\n${g.ua?.value ?? ''}`
-  const refusal = g.method === 'TRACE' ? 405 : (g.method === 'GET' || g.method === 'HEAD') && g.body !== undefined && new Blob([g.body]).size > 0 ? 400 : undefined
+  const id =
+    identityId !== undefined
+      ? `identity:${identityId}`
+      : cookieId !== undefined
+        ? `cookie:${cookieId}`
+        : isBrowser
+          ? undefined
+          : `derived:${g.ip ?? ''}\n${g.ua?.value ?? ''}`
+  const refusal =
+    g.method === 'TRACE' ? 405 : (g.method === 'GET' || g.method === 'HEAD') && g.body !== undefined && new Blob([g.body]).size > 0 ? 400 : undefined
   return { pinned, bot, id: pinned === undefined && !bot ? id : undefined, setsId: pinned === undefined && !bot && id === undefined, refusal }
 }
 
@@ -206,7 +267,10 @@ describe('edge fuzz', () => {
         sent++
         await again.body?.cancel()
         expect(again.headers.get('x-sluice-cohort'), `${why}: returning visitor`).toBe(cohort)
-        expect(again.headers.getSetCookie().some((c) => c.startsWith('sluice=')), `${why}: returning visitor`).toBe(false)
+        expect(
+          again.headers.getSetCookie().some((c) => c.startsWith('sluice=')),
+          `${why}: returning visitor`,
+        ).toBe(false)
       } else await res.body?.cancel()
     }
 
