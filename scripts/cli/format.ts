@@ -31,11 +31,14 @@ export function relative(t: string | number, now = Date.now()): string {
   return ms >= 0 ? `in ${span}` : `${span} ago`
 }
 
+/** A step's weight, named by its audience for a ring step: `ring staff at 100%`. */
+const target = (step: { weight: number; audience?: string | undefined }) => `${step.audience === undefined ? '' : `ring ${step.audience} `}at ${pct(step.weight)}`
+
 function stepLine(s: RolloutStatus, now: number): string {
   const step = s.step
   if (!step) return 'none (no release started)'
   const total = s.spec.schedule?.length
-  let line = `${step.index + 1}${total ? `/${total}` : ''} at ${pct(step.weight)}, bake ${step.bakeMinutes} min`
+  let line = `${step.index + 1}${total ? `/${total}` : ''} ${target(step)}, bake ${step.bakeMinutes} min`
   if (step.minRequests > 0) line += `, min ${step.minRequests} canary requests`
   if (step.bakeEndsAt) {
     const ended = new Date(step.bakeEndsAt).getTime() <= now
@@ -48,7 +51,44 @@ function nextLine(s: RolloutStatus): string | undefined {
   if (!s.step || !s.spec.schedule) return undefined
   const next = s.spec.schedule[s.step.index + 1]
   if (!next) return undefined
-  return `${pct(next.weight)}${next.gate ? ' after an operator approves' : ''}`
+  const to = next.audience === undefined ? pct(next.weight) : target(next)
+  return `${to}${next.gate ? ' after an operator approves' : ''}`
+}
+
+/** Each ring's weight, then everyone else's (visitors in no ring); undefined for a rollout with no ring in force. */
+function ringsLine(s: RolloutStatus): string | undefined {
+  const rings = Object.entries(s.rings ?? {})
+  if (rings.length === 0) return undefined
+  return `${rings.map(([name, w]) => `${name} ${pct(w)}`).join(', ')} (everyone else ${pct(s.weight)})`
+}
+
+/** One ring's part of a decision, as `ringsRecord` (src/core/rollout/decide.ts) writes it into `data.rings`. */
+interface RingRecord {
+  label?: string
+  weight?: number
+  verdict?: string
+  reason?: string
+  numbers?: Record<string, number | null>
+}
+
+const count = (n: unknown) => (typeof n === 'number' && Number.isFinite(n) ? String(n) : '-')
+
+/**
+ * One line per ring the last decision judged: its verdict at its weight; per cohort, the window's requests/errors
+ * and the error test's units (fresh clients/first failures, summed over the release); then its reason.
+ */
+function ringLines(d: RolloutStatus['lastDecision']): string[] {
+  const rings = d?.data?.rings
+  if (rings === null || typeof rings !== 'object') return []
+  const all = Object.entries(rings as Record<string, RingRecord | null>).filter((e): e is [string, RingRecord] => e[1] !== null && typeof e[1] === 'object')
+  return all.map(([key, r]) => {
+    const n = r.numbers ?? {}
+    const pair = (a: string, b: string) => `${count(n[a])}/${count(n[b])}`
+    const window = `canary ${pair('windowCanaryRequests', 'windowCanaryErrors')}, stable ${pair('windowStableRequests', 'windowStableErrors')}`
+    const units = `canary ${pair('canaryUnits', 'canaryUnitFailures')}, stable ${pair('stableUnits', 'stableUnitFailures')}`
+    const reason = r.reason ? `; ${r.reason}` : ''
+    return `${r.label ?? key} at ${count(r.weight)}%: ${r.verdict ?? '?'}; requests/errors in the window ${window}; fresh clients/first failures ${units}${reason}`
+  })
 }
 
 /** When the step and the schedule will be done, absolute and relative, then what that rests on. */
@@ -71,11 +111,13 @@ export function formatStatus(s: RolloutStatus, now = Date.now()): string {
   const rows: [string, string | undefined][] = [
     ['phase', s.phase],
     ['weight', `${pct(s.weight)} to the canary`],
+    ['rings', ringsLine(s)],
     ['release', s.release ?? 'none'],
     ['step', stepLine(s, now)],
     ['next', nextLine(s)],
     ['eta', etaLine(s, now)],
     ['decision', decisionLine(s.lastDecision)],
+    ...ringLines(s.lastDecision).map((line): [string, string] => ['', line]),
     ['stable', s.spec.stable],
     ['canary', s.spec.canary],
     ['match', `host ${match.host ?? 'any'}, path ${match.pathPrefix ?? '/'}`],

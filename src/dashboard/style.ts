@@ -56,6 +56,12 @@ border:1px solid currentColor;background:color-mix(in srgb,currentColor 11%,tran
 .steps li.past{color:var(--muted)}
 .steps li.on{border-color:var(--accent);box-shadow:inset 0 0 0 1px var(--accent)}
 .gate{font-size:11px;font-weight:600;color:var(--weight)}
+.steps li.ring{border-style:dashed;border-color:var(--canary)}
+.steps li.ring.on{box-shadow:inset 0 0 0 1px var(--canary)}
+.ring-label{font-family:var(--mono);font-size:11px;font-weight:600;color:var(--canary);overflow-wrap:anywhere}
+.rings{display:flex;flex-wrap:wrap;gap:2px 10px;margin-top:6px;font-size:12px}
+.ring-verdicts{list-style:none;margin:8px 0 0;padding:0;display:grid;gap:6px}
+.ring-verdicts li{padding:6px 8px;border:1px dashed var(--line);border-radius:6px}
 .commands{display:flex;flex-wrap:wrap;gap:8px;align-items:center}
 .commands .sep{width:1px;align-self:stretch;background:var(--line);margin:0 4px}
 .reason-row{display:flex;gap:8px;align-items:center;margin-top:10px}
@@ -89,7 +95,7 @@ input[type=number]{width:7em;font-family:var(--mono)}
 .entry-head{display:flex;flex-wrap:wrap;gap:4px 12px;align-items:baseline}
 .kind{font-family:var(--mono);font-weight:700}
 .kind-rollback,.kind-delete{color:var(--bad)}.kind-promote,.kind-complete,.kind-advance{color:var(--ok)}
-.kind-gate,.kind-approve{color:var(--weight)}.kind-pause,.kind-weight{color:var(--warn)}.kind-hold{color:var(--muted)}
+.kind-healthy{color:var(--ok)}.kind-gate,.kind-approve{color:var(--weight)}.kind-pause,.kind-weight{color:var(--warn)}.kind-hold{color:var(--muted)}
 .kind-start,.kind-resume,.kind-create,.kind-replace{color:var(--accent)}
 .reason{margin:4px 0 0;overflow-wrap:anywhere}
 .kv{display:flex;flex-wrap:wrap;gap:4px;margin:6px 0 0;font-size:12px}

@@ -358,6 +358,98 @@ describe('rendering functions', () => {
     expect(client.stepText(base)).toBe('2 of 3 · 50 %')
   })
 
+  const ringed = (over: Partial<RolloutStatus> = {}) =>
+    ({
+      id: 'web',
+      phase: 'progressing',
+      weight: 5,
+      rings: { [evil]: 100, nz: 25 },
+      spec: {
+        schedule: [
+          { audience: evil, weight: 100, bakeMinutes: 5 },
+          { weight: 5, bakeMinutes: 5 },
+          { audience: 'nz', weight: 25, bakeMinutes: 10, gate: true },
+          { weight: 100, bakeMinutes: 0 },
+        ],
+      },
+      step: { index: 2, weight: 25, audience: 'nz', bakeMinutes: 10, minRequests: 0, startedAt: null, bakeEndsAt: null },
+      ...over,
+    }) as unknown as RolloutStatus
+
+  it('renders ring steps in the schedule distinctly, labelled with their audience as text', () => {
+    const ol = client.renderSchedule(ringed()) as unknown as FakeEl
+    const items = ol.kids as FakeEl[]
+    expect(items.map((li) => li.getAttribute('class'))).toEqual(['past ring', 'past', 'on ring', null])
+    expect(items.map((li) => li.getAttribute('data-testid'))).toEqual(['ring-step', null, 'ring-step', null])
+    const rings = ol.find((el) => el.getAttribute('data-testid') === 'ring-step')
+    expect(rings.map((li) => [...li.texts()])).toEqual([
+      [evil, '100 %', '5 min'],
+      ['nz', '25 %', 'gate', '10 min'],
+    ])
+    expect(rings[0]!.getAttribute('title')).toBe(`only the ${evil} audience's weight rises`)
+    expect(rings[0]!.find((el) => el.getAttribute('class') === 'ring-label')[0]!.kids).toEqual([evil])
+    expect([...items[1]!.texts()]).toEqual(['5 %', '5 min'])
+    expect(client.stepText(ringed())).toBe('3 of 4 · ring nz · 25 %')
+    assertNoInjection(doc)
+  })
+
+  it("shows each ring's weight beside everyone's, hidden while no ring is in force", () => {
+    const el = client.renderRingWeights(ringed()) as unknown as FakeEl
+    expect(el.getAttribute('data-testid')).toBe('ring-weights')
+    expect(el.hidden || el.attrs.has('hidden')).toBe(false)
+    const rings = el.find((e) => e.getAttribute('data-testid') === 'ring-weight')
+    expect(rings.map((r) => r.getAttribute('data-ring'))).toEqual([evil, 'nz'])
+    expect(rings.map((r) => [...r.texts()])).toEqual([
+      [evil, ' ', '100 %'],
+      ['nz', ' ', '25 %'],
+    ])
+    expect(el.textContent).toMatch(/everyone else 5 %$/)
+    expect((client.renderRingWeights(ringed({ rings: {} })) as unknown as FakeEl).getAttribute('hidden')).toBe('')
+    assertNoInjection(doc)
+  })
+
+  it("draws each ring's verdict with its own numbers, apart from the decision's other data", () => {
+    const numbers = { windowCanaryRequests: 40, windowCanaryErrors: 3, canaryUnits: 12, canaryUnitFailures: null }
+    const rings = {
+      [evil]: { label: evil, weight: 100, verdict: 'pause', reason: evil, numbers },
+      'everyone-else': { label: 'everyone else', weight: 5, verdict: 'healthy', reason: '', numbers: { windowCanaryRequests: 7 } },
+      broken: 'not a ring',
+    }
+    const entry: HistoryEntry = {
+      seq: 9,
+      at: '2026-01-02T03:04:05.000Z',
+      rollout: 'web',
+      actor: { kind: 'controller', name: 'controller' },
+      command: 'pause',
+      from: { phase: 'progressing', weight: 5, revision: 3 },
+      to: { phase: 'paused', weight: 5, revision: 4 },
+      reason: 'a ring paused',
+      data: { verdict: 'pause', rings },
+    }
+    const li = client.renderEntry(entry) as unknown as FakeEl
+    const kv = li.find((el) => el.tagName === 'DL')
+    // The decision's own data first, then one list item per ring, each with its numbers.
+    expect(kv[0]!.textContent).toBe('verdictpause')
+    const verdicts = li.testid('ring-verdicts')!
+    const items = verdicts.find((el) => el.getAttribute('data-testid') === 'ring-verdict')
+    expect(items.map((el) => el.getAttribute('data-ring'))).toEqual([evil, 'everyone-else'])
+    expect(items[0]!.find((el) => el.getAttribute('class')?.startsWith('kind ') ?? false)[0]!.getAttribute('class')).toBe('kind kind-pause')
+    expect([...items[0]!.find((el) => el.getAttribute('class') === 'entry-head')[0]!.texts()]).toEqual([evil, '100 %', 'pause'])
+    expect(items[0]!.find((el) => el.getAttribute('class') === 'reason')[0]!.kids).toEqual([evil])
+    const pairs = (el: FakeEl) => el.find((e) => e.tagName === 'DL')[0]!.kids.map((d) => (d as FakeEl).kids.map((k) => (k as FakeEl).textContent))
+    expect(pairs(items[0]!)).toEqual([
+      ['windowCanaryRequests', '40'],
+      ['windowCanaryErrors', '3'],
+      ['canaryUnits', '12'],
+      ['canaryUnitFailures', '—'],
+    ])
+    expect(pairs(items[1]!)).toEqual([['windowCanaryRequests', '7']])
+    expect(items[1]!.find((el) => el.getAttribute('class') === 'reason')).toHaveLength(0)
+    expect(client.renderRingVerdicts(undefined)).toBeNull()
+    expect(client.renderRingVerdicts({ only: 1 })).toBeNull()
+    assertNoInjection(doc)
+  })
+
   const point = (at: number, over: Partial<SeriesPoint> = {}): SeriesPoint => ({
     at,
     weight: 10,
@@ -522,6 +614,43 @@ describe('the served script against the worker', () => {
 
     // Every id the script looked up is in the shell (a typo would have thrown above, this names them).
     for (const id of p.document.looked) expect(html).toContain(`id="${id}"`)
+  })
+
+  it("shows a ringed rollout's ring weights, ring steps and each ring's verdict", async () => {
+    const audiences = { staff: { header: { name: 'x-staff', values: ['1'] } } }
+    const schedule = [{ audience: 'staff', weight: 50, bakeMinutes: 1 }, { weight: 10, bakeMinutes: 1 }, { weight: 100 }]
+    await create('dash-rings', { audiences, schedule })
+    expect((await call('/rollouts/dash-rings/start', { body: { release: 'r1' } })).status).toBe(200)
+    // One judged window, as the controller records it for a rollout with rings.
+    const c = coordinator(env)
+    const row = (await c.progressing()).find((r) => r.spec.id === 'dash-rings')!
+    const numbers = { windowCanaryRequests: 120, windowCanaryErrors: 1, windowStableRequests: 118, windowStableErrors: 0 }
+    const rings = {
+      staff: { label: 'ring staff', weight: 50, verdict: 'healthy', reason: 'enough data and no alarm', numbers },
+      'everyone-else': { label: 'everyone else', weight: 0, verdict: 'hold', reason: `not enough data: ${evilRelease}`, numbers: { windowCanaryRequests: 0 } },
+    }
+    const decision = { kind: 'hold' as const, reason: 'healthy; baking, 1 min left', data: { verdict: 'hold', rings } }
+    const end = (row.state.windowEnd ?? Date.now()) + 60_000
+    const r = await c.decide('dash-rings', decision, { revision: row.state.revision, windowEnd: row.state.windowEnd }, { evidence: null, windowEnd: end })
+    expect(r.ok && r.value.applied).toBe(true)
+
+    const { p, $ } = await openDashboard(ADMIN_TOKEN, 'dash-rings')
+    expect($('weight').textContent).toBe('0 %')
+    const weights = $('weight-bar').testid('ring-weights')!
+    expect(weights.find((el) => el.getAttribute('data-testid') === 'ring-weight').map((el) => el.textContent)).toEqual(['staff 50 %'])
+    expect(weights.textContent).toContain('everyone else 0 %')
+    expect($('step').textContent).toBe('1 of 3 · ring staff · 50 %')
+    const steps = $('schedule').find((el) => el.getAttribute('data-testid') === 'ring-step')
+    expect(steps.map((el) => [el.getAttribute('class'), el.textContent])).toEqual([['on ring', 'staff50 %1 min']])
+
+    const last = $('last-decision').testid('ring-verdicts')!
+    const verdicts = last.find((el) => el.getAttribute('data-testid') === 'ring-verdict')
+    expect(verdicts.map((el) => el.getAttribute('data-ring'))).toEqual(['staff', 'everyone-else'])
+    expect(verdicts[0]!.textContent).toContain('windowCanaryRequests120')
+    expect(verdicts[1]!.textContent).toContain(`not enough data: ${evilRelease}`)
+    // The history's entry of that decision draws the rings the same way.
+    expect($('history').testid('ring-verdicts')!.textContent).toBe(last.textContent)
+    assertNoInjection(p.document)
   })
 
   it('sends commands, asks before drastic ones, and shows the problem when the API refuses', async () => {

@@ -548,6 +548,37 @@ describe('commands', () => {
     expect(lines[7]).toMatch(/ create +\(none\) → idle 0%$/)
   })
 
+  it('prints ring weights, and names ring steps by their audience', async () => {
+    const audiences = { staff: { header: { name: 'x-staff', values: ['1'] } }, nz: { country: ['NZ'] } }
+    const schedule = [
+      { audience: 'staff', weight: 100, bakeMinutes: 5 },
+      { weight: 5, bakeMinutes: 5 },
+      { audience: 'nz', weight: 25, bakeMinutes: 5 },
+      { weight: 100, bakeMinutes: 0 },
+    ]
+    await applied('ringed', { audiences, schedule })
+    const run = async (args: string[]) => {
+      const r = await sluice(args)
+      expect(r.code, `${args.join(' ')}: ${r.stderr}`).toBe(0)
+      return r.stdout
+    }
+    const idle = await run(['status', 'ringed'])
+    expect(idle).not.toMatch(/\n {2}rings /)
+
+    const started = await run(['start', 'ringed', '--release', 'r1'])
+    expect(started).toMatch(/\n {2}weight {4}0% to the canary\n {2}rings {5}staff 100% \(everyone else 0%\)\n/)
+    expect(started).toMatch(/\n {2}step {6}1\/4 ring staff at 100%, bake 5 min; bake ends /)
+    expect(started).toMatch(/\n {2}next {6}5%\n/)
+
+    // A manual weight clears the rings; resuming enters the highest step at or below it, the nz ring at everyone's
+    // 5 %, and brings back every ring up to that step.
+    expect(await run(['weight', 'ringed', '5'])).not.toMatch(/\n {2}rings /)
+    const resumed = await run(['resume', 'ringed'])
+    expect(resumed).toMatch(/\n {2}weight {4}5% to the canary\n {2}rings {5}staff 100%, nz 25% \(everyone else 5%\)\n/)
+    expect(resumed).toMatch(/\n {2}step {6}3\/4 ring nz at 25%, bake 5 min/)
+    expect(resumed).toMatch(/\n {2}next {6}100%\n/)
+  })
+
   it('prints the API\'s JSON with --json', async () => {
     await applied('machine')
     const started = await sluice(['start', 'machine', '--release', 'v7', '--json'])

@@ -12,12 +12,14 @@ import type * as Api from './api.ts'
 import type * as Chart from './chart.ts'
 import type * as Dom from './dom.ts'
 import type * as Format from './format.ts'
+import type * as Rings from './rings.ts'
 import type * as Status from './status.ts'
 
 declare const call: typeof Api.call, asProblem: typeof Api.asProblem
 declare const downsample: typeof Chart.downsample, chartSummary: typeof Chart.chartSummary, renderChart: typeof Chart.renderChart
 declare const page: typeof Dom.page, byId: typeof Dom.byId, h: typeof Dom.h, cls: typeof Dom.cls
 declare const num: typeof Format.num, pct: typeof Format.pct, clock: typeof Format.clock, stamp: typeof Format.stamp
+declare const renderRingWeights: typeof Rings.renderRingWeights, renderRingVerdicts: typeof Rings.renderRingVerdicts
 declare const stepText: typeof Status.stepText,
   bakeText: typeof Status.bakeText,
   enabled: typeof Status.enabled,
@@ -139,7 +141,7 @@ export function drawStatus(st: State): void {
     phase.textContent = s.phase
     phase.setAttribute('class', `badge big-badge phase-${cls(s.phase)}`)
     byId('weight').textContent = pct(s.weight)
-    byId('weight-bar').replaceChildren(renderBar(s.weight))
+    byId('weight-bar').replaceChildren(renderBar(s.weight), renderRingWeights(s))
     byId('step').textContent = stepText(s)
     byId('release').textContent = s.release ?? '—'
     byId('revision').textContent = String(s.revision)
@@ -152,6 +154,7 @@ export function drawStatus(st: State): void {
     )
     byId('schedule').replaceChildren(renderSchedule(s))
     const d = s.lastDecision
+    const rings = renderRingVerdicts(d?.data?.rings)
     byId('last-decision').replaceChildren(
       ...(d
         ? [
@@ -160,6 +163,7 @@ export function drawStatus(st: State): void {
             h('span', null, d.reason),
             ' ',
             h('time', { class: 'muted small' }, stamp(d.at)),
+            ...(rings ? [rings] : []),
           ]
         : ['—']),
     )

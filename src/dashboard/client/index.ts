@@ -4,8 +4,8 @@
  * worker serves these functions' own source text (see `../script.ts`), so the
  * client is TypeScript that is type-checked and unit-tested like the rest,
  * with no build step of its own. One file per part: `dom`, `format`,
- * `status` (the status view), `chart`, `api`, `app`, and `state` (the app's
- * state, a type).
+ * `status` (the status view), `rings` (audience rings in it), `chart`, `api`,
+ * `app`, and `state` (the app's state, a type).
  *
  * Serving source text sets four rules for every part:
  * - every function is a top-level `export function`: the served script is the
@@ -27,5 +27,6 @@ export * from './app.ts'
 export * from './chart.ts'
 export * from './dom.ts'
 export * from './format.ts'
+export * from './rings.ts'
 export * from './state.ts'
 export * from './status.ts'

@@ -9,13 +9,16 @@ import type { El } from '../dom.ts'
 import type { Problem } from './api.ts'
 import type * as Dom from './dom.ts'
 import type * as Format from './format.ts'
+import type * as Rings from './rings.ts'
 
 declare const h: typeof Dom.h, svg: typeof Dom.svg, cls: typeof Dom.cls
 declare const pct: typeof Format.pct, stamp: typeof Format.stamp, duration: typeof Format.duration, flatten: typeof Format.flatten
+declare const renderRingVerdicts: typeof Rings.renderRingVerdicts, isObject: typeof Rings.isObject
 
 export function stepText(s: RolloutStatus): string {
   if (!s.step) return 'not started'
-  return `${s.step.index + 1} of ${s.spec.schedule.length} · ${pct(s.step.weight)}`
+  const ring = s.step.audience === undefined ? '' : `ring ${s.step.audience} · `
+  return `${s.step.index + 1} of ${s.spec.schedule.length} · ${ring}${pct(s.step.weight)}`
 }
 
 /** What the current step is waiting for; counts down from `step.bakeEndsAt` while progressing. */
@@ -76,7 +79,13 @@ export function renderSchedule(s: RolloutStatus): El {
     ...s.spec.schedule.map((step, i) =>
       h(
         'li',
-        { class: i === at ? 'on' : i < at ? 'past' : null, 'aria-current': i === at ? 'step' : null },
+        {
+          class: [i === at ? 'on' : i < at ? 'past' : '', step.audience === undefined ? '' : 'ring'].filter(Boolean).join(' ') || null,
+          'aria-current': i === at ? 'step' : null,
+          'data-testid': step.audience === undefined ? null : 'ring-step',
+          title: step.audience === undefined ? null : `only the ${step.audience} audience's weight rises`,
+        },
+        step.audience === undefined ? null : h('span', { class: 'ring-label' }, step.audience),
         h('span', { class: 'num' }, pct(step.weight)),
         step.gate ? h('span', { class: 'gate', title: 'needs approval' }, 'gate') : null,
         h('span', { class: 'muted small' }, `${step.bakeMinutes} min`),
@@ -101,6 +110,8 @@ export function renderKv(data: Record<string, unknown>): El {
 }
 
 export function renderEntry(e: HistoryEntry): El {
+  // A decision's rings are drawn per ring, not flattened into the other numbers.
+  const { rings, ...data } = isObject(e.data) ? e.data : {}
   const actor = e.actor?.kind === 'controller' ? 'controller' : `operator ${e.actor?.name ?? '?'}`
   return h(
     'li',
@@ -115,7 +126,8 @@ export function renderEntry(e: HistoryEntry): El {
       e.to ? h('span', { class: 'muted small num' }, `rev ${e.to.revision}`) : null,
     ),
     e.reason ? h('p', { class: 'reason' }, e.reason) : null,
-    e.data && typeof e.data === 'object' && Object.keys(e.data).length > 0 ? renderKv(e.data) : null,
+    Object.keys(data).length > 0 ? renderKv(data) : null,
+    renderRingVerdicts(rings),
   )
 }
 
