@@ -8,57 +8,11 @@ import type { CommandBody } from '../../src/contract/index.ts'
 import type { Json } from './config-file.ts'
 import { UsageError } from './errors.ts'
 import { type RolloutStatus, type HistoryPage, formatHistory, formatList, formatStatus } from './format.ts'
-import { ApiRefused, type Endpoint, ok, request } from './http.ts'
+import { ApiRefused, ok, request } from './http.ts'
+import type { CommandDef, Context, OptionName } from './types.ts'
 import { wait } from './wait.ts'
 
-export interface Options {
-  url?: string
-  token?: string
-  json?: boolean
-  reason?: string
-  'if-match'?: string
-  release?: string
-  canary?: string
-  stable?: string
-  limit?: string
-  before?: string
-  'dry-run'?: boolean
-  timeout?: string
-  interval?: string
-  help?: boolean
-}
-
-export type OptionName = keyof Options
-
-export interface Io {
-  out(text: string): void
-  err(text: string): void
-}
-
-export interface Context {
-  /** Resolved lazily: `--help` and usage errors need no endpoint. */
-  endpoint(): Endpoint
-  args: string[]
-  opts: Options
-  io: Io
-}
-
-export interface CommandDef {
-  /** Positional arguments as shown in usage, e.g. `<id> <percent>`; `[x]` is optional. */
-  args: string
-  /** Options shown in the usage line after the arguments; default `--release LABEL` for a command taking it (start needs it). */
-  flags?: string
-  summary: string
-  /** Extra paragraphs for `sluice <command> --help`. */
-  details?: string
-  options: OptionName[]
-  /** Descriptions of options that mean something else for this command than OPTION_HELP says. */
-  optionHelp?: Partial<Record<OptionName, string>>
-  /** Exit codes of the command's own (wait's, for pipelines): its help table, and its code for a usage error. */
-  exits?: { table: string; usage: number }
-  /** Resolves with the exit code, or nothing for 0. */
-  run(c: Context): Promise<number | void>
-}
+export type { CommandDef, Context, Io, OptionName, Options } from './types.ts'
 
 /** Descriptions of every option, shown under each command that takes it. */
 export const OPTION_HELP: Record<OptionName, string> = {

@@ -16,7 +16,7 @@
 import { readFile } from 'node:fs/promises'
 import * as z from 'zod/mini'
 import { fieldErrors } from '../../src/shared/problem.ts'
-import { SECRET_FIELDS, SECRET_SET, keptSecrets, withSecret } from '../../src/admin/secrets.ts'
+import { SECRET_SET, isSecretPath, keptSecrets, withSecret } from '../../src/admin/secrets.ts'
 import { RolloutSpec } from '../../src/core/config/schema.ts'
 import { parseStrict } from '../../src/core/config/unknown-fields.ts'
 import { InvalidConfig } from './errors.ts'
@@ -78,7 +78,6 @@ export interface Change {
   writeOnly?: true
 }
 
-const isSecret = (path: string[]) => SECRET_FIELDS.some((p) => p.join('.') === path.join('.'))
 
 const same = (a: Json | undefined, b: Json | undefined) => JSON.stringify(a) === JSON.stringify(b)
 
@@ -92,7 +91,7 @@ function shapeOf(v: Json | undefined): 'absent' | 'object' | 'list' | 'value' {
 
 /** Field-level changes from `live` to `next`, in the config's own field order, with dotted paths (`schedule.2.weight`). */
 export function diff(live: Json | undefined, next: Json | undefined, path: string[] = []): Change[] {
-  if (isSecret(path) && next !== undefined && next !== SECRET_SET) return [{ path: path.join('.'), ...(live !== undefined ? { from: live } : {}), writeOnly: true }]
+  if (isSecretPath(path) && next !== undefined && next !== SECRET_SET) return [{ path: path.join('.'), ...(live !== undefined ? { from: live } : {}), writeOnly: true }]
   if (same(live, next)) return []
   const a = shapeOf(live)
   const b = shapeOf(next)

@@ -13,7 +13,7 @@
  * never pass for a promotion.
  */
 import { setTimeout as sleep } from 'node:timers/promises'
-import type { CommandDef } from './commands.ts'
+import type { CommandDef } from './types.ts'
 import { UsageError } from './errors.ts'
 import { type RolloutStatus, formatProblem, relative } from './format.ts'
 import { ApiRefused, type Endpoint, type Reply, Unreachable, ok, problemOf, request } from './http.ts'

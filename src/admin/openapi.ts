@@ -12,9 +12,9 @@ import { COMMAND_BODIES, CohortPoint, HistoryPage, Problem, RolloutList, Rollout
 import { RolloutSpec } from '../core/config/schema.ts'
 import { COMMANDS } from '../core/rollout/machine.ts'
 import { PutRolloutBody } from './schemas.ts'
-import { SECRET_FIELDS, SECRET_SET } from './secrets.ts'
+import { SECRET_PATTERNS, SECRET_SET } from './secrets.ts'
 
-type JsonSchema = { properties?: Record<string, JsonSchema>; [keyword: string]: unknown }
+type JsonSchema = { properties?: Record<string, JsonSchema>; items?: JsonSchema; [keyword: string]: unknown }
 
 /**
  * Requests are documented as they may be sent (`io: "input"`: defaulted fields optional), answers as they are
@@ -44,8 +44,9 @@ function answers(): Record<string, JsonSchema> {
 
 /** A config schema with its secrets marked write-only, and `"set"` (keep the current value) allowed in their place. */
 function withSecrets(body: JsonSchema): JsonSchema {
-  for (const path of SECRET_FIELDS) {
-    const parent = path.slice(0, -1).reduce<JsonSchema | undefined>((s, k) => s?.properties?.[k], body)
+  for (const path of SECRET_PATTERNS) {
+    // `*` is each element of a list: its items schema.
+    const parent = path.slice(0, -1).reduce<JsonSchema | undefined>((s, k) => (k === '*' ? s?.items : s?.properties?.[k]), body)
     const name = path.at(-1)!
     const secret = parent?.properties?.[name]
     if (!parent?.properties || !secret) throw new Error(`secret field ${path.join('.')} is not in the config schema`)

@@ -15,8 +15,9 @@ import type { FieldError } from '../shared/problem.ts'
  */
 export const SECRET_PATTERNS: readonly (readonly string[])[] = [['overrides', 'secret'], ['notify', 'secret'], ['hooks', '*', 'secret']]
 
-/** The patterns that name one field each (no list on the way), as the OpenAPI document and `sluice apply`'s diff walk them. */
-export const SECRET_FIELDS = SECRET_PATTERNS.filter((p) => !p.includes('*'))
+/** Whether `path` (e.g. `hooks.2.secret`, split) is a secret field: a pattern whose `*` is a list index there. */
+export const isSecretPath = (path: readonly string[]) =>
+  SECRET_PATTERNS.some((p) => p.length === path.length && p.every((k, i) => (k === '*' ? /^\d+$/.test(path[i]!) : k === path[i])))
 
 /** What readers see instead of a secret, and what a PUT sends to keep it. Never a real secret: those are 16+ characters. */
 export const SECRET_SET = 'set'

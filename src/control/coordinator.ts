@@ -48,6 +48,8 @@ export interface DecisionBasis {
 }
 
 const PUBLISH_RETRY_MS = 2_000
+/** Past this a KV put counts as failed, and the alarm retries it. */
+const KV_PUT_TIMEOUT_MS = 10_000
 
 const iso = (ms: number | null) => (ms === null ? null : new Date(ms).toISOString())
 
@@ -133,9 +135,11 @@ export class Coordinator extends DurableObject<ControlEnv> {
     const stale = this.#checkRevision(row.state, opts.ifMatch)
     if (stale) return stale
     // Unchecked, like a rollback (see `#edgeChecked`): removing an entry cannot make the edge reject another.
-    this.#sql.exec('DELETE FROM rollouts WHERE id = ?', id)
-    // History outlives the rollout: what happened stays on record.
-    this.#record(id, Date.now(), opts, 'delete', row.state, null)
+    this.#write(false, () => {
+      this.#sql.exec('DELETE FROM rollouts WHERE id = ?', id)
+      // History outlives the rollout: what happened stays on record.
+      this.#record(id, Date.now(), opts, 'delete', row.state, null)
+    })
     return this.#committed(null)
   }
 
@@ -234,13 +238,20 @@ export class Coordinator extends DurableObject<ControlEnv> {
   }
 
   async #put(): Promise<boolean> {
+    let timer: ReturnType<typeof setTimeout> | undefined
     try {
-      await this.env.SLUICE_KV.put(CONFIG_KEY, JSON.stringify(this.published()))
+      // A put that never settles would hold the publish queue, and with it every later change, until a restart.
+      const late = new Promise<never>((_, reject) => {
+        timer = setTimeout(() => reject(new Error(`KV put took over ${KV_PUT_TIMEOUT_MS} ms`)), KV_PUT_TIMEOUT_MS)
+      })
+      await Promise.race([this.env.SLUICE_KV.put(CONFIG_KEY, JSON.stringify(this.published())), late])
       return true
     } catch (err) {
       logOnce('publish-failed', { detail: String(err) })
       await this.ctx.storage.setAlarm(Date.now() + PUBLISH_RETRY_MS)
       return false
+    } finally {
+      clearTimeout(timer)
     }
   }
 
@@ -266,7 +277,9 @@ export class Coordinator extends DurableObject<ControlEnv> {
   /** Runs a write, through `#edgeChecked` when asked (never for a rollback: see there). */
   #write(checked: boolean, write: () => void): { ok: false; problem: Problem } | undefined {
     if (checked) return this.#edgeChecked(write)
-    write()
+    // One transaction either way: a storage fault between the state and its history entry must undo both, never
+    // leave a rollback applied and unrecorded.
+    this.ctx.storage.transactionSync(write)
     return undefined
   }
 

@@ -112,10 +112,12 @@ describe('the coordinator publishes only what the edge accepts', () => {
 
   it(`refuses a write that grows the document past ${MAX_PUBLISHED_BYTES} bytes, but not one that shrinks it`, async () => {
     const c = coordinator(env)
-    const webhook = `https://hooks.example.com/${'a'.repeat(60_000)}`
+    // The largest config the schema allows is audiences: 16 of them, each with 32 header values of 256 characters.
+    const values = Array.from({ length: 32 }, (_, i) => `${i}`.padEnd(256, 'v'))
+    const audiences = Object.fromEntries(Array.from({ length: 16 }, (_, i) => [`a${i}`, { header: { name: 'x-who', values } }]))
     let refused: Awaited<ReturnType<typeof c.put>> | undefined
     for (let i = 0; i < 100 && !refused; i++) {
-      const r = await c.put(`big-${i}`, spec(`big-${i}`, { notify: { webhook } }), operator)
+      const r = await c.put(`big-${i}`, spec(`big-${i}`, { audiences }), operator)
       if (!r.ok) refused = r
     }
     expect(refused).toMatchObject({ ok: false, problem: { status: 409, errors: [{ field: '(config)', message: expect.stringContaining(`over the ${MAX_PUBLISHED_BYTES}`) }] } })

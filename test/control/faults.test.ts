@@ -90,6 +90,19 @@ describe('KV faults during a publish', () => {
   })
 })
 
+describe('a KV write that never settles', () => {
+  it('fails the publish at its timeout, so the change is answered, and the alarm publishes it once KV answers again', async () => {
+    vi.spyOn(console, 'error').mockImplementation(() => {})
+    const c = await running('flt-kv-hangs', 100)
+    // Queued behind a put that never settles, every later publish would wait too: the timeout frees the queue.
+    const r = await withCoordinatorKv({ put: () => new Promise<void>(() => {}) }, () => c.command('flt-kv-hangs', { name: 'rollback' }, operator))
+    expect(r).toMatchObject({ ok: true, published: false, value: { phase: 'rolled-back' } })
+    expect(await runInDurableObject(stub(), (_, state) => state.storage.getAlarm())).not.toBeNull()
+    expect(await runDurableObjectAlarm(stub())).toBe(true)
+    expect(await edgeOrigin('flt-kv-hangs')).toBe('stable')
+  }, 30_000)
+})
+
 describe('storage failing in the middle of a command', () => {
   /** Makes the coordinator's history insert throw, after the rollout's row has been written in the same command. */
   const failHistoryWrites = () =>
@@ -113,6 +126,9 @@ describe('storage failing in the middle of a command', () => {
       'a replaced spec',
       (c: ReturnType<typeof coordinator>, id: string) => c.put(id, spec(id, { match: { host: `${id}.example.com` }, salt: 'new-salt' }), operator),
     ],
+    // Rollbacks and deletes skip the edge check, never the transaction: applied and unrecorded would lose history.
+    ['a rollback', (c: ReturnType<typeof coordinator>, id: string) => c.command(id, { name: 'rollback' }, operator)],
+    ['a delete', (c: ReturnType<typeof coordinator>, id: string) => c.remove(id, operator)],
   ])('applies none of %s: state, history and the published document stay as they were', async (what, write) => {
     const id = `flt-sql-${what.replace(/\W+/g, '-')}`
     const c = await running(id, 10)
@@ -120,7 +136,10 @@ describe('storage failing in the middle of a command', () => {
     const before = await snapshot(id)
     await failHistoryWrites()
     try {
-      await expect(write(c, id)).rejects.toThrow(/disk is full/)
+      // Called inside the object rather than over RPC: a fault thrown across RPC is also reported as unhandled.
+      await runInDurableObject(stub(), async (o) => {
+        await expect(write(o as unknown as ReturnType<typeof coordinator>, id)).rejects.toThrow(/disk is full/)
+      })
     } finally {
       await restore()
     }

@@ -118,3 +118,35 @@ describe('controller decisions', () => {
     expect(decide(gated, 'rollback')).toMatchObject({ ok: true, state: { phase: 'rolled-back', weight: 0 } })
   })
 })
+
+describe('ring steps', () => {
+  const rings = z.parse(Schedule, [
+    { audience: 'staff', weight: 100 },
+    { audience: 'nz', weight: 25, gate: true },
+    { weight: 5 },
+    { weight: 100 },
+  ])
+  const apply = (state: RolloutState, cmd: Command) => {
+    const t = applyCommand(state, cmd, rings, T0)
+    if (!t.ok) throw new Error(t.detail)
+    return t.state
+  }
+
+  it('enters a ring step with everyone\'s weight unchanged, and promotes only at 100 for everyone', () => {
+    const started = apply(initialState(T0), { name: 'start', release: 'v2' })
+    expect(started).toMatchObject({ phase: 'progressing', weight: 0, rings: { staff: 100 }, step: 0 })
+    const atGate = applyDecision(started, { kind: 'gate', reason: 'gate' }, rings, T0)
+    if (!atGate.ok) throw new Error(atGate.detail)
+    expect(apply(atGate.state, { name: 'approve' })).toMatchObject({ phase: 'progressing', weight: 0, rings: { staff: 100, nz: 25 }, step: 1 })
+  })
+
+  it('ends the rings on a manual weight, and a resume never opens a gated ring nobody approved', () => {
+    const started = apply(initialState(T0), { name: 'start', release: 'v2' })
+    const manual = apply(started, { name: 'weight', weight: 5 })
+    expect(manual).toMatchObject({ phase: 'paused', weight: 5, rings: {} })
+    // Everyone is at 5 %, past the nz step's 0 %; but nz's 25 % behind its gate was never approved.
+    expect(apply(manual, { name: 'resume' })).toMatchObject({ phase: 'progressing', weight: 5, step: 0, rings: { staff: 100 } })
+    // An operator who sets everyone to 25 % or more has covered the ring: resuming past the gate opens nothing new.
+    expect(apply(apply(started, { name: 'weight', weight: 30 }), { name: 'resume' })).toMatchObject({ step: 2, rings: { staff: 100, nz: 25 } })
+  })
+})

@@ -179,7 +179,7 @@ const WebhookSecret = z.string().check(
 /** Where the controller reports what it does. */
 export const NotifySettings = z.object({
   /** Slack-compatible incoming webhook (`{"text": …}`) for starts, steps, gates, promotions and rollbacks. */
-  webhook: z.optional(z.url({ protocol: /^https?$/ })),
+  webhook: z.optional(WebhookUrl),
   /** When set, every notification carries `X-Sluice-Signature` (HMAC-SHA256 with this key). */
   secret: z.optional(WebhookSecret),
 })

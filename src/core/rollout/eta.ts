@@ -113,6 +113,7 @@ function project(spec: RolloutSpec, from: Position, perMinute: number): StepEnd[
  * need is the largest of these. Steps without bake time beyond the lag wait for their requests by design.
  */
 export function trafficNeed(spec: RolloutSpec): TrafficNeed | null {
+  if (hasRings(spec)) return null
   const lagMinutes = spec.analysis.lagMinutes
   const min = spec.judge.minRequests
   let canaryMinutes = 0
@@ -136,6 +137,8 @@ export function trafficNeed(spec: RolloutSpec): TrafficNeed | null {
   return need
 }
 
+const hasRings = (spec: RolloutSpec) => spec.schedule.some((s) => s.audience !== undefined)
+
 /** The estimate a status carries: null unless the controller is moving the rollout (progressing, or at a gate). */
 export function etaOf(spec: RolloutSpec, state: RolloutState): Eta | null {
   const gated = state.phase === 'awaiting-approval'
@@ -151,6 +154,8 @@ export function etaOf(spec: RolloutSpec, state: RolloutState): Eta | null {
     basis: withNeed(basis, needs, perMinute),
   })
   if (awaitingPreRollout(spec, state)) return estimate("waiting for the pre-rollout hooks' go: the canary has no traffic yet", null)
+  // A ring's share of the traffic is not known here, so neither is the canary's: say so rather than guess.
+  if (hasRings(spec)) return estimate('not estimated: the schedule has ring steps, whose canary share depends on each ring\'s traffic', null)
   const evidence = evidenceOf(state)
   // The bake time runs from when the step got its traffic (a pre-rollout gate may have held it back).
   const since = trafficSince(state) ?? state.stepStartedAt
@@ -201,7 +206,7 @@ export function recentRequestsPerMinute(
  * any traffic history there is nothing to say (the status's ETA says what it waits for once traffic is judged).
  */
 export function startWarnings(spec: RolloutSpec, recentPerMinute: number | null, now: number): string[] {
-  if (recentPerMinute === null || spec.schedule.length < 2) return []
+  if (recentPerMinute === null || spec.schedule.length < 2 || hasRings(spec)) return []
   const first = spec.schedule[0]!
   const ends = project(spec, { step: 0, share: first.weight / 100, startedAt: now, countedUntil: now, stepCanary: 0, canary: 0, stable: 0 }, recentPerMinute)
   const took = ends.at(-1)!.end - now

@@ -88,12 +88,18 @@ function next(state: RolloutState, now: number, patch: Partial<RolloutState>): T
 /** After `complete`: the promoted canary is the new stable, ready for the next release. */
 const reset = (state: RolloutState, now: number): RolloutState => ({ ...initialState(now), revision: state.revision + 1 })
 
-/** The highest step whose weight for everyone is at or below `weight` (0 below the first): where a rollout at that weight stands. */
+/**
+ * Where a rollout at `weight` (everyone's) stands: the last step, in order, whose weight for everyone is at or below
+ * it (0 below the first). A gated ring step stops the walk unless `weight` already covers its ring: resuming must not
+ * open a ring to a weight an operator never approved.
+ */
 export function stepFor(schedule: Schedule, weight: number): number {
   let step = 0
-  schedule.forEach((_, i) => {
-    if (weightsAt(schedule, i).global <= weight) step = i
-  })
+  for (let i = 0; i < schedule.length; i++) {
+    const s = schedule[i]!
+    if (weightsAt(schedule, i).global > weight || (s.gate && s.audience !== undefined && s.weight > weight)) break
+    step = i
+  }
   return step
 }
 
