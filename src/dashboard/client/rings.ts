@@ -8,11 +8,9 @@ import type { RolloutStatus } from '../../contract/index.ts'
 import type { El } from '../dom.ts'
 import type * as Dom from './dom.ts'
 import type * as Format from './format.ts'
-import type * as Status from './status.ts'
 
 declare const h: typeof Dom.h, cls: typeof Dom.cls
-declare const pct: typeof Format.pct
-declare const renderKv: typeof Status.renderKv
+declare const pct: typeof Format.pct, flatten: typeof Format.flatten
 
 /** One ring's part of a decision. History outlives the code that wrote it, so every field is checked before use. */
 export interface RingRecord {
@@ -72,3 +70,9 @@ export function renderRingVerdicts(rings: unknown): El | null {
     ),
   )
 }
+
+/** Numbers as a definition list, nested objects flattened (`a.b`): a decision's data, and each ring's. */
+export function renderKv(data: Record<string, unknown>): El {
+  return h('dl', { class: 'kv' }, ...flatten(data).map(([k, v]) => h('div', null, h('dt', null, k), h('dd', null, v))))
+}
+

@@ -12,8 +12,8 @@ import type * as Format from './format.ts'
 import type * as Rings from './rings.ts'
 
 declare const h: typeof Dom.h, svg: typeof Dom.svg, cls: typeof Dom.cls
-declare const pct: typeof Format.pct, stamp: typeof Format.stamp, duration: typeof Format.duration, flatten: typeof Format.flatten
-declare const renderRingVerdicts: typeof Rings.renderRingVerdicts, isObject: typeof Rings.isObject
+declare const pct: typeof Format.pct, stamp: typeof Format.stamp, duration: typeof Format.duration
+declare const renderRingVerdicts: typeof Rings.renderRingVerdicts, isObject: typeof Rings.isObject, renderKv: typeof Rings.renderKv
 
 export function stepText(s: RolloutStatus): string {
   if (!s.step) return 'not started'
@@ -103,10 +103,6 @@ export function renderBar(weight: number): El {
     svg('rect', { class: 'bar-bg', x: 0, y: 0, width: 100, height: 4 }),
     svg('rect', { class: 'bar-fg', x: 0, y: 0, width: w, height: 4 }),
   )
-}
-
-export function renderKv(data: Record<string, unknown>): El {
-  return h('dl', { class: 'kv' }, ...flatten(data).map(([k, v]) => h('div', null, h('dt', null, k), h('dd', null, v))))
 }
 
 export function renderEntry(e: HistoryEntry): El {
