@@ -6,8 +6,8 @@
  * load test runs (the edge's config sets `minify`; the control worker's does
  * not); the `--minify` build is what the size target is about.
  */
-import { spawn } from 'node:child_process'
-import { readFile } from 'node:fs/promises'
+import { execFileSync, spawn } from 'node:child_process'
+import { mkdir, readFile, symlink } from 'node:fs/promises'
 import { join, resolve } from 'node:path'
 import { gzipSync } from 'node:zlib'
 import { ROOT, WRANGLER } from '../scripts/lib/wrangler.ts'
@@ -44,10 +44,10 @@ function partOf(input: string): string {
 }
 
 /** Runs wrangler with Node 24 (this process's node) and returns its output; rejects on a non-zero exit or when `signal` aborts (which kills it). */
-export function wrangler(args: string[], signal?: AbortSignal, timeoutMs = 120_000): Promise<string> {
+export function wrangler(args: string[], signal?: AbortSignal, timeoutMs = 120_000, cwd = ROOT): Promise<string> {
   return new Promise((resolvePromise, reject) => {
     const child = spawn(process.execPath, [WRANGLER, ...args], {
-      cwd: ROOT,
+      cwd,
       env: { ...process.env, ...QUIET_WRANGLER_ENV },
       stdio: ['ignore', 'pipe', 'pipe'],
       timeout: timeoutMs,
@@ -61,16 +61,16 @@ export function wrangler(args: string[], signal?: AbortSignal, timeoutMs = 120_0
   })
 }
 
-export async function buildBundle(outdir: string, minify: boolean, signal?: AbortSignal, config = 'wrangler.toml'): Promise<Bundle> {
+export async function buildBundle(outdir: string, minify: boolean, signal?: AbortSignal, config = 'wrangler.toml', root = ROOT): Promise<Bundle> {
   const meta = join(outdir, 'meta.json')
-  const out = await wrangler(['deploy', '-c', config, '--dry-run', '--outdir', outdir, '--metafile', meta, ...(minify ? ['--minify'] : [])], signal)
+  const out = await wrangler(['deploy', '-c', config, '--dry-run', '--outdir', outdir, '--metafile', meta, ...(minify ? ['--minify'] : [])], signal, undefined, root)
   const parts = new Map<string, number>()
   const { outputs } = JSON.parse(await readFile(meta, 'utf8')) as Metafile
   // One module: the worker's entry, named after its `main`.
   const js = Object.keys(outputs).filter((file) => file.endsWith('.js'))
   if (js.length !== 1) throw new Error(`expected one module from ${config}, got: ${js.join(', ')}`)
   for (const [input, { bytesInOutput }] of Object.entries(outputs[js[0]!]!.inputs)) parts.set(partOf(input), (parts.get(partOf(input)) ?? 0) + bytesInOutput)
-  const path = resolve(ROOT, js[0]!)
+  const path = resolve(root, js[0]!)
   const code = await readFile(path)
   return {
     parts: [...parts].sort((a, b) => b[1] - a[1]),
@@ -79,4 +79,17 @@ export async function buildBundle(outdir: string, minify: boolean, signal?: Abor
     gzipBytes: gzipSync(code, { level: 9 }).length,
     wranglerSays: /Total Upload: [^\n]*/.exec(out)?.[0] ?? '(not printed)',
   }
+}
+
+/**
+ * The edge worker as it was at a git commit, built the same way: the commit's tree is exported (`git archive`, which
+ * reads the object store and touches neither the working tree nor the index) into `dir`, with this checkout's
+ * node_modules, so a before/after comparison runs both in one benchmark.
+ */
+export async function buildBundleAt(ref: string, dir: string, signal?: AbortSignal): Promise<Bundle> {
+  const tree = join(dir, 'tree')
+  await mkdir(tree, { recursive: true })
+  execFileSync('sh', ['-c', 'git -C "$0" archive --format=tar "$1" | tar -x -C "$2"', ROOT, ref, tree])
+  await symlink(join(ROOT, 'node_modules'), join(tree, 'node_modules'))
+  return buildBundle(join(dir, 'out'), false, signal, 'wrangler.toml', tree)
 }

@@ -30,10 +30,15 @@ function prng(seed: number) {
 
 const CHROME = 'Mozilla/5.0 (X11; Linux x86_64) AppleWebKit/537.36 (KHTML, like Gecko) Chrome/131.0.0.0 Safari/537.36'
 
+/** Share of client addresses that are IPv6 (about what large sites see); the rest are IPv4. */
+const IPV6_SHARE = 0.4
+
 /**
  * `n` requests for `path`, each distinct where it matters (cookie values, so
  * cohorts vary). No Accept-Encoding: on Cloudflare compression happens outside
  * the worker, while locally it would be done by the same workerd process.
+ * Every request carries `CF-Connecting-IP`, as Cloudflare sets it, so the
+ * client key and X-Forwarded-For are computed from real-looking addresses.
  */
 export function requestMix(path: string, n: number, shares: MixShares = DEFAULT_MIX, seed = 42): Request[] {
   const rand = prng(seed)
@@ -47,6 +52,10 @@ export function requestMix(path: string, n: number, shares: MixShares = DEFAULT_
     'sec-fetch-mode': 'navigate',
     'sec-fetch-dest': 'document',
   }
+  const address = () =>
+    rand() < IPV6_SHARE
+      ? `2001:db8:${hex(4)}:${hex(4)}:${hex(4)}:${hex(4)}:${hex(4)}:${hex(4)}`
+      : `${198 + Math.floor(rand() * 6)}.${Math.floor(rand() * 256)}.${Math.floor(rand() * 256)}.${1 + Math.floor(rand() * 254)}`
   const out: Request[] = []
   for (let i = 0; i < n; i++) {
     const x = rand()
@@ -59,7 +68,7 @@ export function requestMix(path: string, n: number, shares: MixShares = DEFAULT_
     } else {
       headers = { 'user-agent': `curl/8.${Math.floor(rand() * 10)}.0`, accept: '*/*' }
     }
-    out.push({ method: 'GET', path, headers })
+    out.push({ method: 'GET', path, headers: { ...headers, 'cf-connecting-ip': address() } })
   }
   return out
 }
