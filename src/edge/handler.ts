@@ -11,7 +11,7 @@ import { type CompiledRollout, selectRollout } from '../core/config/compile.ts'
 import type { Cohort } from '../core/config/schema.ts'
 import type { ConfigStore } from './config-store.ts'
 import { record } from './metrics.ts'
-import { OriginTimeout, carriesBytes, forward, relay } from './proxy.ts'
+import { OriginTimeout, carriesBytes, forward, originHeaders, relay } from './proxy.ts'
 
 const SAFE_METHODS = new Set(['GET', 'HEAD', 'OPTIONS'])
 
@@ -43,57 +43,39 @@ export function withoutParam(search: string, name: string): string {
 }
 
 interface Attempt {
-  res?: Response
+  res: Response | undefined
   /** The origin's status, 0 when it gave none. */
   status: number
   latencyMs: number
   timedOut: boolean
 }
 
-async function attempt(request: Request, body: ReadableStream | null, r: CompiledRollout, cohort: Cohort, url: URL, clientIp: string): Promise<Attempt> {
-  const p = r.rollout.proxy
+/** One origin request, timed; never rejects (forward rejects only asynchronously). One shape for both outcomes. */
+function attempt(target: string, init: RequestInit, timeoutMs: number): Promise<Attempt> {
   const started = Date.now()
-  try {
-    const res = await forward(request, {
-      origin: r.origins[cohort],
-      url,
-      timeoutMs: cohort === 'canary' ? p.canaryTimeoutMs : p.stableTimeoutMs,
-      set: {
-        [p.originCohortHeader]: cohort,
-        'x-forwarded-host': url.host,
-        'x-forwarded-proto': url.protocol.slice(0, -1),
-        'x-forwarded-for': request.headers.get('x-forwarded-for') ?? clientIp,
-      },
-      dropCookies: r.ownCookies,
-      dropHeaders: r.ownHeaders,
-      body,
-    })
-    return { res, status: res.status, latencyMs: Date.now() - started, timedOut: false }
-  } catch (err) {
-    return { status: 0, latencyMs: Date.now() - started, timedOut: err instanceof OriginTimeout }
-  }
+  return forward(target, init, timeoutMs).then(
+    (res) => ({ res, status: res.status, latencyMs: Date.now() - started, timedOut: false }),
+    (err: unknown) => ({ res: undefined, status: 0, latencyMs: Date.now() - started, timedOut: err instanceof OriginTimeout }),
+  )
 }
 
-/** Response headers Sluice adds: the cohort, and the cookies the assignment asked for. */
-function additions(r: CompiledRollout, a: Assignment, url: URL): [string, string][] {
-  const add: [string, string][] = []
-  if (r.rollout.proxy.responseCohortHeader) add.push(['x-sluice-cohort', a.cohort])
+/** Appends the response headers Sluice adds: the cohort, and the cookies the assignment asked for. */
+function addOwnHeaders(headers: Headers, r: CompiledRollout, a: Assignment, https: boolean): void {
+  if (r.rollout.proxy.responseCohortHeader) headers.append('x-sluice-cohort', a.cohort)
+  // Most requests set no cookie (a returning visitor): they stop here.
+  if (a.setId === undefined && a.pin === undefined) return
   const c = r.rollout.cookie
-  const secure = c.secure === 'auto' ? url.protocol === 'https:' : c.secure
+  const secure = c.secure === 'auto' ? https : c.secure
   if (a.setId) {
-    add.push([
-      'set-cookie',
-      serialize(c.name, a.setId, { path: c.path, domain: c.domain, maxAge: c.maxAge, sameSite: c.sameSite, httpOnly: c.httpOnly, secure }),
-    ])
+    headers.append('set-cookie', serialize(c.name, a.setId, { path: c.path, domain: c.domain, maxAge: c.maxAge, sameSite: c.sameSite, httpOnly: c.httpOnly, secure }))
   }
   if (a.pin !== undefined) {
     const o = r.rollout.overrides
-    add.push([
+    headers.append(
       'set-cookie',
       serialize(o.pinCookie, a.pin ?? '', { path: c.path, domain: c.domain, maxAge: a.pin === null ? 0 : o.pinMaxAge, sameSite: c.sameSite, httpOnly: c.httpOnly, secure }),
-    ])
+    )
   }
-  return add
 }
 
 export interface EdgeOptions {
@@ -128,20 +110,32 @@ export function createEdgeHandler({ store, newId = () => crypto.randomUUID() }: 
       body = null
     }
     const config = await store.get(env.SLUICE_KV, (p) => ctx.waitUntil(p))
-    const r = config && selectRollout(config, url.host, url.pathname)
+    // Each URL getter is a call into the runtime that builds a new string: read each part once.
+    const host = url.host
+    const path = url.pathname
+    const r = config && selectRollout(config, host, path)
     if (!r) return gatewayError(503, 'No rollout is configured for this host.')
 
-    const clientIp = request.headers.get('cf-connecting-ip') ?? ''
+    const headers = request.headers
+    const clientIp = headers.get('cf-connecting-ip') ?? ''
     const cf = request.cf as RequestFacts['cf'] & { colo?: string; country?: string }
-    const a = assign(r, { headers: request.headers, url, clientIp, newId, cf })
-    const query = r.rollout.overrides.query
-    if (r.rollout.overrides.enabled) {
-      const search = withoutParam(url.search, query)
-      // Setting `search` re-parses the URL: only when the parameter was there.
-      if (search !== url.search) url.search = search
-    }
+    const cookie = headers.get('cookie')
+    const a = assign(r, { headers, url, clientIp, newId, cf, cookie })
+    const o = r.rollout.overrides
+    const search = o.enabled ? withoutParam(url.search, o.query) : url.search
+    const protocol = url.protocol
 
-    const first = await attempt(request, body, r, a.cohort, url, clientIp)
+    // Built once for both attempts: a failover changes only the cohort it tells the origin.
+    const p = r.rollout.proxy
+    const toOrigin = originHeaders(headers, cookie, r)
+    toOrigin.set(p.originCohortHeader, a.cohort)
+    toOrigin.set('x-forwarded-host', host)
+    toOrigin.set('x-forwarded-proto', protocol.slice(0, -1))
+    toOrigin.set('x-forwarded-for', headers.get('x-forwarded-for') ?? clientIp)
+    const init: RequestInit = { method, headers: toOrigin, body, redirect: 'manual' }
+    const target = path + search
+
+    const first = await attempt(r.origins[a.cohort] + target, init, a.cohort === 'canary' ? p.canaryTimeoutMs : p.stableTimeoutMs)
     let served = first
     let servedBy: Cohort = a.cohort
     const f = r.rollout.failover
@@ -149,7 +143,8 @@ export function createEdgeHandler({ store, newId = () => crypto.randomUUID() }: 
     // Only requests that are safe to repeat and whose body was never streamed: a POST may already have taken effect.
     if (canaryFailed && f.enabled && SAFE_METHODS.has(method) && body === null) {
       await first.res?.body?.cancel()
-      served = await attempt(request, body, r, 'stable', url, clientIp)
+      toOrigin.set(p.originCohortHeader, 'stable')
+      served = await attempt(r.origins.stable + target, init, p.stableTimeoutMs)
       servedBy = 'stable'
     }
 
@@ -158,7 +153,7 @@ export function createEdgeHandler({ store, newId = () => crypto.randomUUID() }: 
       cohort: a.cohort,
       reason: a.reason,
       release: r.rollout.release ?? '',
-      method: request.method,
+      method,
       status: first.status,
       latencyMs: first.latencyMs,
       failover: served !== first,
@@ -173,9 +168,9 @@ export function createEdgeHandler({ store, newId = () => crypto.randomUUID() }: 
         ? gatewayError(504, 'The origin did not answer in time.')
         : gatewayError(502, 'The origin could not be reached.')
     }
-    const add = additions(r, a, url)
-    if (served !== first) add.push(['x-sluice-failover', '1'])
-    return relay(served.res, { origin: r.origins[servedBy], publicUrl: url, add })
+    const out = relay(served.res, r.origins[servedBy], url)
+    addOwnHeaders(out.headers, r, a, protocol === 'https:')
+    if (served !== first) out.headers.append('x-sluice-failover', '1')
+    return out
   }
 }
-

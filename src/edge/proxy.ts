@@ -7,25 +7,22 @@
  * that claims to be transparent must do none of those.
  */
 
-/** Hop-by-hop headers (RFC 9110 §7.6.1) belong to one connection and are never forwarded; nor is Host (the origin's is set by fetch). */
-const HOP = new Set(['connection', 'keep-alive', 'proxy-connection', 'proxy-authenticate', 'proxy-authorization', 'te', 'trailer', 'transfer-encoding', 'upgrade', 'host'])
+/**
+ * Hop-by-hop headers (RFC 9110 §7.6.1) belong to one connection and are never forwarded. workerd's fetch already
+ * drops the connection-level ones (Connection, Keep-Alive, TE, Trailer, Transfer-Encoding, Upgrade) and sets Host
+ * from the URL, so deleting those again only costs a call into the runtime per name (bench/RESULTS.md); these are the
+ * ones it passes through. The proxy test "no hop-by-hop header reaches the origin" holds the runtime to that.
+ */
+const HOP = ['proxy-connection', 'proxy-authenticate', 'proxy-authorization']
 
 const TOKEN = /^[!#$%&'*+\-.^_`|~0-9A-Za-z]+$/
 
-export interface ForwardOptions {
-  /** The origin, e.g. `https://canary.example.com` (no trailing slash). */
-  origin: string
-  /** The public URL as the origin should see it (override parameters already removed). */
-  url: URL
-  timeoutMs: number
-  /** Extra headers for the origin (cohort, X-Forwarded-*). */
-  set: Record<string, string>
-  /** Cookie names that are Sluice's own and not the origin's business. */
-  dropCookies: readonly string[]
-  /** Request headers that are Sluice's own (the tester override, which may carry a secret). */
-  dropHeaders: readonly string[]
-  /** The request's body, or null for none (a GET or HEAD whose body turned out empty is sent without one). */
-  body: ReadableStream | null
+/** What Sluice keeps to itself: never forwarded to an origin. */
+export interface OwnNames {
+  /** Cookie names (the cohort cookie, the pin). */
+  readonly ownCookies: readonly string[]
+  /** Lower-case request header names (the tester override, which may carry a secret). */
+  readonly ownHeaders: readonly string[]
 }
 
 export class OriginTimeout extends Error {
@@ -42,11 +39,16 @@ export function stripCookies(header: string, names: readonly string[]): string |
   return kept.length ? kept.join('; ') : null
 }
 
-function originHeaders(request: Request, opts: ForwardOptions): Headers {
+/**
+ * The client's request headers as an origin may see them: without hop-by-hop headers and without Sluice's own
+ * cookies and headers. `cookie` is the incoming Cookie header, which the caller has already read. The caller adds
+ * its own headers (cohort, X-Forwarded-*) to the copy returned.
+ */
+export function originHeaders(incoming: Headers, cookie: string | null, own: OwnNames): Headers {
   // A copy made by the runtime, then a few targeted changes. Iterating Headers from JS materialises every entry and
   // costs about twice as much (22 µs against 12 µs in workerd; see bench/RESULTS.md), and most of these deletes are
   // of names that are not there.
-  const headers = new Headers(request.headers)
+  const headers = new Headers(incoming)
   const connection = headers.get('connection')
   const upgrade = headers.get('upgrade')
   for (const name of HOP) headers.delete(name)
@@ -57,23 +59,24 @@ function originHeaders(request: Request, opts: ForwardOptions): Headers {
       if (TOKEN.test(name)) headers.delete(name)
     }
   }
-  for (const name of opts.dropHeaders) headers.delete(name)
-  const cookie = headers.get('cookie')
+  for (const name of own.ownHeaders) headers.delete(name)
   if (cookie !== null) {
-    const kept = stripCookies(cookie, opts.dropCookies)
+    const kept = stripCookies(cookie, own.ownCookies)
     if (kept === null) headers.delete('cookie')
     else if (kept !== cookie) headers.set('cookie', kept)
   }
+  // A WebSocket handshake needs Upgrade, in the form fetch recognises (it reads it, then drops it as hop-by-hop).
   if (upgrade?.toLowerCase() === 'websocket') headers.set('upgrade', 'websocket')
-  for (const name in opts.set) headers.set(name, opts.set[name]!)
   return headers
 }
 
 /**
- * Sends the request to the origin. Resolves with the origin's response (any
- * status); rejects on a network error or when no response headers arrive in
- * `timeoutMs` (an `OriginTimeout`). The timeout covers only the wait for
- * headers, so long downloads, SSE and WebSockets are not cut off.
+ * Sends a request to an origin (`target` is the full URL, `init` carries
+ * `redirect: "manual"` and the headers from `originHeaders`). Resolves with
+ * the origin's response (any status); rejects on a network error or when no
+ * response headers arrive in `timeoutMs` (an `OriginTimeout`). The timeout
+ * covers only the wait for headers, so long downloads, SSE and WebSockets are
+ * not cut off.
  *
  * The deadline races the subrequest rather than aborting it: an AbortSignal on a live fetch is the most expensive
  * part of a timeout in workerd (bench/RESULTS.md), and AbortSignal.timeout(), the cheaper signal, would also cut
@@ -81,19 +84,15 @@ function originHeaders(request: Request, opts: ForwardOptions): Headers {
  * its body cancelled and is never handed on, a late failure is absorbed here (so no unhandled rejection), and the
  * runtime cancels a subrequest still pending when the request ends.
  */
-export function forward(request: Request, opts: ForwardOptions): Promise<Response> {
-  const sent = fetch(opts.origin + opts.url.pathname + opts.url.search, {
-    method: request.method,
-    headers: originHeaders(request, opts),
-    body: opts.body,
-    redirect: 'manual',
-  })
+export function forward(target: string, init: RequestInit, timeoutMs: number): Promise<Response> {
   return new Promise((resolve, reject) => {
+    // Inside the executor: should fetch throw rather than reject, the promise rejects all the same.
+    const sent = fetch(target, init)
     let late = false
     const timer = setTimeout(() => {
       late = true
-      reject(new OriginTimeout(`no response headers in ${opts.timeoutMs} ms`))
-    }, opts.timeoutMs)
+      reject(new OriginTimeout(`no response headers in ${timeoutMs} ms`))
+    }, timeoutMs)
     sent.then(
       (res) => {
         if (late) return void res.body?.cancel().catch(ignore)
@@ -126,24 +125,20 @@ export async function carriesBytes(body: ReadableStream<Uint8Array>): Promise<bo
   }
 }
 
-export interface RelayOptions {
-  origin: string
-  publicUrl: URL
-  /** Headers Sluice adds to the response (cohort, cookies). Set-Cookie values are appended. */
-  add: [string, string][]
-}
-
-/** The origin's response as the browser should see it: same status, headers and body, plus Sluice's additions. */
-export function relay(res: Response, opts: RelayOptions): Response {
+/**
+ * The origin's response as the browser should see it: same status, headers and body, with a `Location` on the
+ * origin's own host moved to the public one. The caller appends Sluice's own headers to the copy returned.
+ */
+export function relay(res: Response, origin: string, publicUrl: URL): Response {
   // A 101 carries the WebSocket, which the copying constructor below does not.
   const out = res.status === 101 ? new Response(null, { status: 101, headers: res.headers, webSocket: res.webSocket }) : new Response(res.body, res)
-  const location = out.headers.get('location')
-  if (location?.startsWith(opts.origin)) {
-    const rest = location.slice(opts.origin.length)
+  const headers = out.headers
+  const location = headers.get('location')
+  if (location?.startsWith(origin)) {
+    const rest = location.slice(origin.length)
     if (rest === '' || rest.startsWith('/') || rest.startsWith('?') || rest.startsWith('#')) {
-      out.headers.set('location', opts.publicUrl.origin + (rest || '/'))
+      headers.set('location', publicUrl.origin + (rest || '/'))
     }
   }
-  for (const [k, v] of opts.add) out.headers.append(k, v)
   return out
 }

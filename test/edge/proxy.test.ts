@@ -34,6 +34,31 @@ describe('forwarding', () => {
     expect(echo.headers.host).toBe(new URL(canaryUrl()).host)
   })
 
+  it('no hop-by-hop header reaches the origin, whether Sluice or the runtime drops it', async () => {
+    // Sluice deletes only the ones workerd's fetch would pass on (src/edge/proxy.ts): this holds the runtime to the rest.
+    await publish(rollout())
+    const hop = {
+      connection: 'x-named, keep-alive',
+      'x-named': '1',
+      'keep-alive': 'timeout=5',
+      'proxy-connection': 'keep-alive',
+      'proxy-authenticate': 'Basic',
+      'proxy-authorization': 'Basic eDp5',
+      te: 'trailers',
+      trailer: 'x-trailer',
+      upgrade: 'h2c',
+      host: 'spoofed.example.net',
+    }
+    const echo = await echoOf(await sluice().fetch('/echo', { headers: { ...hop, 'x-kept': '1' } }))
+    for (const name of Object.keys(hop)) if (name !== 'host') expect(echo.headers[name], name).toBeUndefined()
+    expect(echo.headers.host).toBe(new URL(stableUrl()).host)
+    expect(echo.headers['x-kept']).toBe('1')
+    // A body's framing is the runtime's own, whatever the client's Transfer-Encoding said.
+    const upload = await echoOf(await sluice().fetch('/echo', { method: 'POST', body: 'abc', headers: { 'transfer-encoding': 'gzip, chunked' } }))
+    expect(upload.bodyBytes).toBe(3)
+    expect(upload.headers['transfer-encoding'] ?? '').not.toContain('gzip')
+  })
+
   it('does not forward a tester override header, which may carry its secret', async () => {
     await publish(rollout({ overrides: { header: 'x-tester', secret: 'tester-secret-0123' } }))
     const echo = await echoOf(await sluice().fetch('/echo', { headers: { 'x-tester': 'canary.tester-secret-0123' } }))

@@ -39,6 +39,8 @@ export interface RequestFacts {
   newId: () => string
   /** `request.cf`, for audience conditions on country, continent, colo and ASN. */
   cf?: RequestView['cf']
+  /** The Cookie header when the caller has read it already (the edge needs it too): one call into the runtime less. */
+  cookie?: string | null
 }
 
 const ID_PATTERN = /^[A-Za-z0-9_-]{8,64}$/
@@ -125,7 +127,7 @@ function overrideOf(r: CompiledRollout, req: RequestFacts, cookies: string): Pic
 }
 
 export function assign(r: CompiledRollout, req: RequestFacts): Assignment {
-  const cookies = req.headers.get('cookie') ?? ''
+  const cookies = (req.cookie === undefined ? req.headers.get('cookie') : req.cookie) ?? ''
   const override = overrideOf(r, req, cookies)
   // A cleared pin falls through to normal assignment; only a real pin short-circuits it.
   if (override && override.pin !== null) return { ...override, reason: 'override' }
@@ -156,16 +158,12 @@ export function assign(r: CompiledRollout, req: RequestFacts): Assignment {
   }
   const bucket = bucketOf(r.salt, id)
   // Ring membership is per request (a travelling visitor may leave a country's ring); the bucket stays the visitor's.
-  const placed = r.rings.length === 0 ? { ring: '', weightBp: r.weightBp } : ringOf(r.rings, r.weightBp, view(req, cookies))
-  return {
-    ...base,
-    cohort: inCanary(bucket, placed.weightBp) ? 'canary' : 'stable',
-    reason: 'weight',
-    source,
-    bucket,
-    ring: placed.ring,
-    ...(setId ? { setId } : {}),
-  }
+  const placed = r.rings.length === 0 ? undefined : ringOf(r.rings, r.weightBp, view(req, cookies))
+  // Built field by field, not by spreads: this is the object every request gets.
+  const a: Assignment = { cohort: inCanary(bucket, placed?.weightBp ?? r.weightBp) ? 'canary' : 'stable', reason: 'weight', source, bucket, ring: placed?.ring ?? '' }
+  if (override) a.pin = null
+  if (setId) a.setId = setId
+  return a
 }
 
 const view = (req: RequestFacts, cookies: string): RequestView => ({
