@@ -71,8 +71,16 @@ describe('the whole loop', () => {
     // A visitor's view before and after the button.
     const visitor = await newVisitor(browser)
     const site = await visitor.newPage()
-    await site.goto(s.url)
-    expect(await site.locator('#cohort').textContent()).toBe('canary')
+    // The API says promoted at once; the edge's config cache may serve the step before for up to twice its TTL.
+    await expect
+      .poll(
+        async () => {
+          await site.goto(s.url)
+          return site.locator('#cohort').textContent()
+        },
+        { timeout: 15_000 },
+      )
+      .toBe('canary')
 
     await page.getByTestId('cmd-rollback').click()
     await page.locator('#dialog-confirm').click()
