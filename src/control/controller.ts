@@ -14,6 +14,7 @@
  * first traffic wait for their hooks' go, asked after every other decision of
  * the tick is applied.
  */
+import type { SeriesPoint } from '../contract/index.ts'
 import type { RolloutSpec } from '../core/config/schema.ts'
 import { type Verdict, type WindowStats, judge } from '../core/judge/judge.ts'
 import { judgeRings } from '../core/judge/rings.ts'
@@ -22,7 +23,6 @@ import { type ControllerEvidence, type TickOutcome, decide, decideWithoutData, e
 import { type GateEvent, awaitingPreRollout, gateOf, gated, preRolloutGo } from '../core/rollout/gates.ts'
 import { coordinator } from './client.ts'
 import { callGate, hookPayload } from './hooks.ts'
-import type { SeriesPoint } from './coordinator.ts'
 import { BindingSource } from './metrics/binding.ts'
 import { localMetrics } from './metrics/local.ts'
 import type { MetricsSource, MetricsWindow, TimeRange } from './metrics/source.ts'

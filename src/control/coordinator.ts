@@ -2,106 +2,65 @@
  * @module
  * The coordinator: one SQLite-backed Durable Object that is the single writer
  * of every rollout's config, state and history, and the only publisher of the
- * edge's KV document.
+ * edge's KV document. This file holds its operations (reads, operator
+ * commands, controller decisions); its tables are in storage.ts, the
+ * document and its KV queue in publisher.ts.
  *
  * Why one object for all rollouts: the edge reads one KV key holding every
  * rollout, so one writer must own that key (per-rollout objects would race on
  * it). Admin commands and controller ticks are rare (seconds to minutes apart),
- * far below what one object serves. Its methods run their reads and writes
- * without an `await` in between, so each command is atomic; KV publishing
- * happens after the commit and is retried by an alarm if KV refuses.
+ * far below what one object serves. Each write runs in one transaction,
+ * without an `await` in it, so each command is atomic; KV publishing happens
+ * after the commit and is retried by an alarm if KV refuses.
  */
 import { DurableObject } from 'cloudflare:workers'
 import * as z from 'zod/mini'
-import { type Actor, CONFIG_KEY, type FieldError, type HistoryEntry, type HistoryPage, type PublishedConfig, type RolloutStatus, type SeriesPoint } from '../contract/index.ts'
-import { MAX_PUBLISHED_BYTES, MAX_ROLLOUTS } from '../core/config/limits.ts'
+import type { DecisionBasis, HistoryPage, PublishedConfig, Refusal, Result, RolloutStatus, SeriesPoint, WriteOptions } from '../contract/index.ts'
+import { MAX_ROLLOUTS } from '../core/config/limits.ts'
 import { type RolloutSpec, RolloutSpec as RolloutSpecSchema } from '../core/config/schema.ts'
-import { type Command, type Decision, type RolloutState, type Transition, applyCommand, applyDecision, initialState, reschedule } from '../core/rollout/machine.ts'
-import { type Rejection, parseConfig } from '../core/config/published.ts'
 import { RECENT_MS, etaOf, recentRequestsPerMinute, startWarnings } from '../core/rollout/eta.ts'
-import { logOnce } from '../shared/log.ts'
 import { awaitingPreRollout } from '../core/rollout/gates.ts'
+import { type Command, type Decision, type RolloutState, type Transition, applyCommand, applyDecision, initialState, reschedule } from '../core/rollout/machine.ts'
 import { hookPayload, notifyHooks } from './hooks.ts'
 import { NOTIFY, sendWebhook } from './notify.ts'
-
-// Defined in the contract; re-exported for the modules that still import them from here (controller, tests).
-export type { HistoryEntry, RolloutStatus, SeriesPoint }
-
-/** Points kept per rollout: a week of one-minute windows. */
-const SERIES_LIMIT = 7 * 24 * 60
-
-/** A refusal, which the admin API answers as a problem document of that status. */
-export type Problem = { status: 400 | 404 | 409 | 412; title: string; detail: string; errors?: FieldError[] }
-export type Result<T> = { ok: true; value: T; published: boolean } | { ok: false; problem: Problem }
-
-export interface WriteOptions {
-  actor: Actor
-  /** The revision the caller last saw (If-Match); a mismatch is a 412. */
-  ifMatch?: number
-  reason?: string
-}
-
-/** What the controller read before judging; a decision is applied only if nothing changed since. */
-export interface DecisionBasis {
-  revision: number
-  windowEnd: number | null
-}
-
-const PUBLISH_RETRY_MS = 2_000
-/** Past this a KV put counts as failed, and the alarm retries it. */
-const KV_PUT_TIMEOUT_MS = 10_000
+import { KvPublisher, edgeRefusal, edgeView, publishedDocument } from './publisher.ts'
+import { type Row, RolloutStore } from './storage.ts'
 
 const iso = (ms: number | null) => (ms === null ? null : new Date(ms).toISOString())
 
 export class Coordinator extends DurableObject<ControlEnv> {
-  readonly #sql: SqlStorage
-  /** The tail of the publish queue (see `publish`). */
-  #publishing: Promise<boolean> = Promise.resolve(true)
+  readonly #store: RolloutStore
+  readonly #publisher: KvPublisher
 
   constructor(ctx: DurableObjectState, env: ControlEnv) {
     super(ctx, env)
-    this.#sql = ctx.storage.sql
-    this.#sql.exec(`
-      CREATE TABLE IF NOT EXISTS rollouts (id TEXT PRIMARY KEY, spec TEXT NOT NULL, state TEXT NOT NULL);
-      CREATE TABLE IF NOT EXISTS history (
-        seq INTEGER PRIMARY KEY AUTOINCREMENT, rollout TEXT NOT NULL, at INTEGER NOT NULL, entry TEXT NOT NULL);
-      CREATE INDEX IF NOT EXISTS history_by_rollout ON history (rollout, seq);
-      CREATE TABLE IF NOT EXISTS series (rollout TEXT NOT NULL, at INTEGER NOT NULL, point TEXT NOT NULL, PRIMARY KEY (rollout, at));
-    `)
+    this.#store = new RolloutStore(ctx.storage.sql)
+    this.#publisher = new KvPublisher(
+      () => this.env.SLUICE_KV,
+      () => this.published(),
+      (at) => ctx.storage.setAlarm(at),
+    )
   }
 
   // ---- reads ---------------------------------------------------------------
 
   list(): RolloutStatus[] {
-    return this.#rows().map(({ spec, state }) => statusOf(spec, state))
+    return this.#store.rows().map(({ spec, state }) => statusOf(spec, state))
   }
 
   status(id: string): RolloutStatus | null {
-    const row = this.#row(id)
+    const row = this.#store.row(id)
     return row ? statusOf(row.spec, row.state) : null
   }
 
   /** Newest first; `before` is the `seq` of the last entry of the previous page. */
   history(id: string, page: { limit: number; before?: number }): HistoryPage {
-    const rows = this.#sql
-      .exec<{ seq: number; entry: string }>(
-        'SELECT seq, entry FROM history WHERE rollout = ? AND seq < ? ORDER BY seq DESC LIMIT ?',
-        id,
-        page.before ?? Number.MAX_SAFE_INTEGER,
-        page.limit + 1,
-      )
-      .toArray()
-    const entries = rows.slice(0, page.limit).map((r) => ({ ...(JSON.parse(r.entry) as Omit<HistoryEntry, 'seq'>), seq: r.seq }))
-    return { entries, next: rows.length > page.limit ? entries.at(-1)!.seq : null }
+    return this.#store.history(id, page)
   }
 
   /** The last `limit` judged windows, oldest first. */
   series(id: string, limit: number): SeriesPoint[] {
-    return this.#sql
-      .exec<{ point: string }>('SELECT point FROM series WHERE rollout = ? ORDER BY at DESC LIMIT ?', id, limit)
-      .toArray()
-      .map((r) => JSON.parse(r.point) as SeriesPoint)
-      .reverse()
+    return this.#store.series(id, limit)
   }
 
   // ---- operator writes -----------------------------------------------------
@@ -111,40 +70,40 @@ export class Coordinator extends DurableObject<ControlEnv> {
     const parsed = z.safeParse(RolloutSpecSchema, { ...(specInput as object), id })
     if (!parsed.success) return { ok: false, problem: { status: 400, title: 'Invalid rollout', detail: parsed.error.message } }
     const now = Date.now()
-    const row = this.#row(id)
+    const row = this.#store.row(id)
     if (row && opts.createOnly) return { ok: false, problem: { status: 412, title: 'Precondition Failed', detail: `rollout ${id} already exists` } }
     const stale = this.#checkRevision(row?.state, opts.ifMatch)
     if (stale) return stale
-    if (!row && this.#count() >= MAX_ROLLOUTS) {
+    if (!row && this.#store.count() >= MAX_ROLLOUTS) {
       const message = `the published config already holds ${MAX_ROLLOUTS} rollouts, the most the edge accepts`
       return { ok: false, problem: { status: 409, title: 'Conflict', detail: `cannot create ${id}: ${message}`, errors: [{ field: 'id', message }] } }
     }
     const before = row?.state ?? null
     const state = before ? reschedule(before, parsed.data.schedule, now) : initialState(now)
     const refused = this.#edgeChecked(() => {
-      this.#save(id, parsed.data, state)
-      this.#record(id, now, opts, row ? 'replace' : 'create', before, state)
+      this.#store.save(id, parsed.data, state)
+      this.#store.record(id, now, opts, row ? 'replace' : 'create', before, state)
     })
     if (refused) return refused
     return this.#committed({ status: statusOf(parsed.data, state), created: !row })
   }
 
   async remove(id: string, opts: WriteOptions): Promise<Result<null>> {
-    const row = this.#row(id)
+    const row = this.#store.row(id)
     if (!row) return notFound(id)
     const stale = this.#checkRevision(row.state, opts.ifMatch)
     if (stale) return stale
     // Unchecked, like a rollback (see `#edgeChecked`): removing an entry cannot make the edge reject another.
     this.#write(false, () => {
-      this.#sql.exec('DELETE FROM rollouts WHERE id = ?', id)
+      this.#store.delete(id)
       // History outlives the rollout: what happened stays on record.
-      this.#record(id, Date.now(), opts, 'delete', row.state, null)
+      this.#store.record(id, Date.now(), opts, 'delete', row.state, null)
     })
     return this.#committed(null)
   }
 
   async command(id: string, cmd: Command, opts: WriteOptions): Promise<Result<RolloutStatus>> {
-    const row = this.#row(id)
+    const row = this.#store.row(id)
     if (!row) return notFound(id)
     const stale = this.#checkRevision(row.state, opts.ifMatch)
     if (stale) return stale
@@ -161,8 +120,8 @@ export class Coordinator extends DurableObject<ControlEnv> {
     // A start records the origins its release runs against, whether it set them or not.
     const data = cmd.name === 'start' ? { release: cmd.release, stable: spec.stable, canary: spec.canary, ...warned } : t.swapOrigins ? { stable: spec.stable, canary: spec.canary } : undefined
     const refused = this.#write(cmd.name !== 'rollback', () => {
-      this.#save(id, spec, t.state)
-      this.#record(id, now, { ...opts, ...(data ? { data } : {}) }, cmd.name, row.state, t.state)
+      this.#store.save(id, spec, t.state)
+      this.#store.record(id, now, { ...opts, ...(data ? { data } : {}) }, cmd.name, row.state, t.state)
     })
     if (refused) return refused
     this.#notify(spec, cmd.name, row.state, t.state, opts.reason)
@@ -185,7 +144,7 @@ export class Coordinator extends DurableObject<ControlEnv> {
     patch: Pick<RolloutState, 'evidence' | 'windowEnd'>,
     point?: SeriesPoint,
   ): Promise<Result<{ applied: boolean; status: RolloutStatus | null }>> {
-    const row = this.#row(id)
+    const row = this.#store.row(id)
     if (!row || row.state.revision !== basis.revision || row.state.windowEnd !== basis.windowEnd) {
       return { ok: true, value: { applied: false, status: row ? statusOf(row.spec, row.state) : null }, published: false }
     }
@@ -194,15 +153,12 @@ export class Coordinator extends DurableObject<ControlEnv> {
     if (!t.ok) return { ok: true, value: { applied: false, status: statusOf(row.spec, row.state) }, published: false }
     // Unchanged weight and phase leave the published document as it is: nothing for the edge to judge.
     const refused = this.#write(t.changed && decision.kind !== 'rollback', () => {
-      this.#save(id, row.spec, t.state)
-      if (point) {
-        this.#sql.exec('INSERT OR REPLACE INTO series (rollout, at, point) VALUES (?, ?, ?)', id, point.at, JSON.stringify(point))
-        this.#sql.exec('DELETE FROM series WHERE rollout = ? AND at < (SELECT MIN(at) FROM (SELECT at FROM series WHERE rollout = ? ORDER BY at DESC LIMIT ?))', id, id, SERIES_LIMIT)
-      }
+      this.#store.save(id, row.spec, t.state)
+      if (point) this.#store.addPoint(id, point)
       // A hold that says what the last one said adds nothing to the record; everything else is recorded.
       const repeatHold = decision.kind === 'hold' && row.state.lastDecision?.kind === 'hold' && row.state.lastDecision.reason === decision.reason
       if (!repeatHold) {
-        this.#record(id, now, { actor: { kind: 'controller', name: 'controller' }, reason: decision.reason, ...(decision.data ? { data: decision.data } : {}) }, decision.kind, row.state, t.state)
+        this.#store.record(id, now, { actor: { kind: 'controller', name: 'controller' }, reason: decision.reason, ...(decision.data ? { data: decision.data } : {}) }, decision.kind, row.state, t.state)
       }
     })
     if (refused) return refused
@@ -215,44 +171,20 @@ export class Coordinator extends DurableObject<ControlEnv> {
   }
 
   /** Rollouts the controller should look at (also those waiting at a gate: the canary still has traffic), with the state it read them in. */
-  progressing(): { spec: RolloutSpec; state: RolloutState }[] {
-    return this.#rows().filter((r) => r.state.phase === 'progressing' || r.state.phase === 'awaiting-approval')
+  progressing(): Row[] {
+    return this.#store.rows().filter((r) => r.state.phase === 'progressing' || r.state.phase === 'awaiting-approval')
   }
 
   // ---- publishing ----------------------------------------------------------
 
-  /** The document the edge reads: every rollout's spec with its current weight and release (see `edgeEntry`). */
+  /** The document the edge reads (see publisher.ts). */
   published(): PublishedConfig {
-    return { rollouts: this.#rows().map(({ spec, state }) => edgeEntry(spec, state)) }
+    return publishedDocument(this.#store.rows())
   }
 
-  /**
-   * Writes the current document to KV. On failure an alarm retries, so a committed change always reaches the edge.
-   * Publishes run one after another, each writing the document as it is when it starts: other calls run while a
-   * put is awaited, and two overlapping puts could otherwise land oldest last.
-   */
+  /** Writes the current document to KV; on failure the alarm retries, so a committed change always reaches the edge. */
   publish(): Promise<boolean> {
-    const run = this.#publishing.then(() => this.#put())
-    this.#publishing = run
-    return run
-  }
-
-  async #put(): Promise<boolean> {
-    let timer: ReturnType<typeof setTimeout> | undefined
-    try {
-      // A put that never settles would hold the publish queue, and with it every later change, until a restart.
-      const late = new Promise<never>((_, reject) => {
-        timer = setTimeout(() => reject(new Error(`KV put took over ${KV_PUT_TIMEOUT_MS} ms`)), KV_PUT_TIMEOUT_MS)
-      })
-      await Promise.race([this.env.SLUICE_KV.put(CONFIG_KEY, JSON.stringify(this.published())), late])
-      return true
-    } catch (err) {
-      logOnce('publish-failed', { detail: String(err) })
-      await this.ctx.storage.setAlarm(Date.now() + PUBLISH_RETRY_MS)
-      return false
-    } finally {
-      clearTimeout(timer)
-    }
+    return this.#publisher.publish()
   }
 
   override async alarm(): Promise<void> {
@@ -275,7 +207,7 @@ export class Coordinator extends DurableObject<ControlEnv> {
   }
 
   /** Runs a write, through `#edgeChecked` when asked (never for a rollback: see there). */
-  #write(checked: boolean, write: () => void): { ok: false; problem: Problem } | undefined {
+  #write(checked: boolean, write: () => void): { ok: false; problem: Refusal } | undefined {
     if (checked) return this.#edgeChecked(write)
     // One transaction either way: a storage fault between the state and its history entry must undo both, never
     // leave a rollback applied and unrecorded.
@@ -291,7 +223,7 @@ export class Coordinator extends DurableObject<ControlEnv> {
    * skip this: neither can make an entry invalid (a rollback only sets the weight to 0), and no limit may ever
    * stand between an operator and either in an incident.
    */
-  #edgeChecked(write: () => void): { ok: false; problem: Problem } | undefined {
+  #edgeChecked(write: () => void): { ok: false; problem: Refusal } | undefined {
     const before = edgeView(this.published())
     try {
       this.ctx.storage.transactionSync(() => {
@@ -306,96 +238,22 @@ export class Coordinator extends DurableObject<ControlEnv> {
     return undefined
   }
 
-  #count(): number {
-    return this.#sql.exec<{ n: number }>('SELECT COUNT(*) AS n FROM rollouts').one().n
-  }
-
-  #checkRevision(state: RolloutState | undefined, ifMatch: number | undefined): { ok: false; problem: Problem } | undefined {
+  #checkRevision(state: RolloutState | undefined, ifMatch: number | undefined): { ok: false; problem: Refusal } | undefined {
     if (ifMatch === undefined || state?.revision === ifMatch) return undefined
     return {
       ok: false,
       problem: { status: 412, title: 'Precondition Failed', detail: `If-Match revision ${ifMatch} is stale: the rollout is at revision ${state?.revision ?? 'none'}` },
     }
   }
-
-  #rows(): { spec: RolloutSpec; state: RolloutState }[] {
-    return this.#sql
-      .exec<{ spec: string; state: string }>('SELECT spec, state FROM rollouts ORDER BY id')
-      .toArray()
-      .map((r) => ({ spec: JSON.parse(r.spec) as RolloutSpec, state: JSON.parse(r.state) as RolloutState }))
-  }
-
-  #row(id: string): { spec: RolloutSpec; state: RolloutState } | undefined {
-    const r = this.#sql.exec<{ spec: string; state: string }>('SELECT spec, state FROM rollouts WHERE id = ?', id).toArray()[0]
-    return r && { spec: JSON.parse(r.spec) as RolloutSpec, state: JSON.parse(r.state) as RolloutState }
-  }
-
-  #save(id: string, spec: RolloutSpec, state: RolloutState) {
-    this.#sql.exec('INSERT OR REPLACE INTO rollouts (id, spec, state) VALUES (?, ?, ?)', id, JSON.stringify(spec), JSON.stringify(state))
-  }
-
-  #record(id: string, now: number, opts: WriteOptions & { data?: Record<string, unknown> }, command: string, from: RolloutState | null, to: RolloutState | null) {
-    const snap = (s: RolloutState | null) => s && { phase: s.phase, weight: s.weight, revision: s.revision }
-    const entry: Omit<HistoryEntry, 'seq'> = {
-      at: new Date(now).toISOString(),
-      rollout: id,
-      actor: opts.actor,
-      command,
-      from: snap(from),
-      to: snap(to),
-      ...(opts.reason ? { reason: opts.reason } : {}),
-      ...(opts.data ? { data: opts.data } : {}),
-    }
-    this.#sql.exec('INSERT INTO history (rollout, at, entry) VALUES (?, ?, ?)', id, now, JSON.stringify(entry))
-  }
-}
-
-/**
- * A rollout as the edge gets it. Hooks and the notify secret stay in the coordinator: the edge has no use for them,
- * and every isolate holds the document (the edge would default `hooks` to none, which is what it is sent). Until its
- * pre-rollout hooks say go, a release's canary is published at weight 0: `start` sets the step's weight at once.
- */
-function edgeEntry(spec: RolloutSpec, state: RolloutState): PublishedConfig['rollouts'][number] {
-  const { secret: _, ...notify } = spec.notify
-  const waiting = awaitingPreRollout(spec, state)
-  const weight = waiting ? 0 : state.weight
-  return { ...spec, hooks: [], notify, weight, rings: waiting ? {} : (state.rings ?? {}), ...(state.release ? { release: state.release } : {}) }
 }
 
 /** Carries a refusal out of `transactionSync`, whose rollback needs a throw. */
 class Refused extends Error {
-  readonly problem: Problem
-  constructor(problem: Problem) {
+  readonly problem: Refusal
+  constructor(problem: Refusal) {
     super(problem.detail)
     this.problem = problem
   }
-}
-
-/** What the edge would make of a document: its size, and which entries it would reject. */
-function edgeView(doc: PublishedConfig): { bytes: number; rejected: Rejection[] } {
-  const text = JSON.stringify(doc)
-  const parsed = parseConfig(text)
-  return { bytes: new TextEncoder().encode(text).byteLength, rejected: parsed.ok ? parsed.rejected : [{ error: parsed.error }] }
-}
-
-function edgeRefusal(before: ReturnType<typeof edgeView>, after: ReturnType<typeof edgeView>): Problem | undefined {
-  const key = (r: Rejection) => r.rollout ?? r.error
-  const known = new Set(before.rejected.map(key))
-  const fresh = after.rejected.filter((r) => !known.has(key(r)))
-  if (fresh.length) {
-    return {
-      status: 409,
-      title: 'Conflict',
-      detail: `the edge would reject the published config: ${fresh.map((r) => r.error).join('; ')}`,
-      // The rollout whose entry the edge would reject, which need not be the one written: past the limit, the last by id.
-      errors: fresh.map((r) => ({ field: r.rollout ?? '(config)', message: r.error })),
-    }
-  }
-  if (after.bytes > MAX_PUBLISHED_BYTES && after.bytes > before.bytes) {
-    const message = `the published config would be ${after.bytes} bytes, over the ${MAX_PUBLISHED_BYTES} the edge is given`
-    return { status: 409, title: 'Conflict', detail: message, errors: [{ field: '(config)', message }] }
-  }
-  return undefined
 }
 
 /** The spec a command leaves: `complete` swaps the origins, and a start may bring its own. */
@@ -405,7 +263,7 @@ function specAfter(spec: RolloutSpec, cmd: Command, t: { swapOrigins?: boolean }
   return spec
 }
 
-const notFound = (id: string): { ok: false; problem: Problem } => ({ ok: false, problem: { status: 404, title: 'Not Found', detail: `no rollout ${id}` } })
+const notFound = (id: string): { ok: false; problem: Refusal } => ({ ok: false, problem: { status: 404, title: 'Not Found', detail: `no rollout ${id}` } })
 
 export function statusOf(spec: RolloutSpec, state: RolloutState): RolloutStatus {
   const step = state.step >= 0 ? spec.schedule[state.step] : undefined

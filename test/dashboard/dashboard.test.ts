@@ -6,7 +6,7 @@
  */
 import { exports } from 'cloudflare:workers'
 import { describe, expect, it } from 'vitest'
-import type { RolloutStatus } from '../../src/control/coordinator.ts'
+import type { RolloutStatus } from '../../src/contract/index.ts'
 import { enabled } from '../../src/dashboard/client/index.ts'
 import { clientConfig } from '../../src/dashboard/commands.ts'
 import { clientScript, keepNamesProbe, keepNamesShim } from '../../src/dashboard/script.ts'
