@@ -196,7 +196,9 @@ const statusGets = (seen: string[], id: string) => seen.filter((r) => r === `GET
 
 describe('the pipeline step against a real rollout', () => {
   it('promotes a healthy canary: action.yml\'s step exits 0 with outcome "promoted" and the reason in the history', async () => {
-    const step = await actionStep({ SLUICE_ROLLOUT: 'demo', SLUICE_RELEASE: 'v2-good', SLUICE_REASON: 'deploy workflow run 7 (abc1234)' })
+    // The release brings its own canary origin (here the demo canary's, as another address of it), set with the start.
+    const canary = s.canary.url.replace('127.0.0.1', 'localhost')
+    const step = await actionStep({ SLUICE_ROLLOUT: 'demo', SLUICE_RELEASE: 'v2-good', SLUICE_REASON: 'deploy workflow run 7 (abc1234)', SLUICE_CANARY: canary })
     const { code, outputs } = await underTraffic(() => step.done)
     expect(code, step.stderr).toBe(0)
     expect(outputs).toMatchObject({ code: '0', outcome: 'promoted' })
@@ -208,8 +210,11 @@ describe('the pipeline step against a real rollout', () => {
     expect(step.stderr).toMatch(/demo v2-good: promoted at 100%, step 3\/3/)
     const lines = step.stderr.split('\n').filter((l) => / demo v2-good: /.test(l))
     expect(new Set(lines).size).toBe(lines.length)
-    const history = await api<{ entries: { command: string; reason?: string }[] }>(s, '/rollouts/demo/history?limit=20')
-    expect(history.entries.find((e) => e.command === 'start')?.reason).toBe('deploy workflow run 7 (abc1234)')
+    const history = await api<{ entries: { command: string; reason?: string; data?: { canary?: string } }[] }>(s, '/rollouts/demo/history?limit=20')
+    const start = history.entries.find((e) => e.command === 'start')
+    expect(start?.reason).toBe('deploy workflow run 7 (abc1234)')
+    expect(start?.data?.canary).toBe(canary)
+    expect((await api<{ spec: { canary: string } }>(s, '/rollouts/demo')).spec.canary).toBe(canary)
     await api(s, '/rollouts/demo/rollback', { reason: 'make room for the next test' })
   })
 
