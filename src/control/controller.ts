@@ -76,15 +76,19 @@ async function plan(spec: RolloutSpec, state: RolloutState, range: TimeRange, so
   // The split is only comparable with the weight once the new weight has reached the edge, and not in sampled data.
   const settled = window.start >= (trafficSince(state) ?? 0) + spec.analysis.settleSeconds * 1000 && !window.sampled
   const evidence0 = evidenceOf(state)
+  // Sampled rows undercount the failures of the cohort sampled harder (stable, the larger one) far more than the
+  // clients seen, so per-client counts would favour false rollbacks there; the stored rows, counted per request,
+  // are a uniform sample of each cohort (see sql.ts). Such a window is judged per request.
+  const cfg = window.sampled && spec.judge.errorUnit === 'client' ? { ...spec.judge, errorUnit: 'request' as const } : spec.judge
   let outcome: TickOutcome
   let verdict: Verdict
   if (byRing) {
     const weights = { global: state.weight, rings: state.rings ?? {} }
-    const r = judgeRings(evidence0.judge, evidence0.rings, window, window.rings ?? {}, spec.judge, weights, settled)
+    const r = judgeRings(evidence0.judge, evidence0.rings, window, window.rings ?? {}, cfg, weights, settled)
     verdict = r.verdict
     outcome = decide(state, spec, verdict, window, now, r)
   } else {
-    verdict = judge(evidence0.judge, window, spec.judge, { weight: state.weight, weightSettled: settled })
+    verdict = judge(evidence0.judge, window, cfg, { weight: state.weight, weightSettled: settled })
     outcome = decide(state, spec, verdict, window, now)
   }
   const { decision, evidence } = outcome
@@ -126,19 +130,25 @@ export async function runController(env: ControlEnv, now: number, source = metri
     const r = await c.decide(spec.id, p.decision, { revision: state.revision, windowEnd: state.windowEnd }, p.patch, p.point)
     return { rollout: spec.id, decision: p.decision.kind, applied: r.ok && r.value.applied, reason: p.decision.reason }
   }
-  // Every rollout at once, so one slow metrics query delays no other rollout's decision.
-  const planned = (
+  // Every rollout at once, and each decision that needs no hook (rollbacks above all) applied as soon as its own
+  // plan is ready: one rollout's slow metrics query then delays no other rollout's decision.
+  const gates: [Row, Plan][] = []
+  const ungated = (
     await Promise.all(
-      (await c.progressing()).map(async (row): Promise<[Row, Plan] | null> => {
-        if (awaitingPreRollout(row.spec, row.state)) return [row, preRolloutPlan(row.state, now)]
-        const range = nextWindow(row.state, row.spec, now)
-        return range ? [row, await plan(row.spec, row.state, range, source, now)] : null
+      (await c.progressing()).map(async (row): Promise<TickReport | null> => {
+        const range = awaitingPreRollout(row.spec, row.state) ? null : nextWindow(row.state, row.spec, now)
+        const p = awaitingPreRollout(row.spec, row.state) ? preRolloutPlan(row.state, now) : range ? await plan(row.spec, row.state, range, source, now) : null
+        if (!p) return null
+        if (p.gate) {
+          gates.push([row, p])
+          return null
+        }
+        return apply(row, p)
       }),
     )
-  ).filter((x) => x !== null)
-  // Decisions that need no hook, rollbacks above all, are applied before any hook is called: a hook that hangs
-  // (until its timeout) then holds up only its own rollout, and occupies none of the connections the others need.
-  const ungated = await Promise.all(planned.filter(([, p]) => !p.gate).map(([row, p]) => apply(row, p)))
-  const gatedReports = await Promise.all(planned.filter(([, p]) => p.gate).map(async ([row, p]) => apply(row, await passGate(row, p, now))))
+  ).filter((r) => r !== null)
+  // Hooks are called only after every other decision of the tick is applied: a hook that hangs (until its timeout)
+  // then holds up only its own rollout, and occupies none of the connections the others need.
+  const gatedReports = await Promise.all(gates.map(async ([row, p]) => apply(row, await passGate(row, p, now))))
   return [...ungated, ...gatedReports]
 }

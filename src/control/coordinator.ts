@@ -19,6 +19,7 @@ import type { DecisionBasis, HistoryPage, PublishedConfig, Refusal, Result, Roll
 import { MAX_ROLLOUTS } from '../core/config/limits.ts'
 import { type RolloutSpec, RolloutSpec as RolloutSpecSchema } from '../core/config/schema.ts'
 import { RECENT_MS, etaOf, recentRequestsPerMinute, startWarnings } from '../core/rollout/eta.ts'
+import { trafficSince } from '../core/rollout/decide.ts'
 import { awaitingPreRollout } from '../core/rollout/gates.ts'
 import { type Command, type Decision, type RolloutState, type Transition, applyCommand, applyDecision, initialState, reschedule } from '../core/rollout/machine.ts'
 import { hookPayload, notifyHooks } from './hooks.ts'
@@ -267,6 +268,7 @@ const notFound = (id: string): { ok: false; problem: Refusal } => ({ ok: false, 
 
 export function statusOf(spec: RolloutSpec, state: RolloutState): RolloutStatus {
   const step = state.step >= 0 ? spec.schedule[state.step] : undefined
+  const since = trafficSince(state)
   return {
     id: spec.id,
     spec,
@@ -283,7 +285,8 @@ export function statusOf(spec: RolloutSpec, state: RolloutState): RolloutStatus 
           bakeMinutes: step.bakeMinutes,
           minRequests: step.minRequests,
           startedAt: iso(state.stepStartedAt),
-          bakeEndsAt: iso(state.stepStartedAt === null ? null : state.stepStartedAt + step.bakeMinutes * 60_000),
+          // From when the step got its traffic, as the controller counts it (a pre-rollout gate may have held it back).
+          bakeEndsAt: iso(since === null ? null : since + step.bakeMinutes * 60_000),
         }
       : null,
     lastDecision: state.lastDecision && { ...state.lastDecision, at: new Date(state.lastDecision.at).toISOString() },

@@ -64,7 +64,8 @@ export function edgeRefusal(before: ReturnType<typeof edgeView>, after: ReturnTy
 /**
  * Writes the document to KV, one put after another, each writing the document as it is when it starts: other calls
  * run while a put is awaited, and two overlapping puts could otherwise land oldest last. On failure (or a put that
- * outlives its timeout) the alarm is set, so a committed change always reaches the edge.
+ * outlives its timeout) the alarm is set, so a committed change always reaches the edge; an abandoned put that
+ * lands late is followed by another, so an older document never stays last.
  */
 export class KvPublisher {
   /** The tail of the queue. */
@@ -88,15 +89,21 @@ export class KvPublisher {
 
   async #put(): Promise<boolean> {
     let timer: ReturnType<typeof setTimeout> | undefined
+    const put = this.#kv().put(CONFIG_KEY, JSON.stringify(this.#document()))
     try {
       // A put that never settles would hold the queue, and with it every later change, until a restart.
       const late = new Promise<never>((_, reject) => {
         timer = setTimeout(() => reject(new Error(`KV put took over ${KV_PUT_TIMEOUT_MS} ms`)), KV_PUT_TIMEOUT_MS)
       })
-      await Promise.race([this.#kv().put(CONFIG_KEY, JSON.stringify(this.#document())), late])
+      await Promise.race([put, late])
       return true
     } catch (err) {
       logOnce('publish-failed', { detail: String(err) })
+      // An abandoned put may land after a newer one: then write the current document again, so it is the last.
+      put.then(
+        () => void this.publish(),
+        () => undefined,
+      )
       await this.#retry(Date.now() + PUBLISH_RETRY_MS)
       return false
     } finally {

@@ -228,6 +228,21 @@ describe('scheduled controller', () => {
     expect(await c.status('ctl-gate')).toMatchObject({ phase: 'rolled-back', weight: 0 })
   })
 
+  it("applies a rollback without waiting for another rollout's slow metrics query", async () => {
+    const slow = await started('ctl-slow-query')
+    await started('ctl-fast-failing')
+    await script('ctl-slow-query', [{ delayMs: 4_000, body: healthy }])
+    await script('ctl-fast-failing', [{ body: failing }])
+    let done = false
+    const ticking = tick(Date.now() + 3 * MINUTE).then((r) => ((done = true), r))
+    for (let i = 0; i < 150 && (await slow.status('ctl-fast-failing'))?.phase !== 'rolled-back'; i++) await new Promise((r) => setTimeout(r, 10))
+    expect(await slow.status('ctl-fast-failing')).toMatchObject({ phase: 'rolled-back' })
+    // The slow rollout's query is still out: its decision, and the tick, come later.
+    expect(done).toBe(false)
+    expect(await slow.status('ctl-slow-query')).toMatchObject({ phase: 'progressing', weight: 10 })
+    expect((await ticking).find((r) => r.rollout === 'ctl-slow-query')).toMatchObject({ decision: 'advance', applied: true })
+  })
+
   it('runs from scheduled() in the control worker', async () => {
     const c = await started('ctl-cron')
     await script('ctl-cron', [{ body: healthy }])

@@ -114,5 +114,18 @@ describe('judgement per ring', () => {
     expect(last).toBe('pause')
     expect(reasons[0]).toMatch(/^ring staff \(100 %\) against everyone else's stable, a weaker comparison \(another audience\)/)
   })
+
+  it('keeps the evidence of a ring that had no rows in a window, in its own state and in the stratified sum', () => {
+    const weights = { global: 5, rings: { nz: 25 } }
+    const nz = win(0, c(450, 5), c(150, 5))
+    const rest = win(0, c(5130, 51), c(270, 3))
+    const first = judgeRings(initialJudgeState(), {}, win(0, sum(nz.stable, rest.stable), sum(nz.canary, rest.canary)), { nz, [EVERYONE_ELSE]: rest }, cfg, weights, true)
+    const quiet = win(1, c(5130, 51), c(270, 3))
+    const second = judgeRings(first.verdict.state, first.states, quiet, { [EVERYONE_ELSE]: quiet }, cfg, weights, true)
+    expect(second.states.nz).toEqual(first.states.nz)
+    expect(second.verdict.state.canary.requests).toBe(first.verdict.state.canary.requests + 270)
+    const logLR = (st: JudgeState) => st.evidence.find((e) => e.theta === 2)!.logLR
+    expect(logLR(second.verdict.state)).toBeCloseTo(logLR(second.states.nz!) + logLR(second.states[EVERYONE_ELSE]!), 12)
+  })
 })
 

@@ -15,6 +15,8 @@ import { COUNTRIES } from './countries.ts'
 
 export const AudienceName = z.string().check(
   z.regex(/^[a-z0-9](?:[a-z0-9-]{0,31})$/, { message: 'must be 1-32 chars of a-z, 0-9 and -, starting with a letter or digit' }),
+  // The name the history gives visitors in no ring (src/core/rollout/decide.ts).
+  z.refine((name) => name !== 'everyone-else', { message: '"everyone-else" is reserved for visitors in no ring' }),
 )
 
 const Values = z.array(z.string().check(z.minLength(1), z.maxLength(256))).check(z.minLength(1), z.maxLength(32))

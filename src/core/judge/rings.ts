@@ -86,10 +86,9 @@ export function judgeRings(
   settled: boolean,
 ): RingsOutcome {
   const stateOf = (key: string) => (isJudgeState(prev[key]) ? (prev[key] as JudgeState) : initialJudgeState())
-  const states: Record<string, JudgeState> = {}
+  // A ring with no rows in this window keeps its evidence: a quiet minute is no reason to forget a ring.
+  const states: Record<string, JudgeState> = Object.fromEntries(Object.entries(prev).filter((e): e is [string, JudgeState] => isJudgeState(e[1])))
   const rings: Record<string, RingVerdict> = {}
-  const own: JudgeState[] = []
-  const compared: JudgeState[] = []
   const rollbacks: string[] = []
   const pauses: string[] = []
   const caveats: string[] = []
@@ -99,13 +98,11 @@ export function judgeRings(
     const weight = name === EVERYONE_ELSE ? weights.global : Math.max(weights.global, weights.rings[name] ?? 0)
     const v = judge(stateOf(name), w, cfg, { weight, weightSettled: settled })
     states[name] = v.state
-    own.push(v.state)
     rings[name] = { weight, verdict: v.verdict, reasons: v.reasons, numbers: v.numbers }
     const label = `${ringLabel(name)} (${weight} %)`
     if (v.verdict === 'rollback') rollbacks.push(`${label}: ${v.reasons[0]}`)
     if (v.verdict === 'pause') pauses.push(`${label}: ${v.reasons[0]}`)
     if (weight < 100) {
-      compared.push(v.state)
       // A ring with data enough that still cannot be called healthy (latency pending or missing) holds the rollout.
       const enough = v.state.stable.requests >= cfg.minRequests && v.state.canary.requests >= cfg.minRequests
       if (v.verdict === 'hold' && enough) blocking = true
@@ -118,15 +115,20 @@ export function judgeRings(
     if (cross.verdict === 'rollback') pauses.push(`${label} against everyone else's stable, a weaker comparison (another audience): ${cross.reasons[0]}`)
   }
 
+  // Every ring's own evidence, including rings quiet this window and rings that have since reached 100 % (whose
+  // evidence from before stays in the sum: dropping it would take a martingale's gains back).
+  const own = Object.entries(states)
+    .filter(([key]) => !key.endsWith(against('')))
+    .map(([, st]) => st)
   const pooled: JudgeState = {
     version: 1,
     windows: global.windows + 1,
     rejected: global.rejected,
     lastEnd: window.end,
-    stable: sumTotals(own, (s) => s.stable),
-    canary: sumTotals(own, (s) => s.canary),
-    units: { stable: sumTotals(compared, (s) => unitTotals(s).stable), canary: sumTotals(compared, (s) => unitTotals(s).canary) },
-    evidence: stratified(compared),
+    stable: sumTotals(own, (st) => st.stable),
+    canary: sumTotals(own, (st) => st.canary),
+    units: { stable: sumTotals(own, (st) => unitTotals(st).stable), canary: sumTotals(own, (st) => unitTotals(st).canary) },
+    evidence: stratified(own),
     latencyStreak: 0,
   }
   const numbers = emptyNumbers()
