@@ -12,7 +12,6 @@ import { join, resolve } from 'node:path'
 import { gzipSync } from 'node:zlib'
 import { ROOT, WRANGLER } from '../scripts/lib/wrangler.ts'
 
-
 /** No telemetry, no update check (the banner does one), no prompts. */
 export const QUIET_WRANGLER_ENV = { WRANGLER_SEND_METRICS: 'false', WRANGLER_HIDE_BANNER: 'true', CI: '1' }
 
@@ -63,7 +62,12 @@ export function wrangler(args: string[], signal?: AbortSignal, timeoutMs = 120_0
 
 export async function buildBundle(outdir: string, minify: boolean, signal?: AbortSignal, config = 'wrangler.toml', root = ROOT): Promise<Bundle> {
   const meta = join(outdir, 'meta.json')
-  const out = await wrangler(['deploy', '-c', config, '--dry-run', '--outdir', outdir, '--metafile', meta, ...(minify ? ['--minify'] : [])], signal, undefined, root)
+  const out = await wrangler(
+    ['deploy', '-c', config, '--dry-run', '--outdir', outdir, '--metafile', meta, ...(minify ? ['--minify'] : [])],
+    signal,
+    undefined,
+    root,
+  )
   const parts = new Map<string, number>()
   const { outputs } = JSON.parse(await readFile(meta, 'utf8')) as Metafile
   // One module: the worker's entry, named after its `main`.

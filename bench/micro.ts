@@ -89,4 +89,6 @@ function runMicro(quick: boolean): MicroResult[] {
 const { values } = parseArgs({ options: { quick: { type: 'boolean', default: false }, json: { type: 'boolean', default: false } } })
 const results = runMicro(values.quick)
 if (values.json) console.log(JSON.stringify(results))
-else for (const m of results) console.log(`${m.name.padEnd(48)} ${m.nsPerOp.toFixed(0).padStart(6)} ns/op (min ${m.minNs.toFixed(0)}, wall ${m.wallNs.toFixed(0)})`)
+else
+  for (const m of results)
+    console.log(`${m.name.padEnd(48)} ${m.nsPerOp.toFixed(0).padStart(6)} ns/op (min ${m.minNs.toFixed(0)}, wall ${m.wallNs.toFixed(0)})`)

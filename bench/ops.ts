@@ -38,7 +38,10 @@ const OPS: Record<string, { what: string; code: string }> = {
     what: 'response: new Response(body, response), read Location, append 1',
     code: `const r = new Response(null, origin); r.headers.get('location'); r.headers.append('x-sluice-cohort', 'stable'); sink = r`,
   },
-  timerAbortController: { what: 'timeout: AbortController + setTimeout + clearTimeout', code: `const a = new AbortController(); clearTimeout(setTimeout(() => a.abort(), 10000)); sink = a` },
+  timerAbortController: {
+    what: 'timeout: AbortController + setTimeout + clearTimeout',
+    code: `const a = new AbortController(); clearTimeout(setTimeout(() => a.abort(), 10000)); sink = a`,
+  },
   timerSignalTimeout: { what: 'timeout: AbortSignal.timeout()', code: `sink = AbortSignal.timeout(10000)` },
   parseUrl: { what: 'new URL(request.url)', code: `sink = new URL(request.url)` },
 }
@@ -55,7 +58,8 @@ const headers = {
   'sec-fetch-site': 'same-origin',
   'sec-fetch-mode': 'navigate',
   'sec-fetch-dest': 'document',
-  cookie: '_ga=GA1.1.123456789.1700000000; theme=dark; sluice=0f6c5f6e-3b0a-4c1e-a3d2-9f1e2d3c4b5a; _gid=GA1.1.987654321; session=0123456789abcdef0123456789abcdef',
+  cookie:
+    '_ga=GA1.1.123456789.1700000000; theme=dark; sluice=0f6c5f6e-3b0a-4c1e-a3d2-9f1e2d3c4b5a; _gid=GA1.1.987654321; session=0123456789abcdef0123456789abcdef',
 }
 
 const requests = Number(flags.requests)
@@ -78,7 +82,10 @@ try {
   console.log(`CPU per operation in workerd, above the empty worker (${Number(flags.reps)} runs of ${requests} requests x ${N} operations):`)
   for (const [name, op] of Object.entries(OPS)) {
     if (name === 'empty') continue
-    const us = perOp.get(name)!.map((x) => x - base).sort((a, b) => a - b)
+    const us = perOp
+      .get(name)!
+      .map((x) => x - base)
+      .sort((a, b) => a - b)
     console.log(`  ${us[Math.floor(us.length / 2)]!.toFixed(1).padStart(5)} us  (${us.map((x) => x.toFixed(1)).join(', ')})  ${op.what}`)
   }
 } finally {

@@ -72,9 +72,7 @@ async function devtools(url: string) {
     send<T>(method: string, params: object = {}): Promise<T> {
       const id = ++next
       ws.send(JSON.stringify({ id, method, params }))
-      return new Promise((res, rej) =>
-        pending.set(id, (r) => (r.error ? rej(new Error(`${method}: ${JSON.stringify(r.error)}`)) : res(r.result as T))),
-      )
+      return new Promise((res, rej) => pending.set(id, (r) => (r.error ? rej(new Error(`${method}: ${JSON.stringify(r.error)}`)) : res(r.result as T))))
     },
     close: () => ws.close(),
   }
@@ -165,7 +163,9 @@ async function main() {
   await writeFile(join(out, `${name}.cpuprofile`), JSON.stringify(profile))
   const s = summarise(profile, locator(name === 'sluice' ? map : undefined, tmp), load.total)
   const ms = (us: number) => (us / 1000).toFixed(1).padStart(8)
-  console.log(`${name}: ${load.total} requests in ${load.seconds} s at ${connections} connections (${load.rps.toFixed(0)} req/s), p50 ${load.p50.toFixed(2)} ms`)
+  console.log(
+    `${name}: ${load.total} requests in ${load.seconds} s at ${connections} connections (${load.rps.toFixed(0)} req/s), p50 ${load.p50.toFixed(2)} ms`,
+  )
   console.log(`isolate busy ${ms(s.busy)} ms of ${ms(s.wall)} ms sampled: ${s.perRequestUs.toFixed(1)} us of isolate time per request`)
   console.log('\nself time (ms)')
   for (const [k, v] of s.self) console.log(`${ms(v)}  ${(v / load.total).toFixed(2).padStart(6)} us/req  ${k}`)

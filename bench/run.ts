@@ -200,9 +200,13 @@ async function main() {
   const started = new Date()
   const machine = versions()
   log(`Sluice edge benchmark, ${started.toISOString()}`)
-  log(`${machine.cores} cores, ${machine.cpu}; Node ${machine.node}; wrangler ${machine.wrangler}, miniflare ${machine.miniflare}, workerd ${machine.workerd}; autocannon ${machine.autocannon}`)
+  log(
+    `${machine.cores} cores, ${machine.cpu}; Node ${machine.node}; wrangler ${machine.wrangler}, miniflare ${machine.miniflare}, workerd ${machine.workerd}; autocannon ${machine.autocannon}`,
+  )
   log(`worker built from ${machine.tree}`)
-  log(`plan: ${cfg.rounds} rounds x ${flags.against === undefined ? 4 : 5} targets x (${cfg.seconds} s at ${cfg.connections} connections + ${cfg.serialSeconds} s at 1 connection), GET ${cfg.path}, weight ${cfg.weight} %, ${cfg.viaEntry ? "via Miniflare's entry worker" : 'direct sockets'}`)
+  log(
+    `plan: ${cfg.rounds} rounds x ${flags.against === undefined ? 4 : 5} targets x (${cfg.seconds} s at ${cfg.connections} connections + ${cfg.serialSeconds} s at 1 connection), GET ${cfg.path}, weight ${cfg.weight} %, ${cfg.viaEntry ? "via Miniflare's entry worker" : 'direct sockets'}`,
+  )
 
   const tmp = await mkdtemp(join(os.tmpdir(), 'sluice-bench-'))
   stops.push(() => rm(tmp, { recursive: true, force: true }))
@@ -220,13 +224,23 @@ async function main() {
     flags.against === undefined ? undefined : buildBundleAt(flags.against, join(tmp, 'against'), abort.signal),
   ])
   if (against) log(`  edge at ${flags.against}: ${kib(against.bytes)} raw, ${kib(against.gzipBytes)} gzip -9 (as shipped then)`)
-  for (const [label, b] of [['edge, as shipped', shipped], ['edge, --minify', minified], ['control, --minify', control]] as const) {
+  for (const [label, b] of [
+    ['edge, as shipped', shipped],
+    ['edge, --minify', minified],
+    ['control, --minify', control],
+  ] as const) {
     if (b instanceof Error) {
       log(`  ${label.padEnd(17)} build failed: ${/ERROR.*\n\s*(.*)/.exec(b.message)?.[1] ?? b.message.split('\n')[0]}`)
       continue
     }
     log(`  ${label.padEnd(17)} ${kib(b.bytes)} raw, ${kib(b.gzipBytes)} gzip -9   (wrangler: ${b.wranglerSays})`)
-    if (b !== shipped) log(`    by origin: ${b.parts.slice(0, 8).map(([k, v]) => `${k} ${kib(v)}`).join(', ')}`)
+    if (b !== shipped)
+      log(
+        `    by origin: ${b.parts
+          .slice(0, 8)
+          .map(([k, v]) => `${k} ${kib(v)}`)
+          .join(', ')}`,
+      )
   }
 
   let micro: MicroResult[] = []
@@ -250,7 +264,9 @@ async function main() {
   const requests = requestMix(cfg.path, 1000)
   for (const t of targets) {
     const p = await preflight(t, requests.slice(0, 200))
-    const st = Object.entries(p.statuses).map(([s, n]) => `${s} x${n}`).join(', ')
+    const st = Object.entries(p.statuses)
+      .map(([s, n]) => `${s} x${n}`)
+      .join(', ')
     log(`  ${t.name.padEnd(7)} ${t.url}  ${st}; canary ${(p.canaryShare * 100).toFixed(1)} %; Set-Cookie ${(p.setCookieShare * 100).toFixed(1)} %`)
     if (Object.keys(p.statuses).some((s) => Number(s) !== 200)) throw new Error(`${t.name} does not answer 200 on ${cfg.path}`)
   }
@@ -345,17 +361,37 @@ async function main() {
   const verdict = (ok: boolean) => (ok ? 'MET ' : 'MISS')
   log('\nTargets:')
   log(`  ${verdict(sl.ratio >= GOAL.ratio)} throughput >= ${GOAL.ratio}x bare: ${fmt(sl.ratio, 3)}x`)
-  log(`  ${verdict(sl.floorRatio >= GOAL.floorRatio)} throughput >= ${GOAL.floorRatio}x floor: ${fmt(sl.floorRatio, 3)}x (cpu ${signed(sl.floorCpuDelta, 0)} us/req over floor; 1c p50 ${signed(sl.floorSerialP50Delta, 3)} ms)`)
-  log(`  ${verdict(sl.serialP50Delta <= GOAL.p50DeltaMs)} p50 <= +${GOAL.p50DeltaMs} ms over bare (1 connection): ${signed(sl.serialP50Delta, 3)} ms   (loaded: ${signed(sl.p50Delta)} ms)`)
-  log(`  ${verdict(sl.kvPerRequest < 0.001)} KV reads/request at steady state ~0: ${sl.kvPerRequest.toExponential(2)} (naive: ${fmt(summary.find((s) => s.name === 'naive')!.kvPerRequest, 3)})`)
-  if (micro.length) log(`  ${verdict(assignNs <= GOAL.microNs)} assign() <= ${GOAL.microNs / 1000} us: ${fmt(assignNs / 1000, 2)} us (bucketOf alone ${fmt(micro[3]!.nsPerOp, 0)} ns)`)
-  log(`  ${verdict(minified.gzipBytes / 1024 <= GOAL.gzipKiB)} edge worker bundle <= ${GOAL.gzipKiB} KiB gzip: ${kib(minified.gzipBytes)} (minified; the control worker, off the request path: ${control instanceof Error ? 'did not build' : kib(control.gzipBytes)})`)
+  log(
+    `  ${verdict(sl.floorRatio >= GOAL.floorRatio)} throughput >= ${GOAL.floorRatio}x floor: ${fmt(sl.floorRatio, 3)}x (cpu ${signed(sl.floorCpuDelta, 0)} us/req over floor; 1c p50 ${signed(sl.floorSerialP50Delta, 3)} ms)`,
+  )
+  log(
+    `  ${verdict(sl.serialP50Delta <= GOAL.p50DeltaMs)} p50 <= +${GOAL.p50DeltaMs} ms over bare (1 connection): ${signed(sl.serialP50Delta, 3)} ms   (loaded: ${signed(sl.p50Delta)} ms)`,
+  )
+  log(
+    `  ${verdict(sl.kvPerRequest < 0.001)} KV reads/request at steady state ~0: ${sl.kvPerRequest.toExponential(2)} (naive: ${fmt(summary.find((s) => s.name === 'naive')!.kvPerRequest, 3)})`,
+  )
+  if (micro.length)
+    log(
+      `  ${verdict(assignNs <= GOAL.microNs)} assign() <= ${GOAL.microNs / 1000} us: ${fmt(assignNs / 1000, 2)} us (bucketOf alone ${fmt(micro[3]!.nsPerOp, 0)} ns)`,
+    )
+  log(
+    `  ${verdict(minified.gzipBytes / 1024 <= GOAL.gzipKiB)} edge worker bundle <= ${GOAL.gzipKiB} KiB gzip: ${kib(minified.gzipBytes)} (minified; the control worker, off the request path: ${control instanceof Error ? 'did not build' : kib(control.gzipBytes)})`,
+  )
   const failures = summary.reduce((a, s) => a + s.failures, 0)
   if (failures) log(`  WARNING: ${failures} non-2xx responses or errors during load; see the per-round lines`)
 
   const out = join(HERE, 'out')
   await mkdir(out, { recursive: true })
-  const record = { started: started.toISOString(), machine, cfg, argv: process.argv.slice(2), bundle: { shipped, minified, against, control: control instanceof Error ? { error: control.message } : control }, micro, summary, samples: Object.fromEntries(samples) }
+  const record = {
+    started: started.toISOString(),
+    machine,
+    cfg,
+    argv: process.argv.slice(2),
+    bundle: { shipped, minified, against, control: control instanceof Error ? { error: control.message } : control },
+    micro,
+    summary,
+    samples: Object.fromEntries(samples),
+  }
   await writeFile(join(out, 'last-run.json'), `${JSON.stringify(record, null, 2)}\n`)
   log(`\nraw figures: ${join('bench', 'out', 'last-run.json')}`)
   return failures

@@ -110,7 +110,12 @@ const cpuOf = (pid: number | undefined) => () => {
   }
 }
 
-export async function startWorker(name: string, worker: V4Worker, viaEntry: boolean, inspect = false): Promise<{ mf: Miniflare; url: string; cpuSeconds: () => number; inspector?: string }> {
+export async function startWorker(
+  name: string,
+  worker: V4Worker,
+  viaEntry: boolean,
+  inspect = false,
+): Promise<{ mf: Miniflare; url: string; cpuSeconds: () => number; inspector?: string }> {
   const v4 = {
     host: '127.0.0.1',
     port: 0,

@@ -24,7 +24,7 @@ function stirlingTail(k: number): number {
   if (k < 10) return STIRLING_TAIL[k]!
   const r = 1 / (k + 1)
   const r2 = r * r
-  return (1 / 12 - (1 / 360 - 1 / 1260 * r2) * r2) * r
+  return (1 / 12 - (1 / 360 - (1 / 1260) * r2) * r2) * r
 }
 
 /** log(k!) for integers k ≥ 0. */

@@ -18,7 +18,9 @@ const WORKERS = [
 
 // Only --outdir is ours to rewrite; everything else passes through untouched.
 const { values, tokens } = parseArgs({ options: { outdir: { type: 'string' } }, strict: false, tokens: true })
-const passed = process.argv.slice(2).filter((_, i) => !tokens.some((t) => t.kind === 'option' && t.name === 'outdir' && (t.index === i || (t.inlineValue === false && t.index + 1 === i))))
+const passed = process.argv
+  .slice(2)
+  .filter((_, i) => !tokens.some((t) => t.kind === 'option' && t.name === 'outdir' && (t.index === i || (t.inlineValue === false && t.index + 1 === i))))
 const dryRun = passed.includes('--dry-run')
 const outdir = typeof values.outdir === 'string' ? values.outdir : dryRun ? join('.wrangler', 'dry-run') : undefined
 
@@ -27,7 +29,9 @@ for (const w of WORKERS) {
   console.log(`\n> wrangler ${args.join(' ')}`)
   const status = runWrangler(args)
   if (status !== 0) {
-    console.error(`\nwrangler deploy of the ${w.name} worker failed${w.name === 'edge' ? ' (the control worker is already deployed)' : '; the edge worker was not touched'}.`)
+    console.error(
+      `\nwrangler deploy of the ${w.name} worker failed${w.name === 'edge' ? ' (the control worker is already deployed)' : '; the edge worker was not touched'}.`,
+    )
     process.exit(status)
   }
 }

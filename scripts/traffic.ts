@@ -153,7 +153,9 @@ if (import.meta.main) {
     },
   })
   if (values.help) {
-    console.log('usage: npm run traffic -- [--rps 20] [--duration 60] [--visitors 200] [--cookieless 0.2] [--url http://localhost:8787] [--rollout demo] [--token T]')
+    console.log(
+      'usage: npm run traffic -- [--rps 20] [--duration 60] [--visitors 200] [--cookieless 0.2] [--url http://localhost:8787] [--rollout demo] [--token T]',
+    )
     process.exit(0)
   }
   const stop = new AbortController()

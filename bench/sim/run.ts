@@ -14,14 +14,7 @@ import { judgeRings } from '../../src/core/judge/rings.ts'
 import { initialThresholdState, thresholdJudge, type ThresholdState } from '../../src/core/judge/threshold.ts'
 import type { RolloutSpec } from '../../src/core/config/schema.ts'
 import { type RingsJudged, decide, evidenceOf, nextWindow, trafficSince } from '../../src/core/rollout/decide.ts'
-import {
-  type DecisionKind,
-  type Phase,
-  type RolloutState,
-  applyCommand,
-  applyDecision,
-  initialState,
-} from '../../src/core/rollout/machine.ts'
+import { type DecisionKind, type Phase, type RolloutState, applyCommand, applyDecision, initialState } from '../../src/core/rollout/machine.ts'
 import type { StepWeights } from '../../src/core/rollout/rings.ts'
 import { type Exposure, NO_WEIGHTS, type StaleWeights, appliedWeights, expose, ringWindows, trafficOf } from './rings.ts'
 import { type Scenario, rolloutSpecOf } from './scenario.ts'

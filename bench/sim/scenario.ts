@@ -34,9 +34,7 @@ export const CohortModel = z.strictObject({
   errorRate: Rate.check(z.describe('Probability that one request of this cohort fails (5xx, network error or timeout).')),
   latencyMs: z.optional(
     LatencyModel.check(
-      z.describe(
-        `Log-normal latency. Default for stable: median ${DEFAULT_LATENCY.median} ms, p95 ${DEFAULT_LATENCY.p95} ms; canary: same as stable.`,
-      ),
+      z.describe(`Log-normal latency. Default for stable: median ${DEFAULT_LATENCY.median} ms, p95 ${DEFAULT_LATENCY.p95} ms; canary: same as stable.`),
     ),
   ),
 })
@@ -50,14 +48,8 @@ export const Incident = z
   .check(z.refine((i) => i.endMinute > i.startMinute, { message: 'endMinute must be after startMinute', path: ['endMinute'] }))
 
 export const ClientModel = z.strictObject({
-  requestsPerMinute: z._default(
-    z.number().check(z.gt(0), z.lte(600), z.describe('Requests an active client makes per minute, on average.')),
-    2,
-  ),
-  sessionMinutes: z._default(
-    z.number().check(z.gte(1), z.lte(1440), z.describe('Minutes a client stays active, on average (geometric).')),
-    10,
-  ),
+  requestsPerMinute: z._default(z.number().check(z.gt(0), z.lte(600), z.describe('Requests an active client makes per minute, on average.')), 2),
+  sessionMinutes: z._default(z.number().check(z.gte(1), z.lte(1440), z.describe('Minutes a client stays active, on average (geometric).')), 10),
 })
 
 export const Attacker = z.strictObject({
@@ -84,66 +76,70 @@ export type Ring = z.output<typeof Ring>
 const lag = AnalysisSettings.shape.lagMinutes
 const noData = AnalysisSettings.shape.noDataPauseMinutes
 
-export const Scenario = z.strictObject({
-  $schema: z.optional(z.string()),
-  description: z.optional(z.string().check(z.maxLength(2000))),
-  expect: z.optional(
-    z
-      .enum(['promote', 'rollback'])
-      .check(z.describe('What a good judge does here; "promote" marks a canary no worse than stable, so any rollback is a false one.')),
-  ),
-  minutes: z.int().check(z.gte(1), z.lte(10_080), z.describe('Simulated minutes; a seed stops earlier at promotion, rollback or pause.')),
-  rps: z.union([Rps, z.array(Rps).check(z.minLength(1), z.maxLength(10_080))]).check(
-    z.describe('Total requests per second: one number, or one per minute (the last value repeats) for diurnal curves and lulls.'),
-  ),
-  stable: CohortModel,
-  canary: CohortModel,
-  incident: z.optional(Incident.check(z.describe('A site-wide outage: both cohorts fail at the same rate for a while.'))),
-  clients: z.prefault(ClientModel.check(z.describe('How requests group into clients, the unit the judge counts by default.')), {}),
-  attacker: z.optional(
-    Attacker.check(z.describe('One hostile client, always in the canary (it chooses its cookie), making the canary fail on purpose.')),
-  ),
-  lagMinutes: lag.check(z.describe('Analytics Engine ingestion lag: a minute of data becomes visible this many minutes after it ends.')),
-  noDataPauseMinutes: noData,
-  propagationSeconds: z._default(
-    z.number().check(
-      z.gte(0),
-      z.lte(120),
-      z.describe(
-        'Seconds before the edge applies a weight change the controller made (KV edge cache up to 60 s plus the isolate cache, ' +
-          'about 65 s at worst per the README). Default 0: at once.',
-      ),
+export const Scenario = z
+  .strictObject({
+    $schema: z.optional(z.string()),
+    description: z.optional(z.string().check(z.maxLength(2000))),
+    expect: z.optional(
+      z
+        .enum(['promote', 'rollback'])
+        .check(z.describe('What a good judge does here; "promote" marks a canary no worse than stable, so any rollback is a false one.')),
     ),
-    0,
-  ),
-  schedule: z.prefault(Schedule, DEFAULT_SCHEDULE),
-  judge: z.prefault(JudgeConfig, {}),
-  threshold: z.prefault(ThresholdConfig, {}),
-  rings: z._default(
-    z.array(Ring).check(
-      z.maxLength(16),
-      z.describe(
-        'Audiences whose visitors make a share of the traffic, each optionally with its own error rates; the rest are everyone else. ' +
-          'The attacker, if any, is one of everyone else.',
-      ),
+    minutes: z.int().check(z.gte(1), z.lte(10_080), z.describe('Simulated minutes; a seed stops earlier at promotion, rollback or pause.')),
+    rps: z
+      .union([Rps, z.array(Rps).check(z.minLength(1), z.maxLength(10_080))])
+      .check(z.describe('Total requests per second: one number, or one per minute (the last value repeats) for diurnal curves and lulls.')),
+    stable: CohortModel,
+    canary: CohortModel,
+    incident: z.optional(Incident.check(z.describe('A site-wide outage: both cohorts fail at the same rate for a while.'))),
+    clients: z.prefault(ClientModel.check(z.describe('How requests group into clients, the unit the judge counts by default.')), {}),
+    attacker: z.optional(Attacker.check(z.describe('One hostile client, always in the canary (it chooses its cookie), making the canary fail on purpose.'))),
+    lagMinutes: lag.check(z.describe('Analytics Engine ingestion lag: a minute of data becomes visible this many minutes after it ends.')),
+    noDataPauseMinutes: noData,
+    propagationSeconds: z._default(
+      z
+        .number()
+        .check(
+          z.gte(0),
+          z.lte(120),
+          z.describe(
+            'Seconds before the edge applies a weight change the controller made (KV edge cache up to 60 s plus the isolate cache, ' +
+              'about 65 s at worst per the README). Default 0: at once.',
+          ),
+        ),
+      0,
     ),
-    [],
-  ),
-}).check(
-  z.superRefine((s, ctx) => {
-    const issue = (message: string, path: PropertyKey[]) => ctx.issues.push({ code: 'custom', message, path, input: s })
-    // Shares sum below 1, so everyone else keeps some traffic: the global step always has visitors to judge.
-    if (s.rings.reduce((sum, r) => sum + r.share, 0) >= 1) issue('the rings\' shares must sum to less than 1', ['rings'])
-    const names = new Set<string>()
-    s.rings.forEach((r, i) => {
-      if (names.has(r.name)) issue(`ring "${r.name}" is listed twice`, ['rings', i, 'name'])
-      names.add(r.name)
-    })
-    s.schedule.forEach((step, i) => {
-      if (step.audience !== undefined && !names.has(step.audience)) issue(`no ring "${step.audience}" in rings`, ['schedule', i, 'audience'])
-    })
-  }),
-)
+    schedule: z.prefault(Schedule, DEFAULT_SCHEDULE),
+    judge: z.prefault(JudgeConfig, {}),
+    threshold: z.prefault(ThresholdConfig, {}),
+    rings: z._default(
+      z
+        .array(Ring)
+        .check(
+          z.maxLength(16),
+          z.describe(
+            'Audiences whose visitors make a share of the traffic, each optionally with its own error rates; the rest are everyone else. ' +
+              'The attacker, if any, is one of everyone else.',
+          ),
+        ),
+      [],
+    ),
+  })
+  .check(
+    z.superRefine((s, ctx) => {
+      const issue = (message: string, path: PropertyKey[]) => ctx.issues.push({ code: 'custom', message, path, input: s })
+      // Shares sum below 1, so everyone else keeps some traffic: the global step always has visitors to judge.
+      if (s.rings.reduce((sum, r) => sum + r.share, 0) >= 1) issue("the rings' shares must sum to less than 1", ['rings'])
+      const names = new Set<string>()
+      s.rings.forEach((r, i) => {
+        if (names.has(r.name)) issue(`ring "${r.name}" is listed twice`, ['rings', i, 'name'])
+        names.add(r.name)
+      })
+      s.schedule.forEach((step, i) => {
+        if (step.audience !== undefined && !names.has(step.audience)) issue(`no ring "${step.audience}" in rings`, ['schedule', i, 'audience'])
+      })
+    }),
+  )
 
 export type ScenarioInput = z.input<typeof Scenario>
 export type Scenario = z.output<typeof Scenario>

@@ -75,13 +75,7 @@ export function seedLine(r: SeedResult): string {
   return `seed ${String(r.seed).padStart(5)}  ${r.outcome.padEnd(17)} ${at.padEnd(12)} ${exposure}${why}`
 }
 
-export function summaryLines(
-  sc: Scenario,
-  name: string,
-  judgeKind: JudgeKind,
-  results: readonly SeedResult[],
-  summary = summarize(results),
-): string[] {
+export function summaryLines(sc: Scenario, name: string, judgeKind: JudgeKind, results: readonly SeedResult[], summary = summarize(results)): string[] {
   const s = summary
   const row = (label: string, n: number, rest: string) => `  ${label.padEnd(12)} ${String(n).padStart(5)}  ${pct(n, s.seeds).padStart(7)}   ${rest}`
   const minutes = (m: Summary['rollbackMinute']) => `minute median ${show(m.median)}, p90 ${show(m.p90)}`

@@ -18,10 +18,10 @@ export type { CommandDef, Context, Io, OptionName, Options } from './types.ts'
 export const OPTION_HELP: Record<OptionName, string> = {
   url: '--url URL        the worker (env SLUICE_URL, default http://localhost:8787)',
   token: '--token TOKEN    admin API bearer token (env SLUICE_TOKEN)',
-  json: '--json           print the API\'s JSON instead of text',
-  reason: '--reason TEXT    why; recorded in the rollout\'s history',
+  json: "--json           print the API's JSON instead of text",
+  reason: "--reason TEXT    why; recorded in the rollout's history",
   'if-match': '--if-match REV   only if the rollout is still at revision REV (else 412, exit 1)',
-  release: '--release LABEL  the canary\'s release label (required), recorded with every metric',
+  release: "--release LABEL  the canary's release label (required), recorded with every metric",
   canary: '--canary URL     the origin serving this release, set in the same write as the start',
   stable: '--stable URL     the stable origin for this release, set in the same write as the start',
   limit: '--limit N        entries per page, 1-200 (default 50)',
@@ -109,8 +109,7 @@ export const COMMANDS: Record<string, CommandDef> = {
   status: {
     args: '[id]',
     summary: 'one rollout in detail, or all of them',
-    details: 'Shows phase, weight, release, the current step with the end of its bake time, the next step,\n' +
-      'and the last decision of the controller.',
+    details: 'Shows phase, weight, release, the current step with the end of its bake time, the next step,\n' + 'and the last decision of the controller.',
     options: [],
     async run(c) {
       if (c.args[0] === undefined) {
@@ -179,7 +178,7 @@ export const COMMANDS: Record<string, CommandDef> = {
     args: '<file.json>',
     summary: 'validate a rollout config locally, show the diff, and write it',
     details: [
-      'Validates the file with the worker\'s own schema first; on an error it prints each invalid',
+      "Validates the file with the worker's own schema first; on an error it prints each invalid",
       'field and exits 2 without calling the API. "//field" keys are comments and "$schema" is',
       'ignored; any other unknown field is an error. Secrets are write-only: the live config shows',
       '"secret": "set", and a file saying "set" keeps the live secret.',
@@ -212,8 +211,10 @@ export const COMMANDS: Record<string, CommandDef> = {
       // `complete` swaps the live origins; re-applying the file as it was would send everyone back to the old release.
       const swapsOrigins = live && live.spec.stable !== live.spec.canary && live.spec.stable === spec.canary && live.spec.canary === spec.stable
       if (swapsOrigins) {
-        c.io.err('warning: this swaps stable and canary; `complete` swapped the live ones when the canary was promoted.\n' +
-          'Swap them in the file too, unless you mean to send all traffic back to the old release.')
+        c.io.err(
+          'warning: this swaps stable and canary; `complete` swapped the live ones when the canary was promoted.\n' +
+            'Swap them in the file too, unless you mean to send all traffic back to the old release.',
+        )
       }
       if (c.opts['dry-run']) {
         say('dry run: nothing sent')
@@ -264,12 +265,12 @@ export function mainHelp(): string {
   return [
     'Usage: sluice <command> [arguments] [options]      (npm run sluice -- <command> …)',
     '',
-    'Drives Sluice rollouts through the worker\'s admin API (/__sluice/api/).',
+    "Drives Sluice rollouts through the worker's admin API (/__sluice/api/).",
     '',
     'Commands:',
     ...rows.map(([u, s]) => `  ${u!.padEnd(width)}  ${s}`),
     '',
-    'Options (each command\'s --help lists the ones it takes):',
+    "Options (each command's --help lists the ones it takes):",
     ...(['url', 'token', 'json', 'reason', 'if-match', 'help'] as const).map((o) => `  ${OPTION_HELP[o]}`),
     '',
     EXIT_CODES,

@@ -62,7 +62,10 @@ export async function loadConfig(file: string): Promise<LoadedConfig> {
   const input = stripComments(json)
   // "set" is no secret the schema accepts: validate without it, and send it on for the API to keep the live value.
   const kept = keptSecrets(input)
-  const r = parseStrict(RolloutSpec, kept.reduce<unknown>((v, p) => withSecret(v, p, undefined), input))
+  const r = parseStrict(
+    RolloutSpec,
+    kept.reduce<unknown>((v, p) => withSecret(v, p, undefined), input),
+  )
   if (!r.success) throw new InvalidConfig(`${file} is not a valid rollout`, fieldErrors(r.issues))
   const spec = kept.reduce<unknown>((v, p) => withSecret(v, p, SECRET_SET), r.data) as { [key: string]: Json }
   return { id: r.data.id, spec }
@@ -78,7 +81,6 @@ export interface Change {
   writeOnly?: true
 }
 
-
 const same = (a: Json | undefined, b: Json | undefined) => JSON.stringify(a) === JSON.stringify(b)
 
 /** How a value is compared: field by field (objects, lists of objects) or as one value. */
@@ -91,7 +93,8 @@ function shapeOf(v: Json | undefined): 'absent' | 'object' | 'list' | 'value' {
 
 /** Field-level changes from `live` to `next`, in the config's own field order, with dotted paths (`schedule.2.weight`). */
 export function diff(live: Json | undefined, next: Json | undefined, path: string[] = []): Change[] {
-  if (isSecretPath(path) && next !== undefined && next !== SECRET_SET) return [{ path: path.join('.'), ...(live !== undefined ? { from: live } : {}), writeOnly: true }]
+  if (isSecretPath(path) && next !== undefined && next !== SECRET_SET)
+    return [{ path: path.join('.'), ...(live !== undefined ? { from: live } : {}), writeOnly: true }]
   if (same(live, next)) return []
   const a = shapeOf(live)
   const b = shapeOf(next)

@@ -20,7 +20,11 @@ export function relative(t: string | number, now = Date.now()): string {
   const ms = new Date(t).getTime() - now
   let s = Math.round(Math.abs(ms) / 1000)
   const parts: string[] = []
-  for (const [unit, size] of [['d', 86_400], ['h', 3_600], ['m', 60]] as const) {
+  for (const [unit, size] of [
+    ['d', 86_400],
+    ['h', 3_600],
+    ['m', 60],
+  ] as const) {
     if (s >= size) {
       parts.push(`${Math.floor(s / size)}${unit}`)
       s %= size
@@ -32,7 +36,8 @@ export function relative(t: string | number, now = Date.now()): string {
 }
 
 /** A step's weight, named by its audience for a ring step: `ring staff at 100%`. */
-const target = (step: { weight: number; audience?: string | undefined }) => `${step.audience === undefined ? '' : `ring ${step.audience} `}at ${pct(step.weight)}`
+const target = (step: { weight: number; audience?: string | undefined }) =>
+  `${step.audience === undefined ? '' : `ring ${step.audience} `}at ${pct(step.weight)}`
 
 function stepLine(s: RolloutStatus, now: number): string {
   const step = s.step
@@ -130,7 +135,14 @@ export function formatStatus(s: RolloutStatus, now = Date.now()): string {
 /** Columns padded to their widest cell; the last column is not padded. */
 export function table(rows: string[][]): string {
   const widths = rows[0]!.map((_, i) => Math.max(...rows.map((r) => (r[i] ?? '').length)))
-  return rows.map((r) => r.map((c, i) => (i === r.length - 1 ? c : c.padEnd(widths[i]!))).join('  ').trimEnd()).join('\n')
+  return rows
+    .map((r) =>
+      r
+        .map((c, i) => (i === r.length - 1 ? c : c.padEnd(widths[i]!)))
+        .join('  ')
+        .trimEnd(),
+    )
+    .join('\n')
 }
 
 export function formatList(rollouts: RolloutStatus[]): string {

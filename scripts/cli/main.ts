@@ -58,7 +58,10 @@ export async function main(argv: string[], env: NodeJS.ProcessEnv, io: Io): Prom
     try {
       parsed = parseArgs({ args: argv, options: OPTIONS, allowPositionals: true, strict: true }) as typeof parsed
     } catch (err) {
-      throw new UsageError((err as Error).message.replace(/\. To specify a positional.*$/s, ''), argv.find((a) => commandOf(a)))
+      throw new UsageError(
+        (err as Error).message.replace(/\. To specify a positional.*$/s, ''),
+        argv.find((a) => commandOf(a)),
+      )
     }
     const { values: opts, positionals } = parsed
     json = opts.json === true

@@ -136,7 +136,9 @@ export async function startDemoOrigin(
         case '/app.js':
           return res.writeHead(200, { ...headers, 'content-type': 'text/javascript' }).end(js(version))
         case '/api/info':
-          return res.writeHead(200, { ...headers, 'content-type': 'application/json' }).end(JSON.stringify({ origin: name, version, cohort, at: new Date().toISOString() }))
+          return res
+            .writeHead(200, { ...headers, 'content-type': 'application/json' })
+            .end(JSON.stringify({ origin: name, version, cohort, at: new Date().toISOString() }))
         case '/api/events':
           return events(res, url.searchParams)
         default:

@@ -146,10 +146,25 @@ async function launch(port: number, persistTo: string, owned: boolean, opts: Dev
   })
   const args = [
     // The edge worker first: it is the one served on the port; the control worker behind its CONTROL binding.
-    WRANGLER, 'dev', '-c', 'wrangler.toml', '-c', control, '--local', '--ip', '127.0.0.1', '--port', String(port),
+    WRANGLER,
+    'dev',
+    '-c',
+    'wrangler.toml',
+    '-c',
+    control,
+    '--local',
+    '--ip',
+    '127.0.0.1',
+    '--port',
+    String(port),
     // Port 0: a random inspector port, so parallel dev servers do not fight over 9229.
-    '--inspector-port', '0',
-    '--persist-to', persistTo, '--show-interactive-dev-session=false', ...(opts.args ?? []), ...vars,
+    '--inspector-port',
+    '0',
+    '--persist-to',
+    persistTo,
+    '--show-interactive-dev-session=false',
+    ...(opts.args ?? []),
+    ...vars,
   ]
   let output = ''
   const collect = (chunk: Buffer) => {

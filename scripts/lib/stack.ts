@@ -86,7 +86,18 @@ const ORIGIN_READY_MS = 15_000
 /** One run of a demo origin, resolved once it listens; `state` follows what it reports, for the next run to start from. */
 async function spawnOrigin(name: string, version: string, state: DemoState): Promise<Run> {
   const { port, settings } = state
-  const args = ['--name', name, '--version', version, '--port', String(port), '--error-rate', String(settings.errorRate), '--latency-ms', String(settings.latencyMs)]
+  const args = [
+    '--name',
+    name,
+    '--version',
+    version,
+    '--port',
+    String(port),
+    '--error-rate',
+    String(settings.errorRate),
+    '--latency-ms',
+    String(settings.latencyMs),
+  ]
   const child = spawn(NODE, [ORIGIN_SCRIPT, ...args], {
     // Its own process group: a Ctrl-C in the terminal reaches only the launcher, which stops the origin itself
     // (were the origin to die of the same SIGINT first, its supervisor would restart it).

@@ -36,7 +36,9 @@ function ifMatchOf(c: C): number | undefined | Response {
   const h = c.req.header('if-match')
   if (h === undefined || h.trim() === '*') return undefined
   const m = /^\s*(?:W\/)?"?(\d{1,15})"?\s*$/.exec(h)
-  return m ? Number(m[1]) : problem(400, 'Invalid request', 'If-Match must be a revision such as "7"', [{ field: 'header.if-match', message: 'must be a revision such as "7"' }])
+  return m
+    ? Number(m[1])
+    : problem(400, 'Invalid request', 'If-Match must be a revision such as "7"', [{ field: 'header.if-match', message: 'must be a revision such as "7"' }])
 }
 
 /** Reads a JSON body; an empty body is `{}`. */
@@ -81,7 +83,12 @@ const shown = (c: C, s: RolloutStatus, status: 200 | 201 = 200) => c.json(redact
  * A PUT body's `"set"` secrets replaced by the current values. The write must then land on the revision those were
  * read from (If-Match), or a secret changed in between would be overwritten with the older one.
  */
-async function withKeptSecrets(c: C, id: string, input: unknown, ifMatch: number | undefined): Promise<{ input: unknown; ifMatch: number | undefined } | Response> {
+async function withKeptSecrets(
+  c: C,
+  id: string,
+  input: unknown,
+  ifMatch: number | undefined,
+): Promise<{ input: unknown; ifMatch: number | undefined } | Response> {
   if (keptSecrets(input).length === 0) return { input, ifMatch }
   const current = await coordinator(c.env).status(id)
   const kept = keepSecrets(input, current?.spec)

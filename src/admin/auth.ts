@@ -91,7 +91,11 @@ export function authenticate(): MiddlewareHandler<{ Bindings: AuthEnv; Variables
   return async (c, next) => {
     const tokens = tokensOf(c.env)
     if (tokens.length === 0 && !accessConfigured(c.env)) {
-      return problem(503, 'Admin API not configured', 'No admin credentials are configured, so every request is refused. Set SLUICE_ADMIN_TOKEN (wrangler secret put SLUICE_ADMIN_TOKEN) or Cloudflare Access (ACCESS_TEAM_DOMAIN, ACCESS_AUD).')
+      return problem(
+        503,
+        'Admin API not configured',
+        'No admin credentials are configured, so every request is refused. Set SLUICE_ADMIN_TOKEN (wrangler secret put SLUICE_ADMIN_TOKEN) or Cloudflare Access (ACCESS_TEAM_DOMAIN, ACCESS_AUD).',
+      )
     }
     const assertion = c.req.header('cf-access-jwt-assertion')
     if (assertion && accessConfigured(c.env)) {

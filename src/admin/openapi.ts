@@ -68,27 +68,60 @@ const errors = {
   503: problemResponse('No credentials configured: the API refuses everything'),
 }
 const idParam = { name: 'id', in: 'path', required: true, schema: { type: 'string', pattern: '^[a-z0-9](?:[a-z0-9-]{0,62})$' } }
-const ifMatch = { name: 'If-Match', in: 'header', required: false, schema: { type: 'string' }, description: 'The revision you last read, e.g. "7"; a mismatch is a 412.' }
-const status = { description: 'The rollout', headers: { ETag: { schema: { type: 'string' } } }, content: { 'application/json': { schema: ref('RolloutStatus') } } }
+const ifMatch = {
+  name: 'If-Match',
+  in: 'header',
+  required: false,
+  schema: { type: 'string' },
+  description: 'The revision you last read, e.g. "7"; a mismatch is a 412.',
+}
+const status = {
+  description: 'The rollout',
+  headers: { ETag: { schema: { type: 'string' } } },
+  content: { 'application/json': { schema: ref('RolloutStatus') } },
+}
 
 export function openApiDocument(): object {
   return {
     openapi: '3.1.0',
-    info: { title: 'Sluice admin API', version: '1', description: 'Drive progressive rollouts. Authenticate with `Authorization: Bearer <token>` or Cloudflare Access.' },
+    info: {
+      title: 'Sluice admin API',
+      version: '1',
+      description: 'Drive progressive rollouts. Authenticate with `Authorization: Bearer <token>` or Cloudflare Access.',
+    },
     servers: [{ url: '/__sluice/api' }],
     security: [{ bearer: [] }],
     paths: {
-      '/rollouts': { get: { summary: 'List rollouts', responses: { 200: { description: 'All rollouts', content: { 'application/json': { schema: ref('RolloutList') } } }, ...errors } } },
+      '/rollouts': {
+        get: {
+          summary: 'List rollouts',
+          responses: { 200: { description: 'All rollouts', content: { 'application/json': { schema: ref('RolloutList') } } }, ...errors },
+        },
+      },
       '/rollouts/{id}': {
         parameters: [idParam],
-        get: { summary: 'Status: config, phase, weight, revision, current step, last decision', responses: { 200: status, 404: problemResponse('No such rollout'), ...errors } },
+        get: {
+          summary: 'Status: config, phase, weight, revision, current step, last decision',
+          responses: { 200: status, 404: problemResponse('No such rollout'), ...errors },
+        },
         put: {
           summary: 'Create or replace a rollout (its phase and weight are kept on replace)',
           parameters: [ifMatch, { name: 'If-None-Match', in: 'header', required: false, schema: { const: '*' }, description: 'Create only' }],
           requestBody: { required: true, content: { 'application/json': { schema: ref('PutRolloutBody') } } },
-          responses: { 200: status, 201: status, 412: problemResponse('Revision mismatch'), 413: problemResponse('Body too large'), 415: problemResponse('Not JSON'), ...errors },
+          responses: {
+            200: status,
+            201: status,
+            412: problemResponse('Revision mismatch'),
+            413: problemResponse('Body too large'),
+            415: problemResponse('Not JSON'),
+            ...errors,
+          },
         },
-        delete: { summary: 'Delete a rollout (its history is kept)', parameters: [ifMatch], responses: { 204: { description: 'Deleted' }, 404: problemResponse('No such rollout'), 412: problemResponse('Revision mismatch'), ...errors } },
+        delete: {
+          summary: 'Delete a rollout (its history is kept)',
+          parameters: [ifMatch],
+          responses: { 204: { description: 'Deleted' }, 404: problemResponse('No such rollout'), 412: problemResponse('Revision mismatch'), ...errors },
+        },
       },
       '/rollouts/{id}/history': {
         parameters: [idParam],
@@ -98,7 +131,11 @@ export function openApiDocument(): object {
             { name: 'limit', in: 'query', schema: { type: 'integer', minimum: 1, maximum: 200, default: 50 } },
             { name: 'before', in: 'query', schema: { type: 'integer', minimum: 1 }, description: 'The `next` cursor of the previous page' },
           ],
-          responses: { 200: { description: 'A page of history', content: { 'application/json': { schema: ref('HistoryPage') } } }, 404: problemResponse('No such rollout, and no history of one'), ...errors },
+          responses: {
+            200: { description: 'A page of history', content: { 'application/json': { schema: ref('HistoryPage') } } },
+            404: problemResponse('No such rollout, and no history of one'),
+            ...errors,
+          },
         },
       },
       '/rollouts/{id}/series': {
@@ -106,7 +143,11 @@ export function openApiDocument(): object {
         get: {
           summary: 'Judged one-minute windows for charts, oldest first',
           parameters: [{ name: 'limit', in: 'query', schema: { type: 'integer', minimum: 1, maximum: 10080, default: 360 } }],
-          responses: { 200: { description: 'Points', content: { 'application/json': { schema: ref('SeriesPage') } } }, 404: problemResponse('No such rollout'), ...errors },
+          responses: {
+            200: { description: 'Points', content: { 'application/json': { schema: ref('SeriesPage') } } },
+            404: problemResponse('No such rollout'),
+            ...errors,
+          },
         },
       },
       ...Object.fromEntries(
@@ -118,8 +159,17 @@ export function openApiDocument(): object {
               summary: `Command: ${name}`,
               parameters: [ifMatch],
               // Required where the command has a required field: an empty body is `{}`.
-              requestBody: { required: !z.safeParse(COMMAND_BODIES[name], {}).success, content: { 'application/json': { schema: schema(COMMAND_BODIES[name]) } } },
-              responses: { 200: status, 404: problemResponse('No such rollout'), 409: problemResponse('Not allowed in the current phase'), 412: problemResponse('Revision mismatch'), ...errors },
+              requestBody: {
+                required: !z.safeParse(COMMAND_BODIES[name], {}).success,
+                content: { 'application/json': { schema: schema(COMMAND_BODIES[name]) } },
+              },
+              responses: {
+                200: status,
+                404: problemResponse('No such rollout'),
+                409: problemResponse('Not allowed in the current phase'),
+                412: problemResponse('Revision mismatch'),
+                ...errors,
+              },
             },
           },
         ]),

@@ -13,7 +13,11 @@ import type { FieldError } from '../shared/problem.ts'
  * Paths of the secret fields of a rollout spec, `*` standing for each element of a list; a field added here is hidden
  * by the API, the dashboard and the CLI alike. For a list, `"set"` keeps the secret at the same position.
  */
-export const SECRET_PATTERNS: readonly (readonly string[])[] = [['overrides', 'secret'], ['notify', 'secret'], ['hooks', '*', 'secret']]
+export const SECRET_PATTERNS: readonly (readonly string[])[] = [
+  ['overrides', 'secret'],
+  ['notify', 'secret'],
+  ['hooks', '*', 'secret'],
+]
 
 /** Whether `path` (e.g. `hooks.2.secret`, split) is a secret field: a pattern whose `*` is a list index there. */
 export const isSecretPath = (path: readonly string[]) =>

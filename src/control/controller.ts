@@ -39,7 +39,12 @@ export function metricsSourceFor(env: ControllerEnv): MetricsSource | null {
   if (env.SLUICE_LOCAL_METRICS === '1') return localMetrics
   if (env.ANALYTICS_SQL) return new BindingSource(env.ANALYTICS_SQL, dataset)
   if (env.AE_ACCOUNT_ID && env.AE_API_TOKEN) {
-    return new SqlApiSource({ accountId: env.AE_ACCOUNT_ID, token: env.AE_API_TOKEN, dataset, ...(env.AE_SQL_ENDPOINT ? { endpoint: env.AE_SQL_ENDPOINT } : {}) })
+    return new SqlApiSource({
+      accountId: env.AE_ACCOUNT_ID,
+      token: env.AE_API_TOKEN,
+      dataset,
+      ...(env.AE_SQL_ENDPOINT ? { endpoint: env.AE_SQL_ENDPOINT } : {}),
+    })
   }
   return null
 }

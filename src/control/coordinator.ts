@@ -21,7 +21,16 @@ import { type RolloutSpec, RolloutSpec as RolloutSpecSchema } from '../core/conf
 import { RECENT_MS, etaOf, recentRequestsPerMinute, startWarnings } from '../core/rollout/eta.ts'
 import { trafficSince } from '../core/rollout/decide.ts'
 import { awaitingPreRollout } from '../core/rollout/gates.ts'
-import { type Command, type Decision, type RolloutState, type Transition, applyCommand, applyDecision, initialState, reschedule } from '../core/rollout/machine.ts'
+import {
+  type Command,
+  type Decision,
+  type RolloutState,
+  type Transition,
+  applyCommand,
+  applyDecision,
+  initialState,
+  reschedule,
+} from '../core/rollout/machine.ts'
 import { hookPayload, notifyHooks } from './hooks.ts'
 import { NOTIFY, sendWebhook } from './notify.ts'
 import { KvPublisher, edgeRefusal, edgeView, publishedDocument } from './publisher.ts'
@@ -119,7 +128,12 @@ export class Coordinator extends DurableObject<ControlEnv> {
     const warnings = cmd.name === 'start' ? startWarnings(spec, recent(), now) : []
     const warned = warnings.length ? { warnings } : {}
     // A start records the origins its release runs against, whether it set them or not.
-    const data = cmd.name === 'start' ? { release: cmd.release, stable: spec.stable, canary: spec.canary, ...warned } : t.swapOrigins ? { stable: spec.stable, canary: spec.canary } : undefined
+    const data =
+      cmd.name === 'start'
+        ? { release: cmd.release, stable: spec.stable, canary: spec.canary, ...warned }
+        : t.swapOrigins
+          ? { stable: spec.stable, canary: spec.canary }
+          : undefined
     const refused = this.#write(cmd.name !== 'rollback', () => {
       this.#store.save(id, spec, t.state)
       this.#store.record(id, now, { ...opts, ...(data ? { data } : {}) }, cmd.name, row.state, t.state)
@@ -159,7 +173,14 @@ export class Coordinator extends DurableObject<ControlEnv> {
       // A hold that says what the last one said adds nothing to the record; everything else is recorded.
       const repeatHold = decision.kind === 'hold' && row.state.lastDecision?.kind === 'hold' && row.state.lastDecision.reason === decision.reason
       if (!repeatHold) {
-        this.#store.record(id, now, { actor: { kind: 'controller', name: 'controller' }, reason: decision.reason, ...(decision.data ? { data: decision.data } : {}) }, decision.kind, row.state, t.state)
+        this.#store.record(
+          id,
+          now,
+          { actor: { kind: 'controller', name: 'controller' }, reason: decision.reason, ...(decision.data ? { data: decision.data } : {}) },
+          decision.kind,
+          row.state,
+          t.state,
+        )
       }
     })
     if (refused) return refused
@@ -243,7 +264,11 @@ export class Coordinator extends DurableObject<ControlEnv> {
     if (ifMatch === undefined || state?.revision === ifMatch) return undefined
     return {
       ok: false,
-      problem: { status: 412, title: 'Precondition Failed', detail: `If-Match revision ${ifMatch} is stale: the rollout is at revision ${state?.revision ?? 'none'}` },
+      problem: {
+        status: 412,
+        title: 'Precondition Failed',
+        detail: `If-Match revision ${ifMatch} is stale: the rollout is at revision ${state?.revision ?? 'none'}`,
+      },
     }
   }
 }

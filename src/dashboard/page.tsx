@@ -51,9 +51,7 @@ export function Page({ nonce, script, css }: PageProps) {
 
           <form id="token-form" data-testid="token-form" class="card token" hidden>
             <h2>Admin API token</h2>
-            <p class="muted small">
-              Kept in this tab's session storage until the tab closes or you forget it. Behind Cloudflare Access no token is needed.
-            </p>
+            <p class="muted small">Kept in this tab's session storage until the tab closes or you forget it. Behind Cloudflare Access no token is needed.</p>
             <label for="token-input">Token</label>
             <input id="token-input" name="token" type="password" autocomplete="off" spellcheck={false} required />
             <p id="token-error" class="error" role="alert" hidden />
@@ -135,22 +133,8 @@ export function Page({ nonce, script, css }: PageProps) {
                       </button>
                     ))}
                     <span class="sep" />
-                    <input
-                      id="weight-input"
-                      data-testid="weight-input"
-                      type="number"
-                      min="0"
-                      max="100"
-                      step="0.01"
-                      aria-label="Canary weight in percent"
-                    />
-                    <button
-                      id="cmd-weight"
-                      data-testid="cmd-weight"
-                      type="button"
-                      title="Set the canary weight by hand; automation pauses"
-                      disabled
-                    >
+                    <input id="weight-input" data-testid="weight-input" type="number" min="0" max="100" step="0.01" aria-label="Canary weight in percent" />
+                    <button id="cmd-weight" data-testid="cmd-weight" type="button" title="Set the canary weight by hand; automation pauses" disabled>
                       Set weight…
                     </button>
                     <span class="sep" />

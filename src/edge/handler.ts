@@ -67,13 +67,23 @@ function addOwnHeaders(headers: Headers, r: CompiledRollout, a: Assignment, http
   const c = r.rollout.cookie
   const secure = c.secure === 'auto' ? https : c.secure
   if (a.setId) {
-    headers.append('set-cookie', serialize(c.name, a.setId, { path: c.path, domain: c.domain, maxAge: c.maxAge, sameSite: c.sameSite, httpOnly: c.httpOnly, secure }))
+    headers.append(
+      'set-cookie',
+      serialize(c.name, a.setId, { path: c.path, domain: c.domain, maxAge: c.maxAge, sameSite: c.sameSite, httpOnly: c.httpOnly, secure }),
+    )
   }
   if (a.pin !== undefined) {
     const o = r.rollout.overrides
     headers.append(
       'set-cookie',
-      serialize(o.pinCookie, a.pin ?? '', { path: c.path, domain: c.domain, maxAge: a.pin === null ? 0 : o.pinMaxAge, sameSite: c.sameSite, httpOnly: c.httpOnly, secure }),
+      serialize(o.pinCookie, a.pin ?? '', {
+        path: c.path,
+        domain: c.domain,
+        maxAge: a.pin === null ? 0 : o.pinMaxAge,
+        sameSite: c.sameSite,
+        httpOnly: c.httpOnly,
+        secure,
+      }),
     )
   }
 }
@@ -164,9 +174,7 @@ export function createEdgeHandler({ store, newId = () => crypto.randomUUID() }: 
     })
 
     if (!served.res) {
-      return served.timedOut
-        ? gatewayError(504, 'The origin did not answer in time.')
-        : gatewayError(502, 'The origin could not be reached.')
+      return served.timedOut ? gatewayError(504, 'The origin did not answer in time.') : gatewayError(502, 'The origin could not be reached.')
     }
     const out = relay(served.res, r.origins[servedBy], url)
     addOwnHeaders(out.headers, r, a, protocol === 'https:')

@@ -37,7 +37,7 @@ export class OriginTimeout extends Error {
 export function stripCookies(header: string, names: readonly string[]): string | null {
   if (!names.some((n) => header.includes(n))) return header
   let kept = ''
-  for (let start = 0; start <= header.length; ) {
+  for (let start = 0; start <= header.length;) {
     let end = header.indexOf(';', start)
     if (end === -1) end = header.length
     const pair = header.slice(start, end).trim()

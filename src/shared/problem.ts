@@ -30,7 +30,9 @@ export function fieldErrors(issues: readonly $ZodIssue[], prefix = ''): FieldErr
   const name = (path: PropertyKey[]) => [prefix, ...path.map(String)].filter(Boolean).join('.') || '(body)'
   // An unknown key is itself the field at fault.
   return issues.flatMap((i) =>
-    i.code === 'unrecognized_keys' ? i.keys.map((k) => ({ field: name([...i.path, k]), message: 'unknown field' })) : [{ field: name(i.path), message: i.message }],
+    i.code === 'unrecognized_keys'
+      ? i.keys.map((k) => ({ field: name([...i.path, k]), message: 'unknown field' }))
+      : [{ field: name(i.path), message: i.message }],
   )
 }
 

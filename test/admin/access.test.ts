@@ -37,7 +37,12 @@ describe('Cloudflare Access', () => {
     const forged = await call('/rollouts/access-made/rollback', {
       token: null,
       method: 'POST',
-      headers: { 'cf-access-jwt-assertion': jwt, origin: 'https://evil.example', 'sec-fetch-site': 'cross-site', 'content-type': 'application/x-www-form-urlencoded' },
+      headers: {
+        'cf-access-jwt-assertion': jwt,
+        origin: 'https://evil.example',
+        'sec-fetch-site': 'cross-site',
+        'content-type': 'application/x-www-form-urlencoded',
+      },
     })
     expect(forged.status).toBe(403)
     const sameSite = await call('/rollouts/access-made/rollback', {
@@ -52,7 +57,12 @@ describe('Cloudflare Access', () => {
     const now = Math.floor(Date.now() / 1000)
     const foreign = (await crypto.subtle.exportKey(
       'jwk',
-      ((await crypto.subtle.generateKey({ name: 'RSASSA-PKCS1-v1_5', modulusLength: 2048, publicExponent: new Uint8Array([1, 0, 1]), hash: 'SHA-256' }, true, ['sign', 'verify'])) as CryptoKeyPair).privateKey,
+      (
+        (await crypto.subtle.generateKey({ name: 'RSASSA-PKCS1-v1_5', modulusLength: 2048, publicExponent: new Uint8Array([1, 0, 1]), hash: 'SHA-256' }, true, [
+          'sign',
+          'verify',
+        ])) as CryptoKeyPair
+      ).privateKey,
     )) as JsonWebKey
     for (const jwt of [
       await assertion({ aud: ['someone-else'] }),

@@ -8,10 +8,18 @@ import { call, create, spec } from '../support/admin.ts'
 import { READ_TOKEN } from '../support/tokens.ts'
 import { sluice } from '../support/worker.ts'
 
-type Status = { id: string; phase: string; weight: number; revision: number; release: string | null; spec: { stable: string; canary: string }; step: { index: number } | null }
+type Status = {
+  id: string
+  phase: string
+  weight: number
+  revision: number
+  release: string | null
+  spec: { stable: string; canary: string }
+  step: { index: number } | null
+}
 type Problem = { type: string; title: string; status: number; detail: string; errors?: { field: string; message: string }[] }
 
-const json = <T,>(res: Response) => res.json() as Promise<T>
+const json = <T>(res: Response) => res.json() as Promise<T>
 
 async function problemOf(res: Response, status: number): Promise<Problem> {
   expect(res.status).toBe(status)
@@ -37,18 +45,36 @@ describe('authentication', () => {
 
   it('fails closed, and says why, when no credentials are configured', async () => {
     const app = createControlApp()
-    const bare = { ...env, SLUICE_ADMIN_TOKEN: undefined, SLUICE_TOKENS: undefined, ACCESS_TEAM_DOMAIN: undefined, ACCESS_AUD: undefined } as unknown as ControlEnv
-    const res = await app.fetch(new Request('https://x.example/__sluice/api/rollouts', { headers: { authorization: 'Bearer anything-at-all-123' } }), bare, createExecutionContext())
+    const bare = {
+      ...env,
+      SLUICE_ADMIN_TOKEN: undefined,
+      SLUICE_TOKENS: undefined,
+      ACCESS_TEAM_DOMAIN: undefined,
+      ACCESS_AUD: undefined,
+    } as unknown as ControlEnv
+    const res = await app.fetch(
+      new Request('https://x.example/__sluice/api/rollouts', { headers: { authorization: 'Bearer anything-at-all-123' } }),
+      bare,
+      createExecutionContext(),
+    )
     const p = await problemOf(res, 503)
     expect(p.detail).toContain('SLUICE_ADMIN_TOKEN')
   })
 
   it('serves the OpenAPI document generated from the schemas', async () => {
     const res = await call('/openapi.json', { token: null })
-    const doc = await json<{ openapi: string; paths: Record<string, unknown>; components: { schemas: Record<string, { properties?: Record<string, unknown> }> } }>(res)
+    const doc = await json<{
+      openapi: string
+      paths: Record<string, unknown>
+      components: { schemas: Record<string, { properties?: Record<string, unknown> }> }
+    }>(res)
     expect(doc.openapi).toBe('3.1.0')
-    expect(Object.keys(doc.paths)).toEqual(expect.arrayContaining(['/rollouts', '/rollouts/{id}', '/rollouts/{id}/history', '/rollouts/{id}/start', '/rollouts/{id}/weight']))
-    expect(Object.keys(doc.components.schemas.PutRolloutBody!.properties!)).toEqual(expect.arrayContaining(['stable', 'canary', 'schedule', 'cookie', 'failover']))
+    expect(Object.keys(doc.paths)).toEqual(
+      expect.arrayContaining(['/rollouts', '/rollouts/{id}', '/rollouts/{id}/history', '/rollouts/{id}/start', '/rollouts/{id}/weight']),
+    )
+    expect(Object.keys(doc.components.schemas.PutRolloutBody!.properties!)).toEqual(
+      expect.arrayContaining(['stable', 'canary', 'schedule', 'cookie', 'failover']),
+    )
   })
 })
 
@@ -78,31 +104,44 @@ describe('bad input gets a 4xx problem naming the field', () => {
   it('names every unknown field at once, next to the other errors, rather than storing the defaults', async () => {
     const typos = { judge: { maxCanaryErorRate: 0.001, latency: { maxRatoi: 2 } }, cookie: { nmae: 'x' }, failover: { enabled: 'yes' } }
     const p = await problemOf(await call('/rollouts/typos', { method: 'PUT', body: { ...spec('typos'), ...typos } }), 400)
-    expect(p.errors).toEqual(expect.arrayContaining([
-      { field: 'judge.maxCanaryErorRate', message: 'unknown field' },
-      { field: 'judge.latency.maxRatoi', message: 'unknown field' },
-      { field: 'cookie.nmae', message: 'unknown field' },
-      expect.objectContaining({ field: 'failover.enabled' }),
-    ]))
+    expect(p.errors).toEqual(
+      expect.arrayContaining([
+        { field: 'judge.maxCanaryErorRate', message: 'unknown field' },
+        { field: 'judge.latency.maxRatoi', message: 'unknown field' },
+        { field: 'cookie.nmae', message: 'unknown field' },
+        expect.objectContaining({ field: 'failover.enabled' }),
+      ]),
+    )
     await problemOf(await call('/rollouts/typos'), 404)
   })
 
   it('refuses unknown fields in command bodies', async () => {
     await create('cmd-typos')
-    for (const [cmd, body, field] of [['start', { release: 'v2', reson: 'x' }, 'reson'], ['weight', { weight: 5, wieght: 6 }, 'wieght'], ['pause', { reason: 'x', by: 'me' }, 'by']] as const) {
+    for (const [cmd, body, field] of [
+      ['start', { release: 'v2', reson: 'x' }, 'reson'],
+      ['weight', { weight: 5, wieght: 6 }, 'wieght'],
+      ['pause', { reason: 'x', by: 'me' }, 'by'],
+    ] as const) {
       const p = await problemOf(await call(`/rollouts/cmd-typos/${cmd}`, { body }), 400)
       expect(p.errors).toEqual([{ field, message: 'unknown field' }])
     }
     expect((await json<Status>(await call('/rollouts/cmd-typos'))).phase).toBe('idle')
   })
 
-  it('accepts every valid field: the example config, and a status\'s spec with all its defaults put back', async () => {
+  it("accepts every valid field: the example config, and a status's spec with all its defaults put back", async () => {
     // The example's `//` keys are comments for `sluice apply`, which drops them; its $schema is allowed.
     const file = Object.fromEntries(Object.entries(example).filter(([k]) => !k.startsWith('//')))
-    const res = await call('/rollouts/web', { method: 'PUT', body: { ...file, salt: 'pepper', overrides: { ...example.overrides, secret: 'a-secret-of-16-chars' } } })
+    const res = await call('/rollouts/web', {
+      method: 'PUT',
+      body: { ...file, salt: 'pepper', overrides: { ...example.overrides, secret: 'a-secret-of-16-chars' } },
+    })
     expect(res.status, await res.clone().text()).toBe(201)
     const created = await json<Status & { spec: Record<string, unknown> }>(res)
-    const full = { ...created.spec, overrides: { ...(created.spec.overrides as object), secret: 'a-secret-of-16-chars' }, notify: { webhook: 'https://hooks.example.com/x' } }
+    const full = {
+      ...created.spec,
+      overrides: { ...(created.spec.overrides as object), secret: 'a-secret-of-16-chars' },
+      notify: { webhook: 'https://hooks.example.com/x' },
+    }
     const again = await call('/rollouts/web', { method: 'PUT', body: full })
     expect(again.status, await again.clone().text()).toBe(200)
     expect((await json<Status>(again)).spec).toEqual({ ...full, overrides: { ...full.overrides, secret: 'set' } })
@@ -173,7 +212,11 @@ describe('commands and transitions', () => {
 
   it('lets a manual weight come first, then a release start', async () => {
     await create('manual-first')
-    expect(await json<Status>(await call('/rollouts/manual-first/weight', { body: { weight: 5 } }))).toMatchObject({ phase: 'paused', weight: 5, release: null })
+    expect(await json<Status>(await call('/rollouts/manual-first/weight', { body: { weight: 5 } }))).toMatchObject({
+      phase: 'paused',
+      weight: 5,
+      release: null,
+    })
     expect(await json<Status>(await call('/rollouts/manual-first/start', { body: { release: 'v7' } }))).toMatchObject({ phase: 'progressing', release: 'v7' })
   })
 
@@ -215,9 +258,17 @@ describe('history', () => {
     await call('/rollouts/hist/resume', { method: 'POST' })
     await call('/rollouts/hist/weight', { body: { weight: 20 } })
     await call('/rollouts/hist/rollback', { body: { reason: 'latency' } })
-    const all = await json<{ entries: { seq: number; command: string; actor: { name: string }; reason?: string; from: { phase: string } | null; to: { phase: string; weight: number } | null }[]; next: number | null }>(
-      await call('/rollouts/hist/history'),
-    )
+    const all = await json<{
+      entries: {
+        seq: number
+        command: string
+        actor: { name: string }
+        reason?: string
+        from: { phase: string } | null
+        to: { phase: string; weight: number } | null
+      }[]
+      next: number | null
+    }>(await call('/rollouts/hist/history'))
     expect(all.entries.map((e) => e.command)).toEqual(['rollback', 'weight', 'resume', 'pause', 'start', 'create'])
     expect(all.entries[0]).toMatchObject({ actor: { name: 'admin' }, reason: 'latency', from: { phase: 'paused' }, to: { phase: 'rolled-back', weight: 0 } })
     expect(all.entries.find((e) => e.command === 'start')!.reason).toBe('ticket-42')

@@ -18,7 +18,7 @@ type Responses = Record<string, { content?: Record<string, { schema: object }> }
 type Paths = Record<string, Record<string, { responses?: Responses }>>
 
 /** A schema of the document with its `$ref`s pointed at `$defs`, where zod's reader looks them up. */
-const retargeted = <T,>(schema: object): T => JSON.parse(JSON.stringify(schema).replaceAll('#/components/schemas/', '#/$defs/')) as T
+const retargeted = <T>(schema: object): T => JSON.parse(JSON.stringify(schema).replaceAll('#/components/schemas/', '#/$defs/')) as T
 
 const defs = retargeted<Record<string, z.core.JSONSchema.JSONSchema>>(openApi.components.schemas)
 
@@ -57,7 +57,10 @@ describe('every documented answer matches its schema in openapi.json', () => {
     const r = await c.decide(id, decision, { revision: row.state.revision, windowEnd: row.state.windowEnd }, { evidence: null, windowEnd: end }, point)
     expect(r.ok && r.value.applied).toBe(true)
 
-    const status = (await documented(await call(`/rollouts/${id}`), 'get', '/rollouts/{id}')) as { lastDecision: { at: unknown }; spec: { overrides: { secret: string } } }
+    const status = (await documented(await call(`/rollouts/${id}`), 'get', '/rollouts/{id}')) as {
+      lastDecision: { at: unknown }
+      spec: { overrides: { secret: string } }
+    }
     expect(typeof status.lastDecision.at).toBe('string')
     expect(status.spec.overrides.secret).toBe('set')
     await documented(await call('/rollouts'), 'get', '/rollouts')

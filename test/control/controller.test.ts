@@ -42,7 +42,7 @@ async function script(rollout: string, answers: Scripted[]) {
   await fetch(`${services()}/script/${rollout}`, { method: 'PUT', body: JSON.stringify(answers) })
   await fetch(`${services()}/script/${rollout}:clients`, { method: 'PUT', body: JSON.stringify(clients) })
 }
-const received = async <T,>(key: string) => (await (await fetch(`${services()}/received/${key}`)).json()) as T[]
+const received = async <T>(key: string) => (await (await fetch(`${services()}/received/${key}`)).json()) as T[]
 
 /** A rollout started now, judged on small numbers, with no bake time at its first step. */
 async function started(id: string, notify?: string) {
@@ -76,8 +76,18 @@ describe('SQL API metrics source', () => {
       start: range.start,
       end: range.end,
       sampled: false,
-      stable: { requests: 90000, errors: 90, latencyMs: { p50: 41, p95: 120, p99: 250 }, clients: { seen: 30000, failing: 88, fresh: 29990, firstFailures: 85, cappedRequests: 59000 } },
-      canary: { requests: 10000, errors: 9, latencyMs: { p50: 42, p95: 118, p99: 240 }, clients: { seen: 3300, failing: 9, fresh: 3299, firstFailures: 9, cappedRequests: 6500 } },
+      stable: {
+        requests: 90000,
+        errors: 90,
+        latencyMs: { p50: 41, p95: 120, p99: 250 },
+        clients: { seen: 30000, failing: 88, fresh: 29990, firstFailures: 85, cappedRequests: 59000 },
+      },
+      canary: {
+        requests: 10000,
+        errors: 9,
+        latencyMs: { p50: 42, p95: 118, p99: 240 },
+        clients: { seen: 3300, failing: 9, fresh: 3299, firstFailures: 9, cappedRequests: 6500 },
+      },
     })
     const [req] = await received<{ authorization: string; query: string }>('sql:src-ok')
     expect(req!.authorization).toBe('Bearer ae-token')
@@ -96,7 +106,11 @@ describe('SQL API metrics source', () => {
     await script('src-empty', [{ body: empty }])
     expect(await source().window('src-empty', range)).toMatchObject({ stable: { requests: 0, errors: 0 }, canary: { requests: 0, errors: 0 } })
     await script('src-nan', [{ body: nanQuantiles }])
-    expect((await source().window('src-nan', range)).canary).toEqual({ requests: 3, errors: 0, clients: { seen: 0, failing: 0, fresh: 0, firstFailures: 0, cappedRequests: 0 } })
+    expect((await source().window('src-nan', range)).canary).toEqual({
+      requests: 3,
+      errors: 0,
+      clients: { seen: 0, failing: 0, fresh: 0, firstFailures: 0, cappedRequests: 0 },
+    })
   })
 
   it('judges sampled data on the rows actually stored, and marks it sampled', async () => {
@@ -159,7 +173,11 @@ describe('scheduled controller', () => {
     expect(await c.status('ctl-healthy')).toMatchObject({ phase: 'progressing', weight: 50 })
     const [entry] = (await c.history('ctl-healthy', { limit: 1 })).entries
     expect(entry).toMatchObject({ command: 'advance', actor: { kind: 'controller' }, from: { weight: 10 }, to: { weight: 50 } })
-    expect(entry!.data).toMatchObject({ verdict: 'healthy', numbers: { windowCanaryRequests: 10000, windowStableErrors: 90 }, window: { start: expect.any(String) } })
+    expect(entry!.data).toMatchObject({
+      verdict: 'healthy',
+      numbers: { windowCanaryRequests: 10000, windowStableErrors: 90 },
+      window: { start: expect.any(String) },
+    })
     expect(await c.series('ctl-healthy', 10)).toEqual([expect.objectContaining({ weight: 10, canary: { requests: 10000, errors: 9, p95: 118 } })])
   })
 
@@ -219,7 +237,11 @@ describe('scheduled controller', () => {
 
   it('keeps watching a canary parked at a gate, and rolls it back if it goes bad', async () => {
     const c = coordinator(env)
-    await c.put('ctl-gate', spec('ctl-gate', { schedule: [{ weight: 10, bakeMinutes: 0 }, { weight: 50, gate: true }, { weight: 100 }], judge: { minRequests: 100 } }), operator)
+    await c.put(
+      'ctl-gate',
+      spec('ctl-gate', { schedule: [{ weight: 10, bakeMinutes: 0 }, { weight: 50, gate: true }, { weight: 100 }], judge: { minRequests: 100 } }),
+      operator,
+    )
     await c.command('ctl-gate', { name: 'start', release: 'v2' }, operator)
     await script('ctl-gate', [{ body: healthy }, { body: failing }])
     await tick(Date.now() + 3 * MINUTE)
@@ -262,7 +284,10 @@ describe('notifications', () => {
       hooks = await received<{ text: string }>('hook:ntf')
       await new Promise((r) => setTimeout(r, 20))
     }
-    expect(hooks.map((h) => h.text)).toEqual([expect.stringContaining('ntf: rollout started at 10 %'), expect.stringContaining('rolled back to stable: bad deploy')])
+    expect(hooks.map((h) => h.text)).toEqual([
+      expect.stringContaining('ntf: rollout started at 10 %'),
+      expect.stringContaining('rolled back to stable: bad deploy'),
+    ])
   })
 
   it('never lets a failing webhook block or undo a decision', async () => {

@@ -34,7 +34,12 @@ describe('an operator command always beats a controller tick', () => {
 
   it('lets a rollback that arrives after the tick stand (tick writes, operator rolls back)', async () => {
     const { c, read } = await progressing('race-2')
-    const applied = await c.decide('race-2', advance, { revision: read.state.revision, windowEnd: read.state.windowEnd }, { evidence: null, windowEnd: Date.now() })
+    const applied = await c.decide(
+      'race-2',
+      advance,
+      { revision: read.state.revision, windowEnd: read.state.windowEnd },
+      { evidence: null, windowEnd: Date.now() },
+    )
     expect(applied).toMatchObject({ ok: true, value: { applied: true, status: { phase: 'progressing', weight: 50 } } })
     await c.command('race-2', { name: 'rollback' }, operator)
     expect(await c.status('race-2')).toMatchObject({ phase: 'rolled-back', weight: 0 })
@@ -120,7 +125,10 @@ describe('the coordinator publishes only what the edge accepts', () => {
       const r = await c.put(`big-${i}`, spec(`big-${i}`, { audiences }), operator)
       if (!r.ok) refused = r
     }
-    expect(refused).toMatchObject({ ok: false, problem: { status: 409, errors: [{ field: '(config)', message: expect.stringContaining(`over the ${MAX_PUBLISHED_BYTES}`) }] } })
+    expect(refused).toMatchObject({
+      ok: false,
+      problem: { status: 409, errors: [{ field: '(config)', message: expect.stringContaining(`over the ${MAX_PUBLISHED_BYTES}`) }] },
+    })
     expect(new TextEncoder().encode((await env.SLUICE_KV.get(CONFIG_KEY))!).byteLength).toBeLessThanOrEqual(MAX_PUBLISHED_BYTES)
     expect((await c.put('big-0', spec('big-0'), operator)).ok).toBe(true)
   })

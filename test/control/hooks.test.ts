@@ -19,7 +19,7 @@ const SECRET = 'hook-signing-secret-0123'
 const controllerEnv = () => ({ ...env, AE_ACCOUNT_ID: 'acc', AE_API_TOKEN: 'ae-token', AE_SQL_ENDPOINT: `${services()}/sql` }) as ControlEnv
 const tick = (now: number) => runController(controllerEnv(), now)
 const put = (key: string, answers: unknown[]) => fetch(`${services()}/script/${key}`, { method: 'PUT', body: JSON.stringify(answers) })
-const received = async <T,>(key: string) => (await (await fetch(`${services()}/received/${key}`)).json()) as T[]
+const received = async <T>(key: string) => (await (await fetch(`${services()}/received/${key}`)).json()) as T[]
 
 /** Both metrics queries of `rollout` answer this traffic from now on. */
 async function traffic(rollout: string, kind: 'healthy' | 'failing') {
@@ -54,7 +54,11 @@ const ids: string[] = []
 async function started(id: string, over: Partial<RolloutSpecInput>) {
   ids.push(id)
   const c = coordinator(env)
-  const r = await c.put(id, spec(id, { schedule: [{ weight: 10, bakeMinutes: 0 }, { weight: 50, bakeMinutes: 5 }, { weight: 100 }], judge: { minRequests: 100 }, ...over }), operator)
+  const r = await c.put(
+    id,
+    spec(id, { schedule: [{ weight: 10, bakeMinutes: 0 }, { weight: 50, bakeMinutes: 5 }, { weight: 100 }], judge: { minRequests: 100 }, ...over }),
+    operator,
+  )
   expect(r.ok, JSON.stringify(r)).toBe(true)
   await c.command(id, { name: 'start', release: 'v2' }, operator)
   return c
@@ -65,7 +69,9 @@ const last = async (id: string) => (await coordinator(env).history(id, { limit: 
 
 /** The weight the edge is sent for `id`. */
 async function published(id: string) {
-  const doc = JSON.parse((await env.SLUICE_KV.get(CONFIG_KEY))!) as { rollouts: { id: string; weight: number; hooks?: unknown[]; notify: { secret?: string } }[] }
+  const doc = JSON.parse((await env.SLUICE_KV.get(CONFIG_KEY))!) as {
+    rollouts: { id: string; weight: number; hooks?: unknown[]; notify: { secret?: string } }[]
+  }
   return doc.rollouts.find((r) => r.id === id)!
 }
 
@@ -92,7 +98,10 @@ describe('gate hooks', () => {
     expect(await tick(now + 3 * MINUTE)).toContainEqual(expect.objectContaining({ rollout: 'cs-hold', decision: 'hold', applied: true }))
     expect(await c.status('cs-hold')).toMatchObject({ phase: 'progressing', weight: 10 })
     const held = await last('cs-hold')
-    expect(held).toMatchObject({ command: 'hold', reason: expect.stringMatching(/^held by confirm-step hooks\.0 \(127\.0\.0\.1:\d+\) answered 500: "migration 42 not applied yet/) })
+    expect(held).toMatchObject({
+      command: 'hold',
+      reason: expect.stringMatching(/^held by confirm-step hooks\.0 \(127\.0\.0\.1:\d+\) answered 500: "migration 42 not applied yet/),
+    })
     expect(held.reason).toContain('(1 of 5 failures before pause)')
     const [hook] = (held.data as { hooks: { status: number; body: string }[] }).hooks
     expect(hook).toMatchObject({ hook: 'hooks.0', ok: false, status: 500 })
@@ -110,7 +119,13 @@ describe('gate hooks', () => {
       await verify(d, SECRET)
       expect(d.event).toBe('confirm-step')
       expect(JSON.parse(d.body)).toMatchObject({
-        event: 'confirm-step', rollout: 'cs-hold', release: 'v2', phase: 'progressing', from: { weight: 10 }, to: { weight: 50 }, step: { index: 0, weight: 10 },
+        event: 'confirm-step',
+        rollout: 'cs-hold',
+        release: 'v2',
+        phase: 'progressing',
+        from: { weight: 10 },
+        to: { weight: 50 },
+        step: { index: 0, weight: 10 },
         judge: { windowCanaryRequests: 10000, windowStableErrors: 90 },
       })
     }
@@ -118,7 +133,7 @@ describe('gate hooks', () => {
     expect(new Set(calls.map((d) => d.delivery)).size).toBe(2)
   })
 
-  it('gates a release\'s first traffic on its pre-rollout hooks: weight 0 at the edge and no metrics read until they say go', async () => {
+  it("gates a release's first traffic on its pre-rollout hooks: weight 0 at the edge and no metrics read until they say go", async () => {
     const c = await started('pre', { hooks: [{ on: 'pre-rollout', url: hookUrl('pre'), timeoutMs: 1000 }] })
     await traffic('pre', 'healthy')
     await answers('pre', [{ status: 503, raw: 'smoke tests running' }, { status: 204 }])
@@ -131,11 +146,21 @@ describe('gate hooks', () => {
     expect(await received('sql:pre')).toEqual([])
 
     await tick(now + 2 * MINUTE)
-    expect(await last('pre')).toMatchObject({ command: 'hold', reason: 'pre-rollout hooks said go: the canary gets 10 % from now', data: { hooks: [{ status: 204 }] } })
+    expect(await last('pre')).toMatchObject({
+      command: 'hold',
+      reason: 'pre-rollout hooks said go: the canary gets 10 % from now',
+      data: { hooks: [{ status: 204 }] },
+    })
     expect(await published('pre')).toMatchObject({ weight: 10 })
     const [first] = await received<Delivery>('delivery:pre')
     expect(first!.signature).toBeNull()
-    expect(JSON.parse(first!.body)).toMatchObject({ event: 'pre-rollout', from: { weight: 0 }, to: { weight: 10 }, step: { index: 0, weight: 10 }, judge: null })
+    expect(JSON.parse(first!.body)).toMatchObject({
+      event: 'pre-rollout',
+      from: { weight: 0 },
+      to: { weight: 10 },
+      step: { index: 0, weight: 10 },
+      judge: null,
+    })
 
     // Judged from the go on, and never asked again.
     await tick(now + 5 * MINUTE)
@@ -159,9 +184,18 @@ describe('gate hooks', () => {
     expect((await last('promo')).reason).toContain('confirm-promotion hooks.0')
     await tick(now + 4 * MINUTE)
     expect(await c.status('promo')).toMatchObject({ phase: 'promoted', weight: 100 })
-    const [done] = await until(() => received<Delivery>('delivery:promo-done'), (d) => d.length > 0)
+    const [done] = await until(
+      () => received<Delivery>('delivery:promo-done'),
+      (d) => d.length > 0,
+    )
     await verify(done!, SECRET)
-    expect(JSON.parse(done!.body)).toMatchObject({ event: 'post-rollout', rollout: 'promo', from: { weight: 10 }, to: { weight: 100 }, judge: { windowCanaryRequests: 10000 } })
+    expect(JSON.parse(done!.body)).toMatchObject({
+      event: 'post-rollout',
+      rollout: 'promo',
+      from: { weight: 10 },
+      to: { weight: 100 },
+      judge: { windowCanaryRequests: 10000 },
+    })
     expect(JSON.parse((await received<Delivery>('delivery:promo'))[0]!.body)).toMatchObject({ event: 'confirm-promotion', to: { weight: 100 } })
   })
 
@@ -179,23 +213,35 @@ describe('gate hooks', () => {
     await tick(now + 4 * MINUTE)
     expect(await c.status('cs-pause')).toMatchObject({ phase: 'paused', weight: 10 })
     expect(await last('cs-pause')).toMatchObject({ command: 'pause', reason: expect.stringContaining('2 gate failures in a row, traffic stays at 10 %') })
-    const notes = await until(() => received<Delivery>('delivery:cs-pause-notify'), (d) => d.length >= 2)
+    const notes = await until(
+      () => received<Delivery>('delivery:cs-pause-notify'),
+      (d) => d.length >= 2,
+    )
     expect(notes.map((d) => d.event)).toEqual(['start', 'pause'])
     for (const d of notes) await verify(d, SECRET)
     expect(JSON.parse(notes[1]!.body).text).toContain('cs-pause: paused at 10 %')
   })
 
   it('rolls back a release whose pre-rollout hook keeps failing: it never had traffic, and a pause would give it some', async () => {
-    const c = await started('pre-fail', { hookFailuresBeforePause: 1, hooks: [{ on: 'pre-rollout', url: hookUrl('pre-fail') }, { on: 'rollback', url: hookUrl('pre-fail-rb') }] })
+    const c = await started('pre-fail', {
+      hookFailuresBeforePause: 1,
+      hooks: [
+        { on: 'pre-rollout', url: hookUrl('pre-fail') },
+        { on: 'rollback', url: hookUrl('pre-fail-rb') },
+      ],
+    })
     await answers('pre-fail', [{ status: 500 }])
     await tick(Date.now() + MINUTE)
     expect(await c.status('pre-fail')).toMatchObject({ phase: 'rolled-back', weight: 0 })
     expect((await last('pre-fail')).reason).toContain('the canary never had traffic')
-    const [rb] = await until(() => received<Delivery>('delivery:pre-fail-rb'), (d) => d.length > 0)
+    const [rb] = await until(
+      () => received<Delivery>('delivery:pre-fail-rb'),
+      (d) => d.length > 0,
+    )
     expect(JSON.parse(rb!.body)).toMatchObject({ event: 'rollback', rollout: 'pre-fail', phase: 'progressing' })
   })
 
-  it('applies another rollout\'s rollback while one rollout\'s hook hangs, in the same tick', async () => {
+  it("applies another rollout's rollback while one rollout's hook hangs, in the same tick", async () => {
     // Listed first, so a controller working rollout by rollout would reach the failing one only after the timeout.
     const slow = await started('a-hangs', { hooks: [{ on: 'confirm-step', url: hookUrl('a-hangs'), timeoutMs: 2000 }] })
     await started('b-fails', {})
@@ -204,13 +250,20 @@ describe('gate hooks', () => {
     await answers('a-hangs', [{ delayMs: 60_000, status: 200 }])
     let done = false
     const ticking = tick(Date.now() + 3 * MINUTE).finally(() => (done = true))
-    const b = await until(() => slow.status('b-fails'), (s) => s?.phase === 'rolled-back' || done)
+    const b = await until(
+      () => slow.status('b-fails'),
+      (s) => s?.phase === 'rolled-back' || done,
+    )
     expect(b).toMatchObject({ phase: 'rolled-back', weight: 0 })
     // Still waiting for its hook: the rollback did not wait for it.
     expect(done).toBe(false)
     expect(await last('a-hangs')).toMatchObject({ command: 'start' })
     const reports = await ticking
-    expect(reports.find((r) => r.rollout === 'a-hangs')).toMatchObject({ decision: 'hold', applied: true, reason: expect.stringContaining('no answer within 2000 ms') })
+    expect(reports.find((r) => r.rollout === 'a-hangs')).toMatchObject({
+      decision: 'hold',
+      applied: true,
+      reason: expect.stringContaining('no answer within 2000 ms'),
+    })
     expect(await slow.status('a-hangs')).toMatchObject({ phase: 'progressing', weight: 10 })
   })
 })
@@ -256,7 +309,10 @@ describe('hooks in the admin API', () => {
 
   it('shows "set" for hook and notify secrets, keeps them on a PUT of "set", and publishes neither hooks nor notify settings to the edge', async () => {
     ids.push('secret-hooks')
-    const body = spec('secret-hooks', { hooks: [{ on: 'pre-rollout', url: 'https://ci.example.com/a' }, hook as never], notify: { webhook: 'https://chat.example.com/x', secret: SECRET } })
+    const body = spec('secret-hooks', {
+      hooks: [{ on: 'pre-rollout', url: 'https://ci.example.com/a' }, hook as never],
+      notify: { webhook: 'https://chat.example.com/x', secret: SECRET },
+    })
     type Shown = { spec: { hooks: { secret?: string }[]; notify: { secret?: string } } }
     const created = (await (await call('/rollouts/secret-hooks', { method: 'PUT', body })).json()) as Shown
     expect(created.spec.hooks.map((h) => h.secret)).toEqual([undefined, 'set'])
@@ -264,7 +320,10 @@ describe('hooks in the admin API', () => {
     const read = (await (await call('/rollouts/secret-hooks')).json()) as Shown
     expect(read.spec).toMatchObject({ hooks: [{ url: 'https://ci.example.com/a' }, { secret: 'set', timeoutMs: 5000 }], notify: { secret: 'set' } })
 
-    const kept = await call('/rollouts/secret-hooks', { method: 'PUT', body: { ...body, hooks: [body.hooks![0], { ...hook, secret: 'set' }], notify: { ...body.notify, secret: 'set' } } })
+    const kept = await call('/rollouts/secret-hooks', {
+      method: 'PUT',
+      body: { ...body, hooks: [body.hooks![0], { ...hook, secret: 'set' }], notify: { ...body.notify, secret: 'set' } },
+    })
     expect(kept.status).toBe(200)
     const stored = (await coordinator(env).status('secret-hooks'))!.spec
     expect(stored.hooks[1]!.secret).toBe(SECRET)
@@ -276,6 +335,8 @@ describe('hooks in the admin API', () => {
 
     const none = await call('/rollouts/secret-hooks', { method: 'PUT', body: { ...body, hooks: [{ ...hook, secret: 'set' }] } })
     expect(none.status).toBe(400)
-    expect(((await none.json()) as { errors: { field: string }[] }).errors).toEqual([{ field: 'hooks.0.secret', message: expect.stringContaining('none is set') }])
+    expect(((await none.json()) as { errors: { field: string }[] }).errors).toEqual([
+      { field: 'hooks.0.secret', message: expect.stringContaining('none is set') },
+    ])
   })
 })

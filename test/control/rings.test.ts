@@ -38,7 +38,17 @@ async function script(key: string, body: unknown) {
 
 /** AE answers (FORMAT JSON) from per-cohort counts; each request its own first-time client. */
 const answers = (rows: { ring?: string; cohort: string; requests: number; errors: number }[]) => ({
-  requests: { data: rows.map((r) => ({ ...(r.ring === undefined ? {} : { ring: r.ring }), cohort: r.cohort, requests: r.requests, errors: r.errors, p50: 40, p95: 100, p99: 150 })) },
+  requests: {
+    data: rows.map((r) => ({
+      ...(r.ring === undefined ? {} : { ring: r.ring }),
+      cohort: r.cohort,
+      requests: r.requests,
+      errors: r.errors,
+      p50: 40,
+      p95: 100,
+      p99: 150,
+    })),
+  },
   clients: {
     data: rows.map((r) => ({
       ...(r.ring === undefined ? {} : { ring: r.ring }),
@@ -60,7 +70,12 @@ describe('audience rings in the control plane', () => {
     expect(await c.status('rings-steps')).toMatchObject({ weight: 0, rings: { staff: 100 }, step: { index: 0, audience: 'staff' } })
     expect(await published('rings-steps')).toMatchObject({ weight: 0, rings: { staff: 100 } })
     const s = (await c.progressing()).find((r) => r.spec.id === 'rings-steps')!.state
-    await c.decide('rings-steps', { kind: 'advance', reason: 'healthy' }, { revision: s.revision, windowEnd: s.windowEnd }, { evidence: s.evidence, windowEnd: Date.now() })
+    await c.decide(
+      'rings-steps',
+      { kind: 'advance', reason: 'healthy' },
+      { revision: s.revision, windowEnd: s.windowEnd },
+      { evidence: s.evidence, windowEnd: Date.now() },
+    )
     expect(await published('rings-steps')).toMatchObject({ weight: 0, rings: { staff: 100, nz: 25 } })
     await c.command('rings-steps', { name: 'rollback' }, operator)
     expect(await published('rings-steps')).toMatchObject({ weight: 0, rings: {} })
@@ -77,7 +92,10 @@ describe('audience rings in the control plane', () => {
       const res = await call('/rollouts/rings-bad', { method: 'PUT', body: spec('rings-bad', over as object) })
       expect(res.status, field).toBe(400)
       const body = (await res.json()) as { errors: { field: string }[] }
-      expect(body.errors.map((e) => e.field), field).toContain(field)
+      expect(
+        body.errors.map((e) => e.field),
+        field,
+      ).toContain(field)
     }
   })
 

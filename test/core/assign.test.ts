@@ -43,17 +43,31 @@ const image = (accept: string) => ({ accept, 'sec-fetch-site': 'same-origin', 's
 
 /** What each browser sends on a first visit and on the subresource loads that follow it (Sec-Fetch-User only where it does). */
 const browsers: Record<string, Record<string, string>> = {
-  'Chromium navigation': { ...chromium, ...navigate, 'sec-fetch-user': '?1', accept: 'text/html,application/xhtml+xml,application/xml;q=0.9,image/avif,image/webp,image/apng,*/*;q=0.8' },
+  'Chromium navigation': {
+    ...chromium,
+    ...navigate,
+    'sec-fetch-user': '?1',
+    accept: 'text/html,application/xhtml+xml,application/xml;q=0.9,image/avif,image/webp,image/apng,*/*;q=0.8',
+  },
   'Chromium fetch()': { ...chromium, ...xhr },
   'Chromium image': { ...chromium, ...image('image/avif,image/webp,image/apng,image/svg+xml,image/*,*/*;q=0.8') },
   'Chromium script': { ...chromium, ...script },
-  'Firefox navigation': { ...firefox, ...navigate, 'sec-fetch-user': '?1', accept: 'text/html,application/xhtml+xml,application/xml;q=0.9,*/*;q=0.8', priority: 'u=0, i' },
+  'Firefox navigation': {
+    ...firefox,
+    ...navigate,
+    'sec-fetch-user': '?1',
+    accept: 'text/html,application/xhtml+xml,application/xml;q=0.9,*/*;q=0.8',
+    priority: 'u=0, i',
+  },
   'Firefox XMLHttpRequest': { ...firefox, ...xhr },
   'Firefox image': { ...firefox, ...image('image/avif,image/webp,image/png,image/svg+xml,image/*;q=0.8,*/*;q=0.5') },
   'Firefox script': { ...firefox, ...script },
   'Safari navigation': { ...safari, ...navigate, accept: 'text/html,application/xhtml+xml,application/xml;q=0.9,*/*;q=0.8' },
   'Safari fetch()': { ...safari, ...xhr },
-  'Safari image': { ...safari, ...image('image/webp,image/avif,image/jxl,image/heic,image/heic-sequence,video/*;q=0.8,image/png,image/svg+xml,image/*;q=0.8,*/*;q=0.5') },
+  'Safari image': {
+    ...safari,
+    ...image('image/webp,image/avif,image/jxl,image/heic,image/heic-sequence,video/*;q=0.8,image/png,image/svg+xml,image/*;q=0.8,*/*;q=0.5'),
+  },
   'Safari script': { ...safari, ...script },
 }
 
@@ -109,7 +123,10 @@ describe('identity', () => {
       const runs = Array.from({ length: 40 }, () => assign(r, facts(headers)))
       expect(new Set(runs.map((a) => a.source)), client).toEqual(new Set(['derived']))
       expect(new Set(runs.map((a) => a.cohort)).size, client).toBe(1)
-      expect(runs.some((a) => a.setId !== undefined), client).toBe(false)
+      expect(
+        runs.some((a) => a.setId !== undefined),
+        client,
+      ).toBe(false)
     }
   })
 
@@ -143,7 +160,10 @@ describe('tester overrides and bots', () => {
 
   it('stores the canonical pin whatever the link’s case and spaces, so the pin cookie is honoured on the next request', () => {
     const secret = 'tester-secret-0123'
-    for (const [over, suffix] of [[{}, ''], [{ secret }, `.${secret}`]] as const) {
+    for (const [over, suffix] of [
+      [{}, ''],
+      [{ secret }, `.${secret}`],
+    ] as const) {
       const r = compiled({ weight: 0, overrides: over })
       for (const typed of [' canary', 'CANARY', ' canary ', 'Canary']) {
         const link = `https://shop.example/?sluice-cohort=${encodeURIComponent(typed + suffix)}`

@@ -21,7 +21,8 @@ describe('addresses and ranges', () => {
     expect(parseAddress('::ffff:203.0.113.7')).toEqual({ v: 4, words: [0xcb007107] })
     expect(parseAddress('2001:db8::1')).toEqual(parseAddress('2001:0db8:0000:0000:0000:0000:0000:0001'))
     expect(parseAddress('::')).toEqual({ v: 6, words: [0, 0, 0, 0] })
-    for (const bad of ['', '1.2.3', '1.2.3.256', '2001:db8::1::2', '12345::', 'g::1', '1:2:3:4:5:6:7:8:9', 'localhost']) expect(parseAddress(bad), bad).toBeNull()
+    for (const bad of ['', '1.2.3', '1.2.3.256', '2001:db8::1::2', '12345::', 'g::1', '1:2:3:4:5:6:7:8:9', 'localhost'])
+      expect(parseAddress(bad), bad).toBeNull()
     const v4 = parseCidr('203.0.113.0/24')!
     expect(inRange(parseAddress('203.0.113.200')!, v4)).toBe(true)
     expect(inRange(parseAddress('203.0.114.1')!, v4)).toBe(false)
@@ -37,7 +38,11 @@ describe('addresses and ranges', () => {
   it('agrees with a bit-by-bit comparison on random IPv4 ranges, and never throws', () => {
     fc.assert(
       fc.property(fc.ipV4(), fc.ipV4(), fc.integer({ min: 0, max: 32 }), (a, b, prefix) => {
-        const bits = (ip: string) => ip.split('.').map((o) => Number(o).toString(2).padStart(8, '0')).join('')
+        const bits = (ip: string) =>
+          ip
+            .split('.')
+            .map((o) => Number(o).toString(2).padStart(8, '0'))
+            .join('')
         expect(inRange(parseAddress(a)!, parseCidr(`${b}/${prefix}`)!)).toBe(bits(a).slice(0, prefix) === bits(b).slice(0, prefix))
       }),
     )
@@ -102,32 +107,43 @@ describe('ring steps', () => {
 
   it('names each step that is wrong', () => {
     expect(ringProblems([{ audience: 'nz', weight: 5 }, { weight: 100 }], new Set())).toEqual([[0, 'no audience "nz" is defined in audiences']])
-    expect(ringProblems([{ weight: 10 }, { audience: 'nz', weight: 5 }, { weight: 100 }], new Set(['nz']))).toEqual([[1, 'audience "nz" at 5 % is not above everyone\'s 10 % at this step']])
-    expect(ringProblems([{ audience: 'nz', weight: 50 }, { audience: 'nz', weight: 20 }, { weight: 100 }], new Set(['nz']))).toEqual([[1, 'weights for audience "nz" must rise strictly']])
+    expect(ringProblems([{ weight: 10 }, { audience: 'nz', weight: 5 }, { weight: 100 }], new Set(['nz']))).toEqual([
+      [1, 'audience "nz" at 5 % is not above everyone\'s 10 % at this step'],
+    ])
+    expect(ringProblems([{ audience: 'nz', weight: 50 }, { audience: 'nz', weight: 20 }, { weight: 100 }], new Set(['nz']))).toEqual([
+      [1, 'weights for audience "nz" must rise strictly'],
+    ])
   })
 
   it('never moves a visitor from canary back to stable while a rollout progresses (random schedules, audiences, visitors)', () => {
     const names = ['a', 'b', 'c']
-    const step = fc.record({ audience: fc.option(fc.constantFrom(...names), { nil: undefined }), weight: fc.integer({ min: 1, max: 10_000 }).map((bp) => bp / 100) })
+    const step = fc.record({
+      audience: fc.option(fc.constantFrom(...names), { nil: undefined }),
+      weight: fc.integer({ min: 1, max: 10_000 }).map((bp) => bp / 100),
+    })
     fc.assert(
-      fc.property(fc.array(step, { minLength: 1, maxLength: 12 }), fc.array(fc.tuple(fc.string(), fc.subarray(names)), { minLength: 1, maxLength: 40 }), (steps, visitors) => {
-        // Keep only the valid schedules: the schema refuses the others.
-        const valid: RingStep[] = [...steps, { weight: 100 }]
-        const everyone = valid.filter((s) => s.audience === undefined).map((s) => s.weight)
-        if (ringProblems(valid, new Set(names)).length > 0 || everyone.some((w, i) => i > 0 && w <= everyone[i - 1]!)) return
-        for (const [id, rings] of visitors) {
-          const bucket = bucketOf('salt', id)
-          let wasCanary = false
-          for (let k = 0; k < valid.length; k++) {
-            const w = weightsAt(valid, k)
-            const weight = Math.max(w.global, ...rings.map((r) => w.rings[r] ?? 0))
-            const canary = inCanary(bucket, Math.round(weight * 100))
-            expect(!wasCanary || canary).toBe(true)
-            wasCanary = canary
+      fc.property(
+        fc.array(step, { minLength: 1, maxLength: 12 }),
+        fc.array(fc.tuple(fc.string(), fc.subarray(names)), { minLength: 1, maxLength: 40 }),
+        (steps, visitors) => {
+          // Keep only the valid schedules: the schema refuses the others.
+          const valid: RingStep[] = [...steps, { weight: 100 }]
+          const everyone = valid.filter((s) => s.audience === undefined).map((s) => s.weight)
+          if (ringProblems(valid, new Set(names)).length > 0 || everyone.some((w, i) => i > 0 && w <= everyone[i - 1]!)) return
+          for (const [id, rings] of visitors) {
+            const bucket = bucketOf('salt', id)
+            let wasCanary = false
+            for (let k = 0; k < valid.length; k++) {
+              const w = weightsAt(valid, k)
+              const weight = Math.max(w.global, ...rings.map((r) => w.rings[r] ?? 0))
+              const canary = inCanary(bucket, Math.round(weight * 100))
+              expect(!wasCanary || canary).toBe(true)
+              wasCanary = canary
+            }
+            expect(wasCanary).toBe(true)
           }
-          expect(wasCanary).toBe(true)
-        }
-      }),
+        },
+      ),
       { numRuns: 300 },
     )
   })
@@ -136,7 +152,7 @@ describe('ring steps', () => {
 describe('compiled rings', () => {
   const audiences = z.parse(Audiences, { staff: { header: { name: 'x-staff', values: ['1'] } }, nz: { country: ['NZ'] } })
 
-  it('puts a request in the ring that gives it the most canary, never below everyone\'s weight', () => {
+  it("puts a request in the ring that gives it the most canary, never below everyone's weight", () => {
     const rings = compileRings(audiences, { nz: 25, staff: 100, gone: 50 })
     expect(rings.map((r) => r.name)).toEqual(['staff', 'nz'])
     const both = view({ headers: { 'x-staff': '1' }, cf: { country: 'NZ' } })
@@ -148,4 +164,3 @@ describe('compiled rings', () => {
     expect(ringOf([], 500, both)).toEqual({ ring: '', weightBp: 500 })
   })
 })
-

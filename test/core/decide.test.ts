@@ -26,7 +26,12 @@ const window = (canaryRequests: number, start = T0, end = T0 + MIN): WindowStats
   stable: { requests: canaryRequests * 19, errors: 0 },
   canary: { requests: canaryRequests, errors: 0 },
 })
-const verdict = (v: Verdict['verdict'], reasons: string[] = [v]): Verdict => ({ verdict: v, reasons, numbers: { logMixtureLR: -1 }, state: initialJudgeState() })
+const verdict = (v: Verdict['verdict'], reasons: string[] = [v]): Verdict => ({
+  verdict: v,
+  reasons,
+  numbers: { logMixtureLR: -1 },
+  state: initialJudgeState(),
+})
 
 describe('windows', () => {
   it('ends at the last whole window boundary before now minus the ingestion lag', () => {
@@ -41,7 +46,10 @@ describe('windows', () => {
 describe('decide', () => {
   it('holds a healthy canary until the step has baked and seen its minimum requests', () => {
     const s = started()
-    expect(decide(s, spec, verdict('healthy'), window(5000), T0 + 5 * MIN).decision).toMatchObject({ kind: 'hold', reason: expect.stringContaining('5 min left') })
+    expect(decide(s, spec, verdict('healthy'), window(5000), T0 + 5 * MIN).decision).toMatchObject({
+      kind: 'hold',
+      reason: expect.stringContaining('5 min left'),
+    })
     const few = decide(s, spec, verdict('healthy'), window(10), T0 + 11 * MIN)
     expect(few.decision).toMatchObject({ kind: 'hold', reason: expect.stringContaining('1000 canary requests') })
     expect(few.evidence.stepCanaryRequests).toBe(10)
@@ -60,14 +68,20 @@ describe('decide', () => {
   })
 
   it('passes rollback and pause verdicts through with the judge’s reasons', () => {
-    expect(decide(started(), spec, verdict('rollback', ['canary 3x worse']), window(100), T0 + MIN).decision).toMatchObject({ kind: 'rollback', reason: 'canary 3x worse' })
+    expect(decide(started(), spec, verdict('rollback', ['canary 3x worse']), window(100), T0 + MIN).decision).toMatchObject({
+      kind: 'rollback',
+      reason: 'canary 3x worse',
+    })
     expect(decide(started(), spec, verdict('pause', ['sample ratio mismatch']), window(100), T0 + MIN).decision.kind).toBe('pause')
   })
 
   it('holds on missing data, and pauses once the silence outlasts the limit while the canary has weight', () => {
     const s = started()
     expect(decide(s, spec, verdict('hold'), window(0), T0 + 5 * MIN).decision.kind).toBe('hold')
-    expect(decide(s, spec, verdict('hold'), window(0), T0 + 16 * MIN).decision).toMatchObject({ kind: 'pause', reason: expect.stringContaining('no metrics for 16 minutes') })
+    expect(decide(s, spec, verdict('hold'), window(0), T0 + 16 * MIN).decision).toMatchObject({
+      kind: 'pause',
+      reason: expect.stringContaining('no metrics for 16 minutes'),
+    })
     expect(decideWithoutData(s, spec, 'the metrics query failed', T0 + 2 * MIN)).toEqual({ kind: 'hold', reason: 'holding: the metrics query failed' })
     expect(decideWithoutData(s, spec, 'the metrics query failed', T0 + 20 * MIN).kind).toBe('pause')
   })

@@ -379,7 +379,7 @@ describe('things that must not roll back', () => {
         (ns, nc, stableRate, fraction) => {
           const es = Math.floor(ns * stableRate)
           // Canary's observed rate is at most stable's.
-          const ec = Math.floor(((es / ns) * nc) * fraction)
+          const ec = Math.floor((es / ns) * nc * fraction)
           const before = initialJudgeState()
           const v = judge(before, win(0, { requests: ns, errors: es }, { requests: nc, errors: ec }), cfg, { weight: 50 })
           return v.state.evidence.every((e) => e.logLR <= 1e-9) && v.verdict !== 'rollback'
@@ -419,11 +419,7 @@ function latencyWindow(rng: Random, t: number, ns: number, nc: number, stable: [
     xs.sort()
     return xs[Math.ceil(0.95 * n) - 1]!
   }
-  return win(
-    t,
-    { requests: ns, errors: 0, latencyMs: { p95: p95(ns, stable) } },
-    { requests: nc, errors: 0, latencyMs: { p95: p95(nc, canary) } },
-  )
+  return win(t, { requests: ns, errors: 0, latencyMs: { p95: p95(ns, stable) } }, { requests: nc, errors: 0, latencyMs: { p95: p95(nc, canary) } })
 }
 
 describe('latency guard', () => {
@@ -574,16 +570,42 @@ const badObject = fc.constantFrom<unknown>(null, undefined, 5, 'ok', [], true)
 type Corruption = (w: Record<string, any>) => void
 const cohortKey = fc.constantFrom('stable', 'canary')
 const corruption: fc.Arbitrary<Corruption> = fc.oneof(
-  badTime.map((v): Corruption => (w) => void (w.start = v)),
-  badTime.map((v): Corruption => (w) => void (w.end = v)),
+  badTime.map(
+    (v): Corruption =>
+      (w) =>
+        void (w.start = v),
+  ),
+  badTime.map(
+    (v): Corruption =>
+      (w) =>
+        void (w.end = v),
+  ),
   fc.constant<Corruption>((w) => void (w.end = w.start)),
-  fc.tuple(cohortKey, fc.constantFrom('requests', 'errors'), badCount).map(([c, k, v]): Corruption => (w) => void (w[c][k] = v)),
-  cohortKey.map((c): Corruption => (w) => void (w[c].errors = w[c].requests + 1)),
-  fc
-    .tuple(cohortKey, fc.constantFrom('p50', 'p95', 'p99'), badLatency)
-    .map(([c, q, v]): Corruption => (w) => void (w[c].latencyMs = { [q]: v })),
-  fc.tuple(cohortKey, fc.constantFrom<unknown>('fast', 5, true, [])).map(([c, v]): Corruption => (w) => void (w[c].latencyMs = v)),
-  fc.tuple(cohortKey, badObject).map(([c, v]): Corruption => (w) => void (w[c] = v)),
+  fc.tuple(cohortKey, fc.constantFrom('requests', 'errors'), badCount).map(
+    ([c, k, v]): Corruption =>
+      (w) =>
+        void (w[c][k] = v),
+  ),
+  cohortKey.map(
+    (c): Corruption =>
+      (w) =>
+        void (w[c].errors = w[c].requests + 1),
+  ),
+  fc.tuple(cohortKey, fc.constantFrom('p50', 'p95', 'p99'), badLatency).map(
+    ([c, q, v]): Corruption =>
+      (w) =>
+        void (w[c].latencyMs = { [q]: v }),
+  ),
+  fc.tuple(cohortKey, fc.constantFrom<unknown>('fast', 5, true, [])).map(
+    ([c, v]): Corruption =>
+      (w) =>
+        void (w[c].latencyMs = v),
+  ),
+  fc.tuple(cohortKey, badObject).map(
+    ([c, v]): Corruption =>
+      (w) =>
+        void (w[c] = v),
+  ),
 )
 
 /** A valid window with one field replaced by a value that is wrong for it. */
@@ -661,7 +683,13 @@ describe('properties', () => {
 })
 
 describe('client unit (the default)', () => {
-  const clients = (seen: number, failing: number, fresh: number, firstFailures: number, cappedRequests = seen) => ({ seen, failing, fresh, firstFailures, cappedRequests })
+  const clients = (seen: number, failing: number, fresh: number, firstFailures: number, cappedRequests = seen) => ({
+    seen,
+    failing,
+    fresh,
+    firstFailures,
+    cappedRequests,
+  })
   const w = (t: number, stable: CohortCounts, canary: CohortCounts): WindowStats => ({ start: t * MINUTE, end: (t + 1) * MINUTE, stable, canary })
 
   it('holds on a window without client counts, naming what is missing, and leaves the evidence alone', () => {
@@ -670,7 +698,10 @@ describe('client unit (the default)', () => {
     expect(v.reasons[0]).toMatch(/no client counts/)
     expect(v.state.windows).toBe(0)
     // Counted per request, the same window is a rollback.
-    expect(judge(initialJudgeState(), w(0, { requests: 1_000, errors: 10 }, { requests: 100, errors: 50 }), config({ errorUnit: 'request' }), { weight: 10 }).verdict).toBe('rollback')
+    expect(
+      judge(initialJudgeState(), w(0, { requests: 1_000, errors: 10 }, { requests: 100, errors: 50 }), config({ errorUnit: 'request' }), { weight: 10 })
+        .verdict,
+    ).toBe('rollback')
   })
 
   it('refuses client counts that contradict the requests', () => {
@@ -693,7 +724,10 @@ describe('client unit (the default)', () => {
     }
     expect(verdicts).not.toContain('rollback')
     expect(verdicts).not.toContain('pause')
-    expect(judge(initialJudgeState(), w(0, { requests: 5_880, errors: 59 }, { requests: 420, errors: 301 }), config({ errorUnit: 'request' }), { weight: 2 }).verdict).toBe('rollback')
+    expect(
+      judge(initialJudgeState(), w(0, { requests: 5_880, errors: 59 }, { requests: 420, errors: 301 }), config({ errorUnit: 'request' }), { weight: 2 })
+        .verdict,
+    ).toBe('rollback')
   })
 
   it('keeps the guardrail per request: a busy client failing in 6 % of its minutes at a 1 % error rate is no alarm', () => {
@@ -705,4 +739,3 @@ describe('client unit (the default)', () => {
     expect(v.numbers.guardrailPValue).toBeGreaterThan(0.5)
   })
 })
-

@@ -120,19 +120,14 @@ describe('controller decisions', () => {
 })
 
 describe('ring steps', () => {
-  const rings = z.parse(Schedule, [
-    { audience: 'staff', weight: 100 },
-    { audience: 'nz', weight: 25, gate: true },
-    { weight: 5 },
-    { weight: 100 },
-  ])
+  const rings = z.parse(Schedule, [{ audience: 'staff', weight: 100 }, { audience: 'nz', weight: 25, gate: true }, { weight: 5 }, { weight: 100 }])
   const apply = (state: RolloutState, cmd: Command) => {
     const t = applyCommand(state, cmd, rings, T0)
     if (!t.ok) throw new Error(t.detail)
     return t.state
   }
 
-  it('enters a ring step with everyone\'s weight unchanged, and promotes only at 100 for everyone', () => {
+  it("enters a ring step with everyone's weight unchanged, and promotes only at 100 for everyone", () => {
     const started = apply(initialState(T0), { name: 'start', release: 'v2' })
     expect(started).toMatchObject({ phase: 'progressing', weight: 0, rings: { staff: 100 }, step: 0 })
     const atGate = applyDecision(started, { kind: 'gate', reason: 'gate' }, rings, T0)

@@ -43,7 +43,7 @@ describe('judgement per ring', () => {
     expect(caught!.globalAlone).not.toBe('rollback')
   })
 
-  it('judges a ring at 100 % against everyone\'s stable, and says the comparison is weaker', () => {
+  it("judges a ring at 100 % against everyone's stable, and says the comparison is weaker", () => {
     const weights = { global: 0, rings: { staff: 100 } }
     const staff = win(0, c(0, 0), c(800, 4))
     const rest = win(0, c(9000, 90), c(0, 0))
@@ -55,7 +55,7 @@ describe('judgement per ring', () => {
     expect(out.verdict.verdict).toBe('healthy')
   })
 
-  it('checks the split per ring against that ring\'s weight, not globally', () => {
+  it("checks the split per ring against that ring's weight, not globally", () => {
     const weights = { global: 10, rings: { nz: 50 } }
     // Globally the canary has 18 % of requests, which matches no single weight; per ring both splits are right.
     const nz = win(0, c(1000, 10), c(1000, 10))
@@ -69,7 +69,7 @@ describe('judgement per ring', () => {
     expect(out.verdict.reasons[0]).toMatch(/^ring nz \(50 %\): sample ratio mismatch/)
   })
 
-  it('compares within rings, so a ring whose baseline differs from everyone else\'s does not read as a worse release', () => {
+  it("compares within rings, so a ring whose baseline differs from everyone else's does not read as a worse release", () => {
     // Staff at 50 %, everyone else at 0 %; staff err at 3 % in both cohorts, everyone else at 1 %. Pooled, the canary
     // (all staff) would look 2.5x worse than stable (mostly everyone else) in every window.
     const weights = { global: 0, rings: { staff: 50 } }
@@ -95,7 +95,7 @@ describe('judgement per ring', () => {
     expect(verdicts.at(-1)).toBe('healthy')
   })
 
-  it('pauses, naming the weaker comparison, when a ring at 100 % looks worse only against everyone else\'s stable', () => {
+  it("pauses, naming the weaker comparison, when a ring at 100 % looks worse only against everyone else's stable", () => {
     const weights = { global: 0, rings: { staff: 100 } }
     let global: JudgeState = initialJudgeState()
     let rings: Record<string, unknown> = {}
@@ -119,7 +119,15 @@ describe('judgement per ring', () => {
     const weights = { global: 5, rings: { nz: 25 } }
     const nz = win(0, c(450, 5), c(150, 5))
     const rest = win(0, c(5130, 51), c(270, 3))
-    const first = judgeRings(initialJudgeState(), {}, win(0, sum(nz.stable, rest.stable), sum(nz.canary, rest.canary)), { nz, [EVERYONE_ELSE]: rest }, cfg, weights, true)
+    const first = judgeRings(
+      initialJudgeState(),
+      {},
+      win(0, sum(nz.stable, rest.stable), sum(nz.canary, rest.canary)),
+      { nz, [EVERYONE_ELSE]: rest },
+      cfg,
+      weights,
+      true,
+    )
     const quiet = win(1, c(5130, 51), c(270, 3))
     const second = judgeRings(first.verdict.state, first.states, quiet, { [EVERYONE_ELSE]: quiet }, cfg, weights, true)
     expect(second.states.nz).toEqual(first.states.nz)
@@ -128,4 +136,3 @@ describe('judgement per ring', () => {
     expect(logLR(second.verdict.state)).toBeCloseTo(logLR(second.states.nz!) + logLR(second.states[EVERYONE_ELSE]!), 12)
   })
 })
-

@@ -27,7 +27,14 @@ describe('parseStrict on the rollout schema', () => {
     })
     expect(r.success).toBe(false)
     if (r.success) return
-    expect(unknownOf(r.issues)).toEqual(['cokie', 'cookie.nmae', 'judge.latency.maxRatoi', 'judge.maxCanaryErorRate', 'judge.mixture.wieghts', 'schedule.1.wieght'])
+    expect(unknownOf(r.issues)).toEqual([
+      'cokie',
+      'cookie.nmae',
+      'judge.latency.maxRatoi',
+      'judge.maxCanaryErorRate',
+      'judge.mixture.wieghts',
+      'schedule.1.wieght',
+    ])
   })
 
   it('names unknown fields next to the other errors of a failed parse', () => {
@@ -43,7 +50,12 @@ describe('parseStrict on the rollout schema', () => {
     for (let i = 0; i < 50_000; i++) deep = [deep]
     expect(parseStrict(RolloutSpec, { ...base, cookie: deep, judge: { latency: deep } }).success).toBe(false)
     fc.assert(fc.property(fc.jsonValue(), (v) => void parseStrict(RolloutSpec, v)))
-    fc.assert(fc.property(fc.dictionary(fc.constantFrom('cookie', 'judge', 'schedule', 'overrides', 'x'), fc.jsonValue()), (over) => void parseStrict(RolloutSpec, { ...base, ...over })))
+    fc.assert(
+      fc.property(
+        fc.dictionary(fc.constantFrom('cookie', 'judge', 'schedule', 'overrides', 'x'), fc.jsonValue()),
+        (over) => void parseStrict(RolloutSpec, { ...base, ...over }),
+      ),
+    )
   })
 })
 

@@ -476,7 +476,9 @@ describe('rendering functions', () => {
     expect(byClass(svg, 'dot stable')).toHaveLength(2) // error rate and p95
     expect(byClass(svg, 'dot canary')).toHaveLength(2)
     for (const v of attrsOf(svg)) expect(v).not.toMatch(/NaN|Infinity|undefined/)
-    const times = byClass(svg, 'tick').map((el) => el.textContent).filter((t) => /^\d\d:\d\d/.test(t))
+    const times = byClass(svg, 'tick')
+      .map((el) => el.textContent)
+      .filter((t) => /^\d\d:\d\d/.test(t))
     expect(times).toHaveLength(5)
     expect(new Set(times).size, `distinct time labels: ${times}`).toBe(5)
   })

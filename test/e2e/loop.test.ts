@@ -87,10 +87,15 @@ describe('the whole loop', () => {
     await expect.poll(() => page.getByTestId('phase').textContent(), { timeout: 15_000 }).toMatch(/rolled-back/)
     await page.screenshot({ path: new URL('dashboard-rolled-back.png', SCREENSHOTS).pathname, fullPage: true })
     // The edge picks the new weight up within two config TTLs (1 s each here).
-    await until('the site to serve stable', async () => {
-      await site.reload()
-      return site.locator('#cohort').textContent()
-    }, (c) => c === 'stable', 15_000)
+    await until(
+      'the site to serve stable',
+      async () => {
+        await site.reload()
+        return site.locator('#cohort').textContent()
+      },
+      (c) => c === 'stable',
+      15_000,
+    )
     await Promise.all([ctx.close(), visitor.close()])
   }, 60_000)
 })

@@ -13,11 +13,7 @@ export const SCREENSHOTS = new URL('./screenshots/', import.meta.url)
 /** A schedule that moves in seconds rather than minutes, so the full loop fits in a test. */
 export const FAST_ROLLOUT = {
   id: 'demo',
-  schedule: [
-    { weight: 20, bakeMinutes: 0, minRequests: 60 },
-    { weight: 50, bakeMinutes: 0, minRequests: 60 },
-    { weight: 100 },
-  ],
+  schedule: [{ weight: 20, bakeMinutes: 0, minRequests: 60 }, { weight: 50, bakeMinutes: 0, minRequests: 60 }, { weight: 100 }],
   judge: { minRequests: 100 },
   analysis: { lagMinutes: 0, windowSeconds: 5, settleSeconds: 3, noDataPauseMinutes: 5 },
 }
@@ -30,7 +26,15 @@ export async function stack(rollout?: Record<string, unknown>): Promise<Stack> {
 export function launch(): Promise<Browser> {
   return chromium.launch({
     executablePath: process.env.CHROMIUM_PATH ?? '/usr/bin/chromium',
-    args: ['--no-sandbox', '--disable-gpu', '--disable-background-networking', '--disable-component-update', '--disable-sync', '--disable-quic', '--no-first-run'],
+    args: [
+      '--no-sandbox',
+      '--disable-gpu',
+      '--disable-background-networking',
+      '--disable-component-update',
+      '--disable-sync',
+      '--disable-quic',
+      '--no-first-run',
+    ],
   })
 }
 

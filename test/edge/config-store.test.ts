@@ -137,16 +137,27 @@ describe('config cache', () => {
 describe('parseConfig', () => {
   it('never throws, whatever KV holds', () => {
     fc.assert(
-      fc.property(fc.oneof(fc.string(), fc.json(), fc.jsonValue().map((v) => JSON.stringify({ rollouts: [v] }))), (text) => {
-        const r = parseConfig(text)
-        return r.ok ? Array.isArray(r.config.rollouts) : typeof r.error === 'string'
-      }),
+      fc.property(
+        fc.oneof(
+          fc.string(),
+          fc.json(),
+          fc.jsonValue().map((v) => JSON.stringify({ rollouts: [v] })),
+        ),
+        (text) => {
+          const r = parseConfig(text)
+          return r.ok ? Array.isArray(r.config.rollouts) : typeof r.error === 'string'
+        },
+      ),
     )
   })
 
   it('names the invalid field', () => {
     const r = parseConfig(JSON.stringify({ rollouts: [{ id: 'web', stable: 'https://a.example', canary: 'https://b.example', weight: 12.345 }] }))
-    expect(r).toEqual({ ok: true, config: { rollouts: [] }, rejected: [{ rollout: 'web', error: expect.stringContaining('rollouts.0.weight: must be a multiple of 0.01') }] })
+    expect(r).toEqual({
+      ok: true,
+      config: { rollouts: [] },
+      rejected: [{ rollout: 'web', error: expect.stringContaining('rollouts.0.weight: must be a multiple of 0.01') }],
+    })
   })
 
   it('rejects an invalid entry, every entry of a repeated id and the entries past 256 alone, keeping the rest', () => {
@@ -214,7 +225,10 @@ describe('a document with a rejected rollout', () => {
     await publish(shop(0), blog(12.345))
     expect(await health()).toMatchObject({
       source: 'kv',
-      rejected: { at: expect.stringMatching(/^\d{4}-\d\d-\d\dT/), errors: [{ rollout: 'blog', error: expect.stringContaining('rollouts.1.weight: must be a multiple of 0.01') }] },
+      rejected: {
+        at: expect.stringMatching(/^\d{4}-\d\d-\d\dT/),
+        errors: [{ rollout: 'blog', error: expect.stringContaining('rollouts.1.weight: must be a multiple of 0.01') }],
+      },
     })
     await env.SLUICE_KV.put(CONFIG_KEY, '{not json')
     expect(await health()).toMatchObject({ source: 'kv', rejected: { errors: [{ error: 'not JSON' }] } })

@@ -42,7 +42,9 @@ describe('metrics', () => {
     const { points, dataset } = recorder()
     const res = await sluice({ env: { METRICS: dataset } }).fetch('/echo')
     expect(res.status).toBe(200)
-    expect(points).toEqual([{ indexes: ['web/canary'], blobs: ['web', 'canary', '', 'GET', 'err', '', '', clientKey(''), ''], doubles: [0, expect.any(Number), 1, 1] }])
+    expect(points).toEqual([
+      { indexes: ['web/canary'], blobs: ['web', 'canary', '', 'GET', 'err', '', '', clientKey(''), ''], doubles: [0, expect.any(Number), 1, 1] },
+    ])
   })
 
   it('flags 5xx as errors and never lets a metrics fault break the request', async () => {
@@ -50,19 +52,42 @@ describe('metrics', () => {
     const { points, dataset } = recorder()
     await sluice({ env: { METRICS: dataset } }).fetch('/status/500')
     expect(points[0]!.doubles).toEqual([500, expect.any(Number), 1, 0])
-    const broken = { writeDataPoint: () => { throw new Error('AE down') } } as unknown as AnalyticsEngineDataset
+    const broken = {
+      writeDataPoint: () => {
+        throw new Error('AE down')
+      },
+    } as unknown as AnalyticsEngineDataset
     expect((await sluice({ env: { METRICS: broken } }).fetch('/echo')).status).toBe(200)
   })
 
   it('writes every field at the position the layout names, and reads back what the judge needs', () => {
     const point = encodeRequestPoint({
-      rolloutId: 'web', cohort: 'canary', reason: 'weight', release: 'v2', method: 'GET', status: 503,
-      latencyMs: 42, failover: true, colo: 'AMS', country: 'NL', client: 'abc123', ring: 'nz',
+      rolloutId: 'web',
+      cohort: 'canary',
+      reason: 'weight',
+      release: 'v2',
+      method: 'GET',
+      status: 503,
+      latencyMs: 42,
+      failover: true,
+      colo: 'AMS',
+      country: 'NL',
+      client: 'abc123',
+      ring: 'nz',
     })
     const blob = (k: keyof typeof BLOB) => point.blobs[BLOB[k] - 1]
     const double = (k: keyof typeof DOUBLE) => point.doubles[DOUBLE[k] - 1]
-    expect([blob('rollout'), blob('cohort'), blob('release'), blob('method'), blob('statusClass'), blob('colo'), blob('country'), blob('client'), blob('ring')])
-      .toEqual(['web', 'canary', 'v2', 'GET', '5xx', 'AMS', 'NL', 'abc123', 'nz'])
+    expect([
+      blob('rollout'),
+      blob('cohort'),
+      blob('release'),
+      blob('method'),
+      blob('statusClass'),
+      blob('colo'),
+      blob('country'),
+      blob('client'),
+      blob('ring'),
+    ]).toEqual(['web', 'canary', 'v2', 'GET', '5xx', 'AMS', 'NL', 'abc123', 'nz'])
     expect([double('status'), double('latencyMs'), double('error'), double('failover')]).toEqual([503, 42, 1, 1])
     expect(point.blobs).toHaveLength(Object.keys(BLOB).length)
     expect(point.doubles).toHaveLength(Object.keys(DOUBLE).length)

@@ -55,7 +55,9 @@ async function run(errorUnit: 'client' | 'request') {
     for (let i = 0; i < WINDOW_MS / 10; i++) {
       now = start + i * 10
       const v = visitors[(w * 1000 + i) % visitors.length]!
-      sends.push(edge.fetch('/echo', { headers: { 'cf-connecting-ip': v.ip, cookie: v.cookie, 'user-agent': 'Mozilla/5.0 (X11; Linux x86_64) Firefox/140.0' } }))
+      sends.push(
+        edge.fetch('/echo', { headers: { 'cf-connecting-ip': v.ip, cookie: v.cookie, 'user-agent': 'Mozilla/5.0 (X11; Linux x86_64) Firefox/140.0' } }),
+      )
       if (i % 20 === 0) {
         const cookie = `sluice=${canaryId(id, attack)}`
         attack++

@@ -3,7 +3,8 @@ import { describe, expect, it } from 'vitest'
 import { isReserved } from '../../src/edge/gateway.ts'
 import { browser, canaryUrl, deadUrl, publish, rollout, sluice, stableUrl } from '../support/worker.ts'
 
-const echoOf = async (res: Response) => (await res.json()) as { origin: string; method: string; path: string; query: string; headers: Record<string, string>; bodyBytes: number }
+const echoOf = async (res: Response) =>
+  (await res.json()) as { origin: string; method: string; path: string; query: string; headers: Record<string, string>; bodyBytes: number }
 
 describe('forwarding', () => {
   it('forwards method, path, query, headers and body, and tells the origin the cohort', async () => {
@@ -74,7 +75,11 @@ describe('forwarding', () => {
 
   it('never proxies the reserved /__sluice/ prefix: it goes, unchanged, to the control worker', async () => {
     await publish(rollout({ weight: 100 }))
-    const res = await sluice().fetch('/__sluice/api/rollouts?x=1', { method: 'POST', body: '{"a":1}', headers: { authorization: 'Bearer t', origin: 'https://shop.example.com' } })
+    const res = await sluice().fetch('/__sluice/api/rollouts?x=1', {
+      method: 'POST',
+      body: '{"a":1}',
+      headers: { authorization: 'Bearer t', origin: 'https://shop.example.com' },
+    })
     expect(res.headers.get('x-origin')).toBeNull()
     expect(res.headers.get('x-fake-control')).toBe('1')
     const got = (await res.json()) as { method: string; url: string; headers: Record<string, string>; body: string }
@@ -152,7 +157,9 @@ describe('cohort cookie', () => {
   it('omits Secure on plain http and honours cookie settings', async () => {
     await publish(rollout({ cookie: { name: 'cohort', maxAge: 3600, sameSite: 'Strict', domain: '.example.com' } }))
     const res = await sluice().fetch('http://shop.example.com/echo', { headers: browser })
-    expect(res.headers.getSetCookie()).toEqual([expect.stringMatching(/^cohort=[^;]+; Max-Age=3600; Domain=\.example\.com; Path=\/; HttpOnly; SameSite=Strict$/)])
+    expect(res.headers.getSetCookie()).toEqual([
+      expect.stringMatching(/^cohort=[^;]+; Max-Age=3600; Domain=\.example\.com; Path=\/; HttpOnly; SameSite=Strict$/),
+    ])
   })
 
   it('sets no cookie for a cookie-less client such as curl or Node’s fetch, yet keeps it in one cohort', async () => {
@@ -442,7 +449,10 @@ describe('client-caused refusals', () => {
 
   it('never answers a Sluice-made 5xx, whatever the method and body, while the origins are healthy', async () => {
     await publish(rollout({ weight: 50 }))
-    const methods = 'GET HEAD POST PUT DELETE PATCH OPTIONS TRACE PURGE COPY LOCK MKCOL MOVE PROPFIND PROPPATCH SEARCH UNLOCK ACL REPORT MKACTIVITY CHECKOUT MERGE MSEARCH NOTIFY SUBSCRIBE UNSUBSCRIBE QUERY BAN'.split(' ')
+    const methods =
+      'GET HEAD POST PUT DELETE PATCH OPTIONS TRACE PURGE COPY LOCK MKCOL MOVE PROPFIND PROPPATCH SEARCH UNLOCK ACL REPORT MKACTIVITY CHECKOUT MERGE MSEARCH NOTIFY SUBSCRIBE UNSUBSCRIBE QUERY BAN'.split(
+        ' ',
+      )
     const bytes = fc.uint8Array({ maxLength: 64 })
     const body = fc.oneof(
       fc.constant(null),
@@ -451,7 +461,12 @@ describe('client-caused refusals', () => {
       fc.record({ chunks: fc.array(bytes, { maxLength: 4 }), end: fc.constantFrom('close' as const, 'error' as const) }),
     )
     const headers = fc.record(
-      { expect: fc.constant('100-continue'), upgrade: fc.constantFrom('websocket', 'h2c'), 'content-type': fc.constant('application/json'), 'user-agent': fc.constantFrom('curl/8.5.0', 'node') },
+      {
+        expect: fc.constant('100-continue'),
+        upgrade: fc.constantFrom('websocket', 'h2c'),
+        'content-type': fc.constant('application/json'),
+        'user-agent': fc.constantFrom('curl/8.5.0', 'node'),
+      },
       { requiredKeys: [] },
     )
     await fc.assert(

@@ -30,7 +30,7 @@ const request = (o: { headers?: Record<string, string>; cf?: Record<string, unkn
   })
 
 describe('audience rings at the edge', () => {
-  it('puts a request in the ring of each kind of predicate, and everyone else at everyone\'s weight', async () => {
+  it("puts a request in the ring of each kind of predicate, and everyone else at everyone's weight", async () => {
     const rings = { staff: 100, beta: 100, office: 100, nz: 100, oceania: 100, akl: 100, isp: 100 }
     await publish(rollout({ weight: 0, audiences, rings }))
     const { points, dataset } = recorder()
@@ -53,7 +53,7 @@ describe('audience rings at the edge', () => {
     }
   })
 
-  it('gives a ring\'s visitors the higher of its weight and everyone\'s, keeps stickiness by visitor, and a bot stays on stable', async () => {
+  it("gives a ring's visitors the higher of its weight and everyone's, keeps stickiness by visitor, and a bot stays on stable", async () => {
     await publish(rollout({ weight: 10, audiences, rings: { nz: 50 } }))
     const app = sluice()
     const ids = Array.from({ length: 400 }, (_, i) => `visitor-${String(i).padStart(8, '0')}`)

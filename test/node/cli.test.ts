@@ -156,7 +156,7 @@ describe('help and usage errors', () => {
     }
   })
 
-  it('prints each command\'s own options with <command> --help', async () => {
+  it("prints each command's own options with <command> --help", async () => {
     const start = await sluice(['start', '--help'], { token: null })
     expect(start.code).toBe(0)
     expect(start.stdout).toContain('Usage: sluice start <id> --release LABEL [options]')
@@ -312,13 +312,17 @@ describe('apply', () => {
   it('names every invalid field, exits 2 and sends nothing when the file fails validation', async () => {
     await applied('guarded')
     const before = await api('/rollouts/guarded')
-    const file = await configFile('guarded', {
-      canary: 'ftp://files.example.com',
-      schedule: [{ weight: 10 }, { weight: 5 }],
-      cokie: { name: 'typo' },
-      failover: { enabled: 'yes' },
-      judge: { latency: { maxRatoi: 2 } },
-    }, 'guarded-bad.json')
+    const file = await configFile(
+      'guarded',
+      {
+        canary: 'ftp://files.example.com',
+        schedule: [{ weight: 10 }, { weight: 5 }],
+        cokie: { name: 'typo' },
+        failover: { enabled: 'yes' },
+        judge: { latency: { maxRatoi: 2 } },
+      },
+      'guarded-bad.json',
+    )
     await withProxy(async (url, seen) => {
       const r = await sluice(['apply', file], { url })
       expect(r.code).toBe(2)
@@ -399,13 +403,15 @@ describe('apply', () => {
     const real = await configFile('secretive', { overrides: { ...example.overrides, secret } })
     const created = await sluice(['apply', real])
     expect(created.code, created.stderr).toBe(0)
-    expect(created.stdout).toContain('+ overrides.secret: (the file\'s secret, not shown)\n')
+    expect(created.stdout).toContain("+ overrides.secret: (the file's secret, not shown)\n")
     expect(json(await sluice(['status', 'secretive', '--json'])).spec.overrides.secret).toBe('set')
 
     // The live secret reads "set", so a real one in the file cannot be compared: it is a change, sent as is.
     const again = await sluice(['apply', real, '--dry-run', '--json'])
     expect(again.code, again.stderr).toBe(0)
-    expect(again.stderr).toContain('- overrides.secret: "set"\n+ overrides.secret: (the file\'s secret, not shown; the live one is write-only, so it is sent as is)')
+    expect(again.stderr).toContain(
+      '- overrides.secret: "set"\n+ overrides.secret: (the file\'s secret, not shown; the live one is write-only, so it is sent as is)',
+    )
     expect(json(again).changes).toEqual([{ path: 'overrides.secret', from: 'set', writeOnly: true }])
     expect(again.stdout + again.stderr).not.toContain(secret)
 
@@ -479,7 +485,13 @@ describe('commands', () => {
     // Whole minutes from now, and the relative times printed from them.
     const soon = (minutes: number) => new Date(Math.ceil(Date.now() / 60_000) * 60_000 + minutes * 60_000).toISOString()
     const basis = '2.4 canary requests/min over the 10m judged at 1 %; this step waits for judge.minRequests (476 more canary requests)'
-    const eta = { stepDoneAt: soon(209), rolloutDoneAt: soon(338), canaryRequestsPerMinute: 2.4, needs: { requestsPerMinute: 12500, step: 0, field: 'judge.minRequests' }, basis }
+    const eta = {
+      stepDoneAt: soon(209),
+      rolloutDoneAt: soon(338),
+      canaryRequestsPerMinute: 2.4,
+      needs: { requestsPerMinute: 12500, step: 0, field: 'judge.minRequests' },
+      basis,
+    }
     const server = createServer((_req, res) => {
       res.writeHead(200, { 'content-type': 'application/json' })
       res.end(JSON.stringify({ ...status, phase: 'progressing', eta, warnings: [warning] }))
@@ -579,7 +591,7 @@ describe('commands', () => {
     expect(resumed).toMatch(/\n {2}next {6}100%\n/)
   })
 
-  it('prints the API\'s JSON with --json', async () => {
+  it("prints the API's JSON with --json", async () => {
     await applied('machine')
     const started = await sluice(['start', 'machine', '--release', 'v7', '--json'])
     expect(started.code, started.stderr).toBe(0)
@@ -688,6 +700,11 @@ describe('commands', () => {
     const before = /^… older entries: sluice history paged --before (\d+)$/.exec(lines[2]!)
     expect(before, first.stdout).not.toBeNull()
     const rest = await sluice(['history', 'paged', '--before', before![1]!])
-    expect(rest.stdout.trimEnd().split('\n').map((l) => l.split(/\s+/)[3])).toEqual(['pause', 'start', 'create'])
+    expect(
+      rest.stdout
+        .trimEnd()
+        .split('\n')
+        .map((l) => l.split(/\s+/)[3]),
+    ).toEqual(['pause', 'start', 'create'])
   })
 })

@@ -54,10 +54,14 @@ const status = (over: Partial<RolloutStatus> = {}): RolloutStatus =>
     ...over,
   }) as RolloutStatus
 
-const row = (text: string, key: string) => text.split('\n').filter((l) => l.startsWith(`  ${key.padEnd(9)} `)).map((l) => l.slice(12))
+const row = (text: string, key: string) =>
+  text
+    .split('\n')
+    .filter((l) => l.startsWith(`  ${key.padEnd(9)} `))
+    .map((l) => l.slice(12))
 
 describe('formatStatus with rings', () => {
-  it('prints the ring weights, then everyone else\'s, and names a gated ring step next by its audience', () => {
+  it("prints the ring weights, then everyone else's, and names a gated ring step next by its audience", () => {
     const text = formatStatus(status(), NOW)
     expect(row(text, 'rings')).toEqual(['staff 50% (everyone else 5%)'])
     expect(row(text, 'step')).toEqual(['2/4 at 5%, bake 10 min'])
@@ -67,7 +71,10 @@ describe('formatStatus with rings', () => {
   })
 
   it('names the current ring step by its audience, and prints no rings line without rings', () => {
-    const text = formatStatus(status({ weight: 0, rings: {}, step: { index: 0, weight: 50, audience: 'staff', bakeMinutes: 10, minRequests: 0, startedAt: null, bakeEndsAt: null } }), NOW)
+    const text = formatStatus(
+      status({ weight: 0, rings: {}, step: { index: 0, weight: 50, audience: 'staff', bakeMinutes: 10, minRequests: 0, startedAt: null, bakeEndsAt: null } }),
+      NOW,
+    )
     expect(row(text, 'step')).toEqual(['1/4 ring staff at 50%, bake 10 min'])
     expect(row(text, 'next')).toEqual(['5%'])
     expect(row(text, 'rings')).toEqual([])
@@ -78,7 +85,12 @@ describe('formatStatus with rings', () => {
       staff: ring('ring staff', 50, 'rollback', 'canary errors 4x stable', [400, 2, 410, 9, 120, 8, 118, 1]),
       'everyone-else': ring('everyone else', 5, 'hold', 'not enough data: canary 40 of 500 requests needed per cohort', [760, 3, 40, 0, 30, 0, 600, 2]),
     }
-    const lastDecision = { kind: 'rollback' as const, reason: 'ring staff (50 %): canary errors 4x stable', at: '2026-03-01T11:59:00.000Z', data: { verdict: 'rollback', rings } }
+    const lastDecision = {
+      kind: 'rollback' as const,
+      reason: 'ring staff (50 %): canary errors 4x stable',
+      at: '2026-03-01T11:59:00.000Z',
+      data: { verdict: 'rollback', rings },
+    }
     const lines = formatStatus(status({ lastDecision }), NOW).split('\n')
     const at = lines.findIndex((l) => l.startsWith('  decision  rollback at 2026-03-01T11:59:00.000Z: ring staff'))
     expect(at).toBeGreaterThan(0)
@@ -92,7 +104,9 @@ describe('formatStatus with rings', () => {
   it('shows a missing number as a dash, skips what is not a ring, and a decision without rings adds no line', () => {
     const partial = { staff: { label: 'ring staff', weight: 50, verdict: 'hold', reason: '', numbers: { windowCanaryRequests: 3 } }, odd: null }
     const withRings = formatStatus(status({ lastDecision: { kind: 'hold', reason: 'x', at: '2026-03-01T11:59:00.000Z', data: { rings: partial } } }), NOW)
-    expect(withRings).toContain('\n            ring staff at 50%: hold; requests/errors in the window canary 3/-, stable -/-; fresh clients/first failures canary -/-, stable -/-\n')
+    expect(withRings).toContain(
+      '\n            ring staff at 50%: hold; requests/errors in the window canary 3/-, stable -/-; fresh clients/first failures canary -/-, stable -/-\n',
+    )
     const without = formatStatus(status({ lastDecision: { kind: 'hold', reason: 'x', at: '2026-03-01T11:59:00.000Z', data: { verdict: 'hold' } } }), NOW)
     expect(without).toMatch(/\n {2}decision {2}hold at [^\n]*: x\n {2}stable /)
   })

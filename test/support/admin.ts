@@ -23,7 +23,11 @@ export async function call(path: string, opts: CallOptions = {}): Promise<Respon
     body = typeof opts.body === 'string' ? opts.body : JSON.stringify(opts.body)
     headers['content-type'] ??= 'application/json'
   }
-  return exports.default.fetch(`https://shop.example.com/__sluice/api${path}`, { method: opts.method ?? (body ? 'POST' : 'GET'), headers, ...(body ? { body } : {}) })
+  return exports.default.fetch(`https://shop.example.com/__sluice/api${path}`, {
+    method: opts.method ?? (body ? 'POST' : 'GET'),
+    headers,
+    ...(body ? { body } : {}),
+  })
 }
 
 export const spec = (id: string, over: Partial<RolloutSpecInput> = {}): RolloutSpecInput => ({

@@ -60,7 +60,10 @@ export class LocalMetrics implements MetricsSource {
     const windowOf = (keep: (e: Event) => boolean): WindowStats => {
       const cohort = (index: string): CohortCounts => {
         const hits = inWindow.filter((e) => e.index === index && keep(e))
-        const clients = clientsOf(hits, earlier.filter((e) => e.index === index && keep(e)))
+        const clients = clientsOf(
+          hits,
+          earlier.filter((e) => e.index === index && keep(e)),
+        )
         const counts: CohortCounts = { requests: hits.length, errors: hits.filter((e) => e.error).length, clients }
         if (hits.length === 0) return counts
         const sorted = hits.map((e) => e.latencyMs).sort((a, b) => a - b)

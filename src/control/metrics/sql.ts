@@ -108,9 +108,7 @@ export type ParsedWindow = WindowStats & { sampled: boolean }
 function cohortRows(body: unknown, what: string, ring?: string): Record<string, unknown>[] {
   const data = (body as { data?: unknown } | null)?.data
   if (!Array.isArray(data)) throw new MetricsError(`${what} response has no data array`)
-  return (data as Record<string, unknown>[]).filter(
-    (r) => (r?.cohort === 'stable' || r?.cohort === 'canary') && (ring === undefined || ringOf(r) === ring),
-  )
+  return (data as Record<string, unknown>[]).filter((r) => (r?.cohort === 'stable' || r?.cohort === 'canary') && (ring === undefined || ringOf(r) === ring))
 }
 
 const ringOf = (row: Record<string, unknown>) => (typeof row.ring === 'string' ? row.ring : '')

@@ -37,9 +37,9 @@ const Cidr = z.string().check(
   z.refine((s) => parseCidr(s) !== null, { message: 'must be an IPv4 or IPv6 address or CIDR range, e.g. 203.0.113.0/24 or 2001:db8::/32' }),
 )
 
-const Country = z.string().check(
-  z.refine((s) => COUNTRIES.has(s), { message: 'must be an ISO 3166-1 alpha-2 country code in capitals (or XX, unknown; T1, Tor)' }),
-)
+const Country = z
+  .string()
+  .check(z.refine((s) => COUNTRIES.has(s), { message: 'must be an ISO 3166-1 alpha-2 country code in capitals (or XX, unknown; T1, Tor)' }))
 
 export const CONTINENTS = ['AF', 'AN', 'AS', 'EU', 'NA', 'OC', 'SA'] as const
 
@@ -52,16 +52,14 @@ export const Audience = z
     country: z.optional(z.array(Country).check(z.minLength(1), z.maxLength(250))),
     continent: z.optional(z.array(z.enum(CONTINENTS)).check(z.minLength(1), z.maxLength(7))),
     /** Cloudflare data centres (IATA codes). A condition only: a visitor's colo changes as anycast routes move. */
-    colo: z.optional(z.array(z.string().check(z.regex(/^[A-Z]{3}$/, { message: 'must be a three-letter IATA code in capitals' }))).check(z.minLength(1), z.maxLength(64))),
+    colo: z.optional(
+      z.array(z.string().check(z.regex(/^[A-Z]{3}$/, { message: 'must be a three-letter IATA code in capitals' }))).check(z.minLength(1), z.maxLength(64)),
+    ),
     asn: z.optional(z.array(z.int().check(z.gte(1), z.lte(4_294_967_295))).check(z.minLength(1), z.maxLength(64))),
   })
-  .check(
-    z.refine((a) => Object.values(a).some((v) => v !== undefined), { message: 'an audience needs at least one condition' }),
-  )
+  .check(z.refine((a) => Object.values(a).some((v) => v !== undefined), { message: 'an audience needs at least one condition' }))
 
-export const Audiences = z.record(AudienceName, Audience).check(
-  z.refine((r) => Object.keys(r).length <= 16, { message: 'at most 16 audiences' }),
-)
+export const Audiences = z.record(AudienceName, Audience).check(z.refine((r) => Object.keys(r).length <= 16, { message: 'at most 16 audiences' }))
 
 export type Audience = z.output<typeof Audience>
 export type Audiences = z.output<typeof Audiences>

@@ -98,8 +98,7 @@ export function cookieValue(header: string, name: string): string | undefined {
  * `Sec-Fetch-Mode: cors` and keeps no cookies, so a new id on each request would re-roll its cohort every time.
  * Dest first: the header undici lacks, so such clients cost one lookup.
  */
-export const isBrowser = (headers: Headers) =>
-  headers.has('sec-fetch-dest') && headers.has('sec-fetch-site') && headers.has('sec-fetch-mode')
+export const isBrowser = (headers: Headers) => headers.has('sec-fetch-dest') && headers.has('sec-fetch-site') && headers.has('sec-fetch-mode')
 
 /** A stable id for a client that keeps no cookies: same address and User-Agent, same id. */
 export function derivedId(clientIp: string, userAgent: string): string {
@@ -160,7 +159,13 @@ export function assign(r: CompiledRollout, req: RequestFacts): Assignment {
   // Ring membership is per request (a travelling visitor may leave a country's ring); the bucket stays the visitor's.
   const placed = r.rings.length === 0 ? undefined : ringOf(r.rings, r.weightBp, view(req, cookies))
   // Built field by field, not by spreads: this is the object every request gets.
-  const a: Assignment = { cohort: inCanary(bucket, placed?.weightBp ?? r.weightBp) ? 'canary' : 'stable', reason: 'weight', source, bucket, ring: placed?.ring ?? '' }
+  const a: Assignment = {
+    cohort: inCanary(bucket, placed?.weightBp ?? r.weightBp) ? 'canary' : 'stable',
+    reason: 'weight',
+    source,
+    bucket,
+    ring: placed?.ring ?? '',
+  }
   if (override) a.pin = null
   if (setId) a.setId = setId
   return a

@@ -65,15 +65,13 @@ export function compileRollout(rollout: Rollout): CompiledRollout {
 }
 
 export function compileConfig(config: PublishedConfig): CompiledConfig {
-  const rollouts = config.rollouts
-    .map(compileRollout)
-    .sort(
-      (a, b) =>
-        hostRank(b.rollout.match.host) - hostRank(a.rollout.match.host) ||
-        // Among wildcards, the longer suffix is the more specific (*.blog.example.com before *.example.com).
-        (b.rollout.match.host?.length ?? 0) - (a.rollout.match.host?.length ?? 0) ||
-        (b.rollout.match.pathPrefix?.length ?? 0) - (a.rollout.match.pathPrefix?.length ?? 0),
-    )
+  const rollouts = config.rollouts.map(compileRollout).sort(
+    (a, b) =>
+      hostRank(b.rollout.match.host) - hostRank(a.rollout.match.host) ||
+      // Among wildcards, the longer suffix is the more specific (*.blog.example.com before *.example.com).
+      (b.rollout.match.host?.length ?? 0) - (a.rollout.match.host?.length ?? 0) ||
+      (b.rollout.match.pathPrefix?.length ?? 0) - (a.rollout.match.pathPrefix?.length ?? 0),
+  )
   return { rollouts }
 }
 

@@ -14,44 +14,30 @@ import { ringProblems } from '../rollout/rings.ts'
 const isHundredth = (n: number) => Math.abs(n * 100 - Math.round(n * 100)) < 1e-9
 
 /** A percentage from 0 to 100 in steps of 0.01. */
-export const Percent = z.number().check(
-  z.gte(0),
-  z.lte(100),
-  z.refine(isHundredth, { message: 'must be a multiple of 0.01 (basis points)' }),
-)
+export const Percent = z.number().check(z.gte(0), z.lte(100), z.refine(isHundredth, { message: 'must be a multiple of 0.01 (basis points)' }))
 
 const isOrigin = (s: string) => {
   if (!URL.canParse(s)) return false
   const u = new URL(s)
-  return (
-    (u.protocol === 'http:' || u.protocol === 'https:') &&
-    u.pathname === '/' &&
-    u.search === '' &&
-    u.hash === '' &&
-    u.username === '' &&
-    u.password === ''
-  )
+  return (u.protocol === 'http:' || u.protocol === 'https:') && u.pathname === '/' && u.search === '' && u.hash === '' && u.username === '' && u.password === ''
 }
 
 /** An origin: scheme, host and optional port; no path, query or credentials. */
-export const OriginUrl = z.url({ protocol: /^https?$/ }).check(
-  z.maxLength(2048),
-  z.refine(isOrigin, { message: 'must be an http(s) origin such as https://canary.example.com' }),
-)
+export const OriginUrl = z
+  .url({ protocol: /^https?$/ })
+  .check(z.maxLength(2048), z.refine(isOrigin, { message: 'must be an http(s) origin such as https://canary.example.com' }))
 
 /** Rollout ids appear in KV keys, URLs and Analytics Engine indexes (max 96 bytes with the cohort). */
-export const RolloutId = z.string().check(
-  z.regex(/^[a-z0-9](?:[a-z0-9-]{0,62})$/, { message: 'must be 1-63 chars of a-z, 0-9 and -, starting with a letter or digit' }),
-)
+export const RolloutId = z
+  .string()
+  .check(z.regex(/^[a-z0-9](?:[a-z0-9-]{0,62})$/, { message: 'must be 1-63 chars of a-z, 0-9 and -, starting with a letter or digit' }))
 
 const HeaderName = z.string().check(z.regex(/^[A-Za-z0-9-]{1,64}$/, { message: 'must be an HTTP header name' }))
-const CookieName = z.string().check(
-  z.regex(/^(?!__)[A-Za-z0-9_-]{1,64}$/, { message: 'must be 1-64 chars of A-Z, a-z, 0-9, _ and -, not starting with __' }),
-)
+const CookieName = z.string().check(z.regex(/^(?!__)[A-Za-z0-9_-]{1,64}$/, { message: 'must be 1-64 chars of A-Z, a-z, 0-9, _ and -, not starting with __' }))
 const QueryParam = z.string().check(z.regex(/^[A-Za-z0-9_.-]{1,64}$/, { message: 'must be a URL query parameter name' }))
-const HostPattern = z.string().check(
-  z.regex(/^(\*\.)?[a-z0-9.-]+(:\d{1,5})?$/, { message: 'must be a lowercase host name, optionally *.suffix or with :port' }),
-)
+const HostPattern = z
+  .string()
+  .check(z.regex(/^(\*\.)?[a-z0-9.-]+(:\d{1,5})?$/, { message: 'must be a lowercase host name, optionally *.suffix or with :port' }))
 
 /** Sluice's own endpoints (health, admin API, dashboard) live under this path on every host; it is never proxied. */
 export const RESERVED_PREFIX = '/__sluice/'
@@ -63,20 +49,25 @@ export const Match = z.object({
 })
 
 /** The visitor's cohort cookie. */
-export const CookieSettings = z.object({
-  name: z._default(CookieName, 'sluice'),
-  path: z._default(z.string().check(z.regex(/^\/[\x21-\x3a\x3c-\x7e]{0,255}$/, { message: 'must be a cookie path: "/" then printable characters, no ";" or spaces' })), '/'),
-  domain: z.optional(z.string().check(z.regex(/^\.?[a-z0-9.-]{1,253}$/))),
-  /** Seconds; browsers cap cookie lifetimes at 400 days. */
-  maxAge: z._default(z.int().check(z.gte(60), z.lte(34_560_000)), 34_560_000),
-  sameSite: z._default(z.enum(['Lax', 'Strict', 'None']), 'Lax'),
-  httpOnly: z._default(z.boolean(), true),
-  /** `auto`: Secure when the public request is https. */
-  secure: z._default(z.union([z.boolean(), z.literal('auto')]), 'auto'),
-}).check(
-  // Browsers drop `SameSite=None` cookies without `Secure`: every visit would get a new id and flip cohorts.
-  z.refine((c) => c.sameSite !== 'None' || c.secure === true, { message: 'sameSite "None" needs secure: true', path: ['secure'] }),
-)
+export const CookieSettings = z
+  .object({
+    name: z._default(CookieName, 'sluice'),
+    path: z._default(
+      z.string().check(z.regex(/^\/[\x21-\x3a\x3c-\x7e]{0,255}$/, { message: 'must be a cookie path: "/" then printable characters, no ";" or spaces' })),
+      '/',
+    ),
+    domain: z.optional(z.string().check(z.regex(/^\.?[a-z0-9.-]{1,253}$/))),
+    /** Seconds; browsers cap cookie lifetimes at 400 days. */
+    maxAge: z._default(z.int().check(z.gte(60), z.lte(34_560_000)), 34_560_000),
+    sameSite: z._default(z.enum(['Lax', 'Strict', 'None']), 'Lax'),
+    httpOnly: z._default(z.boolean(), true),
+    /** `auto`: Secure when the public request is https. */
+    secure: z._default(z.union([z.boolean(), z.literal('auto')]), 'auto'),
+  })
+  .check(
+    // Browsers drop `SameSite=None` cookies without `Secure`: every visit would get a new id and flip cohorts.
+    z.refine((c) => c.sameSite !== 'None' || c.secure === true, { message: 'sameSite "None" needs secure: true', path: ['secure'] }),
+  )
 
 /** Where a visitor's id comes from before the cookie is consulted. */
 export const IdentitySettings = z.object({
@@ -167,7 +158,9 @@ export const Schedule = z.array(Step).check(
 /** An http(s) URL Sluice posts to. No credentials in it: they would be stored, and shown, in plain text (use `secret`). */
 const WebhookUrl = z.url({ protocol: /^https?$/ }).check(
   z.maxLength(2048),
-  z.refine((s) => URL.canParse(s) && new URL(s).username === '' && new URL(s).password === '', { message: 'must not carry credentials (user:password@); use secret' }),
+  z.refine((s) => URL.canParse(s) && new URL(s).username === '' && new URL(s).password === '', {
+    message: 'must not carry credentials (user:password@); use secret',
+  }),
 )
 
 /** The key outgoing webhooks are signed with (`X-Sluice-Signature`); 16 bytes at least, or it could be guessed. */
@@ -217,31 +210,33 @@ export const AnalysisSettings = z.object({
 })
 
 /** A rollout as operators write it: routing, schedule and safeguards. The weight is state, moved by commands. */
-export const RolloutSpec = z.object({
-  id: RolloutId,
-  match: z.prefault(Match, {}),
-  stable: OriginUrl,
-  canary: OriginUrl,
-  /** Hash salt; defaults to the id. Change it to reshuffle who is in the canary. */
-  salt: z.optional(z.string().check(z.minLength(1), z.maxLength(64))),
-  cookie: z.prefault(CookieSettings, {}),
-  identity: z.prefault(IdentitySettings, {}),
-  overrides: z.prefault(OverrideSettings, {}),
-  bots: z.prefault(BotSettings, {}),
-  proxy: z.prefault(ProxySettings, {}),
-  failover: z.prefault(FailoverSettings, {}),
-  schedule: z.prefault(Schedule, DEFAULT_SCHEDULE),
-  /** The canary judge's thresholds (see "How the judge decides" in the README). */
-  judge: z.prefault(JudgeConfig, {}),
-  analysis: z.prefault(AnalysisSettings, {}),
-  notify: z.prefault(NotifySettings, {}),
-  /** Webhooks that gate the rollout or hear about it (see "Gate webhooks" in the README). Control-only: never published to the edge. */
-  hooks: z._default(z.array(Hook).check(z.maxLength(16)), []),
-  /** Consecutive failed gate calls after which the rollout pauses (rolls back, before it ever had traffic) and notifies. */
-  hookFailuresBeforePause: z._default(z.int().check(z.gte(1), z.lte(1000)), 5),
-  /** Named predicates over the request that ring steps (`schedule[].audience`) refer to. */
-  audiences: z._default(Audiences, {}),
-}).check(audiencesExist())
+export const RolloutSpec = z
+  .object({
+    id: RolloutId,
+    match: z.prefault(Match, {}),
+    stable: OriginUrl,
+    canary: OriginUrl,
+    /** Hash salt; defaults to the id. Change it to reshuffle who is in the canary. */
+    salt: z.optional(z.string().check(z.minLength(1), z.maxLength(64))),
+    cookie: z.prefault(CookieSettings, {}),
+    identity: z.prefault(IdentitySettings, {}),
+    overrides: z.prefault(OverrideSettings, {}),
+    bots: z.prefault(BotSettings, {}),
+    proxy: z.prefault(ProxySettings, {}),
+    failover: z.prefault(FailoverSettings, {}),
+    schedule: z.prefault(Schedule, DEFAULT_SCHEDULE),
+    /** The canary judge's thresholds (see "How the judge decides" in the README). */
+    judge: z.prefault(JudgeConfig, {}),
+    analysis: z.prefault(AnalysisSettings, {}),
+    notify: z.prefault(NotifySettings, {}),
+    /** Webhooks that gate the rollout or hear about it (see "Gate webhooks" in the README). Control-only: never published to the edge. */
+    hooks: z._default(z.array(Hook).check(z.maxLength(16)), []),
+    /** Consecutive failed gate calls after which the rollout pauses (rolls back, before it ever had traffic) and notifies. */
+    hookFailuresBeforePause: z._default(z.int().check(z.gte(1), z.lte(1000)), 5),
+    /** Named predicates over the request that ring steps (`schedule[].audience`) refer to. */
+    audiences: z._default(Audiences, {}),
+  })
+  .check(audiencesExist())
 
 /** Every ring step names an audience the rollout defines; shared by the schemas built from RolloutSpec's shape. */
 export function audiencesExist() {

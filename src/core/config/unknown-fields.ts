@@ -44,7 +44,8 @@ function unknownKeys(input: unknown, output: unknown, path: PropertyKey[], out: 
   } else if (isRecord(input) && isRecord(output)) {
     const keys = Object.keys(input)
     const unknown = keys.filter((k) => !Object.hasOwn(output, k))
-    if (unknown.length > 0) out.push({ code: 'unrecognized_keys', keys: unknown, path, message: `unknown field${unknown.length > 1 ? 's' : ''}: ${unknown.join(', ')}` })
+    if (unknown.length > 0)
+      out.push({ code: 'unrecognized_keys', keys: unknown, path, message: `unknown field${unknown.length > 1 ? 's' : ''}: ${unknown.join(', ')}` })
     for (const k of keys) if (Object.hasOwn(output, k)) unknownKeys(input[k], output[k], [...path, k], out)
   }
 }

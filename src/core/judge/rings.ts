@@ -149,8 +149,17 @@ export function judgeRings(
   const short: string[] = []
   if (pooled.stable.requests < cfg.minRequests) short.push(`stable ${pooled.stable.requests}`)
   if (pooled.canary.requests < cfg.minRequests) short.push(`canary ${pooled.canary.requests}`)
-  if (short.length > 0) return { verdict: verdict('hold', [`not enough data: ${short.join(', ')} of ${cfg.minRequests} requests needed per cohort`]), states, rings }
+  if (short.length > 0)
+    return { verdict: verdict('hold', [`not enough data: ${short.join(', ')} of ${cfg.minRequests} requests needed per cohort`]), states, rings }
   const waiting = Object.entries(rings).filter(([, r]) => r.verdict === 'hold' && r.weight < 100)
-  if (blocking) return { verdict: verdict('hold', waiting.map(([name, r]) => `${ringLabel(name)}: ${r.reasons[0]}`)), states, rings }
+  if (blocking)
+    return {
+      verdict: verdict(
+        'hold',
+        waiting.map(([name, r]) => `${ringLabel(name)}: ${r.reasons[0]}`),
+      ),
+      states,
+      rings,
+    }
   return { verdict: verdict('healthy', ['enough data and no alarm in any ring']), states, rings }
 }

@@ -27,11 +27,7 @@ export function initialThresholdState(): ThresholdState {
 }
 
 export function isThresholdState(v: unknown): v is ThresholdState {
-  return (
-    isWindowLedger(v) &&
-    isCount(v.checks) &&
-    isCount(v.failedChecks)
-  )
+  return isWindowLedger(v) && isCount(v.checks) && isCount(v.failedChecks)
 }
 
 /**
@@ -39,12 +35,7 @@ export function isThresholdState(v: unknown): v is ThresholdState {
  * window with too few canary requests is not a failed check but no check (Flagger
  * fails a check whose query returns nothing; here that would punish low weights).
  */
-export function thresholdJudge(
-  prev: ThresholdState,
-  window: WindowStats,
-  cfg: ThresholdConfig,
-  ctx: JudgeContext,
-): Verdict<ThresholdState> {
+export function thresholdJudge(prev: ThresholdState, window: WindowStats, cfg: ThresholdConfig, ctx: JudgeContext): Verdict<ThresholdState> {
   const base = isThresholdState(prev) ? prev : initialThresholdState()
   const numbers: Record<string, number | null> = {
     windowCanaryRequests: null,

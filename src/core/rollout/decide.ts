@@ -100,7 +100,13 @@ export function decide(state: RolloutState, spec: RolloutSpec, verdict: Verdict,
     window: { start: new Date(window.start).toISOString(), end: new Date(window.end).toISOString() },
     verdict: verdict.verdict,
     numbers: verdict.numbers,
-    step: { index: state.step, weight: step.weight, canaryRequests: evidence.stepCanaryRequests, minRequests: step.minRequests, bakeMinutesLeft: minutes(bakeLeftMs) },
+    step: {
+      index: state.step,
+      weight: step.weight,
+      canaryRequests: evidence.stepCanaryRequests,
+      minRequests: step.minRequests,
+      bakeMinutesLeft: minutes(bakeLeftMs),
+    },
     ...(judged ? { rings: ringsRecord(judged.rings) } : {}),
   }
   const because = verdict.reasons.join('; ')
@@ -148,12 +154,28 @@ export function decideWithoutData(state: RolloutState, spec: RolloutSpec, proble
 
 /** Each ring's verdict and its main numbers, as the history keeps them (a ring's full numbers would repeat the global shape). */
 function ringsRecord(rings: Record<string, RingVerdict>) {
-  const keys = ['windowStableRequests', 'windowStableErrors', 'windowCanaryRequests', 'windowCanaryErrors', 'canaryUnits', 'canaryUnitFailures', 'stableUnits', 'stableUnitFailures', 'logMixtureLR', 'srmPValue'] as const
+  const keys = [
+    'windowStableRequests',
+    'windowStableErrors',
+    'windowCanaryRequests',
+    'windowCanaryErrors',
+    'canaryUnits',
+    'canaryUnitFailures',
+    'stableUnits',
+    'stableUnitFailures',
+    'logMixtureLR',
+    'srmPValue',
+  ] as const
   return Object.fromEntries(
     Object.entries(rings).map(([name, r]) => [
       name || 'everyone-else',
-      { label: ringLabel(name), weight: r.weight, verdict: r.verdict, reason: r.reasons[0] ?? '', numbers: Object.fromEntries(keys.map((k) => [k, r.numbers[k] ?? null])) },
+      {
+        label: ringLabel(name),
+        weight: r.weight,
+        verdict: r.verdict,
+        reason: r.reasons[0] ?? '',
+        numbers: Object.fromEntries(keys.map((k) => [k, r.numbers[k] ?? null])),
+      },
     ]),
   )
 }
-

@@ -155,7 +155,7 @@ export function etaOf(spec: RolloutSpec, state: RolloutState): Eta | null {
   })
   if (awaitingPreRollout(spec, state)) return estimate("waiting for the pre-rollout hooks' go: the canary has no traffic yet", null)
   // A ring's share of the traffic is not known here, so neither is the canary's: say so rather than guess.
-  if (hasRings(spec)) return estimate('not estimated: the schedule has ring steps, whose canary share depends on each ring\'s traffic', null)
+  if (hasRings(spec)) return estimate("not estimated: the schedule has ring steps, whose canary share depends on each ring's traffic", null)
   const evidence = evidenceOf(state)
   // The bake time runs from when the step got its traffic (a pre-rollout gate may have held it back).
   const since = trafficSince(state) ?? state.stepStartedAt

@@ -47,12 +47,7 @@ export function gateOf(kind: DecisionKind): GateEvent | null {
 
 /** Whether this release's canary is still waiting for its pre-rollout hooks' go (and so gets no traffic). */
 export function awaitingPreRollout(spec: RolloutSpec, state: RolloutState): boolean {
-  return (
-    state.phase === 'progressing' &&
-    state.step === 0 &&
-    spec.hooks.some((h) => h.on === 'pre-rollout') &&
-    evidenceOf(state).confirmedAt === null
-  )
+  return state.phase === 'progressing' && state.step === 0 && spec.hooks.some((h) => h.on === 'pre-rollout') && evidenceOf(state).confirmedAt === null
 }
 
 /** The outcome that lets the canary's traffic begin now, once the pre-rollout gate says go. */

@@ -75,9 +75,7 @@ export const initialState = (now: number): RolloutState => ({
 /** Phases in which canary traffic may be flowing under Sluice's care. */
 const ACTIVE: ReadonlySet<Phase> = new Set(['progressing', 'paused', 'awaiting-approval', 'promoted'])
 
-export type Transition =
-  | { ok: true; state: RolloutState; changed: boolean; swapOrigins?: boolean }
-  | { ok: false; status: 409; detail: string }
+export type Transition = { ok: true; state: RolloutState; changed: boolean; swapOrigins?: boolean } | { ok: false; status: 409; detail: string }
 
 const conflict = (detail: string): Transition => ({ ok: false, status: 409, detail })
 

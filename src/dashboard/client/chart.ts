@@ -81,16 +81,7 @@ export interface Line {
 }
 
 /** One panel: title, y grid with labels, vertical time grid, and its lines (dots where a run is one point long). */
-export function panel(
-  title: string,
-  top: number,
-  height: number,
-  max: number,
-  lines: Line[],
-  xs: number[],
-  breaks: boolean[],
-  ticks: number[],
-): El {
+export function panel(title: string, top: number, height: number, max: number, lines: Line[], xs: number[], breaks: boolean[], ticks: number[]): El {
   const left = 52
   const right = 748
   const g = svg('g', { class: 'panel' }, svg('text', { class: 'ptitle', x: left, y: top - 8 }, title))
@@ -161,11 +152,12 @@ export function renderChart(input: SeriesPoint[]): El {
   const right = 748
   const legend = svg('g', { class: 'legend' })
   let lx = left
-  for (const [c, label] of [['stable', 'stable'], ['canary', 'canary'], ['weight', 'canary weight']]) {
-    legend.append(
-      svg('rect', { class: `swatch ${c}`, x: lx, y: 8, width: 14, height: 4, rx: 1 }),
-      svg('text', { x: lx + 20, y: 14 }, label!),
-    )
+  for (const [c, label] of [
+    ['stable', 'stable'],
+    ['canary', 'canary'],
+    ['weight', 'canary weight'],
+  ]) {
+    legend.append(svg('rect', { class: `swatch ${c}`, x: lx, y: 8, width: 14, height: 4, rx: 1 }), svg('text', { x: lx + 20, y: 14 }, label!))
     lx += 32 + label!.length * 7
   }
   root.append(legend)
@@ -197,14 +189,32 @@ export function renderChart(input: SeriesPoint[]): El {
   const top = (vs: (number | null)[]) => Math.max(0, ...vs.filter((v): v is number => v !== null && Number.isFinite(v)))
   root.append(
     panel('Canary weight (%)', 46, 70, 100, [weightLine], xs, breaks, ticks),
-    panel('Error rate (%)', 152, 84, niceMax(top([...stableRates, ...canaryRates]), 0.1), [
-      { cls: 'stable', values: stableRates },
-      { cls: 'canary', values: canaryRates },
-    ], xs, breaks, ticks),
-    panel('p95 latency (ms)', 272, 84, niceMax(top([...stableP95, ...canaryP95]), 10), [
-      { cls: 'stable', values: stableP95 },
-      { cls: 'canary', values: canaryP95 },
-    ], xs, breaks, ticks),
+    panel(
+      'Error rate (%)',
+      152,
+      84,
+      niceMax(top([...stableRates, ...canaryRates]), 0.1),
+      [
+        { cls: 'stable', values: stableRates },
+        { cls: 'canary', values: canaryRates },
+      ],
+      xs,
+      breaks,
+      ticks,
+    ),
+    panel(
+      'p95 latency (ms)',
+      272,
+      84,
+      niceMax(top([...stableP95, ...canaryP95]), 10),
+      [
+        { cls: 'stable', values: stableP95 },
+        { cls: 'canary', values: canaryP95 },
+      ],
+      xs,
+      breaks,
+      ticks,
+    ),
   )
   // Over a day, ticks need the date; under a few minutes (one point, say), seconds, or labels would repeat.
   const span = t1 - t0

@@ -43,5 +43,7 @@ export function fill(el: El, attrs: Attrs | null | undefined, kids: Kid[]): El {
 
 /** A class-name token from data (a phase, a command): only `a-z0-9-` survive. */
 export function cls(v: unknown): string {
-  return String(v).toLowerCase().replace(/[^a-z0-9-]/g, '')
+  return String(v)
+    .toLowerCase()
+    .replace(/[^a-z0-9-]/g, '')
 }

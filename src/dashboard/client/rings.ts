@@ -31,7 +31,18 @@ export function ringsOf(rings: unknown): [string, RingRecord][] {
   return Object.entries(rings).flatMap(([key, r]): [string, RingRecord][] => {
     if (!isObject(r)) return []
     const text = (v: unknown, fallback: string) => (typeof v === 'string' ? v : fallback)
-    return [[key, { label: text(r.label, key), weight: r.weight, verdict: text(r.verdict, '?'), reason: text(r.reason, ''), numbers: isObject(r.numbers) ? r.numbers : null }]]
+    return [
+      [
+        key,
+        {
+          label: text(r.label, key),
+          weight: r.weight,
+          verdict: text(r.verdict, '?'),
+          reason: text(r.reason, ''),
+          numbers: isObject(r.numbers) ? r.numbers : null,
+        },
+      ],
+    ]
   })
 }
 
@@ -41,7 +52,9 @@ export function renderRingWeights(s: RolloutStatus): El {
   return h(
     'span',
     { class: 'rings', 'data-testid': 'ring-weights', 'aria-label': 'Ring weights', hidden: rings.length === 0 },
-    ...rings.map(([name, w]) => h('span', { 'data-testid': 'ring-weight', 'data-ring': name }, h('span', { class: 'ring-label' }, name), ' ', h('span', { class: 'num' }, pct(w)))),
+    ...rings.map(([name, w]) =>
+      h('span', { 'data-testid': 'ring-weight', 'data-ring': name }, h('span', { class: 'ring-label' }, name), ' ', h('span', { class: 'num' }, pct(w))),
+    ),
     h('span', { class: 'muted' }, 'everyone else ', h('span', { class: 'num' }, pct(s.weight))),
   )
 }
@@ -75,4 +88,3 @@ export function renderRingVerdicts(rings: unknown): El | null {
 export function renderKv(data: Record<string, unknown>): El {
   return h('dl', { class: 'kv' }, ...flatten(data).map(([k, v]) => h('div', null, h('dt', null, k), h('dd', null, v))))
 }
-

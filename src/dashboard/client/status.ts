@@ -134,8 +134,6 @@ export function renderProblem(p: Problem): El {
     null,
     h('strong', null, p.title ?? 'Error', typeof p.status === 'number' && p.status > 0 ? ` (${p.status})` : ''),
     p.detail ? h('span', null, ` ${p.detail}`) : null,
-    errors.length > 0
-      ? h('ul', null, ...errors.map((e) => h('li', null, h('code', null, String(e.field)), ': ', String(e.message))))
-      : null,
+    errors.length > 0 ? h('ul', null, ...errors.map((e) => h('li', null, h('code', null, String(e.field)), ': ', String(e.message)))) : null,
   )
 }
