@@ -89,8 +89,10 @@ export class KvPublisher {
 
   async #put(): Promise<boolean> {
     let timer: ReturnType<typeof setTimeout> | undefined
-    const put = this.#kv().put(CONFIG_KEY, JSON.stringify(this.#document()))
+    let put: Promise<void> | undefined
     try {
+      // Inside the try: a document or binding that throws must set the retry, not reject the queue for good.
+      put = this.#kv().put(CONFIG_KEY, JSON.stringify(this.#document()))
       // A put that never settles would hold the queue, and with it every later change, until a restart.
       const late = new Promise<never>((_, reject) => {
         timer = setTimeout(() => reject(new Error(`KV put took over ${KV_PUT_TIMEOUT_MS} ms`)), KV_PUT_TIMEOUT_MS)
@@ -100,7 +102,7 @@ export class KvPublisher {
     } catch (err) {
       logOnce('publish-failed', { detail: String(err) })
       // An abandoned put may land after a newer one: then write the current document again, so it is the last.
-      put.then(
+      put?.then(
         () => void this.publish(),
         () => undefined,
       )

@@ -94,8 +94,9 @@ export function judgeRings(
   const caveats: string[] = []
   let blocking = false
   const everyone = windows[EVERYONE_ELSE]
+  const weightOf = (name: string) => (name === EVERYONE_ELSE ? weights.global : Math.max(weights.global, weights.rings[name] ?? 0))
   for (const [name, w] of Object.entries(windows)) {
-    const weight = name === EVERYONE_ELSE ? weights.global : Math.max(weights.global, weights.rings[name] ?? 0)
+    const weight = weightOf(name)
     const v = judge(stateOf(name), w, cfg, { weight, weightSettled: settled })
     states[name] = v.state
     rings[name] = { weight, verdict: v.verdict, reasons: v.reasons, numbers: v.numbers }
@@ -117,9 +118,11 @@ export function judgeRings(
 
   // Every ring's own evidence, including rings quiet this window and rings that have since reached 100 % (whose
   // evidence from before stays in the sum: dropping it would take a martingale's gains back).
-  const own = Object.entries(states)
-    .filter(([key]) => !key.endsWith(against('')))
-    .map(([, st]) => st)
+  const ownEntries = Object.entries(states).filter(([key]) => !key.endsWith(against('')))
+  const own = ownEntries.map(([, st]) => st)
+  // Units (the failures the error test's minimum counts) only from rings that still have stable visitors: a 100 %
+  // ring's failures add nothing to the evidence, so they must not open the test either.
+  const compared = ownEntries.filter(([key]) => weightOf(key) < 100).map(([, st]) => st)
   const pooled: JudgeState = {
     version: 1,
     windows: global.windows + 1,
@@ -127,7 +130,7 @@ export function judgeRings(
     lastEnd: window.end,
     stable: sumTotals(own, (st) => st.stable),
     canary: sumTotals(own, (st) => st.canary),
-    units: { stable: sumTotals(own, (st) => unitTotals(st).stable), canary: sumTotals(own, (st) => unitTotals(st).canary) },
+    units: { stable: sumTotals(compared, (st) => unitTotals(st).stable), canary: sumTotals(compared, (st) => unitTotals(st).canary) },
     evidence: stratified(own),
     latencyStreak: 0,
   }
