@@ -16,6 +16,10 @@ import { readFileSync, readdirSync } from 'node:fs'
 import { parseArgs } from 'node:util'
 import WebSocket from 'ws'
 import { startStack } from './lib/stack.ts'
+import { rememberCookies, visitorHeaders, type Visitor } from './lib/visitor.ts'
+
+/** How the soak's visitors name themselves in User-Agent. */
+const AGENT = 'sluice-soak'
 
 const TOKEN = 'local-admin-token'
 const ROLLOUT = 'demo'
@@ -38,11 +42,6 @@ const MIX: [Kind, number][] = [
   ['websocket', 6],
 ]
 
-interface Client {
-  id: number
-  jar: Map<string, string> | null
-}
-
 export interface SoakTotals {
   started: number
   finished: number
@@ -55,36 +54,10 @@ export interface SoakTotals {
   rss: { atS: number; mib: number }[]
 }
 
-const address = (c: Client) => `198.${18 + ((c.id >> 16) & 1)}.${(c.id >> 8) & 255}.${c.id & 255}`
-
-function headersFor(c: Client, dest: string): Record<string, string> {
-  const ip = { 'cf-connecting-ip': address(c) }
-  if (!c.jar) return { ...ip, 'user-agent': `soak-cli/1.0 (client ${c.id})` }
-  const cookie = [...c.jar].map(([k, v]) => `${k}=${v}`).join('; ')
-  return {
-    ...ip,
-    'user-agent': 'Mozilla/5.0 (X11; Linux x86_64) sluice-soak',
-    'sec-fetch-site': dest === 'document' ? 'none' : 'same-origin',
-    'sec-fetch-mode': dest === 'document' ? 'navigate' : 'no-cors',
-    'sec-fetch-dest': dest,
-    ...(cookie ? { cookie } : {}),
-  }
-}
-
-function keep(c: Client, res: Response) {
-  for (const line of res.headers.getSetCookie()) {
-    const [pair] = line.split(';')
-    const eq = pair!.indexOf('=')
-    if (!c.jar || eq <= 0) continue
-    if (/max-age=0\b/i.test(line)) c.jar.delete(pair!.slice(0, eq))
-    else c.jar.set(pair!.slice(0, eq), pair!.slice(eq + 1))
-  }
-}
-
 /** Who made a failed answer: Sluice marks its own. */
 const judged = (res: Response): Outcome => (res.headers.get('x-sluice-error') ? 'sluice' : res.status >= 500 ? 'origin' : res.ok ? 'ok' : 'origin')
 
-async function httpRequest(base: string, kind: Kind, c: Client): Promise<[Outcome, string]> {
+async function httpRequest(base: string, kind: Kind, c: Visitor): Promise<[Outcome, string]> {
   const [path, dest, init]: [string, string, RequestInit] =
     kind === 'page'
       ? ['/', 'document', {}]
@@ -97,10 +70,10 @@ async function httpRequest(base: string, kind: Kind, c: Client): Promise<[Outcom
             : ['/api/info', 'empty', {}]
   const res = await fetch(base + path, {
     ...init,
-    headers: { ...headersFor(c, dest), ...(init.headers as Record<string, string>) },
+    headers: { ...visitorHeaders(c, dest, AGENT), ...(init.headers as Record<string, string>) },
     signal: AbortSignal.timeout(REQUEST_TIMEOUT_MS),
   })
-  keep(c, res)
+  rememberCookies(c, res)
   const outcome = judged(res)
   if (kind !== 'sse' || outcome !== 'ok') {
     // Sluice's own answers say what went wrong in their first line.
@@ -112,9 +85,9 @@ async function httpRequest(base: string, kind: Kind, c: Client): Promise<[Outcom
 }
 
 /** One WebSocket session through Sluice: three messages, three echoes. */
-function webSocketSession(base: string, c: Client): Promise<[Outcome, string]> {
+function webSocketSession(base: string, c: Visitor): Promise<[Outcome, string]> {
   return new Promise((resolve) => {
-    const ws = new WebSocket(`${base.replace(/^http/, 'ws')}/ws`, { headers: headersFor(c, 'websocket') })
+    const ws = new WebSocket(`${base.replace(/^http/, 'ws')}/ws`, { headers: visitorHeaders(c, 'websocket', AGENT) })
     let echoes = 0
     const done = (o: Outcome, why: string) => {
       clearTimeout(timer)
@@ -219,7 +192,7 @@ export async function soak(o: SoakOptions): Promise<SoakTotals> {
     rss: [],
   }
   const began = Date.now()
-  const clients: Client[] = Array.from({ length: 500 }, (_, id) => ({ id, jar: id % 5 === 0 ? null : new Map() }))
+  const clients: Visitor[] = Array.from({ length: 500 }, (_, id) => ({ id, jar: id % 5 === 0 ? null : new Map() }))
   const weights = MIX.reduce((s, [, w]) => s + w, 0)
   const pick = (): Kind => {
     let r = Math.random() * weights

@@ -13,6 +13,7 @@
  * rollout's weight.
  */
 import { parseArgs } from 'node:util'
+import { rememberCookies, visitorHeaders, type Visitor } from './lib/visitor.ts'
 
 export interface TrafficOptions {
   url: string
@@ -42,38 +43,10 @@ export interface Totals {
   weight: number | null
 }
 
-interface Visitor {
-  id: number
-  jar: Map<string, string> | null
-}
-
 const PATHS = ['/', '/app.css', '/app.js', '/api/info']
 
-function remember(v: Visitor, res: Response) {
-  if (!v.jar) return
-  for (const line of res.headers.getSetCookie()) {
-    const [pair] = line.split(';')
-    const eq = pair!.indexOf('=')
-    if (eq > 0) v.jar.set(pair!.slice(0, eq).trim(), pair!.slice(eq + 1).trim())
-  }
-}
-
-/** The visitor's address in 198.18.0.0/15 (131,072 of them). */
-const addressOf = (v: Visitor) => `198.${18 + ((v.id >> 16) & 1)}.${(v.id >> 8) & 255}.${v.id & 255}`
-
-function headersFor(v: Visitor, path: string): Record<string, string> {
-  const ip = { 'cf-connecting-ip': addressOf(v) }
-  if (!v.jar) return { ...ip, 'user-agent': `sluice-traffic-cli/1.0 (client ${v.id})` }
-  const cookie = [...v.jar].map(([k, val]) => `${k}=${val}`).join('; ')
-  return {
-    ...ip,
-    'user-agent': 'Mozilla/5.0 (X11; Linux x86_64) sluice-traffic',
-    'sec-fetch-site': path === '/' ? 'none' : 'same-origin',
-    'sec-fetch-mode': path === '/' ? 'navigate' : 'no-cors',
-    'sec-fetch-dest': path === '/' ? 'document' : path.endsWith('.css') ? 'style' : path.endsWith('.js') ? 'script' : 'empty',
-    ...(cookie ? { cookie } : {}),
-  }
-}
+/** The `Sec-Fetch-Dest` a browser sends for each of the demo's paths. */
+const destOf = (path: string) => (path === '/' ? 'document' : path.endsWith('.css') ? 'style' : path.endsWith('.js') ? 'script' : 'empty')
 
 const pct = (n: number, d: number) => (d > 0 ? `${((100 * n) / d).toFixed(1)}%` : '–')
 
@@ -97,9 +70,9 @@ export async function runTraffic(o: TrafficOptions): Promise<Totals> {
     const v = visitors[Math.floor(Math.random() * visitors.length)]!
     const path = PATHS[Math.floor(Math.random() * PATHS.length)]!
     try {
-      const res = await fetch(o.url + path, { headers: headersFor(v, path), signal: AbortSignal.timeout(10_000) })
+      const res = await fetch(o.url + path, { headers: visitorHeaders(v, destOf(path), 'sluice-traffic'), signal: AbortSignal.timeout(10_000) })
       await res.arrayBuffer()
-      remember(v, res)
+      rememberCookies(v, res)
       totals.requests++
       const cohort = res.headers.get('x-sluice-cohort')
       if (cohort === 'stable' || cohort === 'canary') {
