@@ -22,6 +22,9 @@ export interface RequestView {
 
 export type AudienceMatcher = (r: RequestView) => boolean
 
+/** The conditions that are a value of `request.cf` in a list. */
+const CF_FIELDS = ['country', 'continent', 'colo', 'asn'] as const satisfies readonly (keyof NonNullable<RequestView['cf']>)[]
+
 /** A getter that parses `ip` on its first call only. */
 export function lazyAddress(ip: string): () => Address | null {
   let parsed: Address | null | undefined
@@ -52,21 +55,11 @@ export function compileAudience(a: Audience): AudienceMatcher {
       return address !== null && ranges.some((c) => inRange(address, c))
     })
   }
-  if (a.country) {
-    const set = new Set<unknown>(a.country)
-    tests.push((r) => inSet(set, r.cf?.country))
-  }
-  if (a.continent) {
-    const set = new Set<unknown>(a.continent)
-    tests.push((r) => inSet(set, r.cf?.continent))
-  }
-  if (a.colo) {
-    const set = new Set<unknown>(a.colo)
-    tests.push((r) => inSet(set, r.cf?.colo))
-  }
-  if (a.asn) {
-    const set = new Set<unknown>(a.asn)
-    tests.push((r) => inSet(set, r.cf?.asn))
+  for (const key of CF_FIELDS) {
+    const list = a[key]
+    if (!list) continue
+    const set = new Set<unknown>(list)
+    tests.push((r) => inSet(set, r.cf?.[key]))
   }
   return (r) => tests.every((t) => t(r))
 }
