@@ -18,10 +18,11 @@
  * Its dice come from their own stream, so the request counts, and with them
  * every result of `errorUnit: "request"`, are exactly those of traffic.ts.
  */
+import type { Random } from '../../lib/random.ts'
 import type { ClientCounts } from '../../src/core/judge/judge.ts'
 import { SRM_CLIENT_CAP } from '../../src/core/judge/units.ts'
 import type { Scenario } from './scenario.ts'
-import { type MinuteTraffic, streamFor } from './traffic.ts'
+import { type CohortMinute, type MinuteTraffic, streamFor } from './traffic.ts'
 
 const CLIENTS = 3
 
@@ -35,14 +36,24 @@ export interface ClientPool {
 
 export const newClientPool = (): ClientPool => ({ used: { stable: 0, canary: 0 }, weight: 0, attackerFailed: false })
 
-/** Counts `t`'s minute by client, advancing the pool; adds the attacker's requests to the canary's. */
-export function clientMinute(s: Scenario, seed: number, pool: ClientPool, t: MinuteTraffic): { stable: ClientCounts; canary: ClientCounts } {
-  const rng = streamFor(seed, CLIENTS, t.minute)
-  const { requestsPerMinute: r, sessionMinutes } = s.clients
+/**
+ * One minute of both cohorts counted by client, advancing `pool`: `perMinute` is what an active client makes of the
+ * counted thing (requests, or page views) per minute, `weight` the edge's canary share. The 4xx and page-view counts
+ * (signals.ts) use it with pools of their own, so "used" there means "already got a 4xx" or "already saw a JS error".
+ */
+export function countClients(
+  rng: Random,
+  pool: ClientPool,
+  weight: number,
+  perMinute: number,
+  sessionMinutes: number,
+  cohorts: { stable: CohortMinute; canary: CohortMinute },
+): { stable: ClientCounts; canary: ClientCounts } {
+  const r = perMinute
   const turnover = 1 - 1 / sessionMinutes
   // Buckets are monotone: raising the weight from w0 to w1 moves the stable clients whose bucket lies in [w0, w1),
   // fresh in the canary; the canary's earlier clients keep their share of used ones.
-  const w = t.edgeWeight
+  const w = weight
   if (w > pool.weight) pool.used.canary *= pool.weight / w
   pool.weight = w
 
@@ -58,8 +69,13 @@ export function clientMinute(s: Scenario, seed: number, pool: ClientPool, t: Min
     // Ordinary clients make far fewer than the cap's requests in a minute: capping changes only heavy ones.
     return { seen, failing, fresh: Math.max(fresh, firstFailures), firstFailures, cappedRequests: Math.min(requests, seen * SRM_CLIENT_CAP) }
   }
-  const stable = count('stable', t.stable.requests, t.stable.errors)
-  const canary = count('canary', t.canary.requests, t.canary.errors)
+  const { stable, canary } = cohorts
+  return { stable: count('stable', stable.requests, stable.errors), canary: count('canary', canary.requests, canary.errors) }
+}
+
+/** Counts `t`'s minute by client, advancing the pool; adds the attacker's requests to the canary's. */
+export function clientMinute(s: Scenario, seed: number, pool: ClientPool, t: MinuteTraffic): { stable: ClientCounts; canary: ClientCounts } {
+  const { stable, canary } = countClients(streamFor(seed, CLIENTS, t.minute), pool, t.edgeWeight, s.clients.requestsPerMinute, s.clients.sessionMinutes, t)
   const a = s.attacker
   if (a && t.minute >= a.startMinute) {
     const requests = Math.round(a.rps * 60)

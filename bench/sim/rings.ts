@@ -18,6 +18,7 @@ import type { RolloutState } from '../../src/core/rollout/machine.ts'
 import { type StepWeights, weightsAt } from '../../src/core/rollout/rings.ts'
 import { type ClientPool, clientMinute, newClientPool } from './clients.ts'
 import { EVERYONE_ELSE_KEY, type Scenario } from './scenario.ts'
+import { newSignalPools, signalMinute } from './signals.ts'
 import {
   type CohortMinute,
   type MinuteTraffic,
@@ -162,18 +163,27 @@ export function expose(total: Exposure, byRing: Record<string, Exposure>, t: Min
 }
 
 /**
- * A seed's minutes, with or without rings. `counted` minutes advance the client pools; the others (after the end,
+ * A seed's minutes, with or without rings. `counted` minutes advance the client pools and carry the signals
+ * (signals.ts, drawn on the minute's sums, after the clients, as they need the attacker's requests); the others (after the end,
  * while a rollback propagates) only count exposure.
  */
 export function trafficOf(s: Scenario, seed: number): (m: number, weights: StepWeights, stale: StaleWeights | undefined, counted: boolean) => MinuteTraffic {
+  const signals = newSignalPools()
   if (s.rings.length > 0) {
     const pools = newRingPools(s)
-    return (m, weights, stale, counted) => ringsMinute(s, seed, m, weights, stale, counted ? pools : undefined)
+    return (m, weights, stale, counted) => {
+      const t = ringsMinute(s, seed, m, weights, stale, counted ? pools : undefined)
+      if (counted) t.signals = signalMinute(s, seed, signals, t)
+      return t
+    }
   }
   const pool = newClientPool()
   return (m, weights, stale, counted) => {
     const t = minuteTraffic(s, seed, m, weights.global, stale && { weight: stale.weights.global, fraction: stale.fraction })
-    if (counted) t.clients = clientMinute(s, seed, pool, t)
+    if (counted) {
+      t.clients = clientMinute(s, seed, pool, t)
+      t.signals = signalMinute(s, seed, signals, t)
+    }
     return t
   }
 }

@@ -5,12 +5,16 @@
  * `runController` wires them (src/control/controller.ts): the window from
  * `nextWindow` (ingestion lag included), judge, `decide`, then `applyDecision`
  * with the controller's patch (`windowEnd` jumps to `now` when the step
- * changes, so every window is judged against one weight). Queries never fail
+ * changes, so every window is judged against one weight). The Sluice judge
+ * also reads the window's 4xx and, with `rum.enabled`, its beacons
+ * (signals.ts), judged by `judgeSignals` and folded in by `withSignals` as
+ * the controller's `plan()` does. Queries never fail
  * here, so `decideWithoutData` is reached only through `decide` itself (a
  * window without requests).
  */
 import { type JudgeState, type Verdict, type WindowStats, judge } from '../../src/core/judge/judge.ts'
 import { judgeRings } from '../../src/core/judge/rings.ts'
+import { type SignalsOutcome, judgeSignals, withSignals } from '../../src/core/judge/signals.ts'
 import { initialThresholdState, thresholdJudge, type ThresholdState } from '../../src/core/judge/threshold.ts'
 import type { RolloutSpec } from '../../src/core/config/schema.ts'
 import { type RingsJudged, decide, evidenceOf, nextWindow, trafficSince } from '../../src/core/rollout/decide.ts'
@@ -18,6 +22,7 @@ import { type DecisionKind, type Phase, type RolloutState, applyCommand, applyDe
 import type { StepWeights } from '../../src/core/rollout/rings.ts'
 import { type Exposure, NO_WEIGHTS, type StaleWeights, appliedWeights, expose, ringWindows, trafficOf } from './rings.ts'
 import { type Scenario, rolloutSpecOf } from './scenario.ts'
+import { windowSignals } from './signals.ts'
 import { type MinuteTraffic, windowCohorts } from './traffic.ts'
 
 export const JUDGES = ['sluice', 'threshold'] as const
@@ -118,21 +123,29 @@ export function simulateSeed(p: Prepared, seed: number, judgeKind: JudgeKind, op
     const ctx = { weight: weights.global }
     let verdict: Verdict<JudgeState>
     let judged: RingsJudged | undefined
+    let signals: SignalsOutcome | undefined
     if (judgeKind === 'threshold') {
+      // The baseline is Flagger's request checks only: it reads no 4xx and no beacons.
       const v = thresholdJudge(thresholdState, window, s.threshold, ctx)
       thresholdState = v.state
       verdict = { ...v, state: evidenceOf(state).judge }
-    } else if (Object.keys(weights.rings).length > 0) {
-      // As the controller must: the split is only comparable with the weights once they have reached the edge.
-      const settled = window.start >= (trafficSince(state) ?? 0) + spec.analysis.settleSeconds * 1000
-      const e = evidenceOf(state)
-      const out = judgeRings(e.judge, e.rings, window, ringWindows(s, seed, minutes, first, weights, range), spec.judge, weights, settled)
-      verdict = out.verdict
-      judged = { states: out.states, rings: out.rings }
     } else {
-      verdict = judge(evidenceOf(state).judge, window, spec.judge, ctx)
+      const e = evidenceOf(state)
+      // As the controller's plan(): the signals are judged on their own state, pooled (their sequential tests stand
+      // aside) whenever the rollout has audiences, then folded into the server verdict and handed to decide.
+      const pooled = Object.keys(spec.audiences).length > 0
+      signals = judgeSignals(e.signals ?? undefined, windowSignals(s, seed, minutes, first), spec.judge, { rum: spec.rum.enabled, pooled })
+      if (Object.keys(weights.rings).length > 0) {
+        // As the controller must: the split is only comparable with the weights once they have reached the edge.
+        const settled = window.start >= (trafficSince(state) ?? 0) + spec.analysis.settleSeconds * 1000
+        const out = judgeRings(e.judge, e.rings, window, ringWindows(s, seed, minutes, first, weights, range), spec.judge, weights, settled)
+        verdict = withSignals(out.verdict, signals)
+        judged = { states: out.states, rings: out.rings }
+      } else {
+        verdict = withSignals(judge(e.judge, window, spec.judge, ctx), signals)
+      }
     }
-    const { decision, evidence } = decide(state, spec, verdict, window, now, judged)
+    const { decision, evidence } = decide(state, spec, verdict, window, now, judged, signals)
     const stepChanges = decision.kind === 'advance' || decision.kind === 'promote'
     const tr = applyDecision(state, decision, spec.schedule, now, { evidence, windowEnd: stepChanges ? now : window.end })
     if (!tr.ok) throw new Error(`decision refused: ${tr.detail}`)

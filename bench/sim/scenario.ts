@@ -9,7 +9,7 @@
 import { readFile } from 'node:fs/promises'
 import * as z from 'zod/mini'
 import { AudienceName } from '../../src/core/audience/schema.ts'
-import { AnalysisSettings, DEFAULT_SCHEDULE, RolloutSpec, Schedule } from '../../src/core/config/schema.ts'
+import { AnalysisSettings, DEFAULT_SCHEDULE, RolloutSpec, RumSettings, Schedule } from '../../src/core/config/schema.ts'
 import { JudgeConfig, ThresholdConfig } from '../../src/core/judge/schema.ts'
 
 // zod/mini ships without messages ("Invalid input" for everything); a CLI can afford the English ones.
@@ -30,6 +30,24 @@ export const LatencyModel = z
 /** Used when a scenario gives no latency, so the judge's latency guard always has numbers to look at. */
 export const DEFAULT_LATENCY = { median: 80, p95: 200 }
 
+/** A Web Vital's law over page views: log-normal, and the share of page views that report it (INP needs an interaction). */
+export const VitalModel = z.strictObject({
+  median: z.number().check(z.gt(0), z.lte(600_000), z.describe('Median over page views (ms; CLS unitless).')),
+  sigma: z.number().check(z.gt(0), z.lte(5), z.describe('Log-normal sigma: the spread of the log; p75 = median × e^(0.674 sigma).')),
+  reported: z.optional(Rate.check(z.describe('Share of page views that report this vital. Default: 1 for LCP and CLS, 0.6 for INP.'))),
+})
+export type VitalModel = z.output<typeof VitalModel>
+
+/**
+ * Used when a scenario gives no vitals: typical field values (web.dev "good" is LCP ≤ 2500 ms, INP ≤ 200 ms, CLS ≤
+ * 0.1 at p75), so an A/A with RUM on always has numbers for the Web Vitals guard.
+ */
+export const DEFAULT_VITALS = {
+  lcp: { median: 1800, sigma: 0.5, reported: 1 },
+  inp: { median: 120, sigma: 0.7, reported: 0.6 },
+  cls: { median: 0.03, sigma: 1, reported: 1 },
+} as const
+
 export const CohortModel = z.strictObject({
   errorRate: Rate.check(z.describe('Probability that one request of this cohort fails (5xx, network error or timeout).')),
   latencyMs: z.optional(
@@ -37,6 +55,49 @@ export const CohortModel = z.strictObject({
       z.describe(`Log-normal latency. Default for stable: median ${DEFAULT_LATENCY.median} ms, p95 ${DEFAULT_LATENCY.p95} ms; canary: same as stable.`),
     ),
   ),
+  clientErrorRate: z.optional(
+    Rate.check(z.describe('Probability that a request this cohort does not fail with a 5xx is answered 4xx. Default for stable: 0; canary: same as stable.')),
+  ),
+  pageViewErrorRate: z.optional(
+    Rate.check(z.describe("Probability that a page view throws a JavaScript error of this cohort's own code. Default for stable: 0; canary: same as stable.")),
+  ),
+  lcpMs: z.optional(
+    VitalModel.check(
+      z.describe(`LCP in ms. Default for stable: median ${DEFAULT_VITALS.lcp.median}, sigma ${DEFAULT_VITALS.lcp.sigma}; canary: same as stable.`),
+    ),
+  ),
+  inpMs: z.optional(
+    VitalModel.check(
+      z.describe(`INP in ms. Default for stable: median ${DEFAULT_VITALS.inp.median}, sigma ${DEFAULT_VITALS.inp.sigma}; canary: same as stable.`),
+    ),
+  ),
+  cls: z.optional(
+    VitalModel.check(z.describe(`CLS. Default for stable: median ${DEFAULT_VITALS.cls.median}, sigma ${DEFAULT_VITALS.cls.sigma}; canary: same as stable.`)),
+  ),
+})
+export type CohortModel = z.output<typeof CohortModel>
+
+export const ThirdParty = z.strictObject({
+  errorRate: Rate.check(z.describe('Mean probability that a page view of either cohort throws the third-party error.')),
+  noise: z._default(
+    z
+      .number()
+      .check(
+        z.gte(0),
+        z.lte(3),
+        z.describe('Minute-to-minute spread of that probability (log-normal sigma, mean kept), the same for both cohorts. 0: constant.'),
+      ),
+    0,
+  ),
+})
+
+export const RumModel = z.strictObject({
+  ...RumSettings.shape,
+  pageViewsPerRequest: z._default(
+    z.number().check(z.gt(0), z.lte(1), z.describe('Page views per request that is not answered 5xx or 4xx: the HTML share of requests.')),
+    0.2,
+  ),
+  thirdParty: z.optional(ThirdParty.check(z.describe('A third-party script breaking on page views of both cohorts alike (an A/A nuisance).'))),
 })
 
 export const Incident = z
@@ -93,6 +154,15 @@ export const Scenario = z
     canary: CohortModel,
     incident: z.optional(Incident.check(z.describe('A site-wide outage: both cohorts fail at the same rate for a while.'))),
     clients: z.prefault(ClientModel.check(z.describe('How requests group into clients, the unit the judge counts by default.')), {}),
+    rum: z.prefault(
+      RumModel.check(
+        z.describe(
+          "Real-user signals: the rollout's `rum` setting (enabled, sampleRate, maxBeaconsPerMinute; off by default, as for a real rollout) " +
+            'and how page views arise from requests.',
+        ),
+      ),
+      {},
+    ),
     attacker: z.optional(Attacker.check(z.describe('One hostile client, always in the canary (it chooses its cookie), making the canary fail on purpose.'))),
     lagMinutes: lag.check(z.describe('Analytics Engine ingestion lag: a minute of data becomes visible this many minutes after it ends.')),
     noDataPauseMinutes: noData,
@@ -197,6 +267,7 @@ export function rolloutSpecOf(s: Scenario): RolloutSpec {
     canary: 'https://canary.example',
     schedule: s.schedule,
     judge: s.judge,
+    rum: { enabled: s.rum.enabled, sampleRate: s.rum.sampleRate, maxBeaconsPerMinute: s.rum.maxBeaconsPerMinute },
     analysis: { lagMinutes: s.lagMinutes, noDataPauseMinutes: s.noDataPauseMinutes },
     // Any valid predicate will do: the simulator assigns visitors to rings by share, not by matching requests.
     audiences: Object.fromEntries(s.rings.map((r) => [r.name, { header: { name: 'x-sluice-ring', values: [r.name] } }])),

@@ -20,6 +20,19 @@ export interface CohortMinute {
   errors: number
 }
 
+/** One cohort's 4xx answers or page views in a minute, counted by client too. */
+export interface CountedMinute extends CohortMinute {
+  clients: ClientCounts
+}
+
+/** A minute's companion signals, as the 4xx and beacon queries count them. */
+export interface SignalMinute {
+  /** `requests` are all the cohort's requests, `errors` its 4xx answers; clients fail by getting a 4xx. */
+  clientErrors: { stable: CountedMinute; canary: CountedMinute }
+  /** Only when the scenario's rollout collects beacons: `requests` are page views, `errors` those with a JS error. */
+  rum?: { stable: CountedMinute; canary: CountedMinute }
+}
+
 /** One minute of traffic as the ingestion buffer holds it. */
 export interface MinuteTraffic {
   minute: number
@@ -31,6 +44,8 @@ export interface MinuteTraffic {
   canary: CohortMinute
   /** The same minute counted by client (clients.ts); absent for minutes drawn only to count exposure. */
   clients?: { stable: ClientCounts; canary: ClientCounts }
+  /** The same minute's 4xx answers and page views (signals.ts); absent for minutes drawn only to count exposure. */
+  signals?: SignalMinute
   /** A scenario with rings: each ring's part of this minute, by ring name ('' for everyone else), which the fields above sum. */
   rings?: Record<string, MinuteTraffic>
 }
@@ -170,6 +185,15 @@ export function latencyQuantiles(rng: Random, n: number, median: number, p95: nu
   const u99 = k99 === k95 ? u95 : u95 + (1 - u95) * beta(rng, k99 - k95, n - k99 + 1)
   const at = (u: number) => median * Math.exp(sigma * normalQuantile(Math.min(u, 1 - 1e-16)))
   return { p50: at(u50), p95: at(u95), p99: at(u99) }
+}
+
+/**
+ * The nearest-rank q-quantile of n log-normal values (median, sigma), drawn exactly as latencyQuantiles draws its
+ * first: one Beta order statistic of uniforms through the log-normal quantile function.
+ */
+export function logNormalQuantile(rng: Random, n: number, q: number, median: number, sigma: number): number {
+  const k = rank(q, n)
+  return median * Math.exp(sigma * normalQuantile(Math.min(beta(rng, k, n - k + 1), 1 - 1e-16)))
 }
 
 export const NO_CLIENTS: ClientCounts = { seen: 0, failing: 0, fresh: 0, firstFailures: 0, cappedRequests: 0 }
