@@ -4,8 +4,9 @@
  * synthetic traffic follows the controller's weight and the model's laws, that
  * the controller is wired as in production (lag, windows after a step change),
  * outcomes on an A/A and a 5x scenario, audience rings (traffic per ring, a
- * ring-only regression, weights that never fall), and the CLI's JSON and error
- * output.
+ * ring-only regression, weights that never fall), the companion signals (4xx
+ * and real-user signals: their laws, that they leave the server traffic alone,
+ * and the outcomes of their scenarios), and the CLI's JSON and error output.
  */
 import { spawnSync } from 'node:child_process'
 import { mkdtempSync, readFileSync, readdirSync, rmSync, writeFileSync } from 'node:fs'
@@ -14,12 +15,16 @@ import { join } from 'node:path'
 import { fileURLToPath } from 'node:url'
 import { afterAll, describe, expect, it } from 'vitest'
 import { type ScenarioInput, parseScenario, scenarioJsonSchema } from '../../bench/sim/scenario.ts'
-import { latencyQuantiles, minuteTraffic, streamFor } from '../../bench/sim/traffic.ts'
+import { latencyQuantiles, logNormalQuantile, minuteTraffic, streamFor } from '../../bench/sim/traffic.ts'
+import { windowSignals } from '../../bench/sim/signals.ts'
 import { ringWindows, ringsMinute } from '../../bench/sim/rings.ts'
-import { prepare, simulateSeed } from '../../bench/sim/run.ts'
+import { prepare, simulateSeed, simulateSeeds } from '../../bench/sim/run.ts'
 import { percentile } from '../../bench/stats.ts'
 import { seeded } from '../../lib/random.ts'
 import { DEFAULT_SCHEDULE } from '../../src/core/config/schema.ts'
+import { JudgeConfig } from '../../src/core/judge/schema.ts'
+import { judgeSignals } from '../../src/core/judge/signals.ts'
+import * as z from 'zod/mini'
 
 const FIRST_STEP = DEFAULT_SCHEDULE[0]!.weight
 
@@ -35,6 +40,9 @@ const base: ScenarioInput = {
 }
 const scenario = (over: Partial<ScenarioInput> = {}) => parseScenario({ ...base, ...over })
 const file = (name: string) => JSON.parse(readFileSync(join(SCENARIOS, name), 'utf8')) as unknown
+
+const mean = (v: number[]) => v.reduce((a, b) => a + b, 0) / v.length
+const sd = (v: number[]) => Math.sqrt(mean(v.map((x) => (x - mean(v)) ** 2)))
 
 const tmp = mkdtempSync(join(tmpdir(), 'sluice-sim-'))
 afterAll(() => rmSync(tmp, { recursive: true, force: true }))
@@ -132,8 +140,6 @@ describe('traffic', () => {
       exact.p95.push(q.p95)
       exact.p99.push(q.p99)
     }
-    const mean = (v: number[]) => v.reduce((a, b) => a + b, 0) / v.length
-    const sd = (v: number[]) => Math.sqrt(mean(v.map((x) => (x - mean(v)) ** 2)))
     for (const q of ['p50', 'p95', 'p99'] as const) {
       // Means agree within 4 standard errors of their difference; spreads within 15 %.
       const se = Math.sqrt((sd(brute[q]) ** 2 + sd(exact[q]) ** 2) / reps)
@@ -383,6 +389,117 @@ describe('rings', () => {
         ],
       }),
     ).toThrow(/listed twice/)
+  })
+})
+
+describe('real-user signals and 4xx', () => {
+  const rum = { enabled: true, pageViewsPerRequest: 0.2 }
+  // 6 standard deviations: a false failure has probability ~1e-9 per check.
+  const within = (k: number, n: number, p: number) => Math.abs(k - n * p) <= 6 * Math.sqrt(n * p * (1 - p)) + 1
+  const seedRange = (n: number) => Array.from({ length: n }, (_, i) => i + 1)
+  const shares = (file: string, seeds: number) => {
+    const results = simulateSeeds(prepare(parseScenario(JSON.parse(readFileSync(join(SCENARIOS, file), 'utf8')))), seedRange(seeds), 'sluice')
+    const share = (o: string) => results.filter((r) => r.outcome === o).length / results.length
+    return { results, rolledBack: share('rolled-back'), promoted: share('promoted'), paused: share('paused') }
+  }
+
+  it('leaves the server traffic, its clients and the outcome exactly as without them (streams of their own)', () => {
+    const plain = scenario({ rps: 200 })
+    const withSignals = scenario({
+      rps: 200,
+      stable: { ...base.stable, clientErrorRate: 0.02, pageViewErrorRate: 0.01 },
+      canary: { ...base.canary, clientErrorRate: 0.02, pageViewErrorRate: 0.01 },
+      rum,
+    })
+    for (const seed of [1, 2, 3]) {
+      const a = simulateSeed(prepare(plain), seed, 'sluice', { trace: true })
+      const b = simulateSeed(prepare(withSignals), seed, 'sluice', { trace: true })
+      // The first step only: after it the beacons' own minimum of page views may hold the A/A a few minutes longer.
+      const strip = (t: NonNullable<typeof a.traffic>[number]) => ({ ...t, signals: undefined })
+      expect(b.traffic!.slice(0, 5).map(strip)).toEqual(a.traffic!.slice(0, 5).map(strip))
+      // Without 4xx nor beacons the signals say nothing: 4xx counts are all 0 and there is no page view.
+      expect(a.traffic!.every((t) => t.signals!.clientErrors.canary.errors === 0 && t.signals!.rum === undefined)).toBe(true)
+    }
+  })
+
+  it('draws 4xx, page views and JS errors at their rates, counted by client as the queries do, and the judge reads them', () => {
+    const s = scenario({
+      rps: 100,
+      stable: { errorRate: 0.01, clientErrorRate: 0.02, pageViewErrorRate: 0.01 },
+      canary: { errorRate: 0.01, clientErrorRate: 0.04, pageViewErrorRate: 0.05 },
+      rum: { ...rum, sampleRate: 0.5 },
+    })
+    const r = simulateSeed(prepare(s), 4, 'sluice', { trace: true })
+    const minutes = r.traffic!
+    for (const t of minutes) {
+      for (const c of ['stable', 'canary'] as const) {
+        const ce = t.signals!.clientErrors[c]
+        const pv = t.signals!.rum![c]
+        const answered = t[c].requests - t[c].errors
+        expect(ce.requests).toBe(t[c].requests)
+        expect(within(ce.errors, answered, c === 'canary' ? 0.04 : 0.02)).toBe(true)
+        // Page views: 20 % of the requests answered neither 5xx nor 4xx, half the visitors sampled.
+        expect(within(pv.requests, answered - ce.errors, 0.1)).toBe(true)
+        expect(within(pv.errors, pv.requests, c === 'canary' ? 0.05 : 0.01)).toBe(true)
+        for (const k of [ce, pv]) {
+          expect(k.clients.firstFailures).toBeLessThanOrEqual(Math.min(k.clients.fresh, k.clients.failing))
+          expect(k.clients.seen).toBeLessThanOrEqual(k.requests)
+          expect(k.clients.failing).toBeLessThanOrEqual(k.errors)
+        }
+      }
+    }
+    // The window as the judge gets it passes its input checks: no "rejected" or "unreadable" among the reasons.
+    const cfg = z.parse(JudgeConfig, {})
+    const w = windowSignals(s, 4, minutes.slice(0, 3), 0)
+    const out = judgeSignals(undefined, w, cfg, { rum: true })
+    expect(out.reasons.join('; ')).not.toMatch(/rejected|unreadable/)
+    expect(w.rum!.canary.vitals!.lcp!.n).toBeGreaterThan(0)
+  })
+
+  it("draws a vital's p75 with the law of the sample p75 of n log-normal page views", () => {
+    const rng = seeded(21)
+    const n = 300
+    const brute: number[] = []
+    const exact: number[] = []
+    for (let r = 0; r < 1500; r++) {
+      const xs = Array.from({ length: n }, () => 1800 * Math.exp(0.5 * rng.normal())).sort((a, b) => a - b)
+      brute.push(percentile(xs, 0.75))
+      exact.push(logNormalQuantile(rng, n, 0.75, 1800, 0.5))
+    }
+    expect(Math.abs(mean(exact) - mean(brute))).toBeLessThan(4 * Math.sqrt((sd(exact) ** 2 + sd(brute) ** 2) / 1500))
+    expect(sd(exact) / sd(brute)).toBeGreaterThan(0.85)
+    expect(sd(exact) / sd(brute)).toBeLessThan(1.15)
+    // The true p75 is 1800 e^(0.5 × 0.6745) ≈ 2522 ms.
+    expect(Math.abs(logNormalQuantile(streamFor(1, 9, 1), 1_000_000, 0.75, 1800, 0.5) - 2522)).toBeLessThan(5)
+  })
+
+  it('rolls back a canary whose pages throw although every answer is a 200, and never promotes it', () => {
+    const r = shares('rum-js-errors.json', 200)
+    expect(r.rolledBack).toBeGreaterThanOrEqual(0.97)
+    expect(r.promoted).toBe(0)
+    expect(r.results.find((x) => x.outcome === 'rolled-back')!.reason).toMatch(/^canary JavaScript errors are disproportionate/)
+  })
+
+  it('rolls back a canary answering 404 three times as often as stable, with no 5xx', () => {
+    const r = shares('client-errors-404.json', 200)
+    expect(r.rolledBack).toBeGreaterThanOrEqual(0.95)
+    expect(r.promoted).toBe(0)
+    expect(r.results.find((x) => x.outcome === 'rolled-back')!.reason).toMatch(/^canary 4xx answers are disproportionate/)
+  })
+
+  it('keeps false rollbacks of A/A canaries within the alphas: a noisy third-party error, and 4xx on both', () => {
+    for (const f of ['rum-aa-third-party.json', 'client-errors-aa.json']) {
+      const r = shares(f, 200)
+      expect(r.rolledBack).toBeLessThanOrEqual(0.03)
+      expect(r.promoted).toBeGreaterThanOrEqual(0.95)
+    }
+  })
+
+  it('stops a canary whose LCP is 40 % worse by the Web Vitals guard', () => {
+    const r = shares('rum-lcp-regression.json', 100)
+    expect(r.promoted).toBe(0)
+    expect(r.rolledBack + r.paused).toBeGreaterThanOrEqual(0.95)
+    expect(r.results.find((x) => x.outcome === 'rolled-back')!.reason).toMatch(/^Web Vitals regressed: LCP/)
   })
 })
 
