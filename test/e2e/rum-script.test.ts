@@ -83,9 +83,9 @@ afterAll(async () => {
 const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms))
 
 /**
- * Opens `path` in a fresh profile, lets `act` drive the page (`since()` is what the server has received from this
- * visit so far), then navigates away, which hides the page and fires pagehide; returns all the visit's beacons,
- * after a quiet moment for a late one. `leaving`: whether leaving should send one (waited for up to 3 s).
+ * Opens `path` in a fresh profile and, once it has painted, lets `act` drive it (`since()` is what the server has
+ * received from this visit so far), then navigates away, which hides the page and fires pagehide. Returns all the
+ * visit's beacons, after a quiet moment for a late one. `leaving`: whether leaving should send one (waited for up to 3 s).
  */
 async function visit(path: string, act: (page: Page, since: () => Received[]) => Promise<void> = async () => {}, leaving = true): Promise<Received[]> {
   const before = received.length
@@ -94,6 +94,8 @@ async function visit(path: string, act: (page: Page, since: () => Received[]) =>
   try {
     const page = await ctx.newPage()
     await page.goto(origin + path, { waitUntil: 'load' })
+    // Load can come before the first paint, and a page left unpainted has no LCP to report.
+    await page.evaluate(() => new Promise((painted) => new PerformanceObserver(painted).observe({ type: 'largest-contentful-paint', buffered: true })))
     await act(page, since)
     const sent = since().length
     await page.goto(`${origin}/next`)
