@@ -78,7 +78,14 @@ export const HistoryEntry = z.object({
 /** Newest first; `next` is the `before` cursor of the following page. */
 export const HistoryPage = z.object({ entries: z.array(HistoryEntry), next: z.nullable(z.int()) })
 
-export const CohortPoint = z.object({ requests: z.number(), errors: z.number(), p95: z.nullable(z.number()) })
+export const CohortPoint = z.object({
+  requests: z.number(),
+  errors: z.number(),
+  p95: z.nullable(z.number()),
+  /** With real-user signals on: page views reported by beacons in the window, and those with a JavaScript error. */
+  pageViews: z.optional(z.number()),
+  pageViewErrors: z.optional(z.number()),
+})
 
 /** One judged window, for charts: the weight and each cohort's numbers. */
 export const SeriesPoint = z.object({

@@ -18,6 +18,7 @@ import type { SeriesPoint } from '../contract/index.ts'
 import type { RolloutSpec } from '../core/config/schema.ts'
 import { type Verdict, type WindowStats, judge } from '../core/judge/judge.ts'
 import { judgeRings } from '../core/judge/rings.ts'
+import { judgeSignals, withSignals } from '../core/judge/signals.ts'
 import type { Decision, RolloutState } from '../core/rollout/machine.ts'
 import { type ControllerEvidence, type TickOutcome, decide, decideWithoutData, evidenceOf, nextWindow, trafficSince } from '../core/rollout/decide.ts'
 import { type GateEvent, awaitingPreRollout, gateOf, gated, preRolloutGo } from '../core/rollout/gates.ts'
@@ -74,7 +75,7 @@ async function plan(spec: RolloutSpec, state: RolloutState, range: TimeRange, so
   const byRing = Object.keys(spec.audiences).length > 0
   let window: MetricsWindow
   try {
-    window = await source.window(spec.id, range, { byRing })
+    window = await source.window(spec.id, range, { byRing, rum: spec.rum.enabled })
   } catch (err) {
     return { decision: decideWithoutData(state, spec, `the metrics query failed: ${err instanceof Error ? err.message : String(err)}`, now), patch: keep }
   }
@@ -85,25 +86,34 @@ async function plan(spec: RolloutSpec, state: RolloutState, range: TimeRange, so
   // clients seen, so per-client counts would favour false rollbacks there; the stored rows, counted per request,
   // are a uniform sample of each cohort (see sql.ts). Such a window is judged per request.
   const cfg = window.sampled && spec.judge.errorUnit === 'client' ? { ...spec.judge, errorUnit: 'request' as const } : spec.judge
+  // A ring above everyone's weight makes the cohorts differ in audience; the signals' comparisons then stand aside.
+  const pooled = Object.values(state.rings ?? {}).some((w) => w > state.weight)
+  const signals = judgeSignals(evidence0.signals ?? undefined, window.signals, cfg, { rum: spec.rum.enabled, pooled, end: window.end })
   let outcome: TickOutcome
   let verdict: Verdict
   if (byRing) {
     const weights = { global: state.weight, rings: state.rings ?? {} }
     const r = judgeRings(evidence0.judge, evidence0.rings, window, window.rings ?? {}, cfg, weights, settled)
-    verdict = r.verdict
-    outcome = decide(state, spec, verdict, window, now, r)
+    verdict = withSignals(r.verdict, signals)
+    outcome = decide(state, spec, verdict, window, now, r, signals)
   } else {
-    verdict = judge(evidence0.judge, window, cfg, { weight: state.weight, weightSettled: settled })
-    outcome = decide(state, spec, verdict, window, now)
+    verdict = withSignals(judge(evidence0.judge, window, cfg, { weight: state.weight, weightSettled: settled }), signals)
+    outcome = decide(state, spec, verdict, window, now, undefined, signals)
   }
   const { decision, evidence } = outcome
   const stepChanges = decision.kind === 'advance' || decision.kind === 'promote'
-  const cohort = (c: WindowStats['stable']) => ({ requests: c.requests, errors: c.errors, p95: c.latencyMs?.p95 ?? null })
+  const rum = window.signals?.rum
+  const cohort = (c: WindowStats['stable'], pv: WindowStats['stable'] | undefined) => ({
+    requests: c.requests,
+    errors: c.errors,
+    p95: c.latencyMs?.p95 ?? null,
+    ...(pv ? { pageViews: pv.requests, pageViewErrors: pv.errors } : {}),
+  })
   const event = gateOf(decision.kind)
   return {
     decision,
     patch: { evidence, windowEnd: stepChanges ? now : window.end },
-    point: { at: window.end, weight: state.weight, stable: cohort(window.stable), canary: cohort(window.canary) },
+    point: { at: window.end, weight: state.weight, stable: cohort(window.stable, rum?.stable), canary: cohort(window.canary, rum?.canary) },
     ...(event ? { gate: { event, go: outcome, stay: evidence, heldWindowEnd: window.end, numbers: verdict.numbers } } : {}),
   }
 }

@@ -13,6 +13,9 @@ import { problem } from '../shared/problem.ts'
 import { ConfigStore } from './config-store.ts'
 import { fallbackConfig } from './fallback.ts'
 import { createEdgeHandler, gatewayError } from './handler.ts'
+import { metricsSink } from './metrics.ts'
+import { BeaconLimiter, handleBeacon, serveScript } from './rum/index.ts'
+import { RUM_BEACON_PATH, RUM_SCRIPT_PATH } from '../contract/rum.ts'
 
 const HEALTHZ = `${RESERVED_PREFIX}healthz`
 const RESERVED_ROOT = RESERVED_PREFIX.slice(0, -1)
@@ -59,6 +62,7 @@ export function createGateway(opts: GatewayOptions = {}) {
   // Built on the first request, when `env` is known, then kept for the isolate's life.
   let store = opts.store
   let edge: ReturnType<typeof createEdgeHandler> | undefined
+  const limiter = new BeaconLimiter()
   const storeFor = (env: EdgeEnv) => (store ??= new ConfigStore({ ttlMs: ttlMs(env), fallback: () => fallbackConfig(env) }))
 
   return {
@@ -66,6 +70,10 @@ export function createGateway(opts: GatewayOptions = {}) {
       try {
         const url = new URL(request.url)
         if (isReserved(url.pathname)) {
+          // The RUM script and its beacons are the edge's own: no round trip to the control worker (README, "Real-user signals").
+          if (url.pathname === RUM_SCRIPT_PATH) return serveScript(request, url)
+          if (url.pathname === RUM_BEACON_PATH)
+            return await handleBeacon(request, url, env, ctx, { store: storeFor(env), limiter, sink: metricsSink(env, ctx) })
           if (url.pathname === HEALTHZ && (request.method === 'GET' || request.method === 'HEAD')) {
             return Response.json({ ok: true, config: storeFor(env).stats }, { headers: { 'cache-control': 'no-store' } })
           }

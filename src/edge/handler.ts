@@ -10,8 +10,9 @@ import { clientKey } from '../core/cohort/client.ts'
 import { type CompiledRollout, selectRollout } from '../core/config/compile.ts'
 import type { Cohort } from '../core/config/schema.ts'
 import type { ConfigStore } from './config-store.ts'
-import { record } from './metrics.ts'
+import { metricsSink, record } from './metrics.ts'
 import { OriginTimeout, carriesBytes, forward, originHeaders, relay } from './proxy.ts'
+import { type RumOutcome, inRumSample, inject, isRewritable, permissionFor } from './rum/index.ts'
 
 const SAFE_METHODS = new Set(['GET', 'HEAD', 'OPTIONS'])
 
@@ -93,17 +94,6 @@ export interface EdgeOptions {
   newId?: () => string
 }
 
-/**
- * Under `npm start` (SLUICE_LOCAL_METRICS = "1") data points go to the control worker's memory, because Miniflare
- * drops Analytics Engine writes and the controller there must read them back. Deployed, they go to METRICS.
- */
-function metricsSink(env: EdgeEnv, ctx: ExecutionContext): Pick<AnalyticsEngineDataset, 'writeDataPoint'> | undefined {
-  if (env.SLUICE_LOCAL_METRICS !== '1') return env.METRICS
-  const control = env.CONTROL
-  // Best effort, like Analytics Engine itself: a control worker that is restarting loses the point, not the request.
-  return control && { writeDataPoint: (point) => ctx.waitUntil(control.writeDataPoint(point).catch(() => undefined)) }
-}
-
 /** The request path for one request; `url` is `request.url`, already parsed by the caller. */
 export function createEdgeHandler({ store, newId = () => crypto.randomUUID() }: EdgeOptions) {
   return async function edge(request: Request, url: URL, env: EdgeEnv, ctx: ExecutionContext): Promise<Response> {
@@ -158,6 +148,16 @@ export function createEdgeHandler({ store, newId = () => crypto.randomUUID() }: 
       servedBy = 'stable'
     }
 
+    // The script goes to sampled visitors placed by the weight, the ones the judge compares (a bot runs no script).
+    let rum: RumOutcome = ''
+    let nonce: string | undefined
+    const res = served.res
+    if (r.rollout.rum.enabled && a.id !== undefined && res && isRewritable(method, res) && inRumSample(r.salt, a.id, r.rollout.rum.sampleRate)) {
+      const permission = permissionFor(res, protocol, host)
+      rum = permission.allowed ? 'injected' : 'csp'
+      if (permission.allowed) nonce = permission.nonce
+    }
+
     record(metricsSink(env, ctx), {
       rolloutId: r.rollout.id,
       cohort: a.cohort,
@@ -171,12 +171,14 @@ export function createEdgeHandler({ store, newId = () => crypto.randomUUID() }: 
       country: cf?.country ?? '',
       client: clientKey(clientIp),
       ring: a.ring ?? '',
+      rum,
     })
 
     if (!served.res) {
       return served.timedOut ? gatewayError(504, 'The origin did not answer in time.') : gatewayError(502, 'The origin could not be reached.')
     }
-    const out = relay(served.res, r.origins[servedBy], url)
+    const relayed = relay(served.res, r.origins[servedBy], url)
+    const out = rum === 'injected' ? inject(relayed, nonce) : relayed
     addOwnHeaders(out.headers, r, a, protocol === 'https:')
     if (served !== first) out.headers.append('x-sluice-failover', '1')
     return out

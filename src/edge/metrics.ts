@@ -6,8 +6,21 @@
  */
 import { type RequestPoint, encodeRequestPoint } from '../contract/datapoint.ts'
 
+export type DataPointSink = Pick<AnalyticsEngineDataset, 'writeDataPoint'>
+
+/**
+ * Under `npm start` (SLUICE_LOCAL_METRICS = "1") data points go to the control worker's memory, because Miniflare
+ * drops Analytics Engine writes and the controller there must read them back. Deployed, they go to METRICS.
+ */
+export function metricsSink(env: EdgeEnv, ctx: ExecutionContext): DataPointSink | undefined {
+  if (env.SLUICE_LOCAL_METRICS !== '1') return env.METRICS
+  const control = env.CONTROL
+  // Best effort, like Analytics Engine itself: a control worker that is restarting loses the point, not the request.
+  return control && { writeDataPoint: (point) => ctx.waitUntil(control.writeDataPoint(point).catch(() => undefined)) }
+}
+
 /** Writes without awaiting; a metrics fault never affects the response. */
-export function record(dataset: Pick<AnalyticsEngineDataset, 'writeDataPoint'> | undefined, r: RequestPoint): void {
+export function record(dataset: DataPointSink | undefined, r: RequestPoint): void {
   if (!dataset) return
   try {
     dataset.writeDataPoint(encodeRequestPoint(r))

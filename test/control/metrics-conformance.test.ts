@@ -9,12 +9,12 @@
  */
 import { describe, expect, inject, it } from 'vitest'
 import fc from 'fast-check'
-import { type RequestPoint, encodeRequestPoint } from '../../src/contract/datapoint.ts'
+import { type RequestPoint, type RumPoint, encodeRequestPoint, encodeRumPoint } from '../../src/contract/datapoint.ts'
 import { BindingSource } from '../../src/control/metrics/binding.ts'
 import { LocalMetrics } from '../../src/control/metrics/local.ts'
-import { MetricsError, type MetricsSource, type MetricsWindow, type TimeRange } from '../../src/control/metrics/source.ts'
+import { MetricsError, type MetricsSource, type MetricsWindow, type TimeRange, type WindowOptions } from '../../src/control/metrics/source.ts'
 import { SqlApiSource } from '../../src/control/metrics/sql-api.ts'
-import { clientsQuery, windowQuery } from '../../src/control/metrics/sql.ts'
+import { clientsQuery, fingerprintsQuery, rumQuery, windowQuery } from '../../src/control/metrics/sql.ts'
 import { type StoredPoint, evaluate } from '../support/ae-sql.ts'
 
 const services = () => `http://127.0.0.1:${inject('servicesPort')}`
@@ -46,18 +46,27 @@ const sqlApiBackend: Backend = {
   name: 'SQL API',
   samples: true,
   async load(rollout, points, range) {
-    const answers = {
+    const requests = {
       [rollout]: evaluate(points, windowQuery(DATASET, rollout, range)),
       [`${rollout}:clients`]: evaluate(points, clientsQuery(DATASET, rollout, range)),
     }
-    for (const [key, body] of Object.entries(answers)) await script(key, [{ body }])
+    // The beacons' clients query is the clients query over page views; its text says so (`/rum'`).
+    const pageViewClients = clientsQuery(DATASET, rollout, range).replace(/\/(stable|canary)'/g, "/$1/rum'")
+    const beacons = {
+      [`${rollout}:rum`]: evaluate(points, rumQuery(DATASET, rollout, range)),
+      [`${rollout}:rum:clients`]: evaluate(points, pageViewClients),
+      [`${rollout}:rum:fingerprints`]: evaluate(points, fingerprintsQuery(DATASET, rollout, range)),
+    }
+    for (const [key, body] of Object.entries({ ...requests, ...beacons })) await script(key, [{ body }])
     const source = sqlApi()
     return {
       name: source.name,
-      async window(id, r) {
-        const w = await source.window(id, r)
+      async window(id, r, opts) {
+        const w = await source.window(id, r, opts)
         // The scripted answers are what the evaluator makes of the queries the source really sent.
-        for (const [key, body] of Object.entries(answers)) expect(evaluate(points, await lastReceived(`sql:${key}`)), key).toEqual(body)
+        for (const [key, body] of Object.entries({ ...requests, ...(opts?.rum ? beacons : {}) })) {
+          expect(evaluate(points, await lastReceived(`sql:${key}`)), key).toEqual(body)
+        }
         return w
       },
     }
@@ -141,10 +150,37 @@ const many = (n: number, f: (i: number) => StoredPoint) => Array.from({ length: 
 
 const noClients = { seen: 0, failing: 0, fresh: 0, firstFailures: 0, cappedRequests: 0 }
 
-async function windowOf(b: Backend, label: string, points: (id: string) => StoredPoint[], range: TimeRange = RANGE): Promise<MetricsWindow> {
+const beacon = (rolloutId: string, ms: number, o: Partial<Omit<RumPoint, 'rolloutId'>> & { sampleInterval?: number } = {}): StoredPoint => {
+  const { sampleInterval, ...r } = o
+  const point = encodeRumPoint({
+    rolloutId,
+    cohort: 'canary',
+    reason: 'weight',
+    release: 'v2',
+    fingerprint: '',
+    path: '/',
+    colo: 'FRA',
+    country: 'DE',
+    client: 'c1',
+    ring: '',
+    pageView: true,
+    errored: false,
+    errors: 0,
+    ...r,
+  })
+  return { at: ms, point, ...(sampleInterval ? { sampleInterval } : {}) }
+}
+
+async function windowOf(
+  b: Backend,
+  label: string,
+  points: (id: string) => StoredPoint[],
+  range: TimeRange = RANGE,
+  opts?: WindowOptions,
+): Promise<MetricsWindow> {
   const id = idFor(`${b.name}-${label}`)
   const source = await b.load(id, points(id), range)
-  return source.window(id, range)
+  return source.window(id, range, opts)
 }
 
 describe.each(BACKENDS)('MetricsSource conformance: $name', (b) => {
@@ -213,6 +249,52 @@ describe.each(BACKENDS)('MetricsSource conformance: $name', (b) => {
   it('without `since`, reads no failure from before the window: every client seen is fresh', async () => {
     const w = await windowOf(b, 'clients-window', clientHistory)
     expect(w.canary.clients).toEqual({ seen: 5, failing: 2, fresh: 5, firstFailures: 2, cappedRequests: 16 })
+  })
+
+  it('counts 4xx answers per cohort and per client, as it counts 5xx: a client that got a 4xx earlier is not fresh', async () => {
+    const w = await windowOf(
+      b,
+      '4xx',
+      (id) => [
+        at(id, T0 - MINUTE, { client: 'a', status: 404 }), // a 4xx earlier in the release...
+        ...many(3, (i) => at(id, T0 + i, { client: 'a', status: 404 })), // ...so these are not its first
+        at(id, T0 + 1, { client: 'b', status: 410 }), // a first 4xx
+        at(id, T0 + 2, { client: 'c', status: 500 }), // a 5xx is not a 4xx
+        at(id, T0 + 3, { client: 'd', status: 399 }),
+        at(id, T0 + 3, { cohort: 'stable', client: 'e', status: 404 }),
+        at(id, T0 + 3, { reason: 'override', client: 'f', status: 404 }), // testers are not judged
+      ],
+      { ...RANGE, since: T0 - 10 * MINUTE },
+    )
+    expect(w.signals?.clientErrors?.canary).toEqual({ requests: 6, errors: 4, clients: { seen: 4, failing: 2, fresh: 3, firstFailures: 1, cappedRequests: 6 } })
+    expect(w.signals?.clientErrors?.stable).toMatchObject({ requests: 1, errors: 1, clients: { seen: 1, failing: 1, fresh: 1, firstFailures: 1 } })
+    expect(w.canary.errors).toBe(1)
+  })
+
+  it('reads beacons only when asked: page views, those with an error, per client, vitals p75 and first errors', async () => {
+    const points = (id: string) => [
+      ...many(8, (i) => beacon(id, T0 + i, { client: `p${i % 4}`, lcp: 1000 + 100 * i, cls: i / 100, ttfb: 50 })),
+      beacon(id, T0 + 9, { client: 'p0', errored: true, errors: 2, fingerprint: 'TypeError: x at /app.js:3' }),
+      beacon(id, T0 + 10, { client: 'p1', errored: true, errors: 1, fingerprint: 'TypeError: x at /app.js:3', inp: 300 }),
+      // A later beacon of a page view: its error is a fingerprint, not a page view.
+      beacon(id, T0 + 11, { client: 'p2', pageView: false, errors: 1, fingerprint: 'failed to load script at /x.js', inp: 120 }),
+      beacon(id, T0 - MINUTE, { client: 'p3', errored: true, errors: 1, fingerprint: 'old' }), // before the window: earlier evidence
+      beacon(id, T0 + 12, { client: 'p3', errored: true, errors: 1, fingerprint: 'ReferenceError: y' }),
+      beacon(id, T0 + 1, { cohort: 'stable', client: 's1', lcp: 900 }),
+      beacon(id, T0 + 1, { reason: 'override', client: 't1', errored: true, errors: 1, fingerprint: 'tester' }),
+      at(id, T0 + 2, { client: 'r1' }), // a request is not a page view
+    ]
+    const range = { ...RANGE, since: T0 - 10 * MINUTE }
+    expect((await windowOf(b, 'no-rum', points, range)).signals?.rum).toBeUndefined()
+    const rum = (await windowOf(b, 'rum', points, range, { rum: true })).signals!.rum!
+    expect(rum.canary).toMatchObject({ requests: 11, errors: 3, clients: { seen: 4, failing: 3, fresh: 3, firstFailures: 2, cappedRequests: 11 } })
+    expect(rum.canary.vitals).toEqual({ lcp: { p75: 1500, n: 8 }, inp: { p75: 300, n: 2 }, cls: { p75: 0.05, n: 8 } })
+    expect(rum.canary.fingerprints).toEqual([
+      { fingerprint: 'TypeError: x at /app.js:3', pageViews: 2 },
+      { fingerprint: 'ReferenceError: y', pageViews: 1 },
+      { fingerprint: 'failed to load script at /x.js', pageViews: 1 },
+    ])
+    expect(rum.stable).toMatchObject({ requests: 1, errors: 0, vitals: { lcp: { p75: 900, n: 1 } }, fingerprints: [] })
   })
 
   it('never reports more errors than requests, nor more first failures than fresh or seen clients', async () => {

@@ -1,12 +1,12 @@
 /**
  * @module
- * A small evaluator of the two Analytics Engine queries of src/control/metrics/sql.ts over a list of data points,
+ * A small evaluator of the Analytics Engine queries of src/control/metrics/sql.ts over a list of data points,
  * so tests can give the SQL sources the answers Analytics Engine would give for the same traffic the local source
  * is fed. It reads the points by the layout's column positions (src/contract/datapoint.ts), as the SQL names them,
  * and takes rollout, kind and bounds from the query text itself, so a query that asked for the wrong window gets
  * the wrong answer. Answers are `FORMAT JSON`: counts as strings (64-bit integers), quantiles as numbers.
  */
-import { BLOB, DOUBLE, type DataPoint, cohortIndex } from '../../src/contract/datapoint.ts'
+import { BLOB, DOUBLE, type DataPoint, RUM_BLOB, RUM_DOUBLE, cohortIndex, rumIndex } from '../../src/contract/datapoint.ts'
 import { SRM_CLIENT_CAP } from '../../src/core/judge/units.ts'
 
 /** A point as stored: when it was written, and how many requests it stands for (Analytics Engine's sampling). */
@@ -19,6 +19,8 @@ export interface StoredPoint {
 /** What a query asks for, read from its text (seconds, as the SQL compares). */
 export interface QueryFacts {
   kind: 'requests' | 'clients'
+  /** The beacons' queries (`<id>/<cohort>/rum`) rather than the requests'. */
+  rum: boolean
   rollout: string
   start: number
   end: number
@@ -26,46 +28,69 @@ export interface QueryFacts {
   since?: number
 }
 
+/** The rollout id in a query's `index1 IN ('<id>/stable', …)` (or `'<id>/stable/rum'`). */
+export const QUERY_ROLLOUT = /index1 IN \('([a-z0-9-]+)\/stable(?:\/rum)?'/
+
 export function queryFacts(sql: string): QueryFacts {
-  const rollout = /index1 IN \('([a-z0-9-]+)\/stable'/.exec(sql)?.[1]
+  const rollout = QUERY_ROLLOUT.exec(sql)?.[1]
   const bounds = /timestamp >= toDateTime\((\d+)\) AND timestamp < toDateTime\((\d+)\)/.exec(sql)
   if (!rollout || !bounds) throw new Error(`not a Sluice metrics query:\n${sql}`)
-  if (!/\bAS client\b/.test(sql)) return { kind: 'requests', rollout, start: Number(bounds[1]), end: Number(bounds[2]) }
-  const start = /if\(timestamp >= toDateTime\((\d+)\), 1, 0\)/.exec(sql)?.[1]
-  return { kind: 'clients', rollout, start: Number(start), end: Number(bounds[2]), since: Number(bounds[1]) }
+  const rum = /\/rum'/.test(sql)
+  if (!/\bAS client\b/.test(sql)) return { kind: 'requests', rum, rollout, start: Number(bounds[1]), end: Number(bounds[2]) }
+  const start = /if\(timestamp >= toDateTime\((\d+)\), (?:1|double\d+), 0\)/.exec(sql)?.[1]
+  return { kind: 'clients', rum, rollout, start: Number(start), end: Number(bounds[2]), since: Number(bounds[1]) }
 }
 
 interface Row {
   at: number
   cohort: string
   client: string
-  error: number
-  latencyMs: number
   weight: number
+  /** Requests: 5xx, 4xx, latency and the RUM outcome. Beacons: page view, errored, vitals and fingerprint. */
+  error: number
+  clientError: number
+  latencyMs: number
+  rum: string
+  pageView: number
+  errored: number
+  lcp: number
+  inp: number
+  cls: number
+  fingerprint: string
 }
 
-/** The rows the judge compares (`index1 IN (...)`), by column. */
-function judged(points: readonly StoredPoint[], rollout: string): Row[] {
-  const indexes = new Set([cohortIndex(rollout, 'stable'), cohortIndex(rollout, 'canary')])
+/** The rows the judge compares (`index1 IN (...)`), by column: the requests, or with `rum` the beacons. */
+function judged(points: readonly StoredPoint[], rollout: string, rum: boolean): Row[] {
+  const index = rum ? rumIndex : cohortIndex
+  const indexes = new Set([index(rollout, 'stable'), index(rollout, 'canary')])
   return points
     .filter((p) => indexes.has(p.point.indexes[0]!))
-    .map((p) => ({
-      at: p.at,
-      cohort: p.point.blobs[BLOB.cohort - 1]!,
-      client: p.point.blobs[BLOB.client - 1]!,
-      error: p.point.doubles[DOUBLE.error - 1]!,
-      latencyMs: p.point.doubles[DOUBLE.latencyMs - 1]!,
-      weight: p.sampleInterval ?? 1,
+    .map(({ at, point: { blobs, doubles }, sampleInterval }) => ({
+      at,
+      cohort: blobs[BLOB.cohort - 1]!,
+      client: blobs[BLOB.client - 1]!,
+      weight: sampleInterval ?? 1,
+      error: doubles[DOUBLE.error - 1]!,
+      clientError: doubles[DOUBLE.clientError - 1]!,
+      latencyMs: doubles[DOUBLE.latencyMs - 1]!,
+      rum: blobs[BLOB.rum - 1]!,
+      pageView: doubles[RUM_DOUBLE.pageView - 1]!,
+      errored: doubles[RUM_DOUBLE.errored - 1]!,
+      lcp: doubles[RUM_DOUBLE.lcp - 1]!,
+      inp: doubles[RUM_DOUBLE.inp - 1]!,
+      cls: doubles[RUM_DOUBLE.cls - 1]!,
+      fingerprint: blobs[RUM_BLOB.fingerprint - 1]!,
     }))
 }
 
-/** ClickHouse's quantileExactWeighted: the first value whose cumulative weight reaches ⌈level × total⌉. */
-function quantileExactWeighted(rows: readonly Row[], level: number): number {
-  const sorted = [...rows].sort((a, b) => a.latencyMs - b.latencyMs)
-  const threshold = Math.ceil(level * sorted.reduce((s, r) => s + r.weight, 0))
+/** ClickHouse's quantileExactWeighted: the first value whose cumulative weight reaches ⌈level × total⌉ (NaN for no weight). */
+function quantileExactWeighted(rows: readonly Row[], level: number, value: (r: Row) => number, weight: (r: Row) => number = (r) => r.weight): number {
+  const sorted = rows.filter((r) => weight(r) > 0).sort((a, b) => value(a) - value(b))
+  if (sorted.length === 0) return NaN
+  const threshold = Math.ceil(level * sorted.reduce((s, r) => s + weight(r), 0))
   let accumulated = 0
-  for (const r of sorted) if ((accumulated += r.weight) >= threshold) return r.latencyMs
-  return sorted.at(-1)!.latencyMs
+  for (const r of sorted) if ((accumulated += weight(r)) >= threshold) return value(r)
+  return value(sorted.at(-1)!)
 }
 
 const groupBy = <K>(rows: readonly Row[], key: (r: Row) => K) => {
@@ -75,13 +100,52 @@ const groupBy = <K>(rows: readonly Row[], key: (r: Row) => K) => {
 }
 const sum = (rows: readonly Row[], f: (r: Row) => number) => rows.reduce((s, r) => s + f(r), 0)
 
-/** The answer Analytics Engine would give to `sql` (one of Sluice's two queries) over `points`. */
+/** A client's units and failures in the window and its failures before it, for one failure column. */
+function clientRows(c: readonly Row[], start: number, units: (r: Row) => number, failed: (r: Row) => number) {
+  return {
+    windowRows: sum(c, (r) => (r.at >= start ? units(r) : 0)),
+    windowErrors: sum(c, (r) => (r.at >= start ? failed(r) : 0)),
+    earlierErrors: sum(c, (r) => (r.at < start ? failed(r) : 0)),
+  }
+}
+
+/** The answer Analytics Engine would give to `sql` (one of Sluice's queries) over `points`. */
 export function evaluate(points: readonly StoredPoint[], sql: string): { meta: unknown[]; data: Record<string, unknown>[]; rows: number } {
   const q = queryFacts(sql)
-  const rows = judged(points, q.rollout)
+  const rows = judged(points, q.rollout, q.rum)
   const data: Record<string, unknown>[] = []
-  if (q.kind === 'requests') {
-    const inWindow = rows.filter((r) => r.at >= q.start * 1000 && r.at < q.end * 1000)
+  const inWindow = rows.filter((r) => r.at >= q.start * 1000 && r.at < q.end * 1000)
+  if (q.kind === 'requests' && q.rum && /\bAS fingerprint\b/.test(sql)) {
+    const groups = groupBy(
+      inWindow.filter((r) => r.fingerprint !== ''),
+      (r) => `${r.cohort}\n${r.fingerprint}`,
+    )
+    for (const g of groups.values()) data.push({ cohort: g[0]!.cohort, fingerprint: g[0]!.fingerprint, page_views: String(sum(g, (r) => r.weight)) })
+    data.sort((a, b) => Number(b.page_views) - Number(a.page_views) || (String(a.fingerprint) < String(b.fingerprint) ? -1 : 1))
+    const limit = Number(/LIMIT (\d+)/.exec(sql)?.[1] ?? Infinity)
+    data.splice(limit)
+  } else if (q.kind === 'requests' && q.rum) {
+    for (const [cohort, g] of groupBy(inWindow, (r) => r.cohort)) {
+      const row: Record<string, unknown> = {
+        cohort,
+        page_views: String(sum(g, (r) => r.weight * r.pageView)),
+        page_view_rows: String(sum(g, (r) => r.pageView)),
+        errored: String(sum(g, (r) => r.weight * r.errored)),
+        errored_rows: String(sum(g, (r) => r.errored)),
+        rows: String(g.length),
+      }
+      for (const v of ['lcp', 'inp', 'cls'] as const) {
+        row[v] = quantileExactWeighted(
+          g,
+          0.75,
+          (r) => r[v],
+          (r) => (r[v] >= 0 ? r.weight : 0),
+        )
+        row[`${v}_n`] = String(g.filter((r) => r[v] >= 0).length)
+      }
+      data.push(row)
+    }
+  } else if (q.kind === 'requests') {
     for (const [cohort, g] of groupBy(inWindow, (r) => r.cohort)) {
       data.push({
         cohort,
@@ -89,29 +153,40 @@ export function evaluate(points: readonly StoredPoint[], sql: string): { meta: u
         rows: String(g.length),
         errors: sum(g, (r) => r.weight * r.error),
         error_rows: sum(g, (r) => r.error),
-        p50: quantileExactWeighted(g, 0.5),
-        p95: quantileExactWeighted(g, 0.95),
-        p99: quantileExactWeighted(g, 0.99),
+        p50: quantileExactWeighted(g, 0.5, (r) => r.latencyMs),
+        p95: quantileExactWeighted(g, 0.95, (r) => r.latencyMs),
+        p99: quantileExactWeighted(g, 0.99, (r) => r.latencyMs),
+        client_errors: sum(g, (r) => r.weight * r.clientError),
+        client_error_rows: sum(g, (r) => r.clientError),
+        rum_injected: sum(g, (r) => (r.rum === 'injected' ? r.weight : 0)),
+        rum_csp: sum(g, (r) => (r.rum === 'csp' ? r.weight : 0)),
       })
     }
   } else {
     const start = q.start * 1000
-    const scanned = rows.filter((r) => r.at >= q.since! * 1000 && r.at < q.end * 1000 && (r.at >= start || r.error > 0))
+    // Requests count 5xx (no suffix) and 4xx (`_4xx`); beacons count page views and those with an error.
+    const failures: [string, (r: Row) => number][] = q.rum
+      ? [['', (r) => r.errored]]
+      : [
+          ['', (r) => r.error],
+          ['_4xx', (r) => r.clientError],
+        ]
+    const units = q.rum ? (r: Row) => r.pageView : () => 1
+    const scanned = rows.filter((r) => r.at >= q.since! * 1000 && r.at < q.end * 1000 && (r.at >= start || failures.some(([, f]) => f(r) > 0)))
     for (const [cohort, g] of groupBy(scanned, (r) => r.cohort)) {
-      const clients = [...groupBy(g, (r) => r.client).values()].map((c) => ({
-        windowRows: c.filter((r) => r.at >= start).length,
-        windowErrors: sum(c, (r) => (r.at >= start ? r.error : 0)),
-        earlierErrors: sum(c, (r) => (r.at < start ? r.error : 0)),
-      }))
-      const count = (f: (c: (typeof clients)[number]) => boolean) => String(clients.filter(f).length)
-      data.push({
-        cohort,
-        seen: count((c) => c.windowRows > 0),
-        failing: count((c) => c.windowErrors > 0),
-        fresh: count((c) => c.windowRows > 0 && c.earlierErrors === 0),
-        first_failures: count((c) => c.windowErrors > 0 && c.earlierErrors === 0),
-        capped_requests: String(clients.reduce((s, c) => s + Math.min(c.windowRows, SRM_CLIENT_CAP), 0)),
-      })
+      const byClient = [...groupBy(g, (r) => r.client).values()]
+      const row: Record<string, unknown> = { cohort }
+      const seen = byClient.map((c) => clientRows(c, start, units, () => 0).windowRows)
+      row.seen = String(seen.filter((n) => n > 0).length)
+      row.capped_requests = String(seen.reduce((s, n) => s + Math.min(n, SRM_CLIENT_CAP), 0))
+      for (const [suffix, failed] of failures) {
+        const clients = byClient.map((c) => clientRows(c, start, units, failed))
+        const count = (f: (c: (typeof clients)[number]) => boolean) => String(clients.filter(f).length)
+        row[`failing${suffix}`] = count((c) => c.windowErrors > 0)
+        row[`fresh${suffix}`] = count((c) => c.windowRows > 0 && c.earlierErrors === 0)
+        row[`first_failures${suffix}`] = count((c) => c.windowErrors > 0 && c.earlierErrors === 0)
+      }
+      data.push(row)
     }
   }
   return { meta: [], data, rows: data.length }

@@ -18,6 +18,7 @@
  */
 import { createServer, type IncomingMessage } from 'node:http'
 import type { AddressInfo } from 'node:net'
+import { QUERY_ROLLOUT } from './ae-sql.ts'
 
 interface Scripted {
   status?: number
@@ -64,9 +65,16 @@ export async function startFakeServices() {
       return res.writeHead(next.status ?? 200).end(next.raw ?? '')
     }
     if (route === 'sql' && req.method === 'POST') {
-      const rollout = /index1 IN \('([a-z0-9-]+)\/stable'/.exec(body)?.[1] ?? ''
-      // Per ring (audience rings) the two queries are scripted apart: `<id>:rings` and `<id>:rings:clients`.
-      const key = `${rollout}${/\bAS ring\b/.test(body) ? ':rings' : ''}${/\bAS client\b/.test(body) ? ':clients' : ''}`
+      const rollout = QUERY_ROLLOUT.exec(body)?.[1] ?? ''
+      // Per ring (audience rings) the two queries are scripted apart: `<id>:rings` and `<id>:rings:clients`; the
+      // beacons' as `<id>:rum`, `<id>:rum:clients` and `<id>:rum:fingerprints`.
+      const kind = [
+        /\bAS ring\b/.test(body) && ':rings',
+        /\/rum'/.test(body) && ':rum',
+        /\bAS client\b/.test(body) && ':clients',
+        /\bAS fingerprint\b/.test(body) && ':fingerprints',
+      ]
+      const key = rollout + kind.filter(Boolean).join('')
       remember(`sql:${key}`, { authorization: req.headers.authorization, contentType: req.headers['content-type'], query: body })
       const next: Scripted = answer(key) ?? { body: { meta: [], data: [], rows: 0 } }
       if (next.delayMs) await new Promise((r) => setTimeout(r, next.delayMs))

@@ -27,7 +27,7 @@ export class BindingSource implements MetricsSource {
   }
 
   window(rolloutId: string, range: TimeRange, opts: WindowOptions = {}): Promise<MetricsWindow> {
-    return queryWindow((sql) => this.#query(sql), this.#dataset, rolloutId, range, opts.byRing)
+    return queryWindow((sql) => this.#query(sql), this.#dataset, rolloutId, range, opts)
   }
 
   async #query(sql: string): Promise<unknown> {

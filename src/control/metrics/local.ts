@@ -8,9 +8,12 @@
  * errors, exact latency quantiles and clients per cohort. A deployed worker never sets
  * the variable, so it pays nothing: no subrequest, no memory.
  */
-import { cohortIndex, decodeRequestPoint } from '../../contract/datapoint.ts'
+import { cohortIndex, decodeRequestPoint, decodeRumPoint, rumIndex } from '../../contract/datapoint.ts'
 import type { ClientCounts, CohortCounts, WindowStats } from '../../core/judge/judge.ts'
+import type { RumCounts, SignalWindow } from '../../core/judge/signals.ts'
 import { SRM_CLIENT_CAP } from '../../core/judge/units.ts'
+import type { VitalsSummary } from '../../core/judge/vitals.ts'
+import { FINGERPRINT_ROWS } from './sql.ts'
 import type { MetricsSource, MetricsWindow, TimeRange, WindowOptions } from './source.ts'
 
 interface Event {
@@ -18,9 +21,12 @@ interface Event {
   index: string
   latencyMs: number
   error: boolean
+  clientError: boolean
   client: string
   ring: string
 }
+
+type Beacon = NonNullable<ReturnType<typeof decodeRumPoint>> & { at: number }
 
 /** An hour of events at most; older ones can no longer be asked for. */
 const KEEP_MS = 60 * 60_000
@@ -34,6 +40,7 @@ function quantile(sorted: number[], q: number): number {
 export class LocalMetrics implements MetricsSource {
   readonly name = 'local'
   #events: Event[] = []
+  #beacons: Beacon[] = []
   readonly #now: () => number
 
   constructor(now: () => number = () => Date.now()) {
@@ -42,13 +49,25 @@ export class LocalMetrics implements MetricsSource {
 
   /** The `AnalyticsEngineDataset` side: the edge calls this exactly as it calls the real binding. */
   writeDataPoint(p?: AnalyticsEngineDataPoint): void {
+    const at = this.#now()
+    const beacon = decodeRumPoint(p)
+    if (beacon) {
+      this.#beacons.push({ at, ...beacon })
+      this.#beacons = trim(this.#beacons, at)
+      return
+    }
     const point = decodeRequestPoint(p)
     if (!point) return
-    const at = this.#now()
-    this.#events.push({ at, ...point })
-    if (this.#events.length > MAX_EVENTS || at - this.#events[0]!.at > KEEP_MS) {
-      this.#events = this.#events.filter((e) => at - e.at <= KEEP_MS).slice(-MAX_EVENTS)
-    }
+    this.#events.push({
+      at,
+      index: point.index,
+      latencyMs: point.latencyMs,
+      error: point.error,
+      clientError: point.clientError,
+      client: point.client,
+      ring: point.ring,
+    })
+    this.#events = trim(this.#events, at)
   }
 
   async window(rolloutId: string, range: TimeRange, opts: WindowOptions = {}): Promise<MetricsWindow> {
@@ -63,6 +82,7 @@ export class LocalMetrics implements MetricsSource {
         const clients = clientsOf(
           hits,
           earlier.filter((e) => e.index === index && keep(e)),
+          (e) => e.error,
         )
         const counts: CohortCounts = { requests: hits.length, errors: hits.filter((e) => e.error).length, clients }
         if (hits.length === 0) return counts
@@ -71,21 +91,71 @@ export class LocalMetrics implements MetricsSource {
       }
       return { start: range.start, end: range.end, stable: cohort(indexes[0]!), canary: cohort(indexes[1]!) }
     }
-    const global = windowOf(() => true)
+    const client4xx = (index: string): CohortCounts => {
+      const hits = inWindow.filter((e) => e.index === index)
+      const failed = this.#events.filter((e) => e.index === index && e.clientError && e.at >= since && e.at < range.start)
+      return { requests: hits.length, errors: hits.filter((e) => e.clientError).length, clients: clientsOf(hits, failed, (e) => e.clientError) }
+    }
+    const signals: SignalWindow = { clientErrors: { stable: client4xx(indexes[0]!), canary: client4xx(indexes[1]!) } }
+    if (opts.rum) signals.rum = this.#rum(rolloutId, range, since)
+    const global: MetricsWindow = { ...windowOf(() => true), signals }
     if (!opts.byRing) return global
     const rings = Object.fromEntries([...new Set([...inWindow, ...earlier].map((e) => e.ring))].map((ring) => [ring, windowOf((e) => e.ring === ring)]))
     return { ...global, rings }
   }
+
+  /** The beacon queries' arithmetic (src/control/metrics/sql.ts): page views, errors, vitals' p75 and fingerprints. */
+  #rum(rolloutId: string, range: TimeRange, since: number): NonNullable<SignalWindow['rum']> {
+    const cohort = (c: 'stable' | 'canary'): RumCounts => {
+      const index = rumIndex(rolloutId, c)
+      const mine = this.#beacons.filter((b) => b.index === index && b.at < range.end)
+      const inWindow = mine.filter((b) => b.at >= range.start)
+      const views = inWindow.filter((b) => b.pageView)
+      const vitals: VitalsSummary = {}
+      for (const v of ['lcp', 'inp', 'cls'] as const) {
+        const values = inWindow.map((b) => b[v]).filter((x) => x !== undefined)
+        if (values.length > 0)
+          vitals[v] = {
+            p75: quantile(
+              values.sort((a, b) => a - b),
+              0.75,
+            ),
+            n: values.length,
+          }
+      }
+      const counts = new Map<string, number>()
+      for (const b of inWindow) if (b.fingerprint) counts.set(b.fingerprint, (counts.get(b.fingerprint) ?? 0) + 1)
+      const earlier = mine.filter((b) => b.pageView && b.errored && b.at >= since && b.at < range.start)
+      return {
+        requests: views.length,
+        errors: views.filter((b) => b.errored).length,
+        clients: clientsOf(views, earlier, (b) => b.errored),
+        vitals,
+        fingerprints: [...counts]
+          .map(([fingerprint, pageViews]) => ({ fingerprint, pageViews }))
+          .sort((a, b) => b.pageViews - a.pageViews || (a.fingerprint < b.fingerprint ? -1 : 1))
+          .slice(0, FINGERPRINT_ROWS),
+      }
+    }
+    return { stable: cohort('stable'), canary: cohort('canary') }
+  }
 }
 
-/** The clients query's arithmetic (src/control/metrics/sql.ts) over the window's events and the earlier failures. */
-function clientsOf(inWindow: readonly Event[], earlierFailures: readonly Event[]): ClientCounts {
+/** The events of the last hour, at most MAX_EVENTS of them. */
+const trim = <T extends { at: number }>(events: T[], now: number): T[] =>
+  events.length > MAX_EVENTS || now - events[0]!.at > KEEP_MS ? events.filter((e) => now - e.at <= KEEP_MS).slice(-MAX_EVENTS) : events
+
+/**
+ * The clients query's arithmetic (src/control/metrics/sql.ts) over the window's units and the earlier failures;
+ * `failed` says what a failure is (a 5xx by default; a 4xx, or a page view with an error).
+ */
+function clientsOf<T extends { client: string }>(inWindow: readonly T[], earlierFailures: readonly T[], failed: (e: T) => boolean): ClientCounts {
   const failedBefore = new Set(earlierFailures.map((e) => e.client))
   const requests = new Map<string, number>()
   const failing = new Set<string>()
   for (const e of inWindow) {
     requests.set(e.client, (requests.get(e.client) ?? 0) + 1)
-    if (e.error) failing.add(e.client)
+    if (failed(e)) failing.add(e.client)
   }
   const fresh = [...requests.keys()].filter((c) => !failedBefore.has(c))
   let cappedRequests = 0

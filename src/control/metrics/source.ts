@@ -5,6 +5,7 @@
  * SQL binding), `npm start` reads an in-process aggregate.
  */
 import type { WindowStats } from '../../core/judge/judge.ts'
+import type { SignalWindow } from '../../core/judge/signals.ts'
 
 export interface TimeRange {
   /** Inclusive, ms since epoch. */
@@ -22,16 +23,21 @@ export interface TimeRange {
  * A window's numbers; `sampled` when they are stored sample rows rather than requests (the split is then not the
  * weight's); `rings`, when asked for, each audience ring's own window ('' for visitors in no ring).
  */
-export type MetricsWindow = WindowStats & { sampled?: boolean; rings?: Record<string, WindowStats> }
+export type MetricsWindow = WindowStats & { sampled?: boolean; rings?: Record<string, WindowStats>; signals?: SignalWindow }
 
 export interface WindowOptions {
   /** Also each audience ring's window (two more queries). */
   byRing?: boolean
+  /** Also the rollout's beacons (real-user signals): page views, errors, vitals and first-error fingerprints. */
+  rum?: boolean
 }
 
 export interface MetricsSource {
   readonly name: string
-  /** Requests, errors, latency quantiles and clients per cohort in the range. Rejects (MetricsError) on any fault. */
+  /**
+   * Requests, errors, latency quantiles and clients per cohort in the range, with `signals.clientErrors` (4xx) always
+   * and `signals.rum` when asked for. Rejects (MetricsError) on any fault.
+   */
   window(rolloutId: string, range: TimeRange, opts?: WindowOptions): Promise<MetricsWindow>
 }
 

@@ -28,7 +28,7 @@ export class SqlApiSource implements MetricsSource {
   }
 
   window(rolloutId: string, range: TimeRange, opts: WindowOptions = {}): Promise<MetricsWindow> {
-    return queryWindow((sql) => this.#query(sql), this.#o.dataset, rolloutId, range, opts.byRing)
+    return queryWindow((sql) => this.#query(sql), this.#o.dataset, rolloutId, range, opts)
   }
 
   async #query(sql: string): Promise<unknown> {

@@ -16,10 +16,12 @@
  * controller skips the sample-ratio check for it. Client counts are of stored
  * rows too: sampling can only hide a client, never invent one.
  */
-import { blobColumn, cohortIndex, doubleColumn } from '../../contract/datapoint.ts'
+import { blobColumn, cohortIndex, doubleColumn, rumBlobColumn, rumDoubleColumn, rumIndex } from '../../contract/datapoint.ts'
 import type { ClientCounts, CohortCounts, WindowStats } from '../../core/judge/judge.ts'
+import type { Fingerprint, RumCounts, SignalWindow } from '../../core/judge/signals.ts'
 import { SRM_CLIENT_CAP } from '../../core/judge/units.ts'
-import { MetricsError, type MetricsWindow, type TimeRange } from './source.ts'
+import type { VitalsSummary } from '../../core/judge/vitals.ts'
+import { MetricsError, type MetricsWindow, type TimeRange, type WindowOptions } from './source.ts'
 
 /** Dataset names and rollout ids are validated elsewhere, but a query is no place to trust that. */
 const SAFE = /^[A-Za-z0-9_-]+$/
@@ -29,10 +31,18 @@ const CLIENT = blobColumn('client')
 const RING = blobColumn('ring')
 const LATENCY = doubleColumn('latencyMs')
 const ERROR = doubleColumn('error')
+const CLIENT_ERROR = doubleColumn('clientError')
+const RUM = blobColumn('rum')
+const PAGE_VIEW = rumDoubleColumn('pageView')
+const ERRORED = rumDoubleColumn('errored')
+const FINGERPRINT = rumBlobColumn('fingerprint')
+const VITAL_COLUMNS = { lcp: rumDoubleColumn('lcp'), inp: rumDoubleColumn('inp'), cls: rumDoubleColumn('cls') } as const
 
-function judgedRows(dataset: string, rolloutId: string): string {
+/** The judged cohorts' rows: requests, or with `rum` the beacons. */
+function judgedRows(dataset: string, rolloutId: string, rum = false): string {
   if (!SAFE.test(dataset) || !SAFE.test(rolloutId)) throw new MetricsError('unsafe dataset or rollout id')
-  return `FROM ${dataset}\nWHERE index1 IN ('${cohortIndex(rolloutId, 'stable')}', '${cohortIndex(rolloutId, 'canary')}')`
+  const index = rum ? rumIndex : cohortIndex
+  return `FROM ${dataset}\nWHERE index1 IN ('${index(rolloutId, 'stable')}', '${index(rolloutId, 'canary')}')`
 }
 
 const seconds = (ms: number) => Math.floor(ms / 1000)
@@ -47,7 +57,11 @@ export function windowQuery(dataset: string, rolloutId: string, range: TimeRange
     `  SUM(${ERROR}) AS error_rows,`,
     `  quantileExactWeighted(0.5)(${LATENCY}, _sample_interval) AS p50,`,
     `  quantileExactWeighted(0.95)(${LATENCY}, _sample_interval) AS p95,`,
-    `  quantileExactWeighted(0.99)(${LATENCY}, _sample_interval) AS p99`,
+    `  quantileExactWeighted(0.99)(${LATENCY}, _sample_interval) AS p99,`,
+    `  SUM(_sample_interval * ${CLIENT_ERROR}) AS client_errors,`,
+    `  SUM(${CLIENT_ERROR}) AS client_error_rows,`,
+    `  SUM(if(${RUM} = 'injected', _sample_interval, 0)) AS rum_injected,`,
+    `  SUM(if(${RUM} = 'csp', _sample_interval, 0)) AS rum_csp`,
     judgedRows(dataset, rolloutId),
     `  AND timestamp >= toDateTime(${seconds(range.start)}) AND timestamp < toDateTime(${seconds(range.end)})`,
     byRing ? 'GROUP BY cohort, ring' : 'GROUP BY cohort',
@@ -55,33 +69,95 @@ export function windowQuery(dataset: string, rolloutId: string, range: TimeRange
   ].join('\n')
 }
 
+/** What the clients query counts: a unit's rows, and the failures each ClientCounts is built from. */
+interface ClientsShape {
+  rum: boolean
+  /** How many units a row adds (1 a request; a beacon adds its page view flag). */
+  rows: string
+  /** Failure columns by the suffix of their output columns. */
+  failures: Record<string, string>
+}
+
+/** Requests: 5xx (the error test) and 4xx (the 4xx test) in one scan. */
+const REQUEST_CLIENTS: ClientsShape = { rum: false, rows: '1', failures: { '': ERROR, _4xx: CLIENT_ERROR } }
+/** Page views: those with a JavaScript error. */
+const PAGE_VIEW_CLIENTS: ClientsShape = { rum: true, rows: PAGE_VIEW, failures: { '': ERRORED } }
+
 /**
- * The window's clients per cohort (see ClientCounts). The inner query has one row per client: its requests and
+ * The window's clients per cohort (see ClientCounts). The inner query has one row per client: its units and
  * failures in the window, and its failures since the release began (`range.since`) but before the window. Only
- * failed rows are read from before the window, so the scan beyond the window is of errors alone.
+ * failed rows are read from before the window, so the scan beyond the window is of failures alone.
  */
-export function clientsQuery(dataset: string, rolloutId: string, range: TimeRange, byRing = false): string {
+export function clientsQuery(dataset: string, rolloutId: string, range: TimeRange, byRing = false, shape: ClientsShape = REQUEST_CLIENTS): string {
   const start = `toDateTime(${seconds(range.start)})`
   const since = seconds(Math.min(range.since ?? range.start, range.start))
   const ring = byRing ? ' ring,' : ''
+  const failures = Object.entries(shape.failures)
   return [
     `SELECT cohort,${ring}`,
     '  SUM(if(window_rows > 0, 1, 0)) AS seen,',
-    '  SUM(if(window_errors > 0, 1, 0)) AS failing,',
-    '  SUM(if(window_rows > 0 AND earlier_errors = 0, 1, 0)) AS fresh,',
-    '  SUM(if(window_errors > 0 AND earlier_errors = 0, 1, 0)) AS first_failures,',
+    ...failures.flatMap(([s]) => [
+      `  SUM(if(window_errors${s} > 0, 1, 0)) AS failing${s},`,
+      `  SUM(if(window_rows > 0 AND earlier_errors${s} = 0, 1, 0)) AS fresh${s},`,
+      `  SUM(if(window_errors${s} > 0 AND earlier_errors${s} = 0, 1, 0)) AS first_failures${s},`,
+    ]),
     `  SUM(if(window_rows > ${SRM_CLIENT_CAP}, ${SRM_CLIENT_CAP}, window_rows)) AS capped_requests`,
     'FROM (',
     `  SELECT ${COHORT} AS cohort,${byRing ? ` ${RING} AS ring,` : ''} ${CLIENT} AS client,`,
-    `    SUM(if(timestamp >= ${start}, 1, 0)) AS window_rows,`,
-    `    SUM(if(timestamp >= ${start}, ${ERROR}, 0)) AS window_errors,`,
-    `    SUM(if(timestamp < ${start}, ${ERROR}, 0)) AS earlier_errors`,
-    `  ${judgedRows(dataset, rolloutId).replace('\n', '\n  ')}`,
+    `    SUM(if(timestamp >= ${start}, ${shape.rows}, 0)) AS window_rows,`,
+    ...failures
+      .flatMap(([s, column]) => [
+        `    SUM(if(timestamp >= ${start}, ${column}, 0)) AS window_errors${s}`,
+        `    SUM(if(timestamp < ${start}, ${column}, 0)) AS earlier_errors${s}`,
+      ])
+      .join(',\n')
+      .split('\n'),
+    `  ${judgedRows(dataset, rolloutId, shape.rum).replace('\n', '\n  ')}`,
     `    AND timestamp >= toDateTime(${since}) AND timestamp < toDateTime(${seconds(range.end)})`,
-    `    AND (timestamp >= ${start} OR ${ERROR} > 0)`,
+    `    AND (timestamp >= ${start} OR ${failures.map(([, column]) => `${column} > 0`).join(' OR ')})`,
     `  GROUP BY cohort,${ring} client`,
     ')',
     byRing ? 'GROUP BY cohort, ring' : 'GROUP BY cohort',
+    'FORMAT JSON',
+  ].join('\n')
+}
+
+/**
+ * The beacons' counts per cohort: page views, those with an error, and each vital's p75 over the beacons that carry
+ * it (an absent vital is written as -1 and weighs 0 here), with how many did.
+ */
+export function rumQuery(dataset: string, rolloutId: string, range: TimeRange): string {
+  return [
+    `SELECT ${COHORT} AS cohort,`,
+    `  SUM(_sample_interval * ${PAGE_VIEW}) AS page_views,`,
+    `  SUM(${PAGE_VIEW}) AS page_view_rows,`,
+    `  SUM(_sample_interval * ${ERRORED}) AS errored,`,
+    `  SUM(${ERRORED}) AS errored_rows,`,
+    ...Object.entries(VITAL_COLUMNS).flatMap(([v, c]) => [
+      `  quantileExactWeighted(0.75)(${c}, if(${c} >= 0, _sample_interval, 0)) AS ${v},`,
+      `  SUM(if(${c} >= 0, 1, 0)) AS ${v}_n,`,
+    ]),
+    '  COUNT() AS rows',
+    judgedRows(dataset, rolloutId, true),
+    `  AND timestamp >= toDateTime(${seconds(range.start)}) AND timestamp < toDateTime(${seconds(range.end)})`,
+    'GROUP BY cohort',
+    'FORMAT JSON',
+  ].join('\n')
+}
+
+/** How many first-error fingerprints per window the source reads (both cohorts together). */
+export const FINGERPRINT_ROWS = 40
+
+/** The window's most frequent first errors per cohort. */
+export function fingerprintsQuery(dataset: string, rolloutId: string, range: TimeRange): string {
+  return [
+    `SELECT ${COHORT} AS cohort, ${FINGERPRINT} AS fingerprint, SUM(_sample_interval) AS page_views`,
+    judgedRows(dataset, rolloutId, true),
+    `  AND timestamp >= toDateTime(${seconds(range.start)}) AND timestamp < toDateTime(${seconds(range.end)})`,
+    `  AND ${FINGERPRINT} != ''`,
+    'GROUP BY cohort, fingerprint',
+    `ORDER BY page_views DESC, fingerprint`,
+    `LIMIT ${FINGERPRINT_ROWS}`,
     'FORMAT JSON',
   ].join('\n')
 }
@@ -102,7 +178,7 @@ function quantile(v: unknown): number | undefined {
 const empty = (): CohortCounts => ({ requests: 0, errors: 0 })
 
 /** Window stats, and whether Analytics Engine sampled them (then the counts are stored rows, not requests). */
-export type ParsedWindow = WindowStats & { sampled: boolean }
+export type ParsedWindow = WindowStats & { sampled: boolean; clientErrors: Record<'stable' | 'canary', CohortCounts> }
 
 /** An answer's rows of the two judged cohorts; the rows of one ring when `ring` is given. */
 function cohortRows(body: unknown, what: string, ring?: string): Record<string, unknown>[] {
@@ -113,75 +189,145 @@ function cohortRows(body: unknown, what: string, ring?: string): Record<string, 
 
 const ringOf = (row: Record<string, unknown>) => (typeof row.ring === 'string' ? row.ring : '')
 
+/** A count of a row: its stored rows when the window was sampled, else the weighted count. */
+const count = (row: Record<string, unknown>, sampled: boolean, weighted: string, stored: string) =>
+  Math.round(num(sampled ? row[stored] : row[weighted], sampled ? stored : weighted))
+
 /** Turns the `data` rows into window stats. A cohort with no row had no traffic. */
 export function parseWindow(body: unknown, range: TimeRange, ring?: string): ParsedWindow {
   const rows = cohortRows(body, 'requests', ring)
   const sampled = rows.some((r) => r.rows !== undefined && num(r.requests, 'requests') > num(r.rows, 'rows'))
-  const out: ParsedWindow = { start: range.start, end: range.end, stable: empty(), canary: empty(), sampled }
+  const out: ParsedWindow = {
+    start: range.start,
+    end: range.end,
+    stable: empty(),
+    canary: empty(),
+    sampled,
+    clientErrors: { stable: empty(), canary: empty() },
+  }
   for (const row of rows) {
     const cohort = row.cohort as 'stable' | 'canary'
-    const requests = Math.round(num(sampled ? row.rows : row.requests, sampled ? 'rows' : 'requests'))
-    const errors = Math.round(num(sampled ? row.error_rows : row.errors, sampled ? 'error_rows' : 'errors'))
-    if (errors > requests) throw new MetricsError(`${cohort}: more errors than requests`)
+    const requests = count(row, sampled, 'requests', 'rows')
+    const errors = count(row, sampled, 'errors', 'error_rows')
+    // Older answers (and stores) have no 4xx column: no 4xx, not a fault.
+    const clientErrors = row.client_errors === undefined ? 0 : count(row, sampled, 'client_errors', 'client_error_rows')
+    if (errors > requests || clientErrors > requests) throw new MetricsError(`${cohort}: more errors than requests`)
     const latencyMs: NonNullable<CohortCounts['latencyMs']> = {}
     for (const q of ['p50', 'p95', 'p99'] as const) {
       const v = quantile(row[q])
       if (v !== undefined) latencyMs[q] = v
     }
     out[cohort] = { requests, errors, ...(Object.keys(latencyMs).length ? { latencyMs } : {}) }
+    out.clientErrors[cohort] = { requests, errors: clientErrors }
   }
   return out
 }
 
 const noClients = (): ClientCounts => ({ seen: 0, failing: 0, fresh: 0, firstFailures: 0, cappedRequests: 0 })
 
-/** The clients query's answer, per cohort; a cohort with no row had no clients. */
-export function parseClients(body: unknown, ring?: string): Record<'stable' | 'canary', ClientCounts> {
-  const out = { stable: noClients(), canary: noClients() }
-  for (const row of cohortRows(body, 'clients', ring)) {
-    const c: ClientCounts = {
-      seen: Math.round(num(row.seen, 'seen')),
-      failing: Math.round(num(row.failing, 'failing')),
-      fresh: Math.round(num(row.fresh, 'fresh')),
-      firstFailures: Math.round(num(row.first_failures, 'first_failures')),
-      cappedRequests: Math.round(num(row.capped_requests, 'capped_requests')),
+/** One failure column's ClientCounts from a clients row (`suffix` as in the query). */
+function clientCounts(row: Record<string, unknown>, suffix: string): ClientCounts {
+  const c: ClientCounts = {
+    seen: Math.round(num(row.seen, 'seen')),
+    failing: Math.round(num(row[`failing${suffix}`], `failing${suffix}`)),
+    fresh: Math.round(num(row[`fresh${suffix}`], `fresh${suffix}`)),
+    firstFailures: Math.round(num(row[`first_failures${suffix}`], `first_failures${suffix}`)),
+    cappedRequests: Math.round(num(row.capped_requests, 'capped_requests')),
+  }
+  if (c.failing > c.seen || c.fresh > c.seen || c.firstFailures > c.fresh || c.firstFailures > c.failing || c.cappedRequests < c.seen) {
+    throw new MetricsError(`${row.cohort}: inconsistent client counts`)
+  }
+  return c
+}
+
+/** The clients query's answer, per cohort and failure suffix; a cohort with no row had no clients. */
+export function parseClients(body: unknown, ring?: string, suffixes: readonly string[] = ['']): Record<string, Record<'stable' | 'canary', ClientCounts>> {
+  const out: Record<string, Record<'stable' | 'canary', ClientCounts>> = {}
+  for (const s of suffixes) out[s] = { stable: noClients(), canary: noClients() }
+  for (const row of cohortRows(body, 'clients', ring)) for (const s of suffixes) out[s]![row.cohort as 'stable' | 'canary'] = clientCounts(row, s)
+  return out
+}
+
+/** The request window with its clients, 5xx and 4xx. */
+function withClients(w: ParsedWindow, body: unknown, ring?: string): ParsedWindow {
+  const c = parseClients(body, ring, ['', '_4xx'])
+  return {
+    ...w,
+    stable: { ...w.stable, clients: c['']!.stable },
+    canary: { ...w.canary, clients: c['']!.canary },
+    clientErrors: { stable: { ...w.clientErrors.stable, clients: c._4xx!.stable }, canary: { ...w.clientErrors.canary, clients: c._4xx!.canary } },
+  }
+}
+
+/** The beacons' answers as the judge's page-view counts per cohort. */
+export function parseRum(body: unknown, clients: unknown, fingerprints: unknown): NonNullable<SignalWindow['rum']> {
+  const rows = cohortRows(body, 'page views')
+  const sampled = rows.some((r) => num(r.page_views, 'page_views') > num(r.page_view_rows, 'page_view_rows'))
+  const c = parseClients(clients)['']!
+  const prints = parseFingerprints(fingerprints)
+  const out: Record<'stable' | 'canary', RumCounts> = {
+    stable: { ...empty(), clients: c.stable, fingerprints: prints.stable },
+    canary: { ...empty(), clients: c.canary, fingerprints: prints.canary },
+  }
+  for (const row of rows) {
+    const cohort = row.cohort as 'stable' | 'canary'
+    const requests = count(row, sampled, 'page_views', 'page_view_rows')
+    const errors = count(row, sampled, 'errored', 'errored_rows')
+    if (errors > requests) throw new MetricsError(`${cohort}: more page views with an error than page views`)
+    const vitals: VitalsSummary = {}
+    for (const v of Object.keys(VITAL_COLUMNS) as (keyof typeof VITAL_COLUMNS)[]) {
+      const n = Math.round(num(row[`${v}_n`], `${v}_n`))
+      const p75 = quantile(row[v])
+      if (n > 0 && p75 !== undefined) vitals[v] = { p75, n }
     }
-    if (c.failing > c.seen || c.fresh > c.seen || c.firstFailures > c.fresh || c.firstFailures > c.failing || c.cappedRequests < c.seen) {
-      throw new MetricsError(`${row.cohort}: inconsistent client counts`)
-    }
-    out[row.cohort as 'stable' | 'canary'] = c
+    out[cohort] = { requests, errors, clients: c[cohort], vitals, fingerprints: prints[cohort] }
   }
   return out
 }
 
-const withClients = (w: ParsedWindow, c: Record<'stable' | 'canary', ClientCounts>): ParsedWindow => ({
-  ...w,
-  stable: { ...w.stable, clients: c.stable },
-  canary: { ...w.canary, clients: c.canary },
-})
+function parseFingerprints(body: unknown): Record<'stable' | 'canary', Fingerprint[]> {
+  const out: Record<'stable' | 'canary', Fingerprint[]> = { stable: [], canary: [] }
+  for (const row of cohortRows(body, 'fingerprints')) {
+    if (typeof row.fingerprint !== 'string' || row.fingerprint === '') continue
+    out[row.cohort as 'stable' | 'canary'].push({ fingerprint: row.fingerprint.slice(0, 200), pageViews: Math.round(num(row.page_views, 'page_views')) })
+  }
+  return out
+}
+
+const asWindow = ({ sampled: _, clientErrors: __, ...w }: ParsedWindow): WindowStats => w
 
 /**
  * Runs the queries (in parallel) through `query`, which returns the parsed JSON answer or rejects with a
  * MetricsError; shared by the SQL API client and the Analytics SQL binding. With `byRing` (a rollout with audience
- * rings) the same two queries run again grouped by ring, for each ring's own window.
+ * rings) the same two queries run again grouped by ring, for each ring's own window; with `rum`, three more read
+ * the beacons.
  */
 export async function queryWindow(
   query: (sql: string) => Promise<unknown>,
   dataset: string,
   rolloutId: string,
   range: TimeRange,
-  byRing = false,
+  opts: WindowOptions = {},
 ): Promise<MetricsWindow> {
   const sqls = [windowQuery(dataset, rolloutId, range), clientsQuery(dataset, rolloutId, range)]
-  if (byRing) sqls.push(windowQuery(dataset, rolloutId, range, true), clientsQuery(dataset, rolloutId, range, true))
-  const [requests, clients, ringRequests, ringClients] = await Promise.all(sqls.map(query))
-  const global = withClients(parseWindow(requests, range), parseClients(clients))
-  if (!byRing) return global
+  const ringAt = sqls.length
+  if (opts.byRing) sqls.push(windowQuery(dataset, rolloutId, range, true), clientsQuery(dataset, rolloutId, range, true))
+  const rumAt = sqls.length
+  if (opts.rum)
+    sqls.push(
+      rumQuery(dataset, rolloutId, range),
+      clientsQuery(dataset, rolloutId, range, false, PAGE_VIEW_CLIENTS),
+      fingerprintsQuery(dataset, rolloutId, range),
+    )
+  const answers = await Promise.all(sqls.map(query))
+  const parsed = withClients(parseWindow(answers[0], range), answers[1])
+  const signals: SignalWindow = { clientErrors: parsed.clientErrors }
+  if (opts.rum) signals.rum = parseRum(answers[rumAt], answers[rumAt + 1], answers[rumAt + 2])
+  const global: MetricsWindow = { ...asWindow(parsed), sampled: parsed.sampled, signals }
+  if (!opts.byRing) return global
+  const [ringRequests, ringClients] = [answers[ringAt], answers[ringAt + 1]]
   const names = new Set([...cohortRows(ringRequests, 'requests'), ...cohortRows(ringClients, 'clients')].map(ringOf))
   const rings: Record<string, WindowStats> = {}
-  for (const name of names) {
-    const { sampled: _, ...w } = withClients(parseWindow(ringRequests, range, name), parseClients(ringClients, name))
-    rings[name] = w
-  }
+  for (const name of names) rings[name] = asWindow(withClients(parseWindow(ringRequests, range, name), ringClients, name))
   return { ...global, rings }
 }

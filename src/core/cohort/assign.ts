@@ -20,6 +20,8 @@ export interface Assignment {
   /** Why this cohort: a tester override, the bot rule, or the visitor's bucket against the weight. */
   reason: 'override' | 'bot' | 'weight'
   source?: IdSource
+  /** The visitor's id (only with reason `weight`): RUM samples visitors by it. */
+  id?: string
   bucket?: number
   /** A new visitor id to store in the cohort cookie. */
   setId?: string
@@ -163,6 +165,7 @@ export function assign(r: CompiledRollout, req: RequestFacts): Assignment {
     cohort: inCanary(bucket, placed?.weightBp ?? r.weightBp) ? 'canary' : 'stable',
     reason: 'weight',
     source,
+    id,
     bucket,
     ring: placed?.ring ?? '',
   }

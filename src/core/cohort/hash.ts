@@ -66,3 +66,9 @@ export const bucketOf = (salt: string, id: string): number => murmur3(`${salt}:$
 
 /** Canary iff the bucket lies below the weight in basis points: raising the weight only ever adds buckets. */
 export const inCanary = (bucket: number, weightBp: number): boolean => bucket < weightBp
+
+/**
+ * Whether a visitor is in the RUM sample (`rum.sampleRate`): by id, so a sampled visitor's whole session reports,
+ * and on its own salt, so the sample says nothing about the cohort (the bucket's low end is the canary).
+ */
+export const inRumSample = (salt: string, id: string, rate: number): boolean => rate >= 1 || bucketOf(`${salt}/rum`, id) < Math.round(rate * BUCKETS)

@@ -114,6 +114,18 @@ export const FailoverSettings = z.object({
   statuses: z._default(z.array(z.int().check(z.gte(400), z.lte(599))).check(z.maxLength(32)), [502, 503, 504]),
 })
 
+/**
+ * Real-user monitoring: a script tag added to HTML pages of both cohorts, whose beacons (`POST /__sluice/rum`)
+ * report page views, JavaScript errors and Web Vitals for the judge (see "Real-user signals" in the README).
+ */
+export const RumSettings = z.object({
+  enabled: z._default(z.boolean(), false),
+  /** Share of visitors (by id, so a sampled visitor's whole session reports) whose pages carry the script. */
+  sampleRate: z._default(z.number().check(z.gte(0), z.lte(1)), 1),
+  /** Beacons one visitor id may send to one isolate per minute; more are refused (429). Best effort, per isolate. */
+  maxBeaconsPerMinute: z._default(z.int().check(z.gte(1), z.lte(600)), 30),
+})
+
 /** One step of the schedule. Entering the final 100 % step is the promotion itself. */
 export const Step = z.object({
   /** Canary weight in percent while this step bakes. */
@@ -224,6 +236,7 @@ export const RolloutSpec = z
     bots: z.prefault(BotSettings, {}),
     proxy: z.prefault(ProxySettings, {}),
     failover: z.prefault(FailoverSettings, {}),
+    rum: z.prefault(RumSettings, {}),
     schedule: z.prefault(Schedule, DEFAULT_SCHEDULE),
     /** The canary judge's thresholds (see "How the judge decides" in the README). */
     judge: z.prefault(JudgeConfig, {}),

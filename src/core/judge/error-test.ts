@@ -8,7 +8,7 @@ import { type Finding, type Numbers, fix } from './numbers.ts'
 import type { JudgeConfig } from './schema.ts'
 import { type JudgeState, type ThetaEvidence, type WindowStats, unitTotals } from './state.ts'
 import { logWeightedSumExp, windowLogLR } from './stats.ts'
-import { describeUnits, testUnits } from './units.ts'
+import { type Units, describeUnits, testUnits } from './units.ts'
 
 function mixtureOf(evidence: readonly ThetaEvidence[], cfg: JudgeConfig) {
   const weights = cfg.mixture.weights ?? cfg.mixture.thetas.map(() => 1)
@@ -24,18 +24,28 @@ function mixtureOf(evidence: readonly ThetaEvidence[], cfg: JudgeConfig) {
   return { logMixture, bestTheta: evidence[best]?.theta ?? null, bestLogLR: logs[best] ?? null }
 }
 
-/** Updates every theta's log LR with one window. A theta new to the grid starts at 0 (LR 1). */
-export function updateEvidence(base: JudgeState, w: WindowStats, cfg: JudgeConfig): ThetaEvidence[] {
-  const stable = testUnits(w.stable, cfg.errorUnit)
-  const canary = testUnits(w.canary, cfg.errorUnit)
+/** Every theta's log LR after one window of units. A theta new to the grid starts at 0 (LR 1). */
+export function stepThetas(before: readonly ThetaEvidence[], stable: Units, canary: Units, thetas: readonly number[]): ThetaEvidence[] {
   const n = stable.n + canary.n
   // A window where one cohort had no units or nothing failed says nothing about the share (LR = 1).
   const informative = stable.n > 0 && canary.n > 0 && stable.failed + canary.failed > 0
   const pi = n > 0 ? canary.n / n : 0
-  return cfg.mixture.thetas.map((theta) => {
-    const before = base.evidence.find((e) => e.theta === theta)?.logLR ?? 0
-    return { theta, logLR: informative ? before + windowLogLR(theta, pi, canary.failed, stable.failed) : before }
+  return thetas.map((theta) => {
+    const prior = before.find((e) => e.theta === theta)?.logLR ?? 0
+    return { theta, logLR: informative ? prior + windowLogLR(theta, pi, canary.failed, stable.failed) : prior }
   })
+}
+
+/** Updates every theta's log LR with one window. */
+export const updateEvidence = (base: JudgeState, w: WindowStats, cfg: JudgeConfig): ThetaEvidence[] =>
+  stepThetas(base.evidence, testUnits(w.stable, cfg.errorUnit), testUnits(w.canary, cfg.errorUnit), cfg.mixture.thetas)
+
+/** The mixture's evidence against log(1/alpha), and the sentence that says so. */
+export function mixtureTest(evidence: readonly ThetaEvidence[], cfg: JudgeConfig, alpha: number) {
+  const m = mixtureOf(evidence, cfg)
+  const logThreshold = Math.log(1 / alpha)
+  const significant = m.logMixture >= logThreshold
+  return { ...m, logThreshold, significant, test: `log mixture LR ${fix(m.logMixture)} ${significant ? '≥' : '<'} log(1/α) = ${fix(logThreshold)}` }
 }
 
 /** The window's units added to the running totals. */
@@ -49,20 +59,18 @@ export function addUnits(base: JudgeState, w: WindowStats, cfg: JudgeConfig): No
 }
 
 export function errorTest(state: JudgeState, cfg: JudgeConfig, numbers: Numbers): Finding {
-  const { logMixture, bestTheta, bestLogLR } = mixtureOf(state.evidence, cfg)
-  const logThreshold = Math.log(1 / cfg.alpha)
+  const t = mixtureTest(state.evidence, cfg, cfg.alpha)
   const { stable, canary } = unitTotals(state)
-  numbers.logMixtureLR = logMixture
-  numbers.bestTheta = bestTheta
-  numbers.bestLogLR = bestLogLR
+  numbers.logMixtureLR = t.logMixture
+  numbers.bestTheta = t.bestTheta
+  numbers.bestLogLR = t.bestLogLR
   numbers.canaryErrorShare = stable.errors + canary.errors > 0 ? canary.errors / (stable.errors + canary.errors) : null
   numbers.canaryRequestShare = stable.requests + canary.requests > 0 ? canary.requests / (stable.requests + canary.requests) : null
   const counts = describeUnits(cfg.errorUnit, canary, stable)
-  const test = `log mixture LR ${fix(logMixture)} ${logMixture >= logThreshold ? '≥' : '<'} log(1/α) = ${fix(logThreshold)}`
-  if (logMixture < logThreshold) return { alarm: null, notes: [`error test: ${test} (${counts})`] }
+  if (!t.significant) return { alarm: null, notes: [`error test: ${t.test} (${counts})`] }
   if (canary.errors < cfg.minErrors) {
     const few = `the canary has only ${canary.errors} of ${cfg.minErrors} errors${cfg.errorUnit === 'request' ? '' : ' (one per client)'} required to act`
-    return { alarm: null, notes: [`error test: ${test}, but ${few}`] }
+    return { alarm: null, notes: [`error test: ${t.test}, but ${few}`] }
   }
-  return { alarm: `canary errors are disproportionate: ${test}, most likely ${bestTheta}x stable's rate (${counts})`, notes: [] }
+  return { alarm: `canary errors are disproportionate: ${t.test}, most likely ${t.bestTheta}x stable's rate (${counts})`, notes: [] }
 }

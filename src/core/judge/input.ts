@@ -25,7 +25,7 @@ function clientsProblem(c: Record<string, unknown>, name: string): string | null
   return null
 }
 
-function cohortProblem(c: unknown, name: string, unit: 'client' | 'request'): string | null {
+export function cohortProblem(c: unknown, name: string, unit: 'client' | 'request'): string | null {
   if (!isRecord(c)) return `${name} counts are missing`
   if (!isCount(c.requests)) return `${name} requests (${show(c.requests)}) is not a non-negative integer`
   if (!isCount(c.errors)) return `${name} errors (${show(c.errors)}) is not a non-negative integer`

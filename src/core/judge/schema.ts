@@ -46,6 +46,72 @@ export const LatencyGuard = z.object({
   consecutive: z._default(z.int().check(z.gte(1), z.lte(60)), 2),
 })
 
+/**
+ * One Web Vital's guard: the canary's p75 must be worse than stable's by both the ratio and the margin. Margins
+ * are set against web.dev's "good" thresholds (LCP 2500 ms, INP 200 ms, CLS 0.1; see `VITAL_THRESHOLDS`), so a change
+ * too small to move a page's rating never counts.
+ */
+const vitalLimit = (maxRatio: number, minDelta: number, maxDelta: number) =>
+  z.prefault(
+    z.object({
+      maxRatio: z._default(z.number().check(z.gt(1), z.lte(100)), maxRatio),
+      minDelta: z._default(z.number().check(z.gte(0), z.lte(maxDelta)), minDelta),
+    }),
+    {},
+  )
+
+/** web.dev's thresholds at p75 (https://web.dev/articles/vitals): "good" up to the first, "poor" above the second. */
+export const VITAL_THRESHOLDS = { lcp: [2500, 4000], inp: [200, 500], cls: [0.1, 0.25] } as const
+export type Vital = keyof typeof VITAL_THRESHOLDS
+export const VITALS = Object.keys(VITAL_THRESHOLDS) as Vital[]
+
+/**
+ * The real-user signals' judgement (used only when the rollout's `rum.enabled`): the share of page views with a
+ * JavaScript error, tested like server errors, and a guard on Web Vitals.
+ */
+export const RumJudge = z.object({
+  jsErrors: z.prefault(
+    z.object({
+      enabled: z._default(z.boolean(), true),
+      /** The test's own false-rollback bound (see `alpha`); every test in force adds its alpha to the total. */
+      alpha: z._default(z.number().check(z.gt(0), z.lte(0.2)), 0.005),
+      /** Canary page views with an error (one per client by default) before the test may roll back. */
+      minErrors: z._default(z.int().check(z.gte(1), z.lte(1_000_000)), 5),
+    }),
+    {},
+  ),
+  vitals: z.prefault(
+    z.object({
+      enabled: z._default(z.boolean(), true),
+      /**
+       * Page views with the vital each cohort needs in a window before the p75s are compared: at 100 a p75 has a
+       * relative standard error of about 8 % for typical LCP spreads, well inside a 1.25x ratio.
+       */
+      minPageViews: z._default(z.int().check(z.gte(1), z.lte(Number.MAX_SAFE_INTEGER)), 100),
+      /** Regressed windows in a row (among judged windows) before rolling back. */
+      consecutive: z._default(z.int().check(z.gte(1), z.lte(60)), 3),
+      lcp: vitalLimit(1.25, 250, 60_000),
+      inp: vitalLimit(1.25, 50, 60_000),
+      cls: vitalLimit(1.5, 0.05, 10),
+    }),
+    {},
+  ),
+  /** Page views each cohort needs in total before the judge says healthy: with RUM on, no beacons is no evidence. */
+  minPageViews: z._default(z.int().check(z.gte(0), z.lte(Number.MAX_SAFE_INTEGER)), 200),
+})
+
+/**
+ * The 4xx companion of the error test: a canary that answers 404 for its own assets or routes sends no 5xx. The
+ * share of 4xx answers is tested canary against stable with the same sequential test and the same units (a client
+ * adds at most one 4xx to a release's evidence, so one client requesting missing paths cannot trigger it).
+ */
+export const ClientErrorTest = z.object({
+  enabled: z._default(z.boolean(), true),
+  alpha: z._default(z.number().check(z.gt(0), z.lte(0.2)), 0.005),
+  /** Canary 4xx units before the test may roll back; higher than minErrors, as 4xx are common on any site. */
+  minErrors: z._default(z.int().check(z.gte(1), z.lte(1_000_000)), 10),
+})
+
 export const JudgeConfig = z.object({
   /**
    * What the error test and the guardrail count. "client" (default): a client address (IPv4, or IPv6 /64) is one
@@ -99,12 +165,17 @@ export const JudgeConfig = z.object({
    */
   srmTolerance: z._default(z.number().check(z.gte(0), z.lt(1)), 0.1),
   mixture: z.prefault(Mixture, {}),
+  /** The share of 4xx answers, canary against stable (see ClientErrorTest). */
+  clientErrors: z.prefault(ClientErrorTest, {}),
+  /** Browser JavaScript errors and Web Vitals, when the rollout collects them (`rum.enabled`). */
+  rum: z.prefault(RumJudge, {}),
 })
 
 export type JudgeConfigInput = z.input<typeof JudgeConfig>
 export type JudgeConfig = z.output<typeof JudgeConfig>
 export type LatencyGuard = z.output<typeof LatencyGuard>
 export type Mixture = z.output<typeof Mixture>
+export type RumJudge = z.output<typeof RumJudge>
 
 /**
  * The Flagger-style baseline: a fixed success-rate threshold per window and a

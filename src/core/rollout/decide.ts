@@ -8,6 +8,7 @@ import type { RolloutSpec } from '../config/schema.ts'
 import { isRecord } from '../judge/input.ts'
 import { type JudgeState, type Verdict, type WindowStats, initialJudgeState, isJudgeState } from '../judge/judge.ts'
 import { type RingVerdict, ringLabel } from '../judge/rings.ts'
+import { type SignalState, type SignalsOutcome, isSignalState } from '../judge/signals.ts'
 import type { Decision, RolloutState } from './machine.ts'
 
 /** What the controller keeps between ticks, in `RolloutState.evidence`. */
@@ -29,6 +30,8 @@ export interface ControllerEvidence {
   hookFailures: { revision: number; count: number } | null
   /** Each audience ring's own evidence (src/core/judge/rings.ts), by ring name ('' for everyone else); {} without rings. */
   rings: Record<string, JudgeState>
+  /** The companion signals' evidence (4xx answers, real-user signals; src/core/judge/signals.ts); null before any. */
+  signals: SignalState | null
 }
 
 export function evidenceOf(state: RolloutState): ControllerEvidence {
@@ -45,6 +48,7 @@ export function evidenceOf(state: RolloutState): ControllerEvidence {
     confirmedAt: e === null ? null : typeof e.confirmedAt === 'number' || e.confirmedAt === null ? e.confirmedAt : 0,
     hookFailures: e?.hookFailures?.revision === state.revision ? e.hookFailures : null,
     rings: isRecord(e?.rings) ? Object.fromEntries(Object.entries(e.rings).filter((r): r is [string, JudgeState] => isJudgeState(r[1]))) : {},
+    signals: isSignalState(e?.signals) ? e.signals : null,
   }
 }
 
@@ -79,8 +83,19 @@ export interface RingsJudged {
   rings: Record<string, RingVerdict>
 }
 
-/** Combines a verdict on `window` (and, for a rollout with rings, each ring's) with the schedule into one decision. */
-export function decide(state: RolloutState, spec: RolloutSpec, verdict: Verdict, window: WindowStats, now: number, judged?: RingsJudged): TickOutcome {
+/**
+ * Combines a verdict on `window` (and, for a rollout with rings, each ring's; with `signals`, the companion signals'
+ * already folded into `verdict` by `withSignals`) with the schedule into one decision.
+ */
+export function decide(
+  state: RolloutState,
+  spec: RolloutSpec,
+  verdict: Verdict,
+  window: WindowStats,
+  now: number,
+  judged?: RingsJudged,
+  signals?: SignalsOutcome,
+): TickOutcome {
   const prev = evidenceOf(state)
   const windowRequests = window.stable.requests + window.canary.requests
   const evidence: ControllerEvidence = {
@@ -93,6 +108,7 @@ export function decide(state: RolloutState, spec: RolloutSpec, verdict: Verdict,
     confirmedAt: prev.confirmedAt ?? window.start,
     hookFailures: prev.hookFailures,
     rings: judged?.states ?? prev.rings,
+    signals: signals?.state ?? prev.signals,
   }
   const step = spec.schedule[state.step]!
   const bakeLeftMs = (trafficSince(state) ?? now) + step.bakeMinutes * 60_000 - now
@@ -108,6 +124,7 @@ export function decide(state: RolloutState, spec: RolloutSpec, verdict: Verdict,
       bakeMinutesLeft: minutes(bakeLeftMs),
     },
     ...(judged ? { rings: ringsRecord(judged.rings) } : {}),
+    ...signals?.details,
   }
   const because = verdict.reasons.join('; ')
   const out = (kind: Decision['kind'], reason: string): TickOutcome => ({ decision: { kind, reason, data }, evidence })
@@ -122,6 +139,8 @@ export function decide(state: RolloutState, spec: RolloutSpec, verdict: Verdict,
         const d = decideWithoutData(state, spec, 'the window had no requests', now)
         if (d.kind === 'pause') return out('pause', d.reason)
       }
+      const silent = beaconSilence(state, spec, evidence, now)
+      if (silent !== null) return out('pause', silent)
       return out('hold', because || 'not enough data yet')
     }
     case 'healthy': {
@@ -136,6 +155,18 @@ export function decide(state: RolloutState, spec: RolloutSpec, verdict: Verdict,
       return out(next.weight >= 100 ? 'promote' : 'advance', `healthy for ${step.bakeMinutes} min at ${step.weight} %; moving to ${next.weight} %`)
     }
   }
+}
+
+/**
+ * With real-user signals on, a canary whose pages send no beacons can never be called healthy: rather than hold
+ * forever, pause (and notify) once that outlasts `noDataPauseMinutes`, naming the likely causes.
+ */
+function beaconSilence(state: RolloutState, spec: RolloutSpec, evidence: ControllerEvidence, now: number): string | null {
+  if (!spec.rum.enabled || state.weight === 0) return null
+  const since = evidence.signals?.lastCanaryPageViewAt ?? trafficSince(state) ?? now
+  const silent = Math.floor((now - since) / 60_000)
+  if (silent < spec.analysis.noDataPauseMinutes) return null
+  return `no page-view beacons from the canary for ${silent} minutes while it has ${state.weight} % of traffic (real-user signals are on: does the canary's Content-Security-Policy block the script, is rum.sampleRate 0, or does it serve no HTML?)`
 }
 
 /**

@@ -1,0 +1,81 @@
+/**
+ * @module
+ * The Web Vitals guard: each vital's p75, canary against stable within one
+ * window (quantiles of different windows cannot be merged, as for latency), a
+ * regression only when the ratio and the margin are both exceeded, and only
+ * after `consecutive` regressed windows.
+ */
+import { type Numbers, finiteOrNull, fix } from './numbers.ts'
+import { type RumJudge, VITALS, VITAL_THRESHOLDS, type Vital } from './schema.ts'
+
+export interface VitalSummary {
+  /** The 75th percentile of the vital over the window's page views that reported it. */
+  p75: number
+  /** …how many did. */
+  n: number
+}
+
+export type VitalsSummary = Partial<Record<Vital, VitalSummary>>
+export type VitalStreaks = Record<Vital, number>
+
+export const noStreaks = (): VitalStreaks => ({ lcp: 0, inp: 0, cls: 0 })
+
+const UNIT: Record<Vital, string> = { lcp: ' ms', inp: ' ms', cls: '' }
+const show = (v: Vital, x: number) => (v === 'cls' ? fix(x, 3) : fix(x, 0)) + UNIT[v]
+
+/** web.dev's rating of a p75. */
+export function rating(v: Vital, p75: number): 'good' | 'needs improvement' | 'poor' {
+  const [good, poor] = VITAL_THRESHOLDS[v]
+  return p75 <= good ? 'good' : p75 <= poor ? 'needs improvement' : 'poor'
+}
+
+export interface VitalsResult {
+  alarm: string | null
+  notes: string[]
+  streaks: VitalStreaks
+  /** A regression seen but not yet confirmed. */
+  pending: boolean
+}
+
+export function vitalsGuard(
+  prev: VitalStreaks,
+  stable: VitalsSummary | undefined,
+  canary: VitalsSummary | undefined,
+  cfg: RumJudge['vitals'],
+  numbers: Numbers,
+): VitalsResult {
+  const streaks = { ...prev }
+  const notes: string[] = []
+  const alarms: string[] = []
+  if (!cfg.enabled) return { alarm: null, notes, streaks: noStreaks(), pending: false }
+  for (const v of VITALS) {
+    const s = stable?.[v]
+    const c = canary?.[v]
+    numbers[`${v}Stable`] = s?.p75 ?? null
+    numbers[`${v}Canary`] = c?.p75 ?? null
+    let judged = false
+    let note: string
+    if (!s || !c || s.n < cfg.minPageViews || c.n < cfg.minPageViews) {
+      // Too few page views for a p75 to mean anything: neither confirm nor clear a streak.
+      note = `${v.toUpperCase()} not judged: needs ${cfg.minPageViews} page views with it per cohort (stable ${s?.n ?? 0}, canary ${c?.n ?? 0})`
+    } else {
+      judged = true
+      const limit = cfg[v]
+      const ratio = s.p75 > 0 ? c.p75 / s.p75 : c.p75 > 0 ? Infinity : 1
+      const delta = c.p75 - s.p75
+      numbers[`${v}Ratio`] = finiteOrNull(ratio)
+      const regressed = ratio > limit.maxRatio && delta > limit.minDelta
+      streaks[v] = regressed ? streaks[v] + 1 : 0
+      const shape = `${Number.isFinite(ratio) ? `${fix(ratio)}x` : 'stable 0'}, ${delta >= 0 ? '+' : '−'}${show(v, Math.abs(delta))}`
+      note = `${v.toUpperCase()} p75: canary ${show(v, c.p75)} (${rating(v, c.p75)}) vs stable ${show(v, s.p75)} (${rating(v, s.p75)}), ${shape}`
+      if (regressed) note += `, regressed ${streaks[v]} of ${cfg.consecutive} windows in a row`
+    }
+    numbers[`${v}Streak`] = streaks[v]
+    // A confirmed regression stays confirmed until a judged window clears it, as for latency.
+    if (streaks[v] >= cfg.consecutive)
+      alarms.push(judged ? `Web Vitals regressed: ${note}` : `Web Vitals regressed: ${v.toUpperCase()} in ${streaks[v]} judged windows in a row`)
+    else notes.push(note)
+  }
+  const pending = VITALS.some((v) => streaks[v] > 0)
+  return { alarm: alarms.length ? alarms.join('; ') : null, notes, streaks, pending }
+}
