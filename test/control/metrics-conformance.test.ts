@@ -282,11 +282,14 @@ describe.each(BACKENDS)('MetricsSource conformance: $name', (b) => {
       beacon(id, T0 + 12, { client: 'p3', errored: true, errors: 1, fingerprint: 'ReferenceError: y' }),
       beacon(id, T0 + 1, { cohort: 'stable', client: 's1', lcp: 900 }),
       beacon(id, T0 + 1, { reason: 'override', client: 't1', errored: true, errors: 1, fingerprint: 'tester' }),
-      at(id, T0 + 2, { client: 'r1' }), // a request is not a page view
+      at(id, T0 + 2, { client: 'r1', rum: 'injected' }), // a request is not a page view
+      at(id, T0 + 3, { client: 'r2', rum: 'csp' }),
+      at(id, T0 + 3, { cohort: 'stable', client: 'r3', rum: 'injected' }),
     ]
     const range = { ...RANGE, since: T0 - 10 * MINUTE }
     expect((await windowOf(b, 'no-rum', points, range)).signals?.rum).toBeUndefined()
-    const rum = (await windowOf(b, 'rum', points, range, { rum: true })).signals!.rum!
+    const signals = (await windowOf(b, 'rum', points, range, { rum: true })).signals!
+    const rum = signals.rum!
     expect(rum.canary).toMatchObject({ requests: 11, errors: 3, clients: { seen: 4, failing: 3, fresh: 3, firstFailures: 2, cappedRequests: 11 } })
     expect(rum.canary.vitals).toEqual({ lcp: { p75: 1500, n: 8 }, inp: { p75: 300, n: 2 }, cls: { p75: 0.05, n: 8 } })
     expect(rum.canary.fingerprints).toEqual([
@@ -295,6 +298,7 @@ describe.each(BACKENDS)('MetricsSource conformance: $name', (b) => {
       { fingerprint: 'failed to load script at /x.js', pageViews: 1 },
     ])
     expect(rum.stable).toMatchObject({ requests: 1, errors: 0, vitals: { lcp: { p75: 900, n: 1 } }, fingerprints: [] })
+    expect(signals.injection).toEqual({ stable: { injected: 1, csp: 0 }, canary: { injected: 1, csp: 1 } })
   })
 
   it('never reports more errors than requests, nor more first failures than fresh or seen clients', async () => {

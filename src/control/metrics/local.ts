@@ -24,6 +24,7 @@ interface Event {
   clientError: boolean
   client: string
   ring: string
+  rum: string
 }
 
 type Beacon = NonNullable<ReturnType<typeof decodeRumPoint>> & { at: number }
@@ -66,6 +67,7 @@ export class LocalMetrics implements MetricsSource {
       clientError: point.clientError,
       client: point.client,
       ring: point.ring,
+      rum: point.rum,
     })
     this.#events = trim(this.#events, at)
   }
@@ -97,7 +99,14 @@ export class LocalMetrics implements MetricsSource {
       return { requests: hits.length, errors: hits.filter((e) => e.clientError).length, clients: clientsOf(hits, failed, (e) => e.clientError) }
     }
     const signals: SignalWindow = { clientErrors: { stable: client4xx(indexes[0]!), canary: client4xx(indexes[1]!) } }
-    if (opts.rum) signals.rum = this.#rum(rolloutId, range, since)
+    if (opts.rum) {
+      signals.rum = this.#rum(rolloutId, range, since)
+      const injection = (index: string) => {
+        const hits = inWindow.filter((e) => e.index === index)
+        return { injected: hits.filter((e) => e.rum === 'injected').length, csp: hits.filter((e) => e.rum === 'csp').length }
+      }
+      signals.injection = { stable: injection(indexes[0]!), canary: injection(indexes[1]!) }
+    }
     const global: MetricsWindow = { ...windowOf(() => true), signals }
     if (!opts.byRing) return global
     const rings = Object.fromEntries([...new Set([...inWindow, ...earlier].map((e) => e.ring))].map((ring) => [ring, windowOf((e) => e.ring === ring)]))

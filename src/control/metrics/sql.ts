@@ -178,7 +178,11 @@ function quantile(v: unknown): number | undefined {
 const empty = (): CohortCounts => ({ requests: 0, errors: 0 })
 
 /** Window stats, and whether Analytics Engine sampled them (then the counts are stored rows, not requests). */
-export type ParsedWindow = WindowStats & { sampled: boolean; clientErrors: Record<'stable' | 'canary', CohortCounts> }
+export type ParsedWindow = WindowStats & {
+  sampled: boolean
+  clientErrors: Record<'stable' | 'canary', CohortCounts>
+  injection: NonNullable<SignalWindow['injection']>
+}
 
 /** An answer's rows of the two judged cohorts; the rows of one ring when `ring` is given. */
 function cohortRows(body: unknown, what: string, ring?: string): Record<string, unknown>[] {
@@ -197,6 +201,7 @@ const count = (row: Record<string, unknown>, sampled: boolean, weighted: string,
 export function parseWindow(body: unknown, range: TimeRange, ring?: string): ParsedWindow {
   const rows = cohortRows(body, 'requests', ring)
   const sampled = rows.some((r) => r.rows !== undefined && num(r.requests, 'requests') > num(r.rows, 'rows'))
+  const none = { injected: 0, csp: 0 }
   const out: ParsedWindow = {
     start: range.start,
     end: range.end,
@@ -204,6 +209,7 @@ export function parseWindow(body: unknown, range: TimeRange, ring?: string): Par
     canary: empty(),
     sampled,
     clientErrors: { stable: empty(), canary: empty() },
+    injection: { stable: none, canary: none },
   }
   for (const row of rows) {
     const cohort = row.cohort as 'stable' | 'canary'
@@ -219,6 +225,8 @@ export function parseWindow(body: unknown, range: TimeRange, ring?: string): Par
     }
     out[cohort] = { requests, errors, ...(Object.keys(latencyMs).length ? { latencyMs } : {}) }
     out.clientErrors[cohort] = { requests, errors: clientErrors }
+    if (row.rum_injected !== undefined)
+      out.injection[cohort] = { injected: Math.round(num(row.rum_injected, 'rum_injected')), csp: Math.round(num(row.rum_csp, 'rum_csp')) }
   }
   return out
 }
@@ -294,7 +302,7 @@ function parseFingerprints(body: unknown): Record<'stable' | 'canary', Fingerpri
   return out
 }
 
-const asWindow = ({ sampled: _, clientErrors: __, ...w }: ParsedWindow): WindowStats => w
+const asWindow = ({ sampled: _, clientErrors: __, injection: ___, ...w }: ParsedWindow): WindowStats => w
 
 /**
  * Runs the queries (in parallel) through `query`, which returns the parsed JSON answer or rejects with a
@@ -322,7 +330,10 @@ export async function queryWindow(
   const answers = await Promise.all(sqls.map(query))
   const parsed = withClients(parseWindow(answers[0], range), answers[1])
   const signals: SignalWindow = { clientErrors: parsed.clientErrors }
-  if (opts.rum) signals.rum = parseRum(answers[rumAt], answers[rumAt + 1], answers[rumAt + 2])
+  if (opts.rum) {
+    signals.rum = parseRum(answers[rumAt], answers[rumAt + 1], answers[rumAt + 2])
+    signals.injection = parsed.injection
+  }
   const global: MetricsWindow = { ...asWindow(parsed), sampled: parsed.sampled, signals }
   if (!opts.byRing) return global
   const [ringRequests, ringClients] = [answers[ringAt], answers[ringAt + 1]]

@@ -45,6 +45,13 @@ export interface SignalWindow {
   /** `errors` here are 4xx answers; `clients` count them as ClientCounts count failures. */
   clientErrors?: { stable: CohortCounts; canary: CohortCounts }
   rum?: { stable: RumCounts; canary: RumCounts }
+  /** HTML answers that got the RUM tag, and those left without it because the page's CSP would block it. */
+  injection?: { stable: Injection; canary: Injection }
+}
+
+export interface Injection {
+  injected: number
+  csp: number
 }
 
 export interface SequentialState {
@@ -269,6 +276,7 @@ export function judgeSignals(prevIn: SignalState | undefined, w: SignalWindow | 
         `page views with an error: canary ${rum.canary.errors} of ${rum.canary.requests}${rate(rum.canary) === null ? '' : ` (${pct(rate(rum.canary)!)})`}, stable ${rum.stable.errors} of ${rum.stable.requests}${rate(rum.stable) === null ? '' : ` (${pct(rate(rum.stable)!)})`}`,
       )
       details.rum = {
+        ...(w?.injection ? { injection: w.injection } : {}),
         window: {
           stable: { pageViews: rum.stable.requests, errored: rum.stable.errors },
           canary: { pageViews: rum.canary.requests, errored: rum.canary.errors },
