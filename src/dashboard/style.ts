@@ -62,6 +62,20 @@ border:1px solid currentColor;background:color-mix(in srgb,currentColor 11%,tran
 .rings{display:flex;flex-wrap:wrap;gap:2px 10px;margin-top:6px;font-size:12px}
 .ring-verdicts{list-style:none;margin:8px 0 0;padding:0;display:grid;gap:6px}
 .ring-verdicts li{padding:6px 8px;border:1px dashed var(--line);border-radius:6px}
+.figures{margin-top:8px;display:grid;gap:6px}
+.cohorts{border-collapse:collapse;font-size:12px;width:max-content;max-width:100%}
+.cohorts th,.cohorts td{padding:2px 10px 2px 0;text-align:left;vertical-align:baseline}
+.cohorts thead th{color:var(--muted);font-weight:600}
+.cohorts tbody th{color:var(--muted);font-weight:400;font-family:var(--mono)}
+.cohorts td{font-family:var(--mono);font-variant-numeric:tabular-nums}
+.cohorts td[data-cohort=stable]{border-left:2px solid var(--stable);padding-left:6px}
+.cohorts td[data-cohort=canary]{border-left:2px solid var(--canary);padding-left:6px}
+.rating{font-family:system-ui,sans-serif;font-size:11px;font-weight:600}
+.rating-good{color:var(--ok)}.rating-needs-improvement{color:var(--warn)}.rating-poor{color:var(--bad)}
+.first-errors p{margin:0}
+.first-errors ul{margin:2px 0 0;padding-left:18px;display:grid;gap:2px}
+.first-errors li{display:flex;flex-wrap:wrap;gap:2px 8px;align-items:baseline}
+.new-mark{color:var(--bad);font-size:11px}
 .commands{display:flex;flex-wrap:wrap;gap:8px;align-items:center}
 .commands .sep{width:1px;align-self:stretch;background:var(--line);margin:0 4px}
 .reason-row{display:flex;gap:8px;align-items:center;margin-top:10px}

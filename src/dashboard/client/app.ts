@@ -13,6 +13,7 @@ import type * as Chart from './chart.ts'
 import type * as Dom from './dom.ts'
 import type * as Format from './format.ts'
 import type * as Rings from './rings.ts'
+import type * as Rum from './rum.ts'
 import type * as Status from './status.ts'
 
 declare const call: typeof Api.call, asProblem: typeof Api.asProblem
@@ -20,6 +21,7 @@ declare const downsample: typeof Chart.downsample, chartSummary: typeof Chart.ch
 declare const page: typeof Dom.page, byId: typeof Dom.byId, h: typeof Dom.h, cls: typeof Dom.cls
 declare const num: typeof Format.num, pct: typeof Format.pct, clock: typeof Format.clock, stamp: typeof Format.stamp
 declare const renderRingWeights: typeof Rings.renderRingWeights, renderRingVerdicts: typeof Rings.renderRingVerdicts
+declare const renderStatusFigures: typeof Rum.renderStatusFigures
 declare const stepText: typeof Status.stepText,
   bakeText: typeof Status.bakeText,
   enabled: typeof Status.enabled,
@@ -155,6 +157,7 @@ export function drawStatus(st: State): void {
     byId('schedule').replaceChildren(renderSchedule(s))
     const d = s.lastDecision
     const rings = renderRingVerdicts(d?.data?.rings)
+    const figures = renderStatusFigures(s)
     byId('last-decision').replaceChildren(
       ...(d
         ? [
@@ -163,6 +166,7 @@ export function drawStatus(st: State): void {
             h('span', null, d.reason),
             ' ',
             h('time', { class: 'muted small' }, stamp(d.at)),
+            ...(figures ? [figures] : []),
             ...(rings ? [rings] : []),
           ]
         : ['—']),

@@ -1,6 +1,7 @@
 /**
  * @module
- * The chart of judged windows: downsampling, scales, and three SVG panels over one time axis.
+ * The chart of judged windows: downsampling, scales, and three SVG panels over one time axis (a fourth, the share of
+ * page views with a JavaScript error, when the windows carry real-user beacons).
  * One part of the dashboard's browser code: see `index.ts` for the rules it keeps.
  */
 import type { CohortPoint, SeriesPoint } from '../../contract/index.ts'
@@ -10,17 +11,30 @@ import type * as Format from './format.ts'
 
 declare const svg: typeof Dom.svg, cls: typeof Dom.cls
 declare const num: typeof Format.num, pct: typeof Format.pct, ratio: typeof Format.ratio, clock: typeof Format.clock, stamp: typeof Format.stamp
+declare const pageViewRatio: typeof Format.pageViewRatio
 
+/** Windows merged: requests, errors and page views summed (page views only if a window had beacons), the worst p95. */
 export function mergeCohort(cs: CohortPoint[]): CohortPoint {
   let requests = 0
   let errors = 0
   let p95: number | null = null
+  let pageViews: number | null = null
+  let pageViewErrors = 0
   for (const c of cs) {
     requests += c.requests
     errors += c.errors
     if (c.p95 !== null && (p95 === null || c.p95 > p95)) p95 = c.p95
+    if (typeof c.pageViews === 'number') {
+      pageViews = (pageViews ?? 0) + c.pageViews
+      pageViewErrors += typeof c.pageViewErrors === 'number' ? c.pageViewErrors : 0
+    }
   }
-  return { requests, errors, p95 }
+  return pageViews === null ? { requests, errors, p95 } : { requests, errors, p95, pageViews, pageViewErrors }
+}
+
+/** Whether any window carries beacon counts (the rollout collects real-user signals). */
+export function hasPageViews(points: SeriesPoint[]): boolean {
+  return points.some((p) => typeof p.stable.pageViews === 'number' || typeof p.canary.pageViews === 'number')
 }
 
 /**
@@ -118,23 +132,29 @@ export function chartSummary(points: SeriesPoint[]): string {
   const p = points[points.length - 1]!
   const ms = (c: CohortPoint) => (c.p95 === null ? 'no p95' : `p95 ${num(c.p95, 0)} ms`)
   const rate = (c: CohortPoint) => pct(ratio(c) === null ? null : ratio(c)! * 100)
+  const views = (c: CohortPoint) => `${pct(pageViewRatio(c) === null ? null : pageViewRatio(c)! * 100)} of ${num(c.pageViews ?? 0)} page views`
+  const rum = typeof p.stable.pageViews === 'number' || typeof p.canary.pageViews === 'number'
   return (
     `${points.length} window${points.length === 1 ? '' : 's'} from ${stamp(points[0]!.at)} to ${stamp(p.at)}. ` +
     `Latest: canary weight ${pct(p.weight)}; stable ${rate(p.stable)} errors of ${p.stable.requests} requests, ${ms(p.stable)}; ` +
-    `canary ${rate(p.canary)} errors of ${p.canary.requests} requests, ${ms(p.canary)}.`
+    `canary ${rate(p.canary)} errors of ${p.canary.requests} requests, ${ms(p.canary)}.` +
+    (rum ? ` Page views with a JavaScript error: stable ${views(p.stable)}; canary ${views(p.canary)}.` : '')
   )
 }
 
 /**
  * The chart: three panels over one time axis (canary weight; error rate per
  * cohort; p95 latency per cohort), each with its own y scale, because one
- * shared axis would flatten either the rates or the latencies.
+ * shared axis would flatten either the rates or the latencies. Windows with
+ * beacons add a fourth: the share of page views with a JavaScript error.
  */
 export function renderChart(input: SeriesPoint[]): El {
   const points = downsample(input, 360)
+  const rum = hasPageViews(points)
   const width = 760
   // Without points there is only a sentence to show: no need for three empty panels' height.
-  const height = points.length > 0 ? 400 : 120
+  const extra = rum ? 120 : 0
+  const height = points.length > 0 ? 400 + extra : 120
   const root = svg(
     'svg',
     {
@@ -145,7 +165,11 @@ export function renderChart(input: SeriesPoint[]): El {
       role: 'img',
       'aria-labelledby': 'chart-title chart-desc',
     },
-    svg('title', { id: 'chart-title' }, 'Canary weight, error rate and p95 latency per judged window'),
+    svg(
+      'title',
+      { id: 'chart-title' },
+      `Canary weight, error rate${rum ? ', p95 latency and page views with a JavaScript error' : ' and p95 latency'} per judged window`,
+    ),
     svg('desc', { id: 'chart-desc' }, chartSummary(points)),
   )
   const left = 52
@@ -216,13 +240,23 @@ export function renderChart(input: SeriesPoint[]): El {
       ticks,
     ),
   )
+  if (rum) {
+    const views = (c: CohortPoint) => (pageViewRatio(c) === null ? null : pageViewRatio(c)! * 100)
+    const stableViews = points.map((p) => views(p.stable))
+    const canaryViews = points.map((p) => views(p.canary))
+    const lines = [
+      { cls: 'stable', values: stableViews },
+      { cls: 'canary', values: canaryViews },
+    ]
+    root.append(panel('Page views with a JavaScript error (%)', 392, 84, niceMax(top([...stableViews, ...canaryViews]), 0.1), lines, xs, breaks, ticks))
+  }
   // Over a day, ticks need the date; under a few minutes (one point, say), seconds, or labels would repeat.
   const span = t1 - t0
   tickTimes.forEach((t, i) => {
     const anchor = i === 0 ? 'start' : i === tickTimes.length - 1 ? 'end' : 'middle'
     const label = span > 86_400_000 ? `${stamp(t).slice(5, 10)} ${clock(t)}` : clock(t, span < 300_000)
-    root.append(svg('text', { class: 'tick', x: ticks[i]!, y: 376, 'text-anchor': anchor }, label))
+    root.append(svg('text', { class: 'tick', x: ticks[i]!, y: 376 + extra, 'text-anchor': anchor }, label))
   })
-  root.append(svg('text', { class: 'tick', x: right, y: 394, 'text-anchor': 'end' }, 'window end, local time'))
+  root.append(svg('text', { class: 'tick', x: right, y: 394 + extra, 'text-anchor': 'end' }, 'window end, local time'))
   return root
 }

@@ -19,6 +19,11 @@ export function ratio(c: CohortPoint): number | null {
   return c.requests > 0 ? c.errors / c.requests : null
 }
 
+/** The share of a cohort's page views that had a JavaScript error; null without page views (or without beacons). */
+export function pageViewRatio(c: CohortPoint): number | null {
+  return typeof c.pageViews === 'number' && c.pageViews > 0 && typeof c.pageViewErrors === 'number' ? c.pageViewErrors / c.pageViews : null
+}
+
 export function pad2(n: number): string {
   return String(n).padStart(2, '0')
 }

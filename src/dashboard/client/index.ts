@@ -4,7 +4,8 @@
  * worker serves these functions' own source text (see `../script.ts`), so the
  * client is TypeScript that is type-checked and unit-tested like the rest,
  * with no build step of its own. One file per part: `dom`, `format`,
- * `status` (the status view), `rings` (audience rings in it), `chart`, `api`,
+ * `status` (the status view), `rings` (audience rings in it), `rum` (a
+ * decision's figures per cohort in it: server, 4xx, real-user), `chart`, `api`,
  * `app`, and `state` (the app's state, a type).
  *
  * Serving source text sets four rules for every part:
@@ -28,5 +29,6 @@ export * from './chart.ts'
 export * from './dom.ts'
 export * from './format.ts'
 export * from './rings.ts'
+export * from './rum.ts'
 export * from './state.ts'
 export * from './status.ts'

@@ -10,10 +10,12 @@ import type { Problem } from './api.ts'
 import type * as Dom from './dom.ts'
 import type * as Format from './format.ts'
 import type * as Rings from './rings.ts'
+import type * as Rum from './rum.ts'
 
 declare const h: typeof Dom.h, svg: typeof Dom.svg, cls: typeof Dom.cls
 declare const pct: typeof Format.pct, stamp: typeof Format.stamp, duration: typeof Format.duration
 declare const renderRingVerdicts: typeof Rings.renderRingVerdicts, isObject: typeof Rings.isObject, renderKv: typeof Rings.renderKv
+declare const renderFigures: typeof Rum.renderFigures
 
 export function stepText(s: RolloutStatus): string {
   if (!s.step) return 'not started'
@@ -106,8 +108,8 @@ export function renderBar(weight: number): El {
 }
 
 export function renderEntry(e: HistoryEntry): El {
-  // A decision's rings are drawn per ring, not flattened into the other numbers.
-  const { rings, ...data } = isObject(e.data) ? e.data : {}
+  // A decision's rings are drawn per ring, and its 4xx and real-user figures per cohort, not flattened into the other numbers.
+  const { rings, rum, clientErrors, ...data } = isObject(e.data) ? e.data : {}
   const actor = e.actor?.kind === 'controller' ? 'controller' : `operator ${e.actor?.name ?? '?'}`
   return h(
     'li',
@@ -123,6 +125,7 @@ export function renderEntry(e: HistoryEntry): El {
     ),
     e.reason ? h('p', { class: 'reason' }, e.reason) : null,
     Object.keys(data).length > 0 ? renderKv(data) : null,
+    renderFigures({ rum, clientErrors }, { server: false }),
     renderRingVerdicts(rings),
   )
 }
