@@ -189,7 +189,7 @@ export function vitalCell(vital: string, f: VitalFigure | undefined): (string | 
   return [
     h('span', { class: 'num', title: `${f.n} page views reported it` }, vitalText(vital, f.p75)),
     ' ',
-    h('span', { class: `rating rating-${cls(rating)}` }, rating),
+    h('span', { class: `rating rating-${cls(rating.replace(/ /g, '-'))}` }, rating),
   ]
 }
 
