@@ -1,7 +1,9 @@
 /**
  * @module
  * Human-readable output of the CLI: a rollout's status, the rollout list, a
- * history page and problem details. `--json` bypasses all of this.
+ * history page and problem details. `--json` bypasses all of this. A status
+ * shows the last decision's figures per cohort: the server's, the 4xx test's
+ * and, for a rollout with real-user signals, the beacons' (`data.rum`).
  *
  * The shapes are the contract's (src/contract/), imported as types only: the
  * CLI starts without loading zod.
@@ -110,6 +112,92 @@ function decisionLine(d: RolloutStatus['lastDecision']): string {
   return `${d.kind} at ${iso(d.at)}: ${d.reason}`
 }
 
+const record = (v: unknown): Record<string, unknown> => (v !== null && typeof v === 'object' && !Array.isArray(v) ? (v as Record<string, unknown>) : {})
+const amount = (v: unknown) => (typeof v === 'number' && Number.isFinite(v) && v >= 0 ? v : undefined)
+/** A share in percent, at most two decimals: `0.5 %`. */
+const share = (part: number | undefined, whole: number | undefined) =>
+  part === undefined || whole === undefined || whole <= 0 ? '-' : `${Number(((part / whole) * 100).toFixed(2))} %`
+const both = (o: unknown, show: (c: Record<string, unknown>) => string) => `${show(record(record(o).stable))} / ${show(record(record(o).canary))}`
+const shown = (v: unknown) => count(amount(v))
+/** Text from the data for a terminal: control and bidi characters would act on it, so they show as `?`; long text is cut. */
+const printable = (v: string) => {
+  const t = v.replace(/[\u0000-\u001f\u007f-\u009f\u200e\u200f\u202a-\u202e\u2066-\u2069]/g, '?')
+  return t.length > 300 ? `${t.slice(0, 299)}…` : t
+}
+
+/** web.dev's rating of a Web Vital's p75 (the thresholds of src/core/judge/schema.ts, which the CLI does not load). */
+export function vitalRating(vital: string, p75: number): string {
+  const [good, poor] = ({ lcp: [2500, 4000], inp: [200, 500], cls: [0.1, 0.25] } as Record<string, [number, number]>)[vital] ?? [Infinity, Infinity]
+  return p75 <= good ? 'good' : p75 <= poor ? 'needs improvement' : 'poor'
+}
+
+/** The server's figures for the last window: requests, 5xx and the judged latency quantile, stable / canary. */
+function serverLine(s: RolloutStatus): string | undefined {
+  const n = record(s.lastDecision?.data?.numbers)
+  if (amount(n.windowStableRequests) === undefined && amount(n.windowCanaryRequests) === undefined) return undefined
+  const rate = (c: 'Stable' | 'Canary') => share(amount(n[`window${c}Errors`]), amount(n[`window${c}Requests`]))
+  const ms = (v: unknown) => (amount(v) === undefined ? '-' : `${Math.round(amount(v)!)} ms`)
+  const q = s.spec.judge?.latency?.quantile ?? 'latency'
+  const latency = amount(n.latencyStable) === undefined && amount(n.latencyCanary) === undefined ? '' : `, ${q} ${ms(n.latencyStable)} / ${ms(n.latencyCanary)}`
+  return `requests stable ${shown(n.windowStableRequests)} / canary ${shown(n.windowCanaryRequests)}, 5xx ${rate('Stable')} / ${rate('Canary')}${latency}`
+}
+
+/** The 4xx test's figures: 4xx answers of the window's requests, stable / canary. */
+function clientErrorLine(d: RolloutStatus['lastDecision']): string | undefined {
+  const ce = d?.data?.clientErrors
+  if (ce === null || typeof ce !== 'object') return undefined
+  const of = (c: unknown, noun: string) =>
+    `${shown(record(c).errors)} of ${shown(record(c).requests)}${noun} (${share(amount(record(c).errors), amount(record(c).requests))})`
+  return `stable ${of(record(ce).stable, ' requests')} / canary ${of(record(ce).canary, '')}`
+}
+
+/** A vital's p75 in its unit: ms for LCP and INP, unitless for CLS, with its rating. */
+function vitalText(vital: string, v: unknown): string {
+  const p75 = amount(record(v).p75)
+  if (p75 === undefined) return '-'
+  return `${vital === 'cls' ? Number(p75.toFixed(3)) : `${Math.round(p75)} ms`} (${vitalRating(vital, p75)})`
+}
+
+/**
+ * The beacons' figures (`data.rum`): page views in the window and since the release began, the share with a
+ * JavaScript error and each vital's p75, stable / canary; then pages left untagged for their CSP and the canary's
+ * most frequent first errors, one line each. Nothing for a decision without them.
+ */
+function rumLines(d: RolloutStatus['lastDecision']): [string, string][] {
+  const raw = d?.data?.rum
+  if (raw === null || typeof raw !== 'object') return []
+  const rum = record(raw)
+  const parts: string[] = []
+  const w = record(rum.window)
+  if (Object.keys(w).length > 0) {
+    const pv = record(rum.pageViews)
+    const release = Object.keys(pv).length > 0 ? ` (since the release began ${shown(pv.stable)} / ${shown(pv.canary)})` : ''
+    const errored = both(w, (c) => share(amount(c.errored), amount(c.pageViews)))
+    parts.push(`page views stable ${shown(record(w.stable).pageViews)} / canary ${shown(record(w.canary).pageViews)}${release}, with an error ${errored}`)
+  }
+  const vitals = record(rum.vitals)
+  for (const v of ['lcp', 'inp', 'cls']) {
+    const s = record(vitals.stable)[v]
+    const c = record(vitals.canary)[v]
+    if (s !== undefined || c !== undefined) parts.push(`${v.toUpperCase()} p75 ${vitalText(v, s)} / ${vitalText(v, c)}`)
+  }
+  const lines: [string, string][] = parts.length ? [['real-user', parts.join('; ')]] : []
+  const inj = record(rum.injection)
+  const csp = (c: unknown) => amount(record(c).csp) ?? 0
+  if (csp(inj.stable) > 0 || csp(inj.canary) > 0)
+    lines.push(['', `left without the RUM script for their CSP: stable ${csp(inj.stable)} / canary ${csp(inj.canary)} HTML answers`])
+  for (const e of Array.isArray(rum.canaryErrors) ? rum.canaryErrors : []) {
+    const f = record(e)
+    if (typeof f.fingerprint !== 'string') continue
+    const views = amount(f.pageViews)
+    lines.push([
+      '',
+      `${f.newInCanary === true ? 'new in canary' : 'canary error'}: ${printable(f.fingerprint)} (${count(views)} page view${views === 1 ? '' : 's'})`,
+    ])
+  }
+  return lines
+}
+
 /** One rollout in detail (`status <id>`, and the answer to every command). */
 export function formatStatus(s: RolloutStatus, now = Date.now()): string {
   const match = s.spec.match ?? {}
@@ -123,6 +211,9 @@ export function formatStatus(s: RolloutStatus, now = Date.now()): string {
     ['eta', etaLine(s, now)],
     ['decision', decisionLine(s.lastDecision)],
     ...ringLines(s.lastDecision).map((line): [string, string] => ['', line]),
+    ['server', serverLine(s)],
+    ['4xx', clientErrorLine(s.lastDecision)],
+    ...rumLines(s.lastDecision),
     ['stable', s.spec.stable],
     ['canary', s.spec.canary],
     ['match', `host ${match.host ?? 'any'}, path ${match.pathPrefix ?? '/'}`],

@@ -4,7 +4,7 @@
  * controller decision, which test/node/cli.test.ts's worker (no metrics source) never makes.
  */
 import { describe, expect, it } from 'vitest'
-import { type RolloutStatus, formatStatus } from '../../scripts/cli/format.ts'
+import { type RolloutStatus, formatStatus, vitalRating } from '../../scripts/cli/format.ts'
 
 const NOW = Date.parse('2026-03-01T12:00:00.000Z')
 
@@ -109,5 +109,89 @@ describe('formatStatus with rings', () => {
     )
     const without = formatStatus(status({ lastDecision: { kind: 'hold', reason: 'x', at: '2026-03-01T11:59:00.000Z', data: { verdict: 'hold' } } }), NOW)
     expect(without).toMatch(/\n {2}decision {2}hold at [^\n]*: x\n {2}stable /)
+  })
+})
+
+/** A last decision as the controller writes it for a rollout with real-user signals (src/core/judge/signals.ts). */
+const rumDecision = (rum: Record<string, unknown> | undefined) => ({
+  kind: 'hold' as const,
+  reason: 'healthy; baking, 3 min left',
+  at: '2026-03-01T11:59:00.000Z',
+  data: {
+    verdict: 'healthy',
+    numbers: { windowStableRequests: 900, windowStableErrors: 3, windowCanaryRequests: 100, windowCanaryErrors: 2, latencyStable: 110.4, latencyCanary: 152 },
+    clientErrors: { stable: { requests: 900, errors: 12 }, canary: { requests: 100, errors: 5 } },
+    ...(rum ? { rum } : {}),
+  },
+})
+
+const rum = {
+  injection: { stable: { injected: 400, csp: 0 }, canary: { injected: 36, csp: 4 } },
+  window: { stable: { pageViews: 1200, errored: 6 }, canary: { pageViews: 130, errored: 4 } },
+  pageViews: { stable: 5400, canary: 610 },
+  vitals: {
+    stable: { lcp: { p75: 2100, n: 900 }, inp: { p75: 180, n: 700 }, cls: { p75: 0.05, n: 900 } },
+    canary: { lcp: { p75: 2900, n: 100 }, inp: { p75: 520, n: 80 } },
+  },
+  canaryErrors: [
+    { fingerprint: 'TypeError: <script>alert(1)</script>\u001b[2J at /app.js:12', pageViews: 37, newInCanary: true },
+    { fingerprint: 'ReferenceError: gtag is not defined at /vendor.js:1', pageViews: 1, newInCanary: false },
+  ],
+  stableErrors: [{ fingerprint: 'ReferenceError: gtag is not defined at /vendor.js:1', pageViews: 41 }],
+}
+
+describe('formatStatus with real-user signals and 4xx', () => {
+  const spec = { ...status().spec, judge: { latency: { quantile: 'p95' } } } as unknown as RolloutStatus['spec']
+
+  it("prints the server's figures, the 4xx and the real-user block after the decision, stable / canary", () => {
+    const lines = formatStatus(status({ spec, rings: {}, lastDecision: rumDecision(rum) }), NOW).split('\n')
+    const at = lines.findIndex((l) => l.startsWith('  decision  hold at'))
+    expect(lines.slice(at + 1, at + 7)).toEqual([
+      '  server    requests stable 900 / canary 100, 5xx 0.33 % / 2 %, p95 110 ms / 152 ms',
+      '  4xx       stable 12 of 900 requests (1.33 %) / canary 5 of 100 (5 %)',
+      '  real-user page views stable 1200 / canary 130 (since the release began 5400 / 610), with an error 0.5 % / 3.08 %; ' +
+        'LCP p75 2100 ms (good) / 2900 ms (needs improvement); INP p75 180 ms (good) / 520 ms (poor); CLS p75 0.05 (good) / -',
+      '            left without the RUM script for their CSP: stable 0 / canary 4 HTML answers',
+      // A fingerprint is the page's text: it reaches the terminal without its control characters.
+      '            new in canary: TypeError: <script>alert(1)</script>?[2J at /app.js:12 (37 page views)',
+      '            canary error: ReferenceError: gtag is not defined at /vendor.js:1 (1 page view)',
+    ])
+    expect(lines[at + 7]).toMatch(/^ {2}stable {4}https:/)
+  })
+
+  it('prints no real-user line without beacons, and neither 4xx nor server lines for a decision without them', () => {
+    const text = formatStatus(status({ spec, rings: {}, lastDecision: rumDecision(undefined) }), NOW)
+    expect(row(text, 'server')).toHaveLength(1)
+    expect(row(text, '4xx')).toHaveLength(1)
+    expect(text).not.toMatch(/real-user|page view|new in canary|LCP/)
+    const bare = formatStatus(
+      status({ rings: {}, lastDecision: { kind: 'hold', reason: 'x', at: '2026-03-01T11:59:00.000Z', data: { verdict: 'hold' } } }),
+      NOW,
+    )
+    expect(bare).toMatch(/\n {2}decision {2}hold at [^\n]*: x\n {2}stable /)
+  })
+
+  it('shows what is missing or malformed as a dash, and prints no CSP line while nothing was left untagged', () => {
+    const odd = {
+      injection: { stable: { injected: 3, csp: 0 }, canary: { injected: 3, csp: 0 } },
+      window: { stable: { pageViews: 'many', errored: 0 }, canary: { pageViews: 0, errored: 0 } },
+      vitals: { stable: { lcp: { p75: 4100, n: 3 } }, canary: null },
+      canaryErrors: [null, { fingerprint: 5 }, { fingerprint: 'Error: x'.padEnd(400, 'y'), pageViews: 2 }],
+    }
+    const lines = formatStatus(status({ spec, rings: {}, lastDecision: rumDecision(odd) }), NOW).split('\n')
+    expect(lines.filter((l) => l.startsWith('  real-user '))).toEqual([
+      '  real-user page views stable - / canary 0, with an error - / -; LCP p75 4100 ms (poor) / -',
+    ])
+    expect(lines.some((l) => l.includes('CSP'))).toBe(false)
+    const errors = lines.filter((l) => l.includes('canary error:'))
+    expect(errors).toHaveLength(1)
+    expect(errors[0]!.length).toBeLessThan(360)
+    expect(errors[0]).toMatch(/^ {12}canary error: Error: xy+… \(2 page views\)$/)
+  })
+
+  it('rates vitals as web.dev does', () => {
+    expect([2500, 2501, 4000, 4001].map((v) => vitalRating('lcp', v))).toEqual(['good', 'needs improvement', 'needs improvement', 'poor'])
+    expect([200, 500, 501].map((v) => vitalRating('inp', v))).toEqual(['good', 'needs improvement', 'poor'])
+    expect([0.1, 0.25, 0.26].map((v) => vitalRating('cls', v))).toEqual(['good', 'needs improvement', 'poor'])
   })
 })
