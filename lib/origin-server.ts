@@ -11,6 +11,8 @@
  *   /cookies             two Set-Cookie headers
  *   /download/:bytes     a streamed body of that many bytes
  *   /sse/:id             one event now, the rest after GET /release/:id
+ *   /html?h=JSON         an HTML page with the response headers in the JSON object (default text/html)
+ *   /html-held/:id       an HTML page whose <head> is sent now and the rest after GET /release/:id
  *   /ws                  WebSocket echo, prefixing each message with the label
  */
 import { createServer, type IncomingMessage, type Server, type ServerResponse } from 'node:http'
@@ -46,7 +48,7 @@ function echo(label: string, req: IncomingMessage, res: ServerResponse) {
 }
 
 export async function startOrigin(label: string, port = 0): Promise<Origin> {
-  const waiting = new Map<string, ServerResponse>()
+  const waiting = new Map<string, { res: ServerResponse; last: string }>()
   const server: Server = createServer((req, res) => {
     const url = new URL(req.url ?? '/', 'http://origin')
     const [, route, arg] = url.pathname.split('/')
@@ -81,15 +83,25 @@ export async function startOrigin(label: string, port = 0): Promise<Origin> {
         }
         return pump()
       }
+      case 'html': {
+        const headers = { 'content-type': 'text/html; charset=utf-8', ...(JSON.parse(url.searchParams.get('h') ?? '{}') as Record<string, string>) }
+        res.writeHead(200, { 'x-origin': label, ...headers })
+        return res.end(`<!doctype html><html><head><title>${label}</title></head><body><p>${label} page</p></body></html>`)
+      }
+      case 'html-held':
+        res.writeHead(200, { 'x-origin': label, 'content-type': 'text/html' })
+        res.write(`<!doctype html><html><head><title>${label}</title></head><body>${'<p>filler</p>'.repeat(2000)}`)
+        waiting.set(arg ?? '', { res, last: '<p>last</p></body></html>' })
+        return
       case 'sse':
         res.writeHead(200, { 'x-origin': label, 'content-type': 'text/event-stream', 'cache-control': 'no-cache' })
         res.write(`data: first from ${label}\n\n`)
-        waiting.set(arg ?? '', res)
+        waiting.set(arg ?? '', { res, last: 'data: last\n\n' })
         return
       case 'release': {
         const held = waiting.get(arg ?? '')
         waiting.delete(arg ?? '')
-        held?.end('data: last\n\n')
+        held?.res.end(held.last)
         res.writeHead(held ? 200 : 404, { 'x-origin': label })
         return res.end()
       }
@@ -106,7 +118,7 @@ export async function startOrigin(label: string, port = 0): Promise<Origin> {
     url: `http://127.0.0.1:${actual}`,
     close: () =>
       new Promise<void>((resolve) => {
-        for (const res of waiting.values()) res.destroy()
+        for (const { res } of waiting.values()) res.destroy()
         wss.close()
         server.closeAllConnections()
         server.close(() => resolve())

@@ -19,15 +19,16 @@ const PUBLISH_RETRY_MS = 2_000
 const KV_PUT_TIMEOUT_MS = 10_000
 
 /**
- * A rollout as the edge gets it. Hooks and notify settings stay in the coordinator: the edge has no use for them,
- * every isolate holds the document, and a webhook URL (Slack's carries its token) is a credential. The edge defaults
- * both to none, which is what it is sent. Until its
- * pre-rollout hooks say go, a release's canary is published at weight 0: `start` sets the step's weight at once.
+ * A rollout as the edge gets it (`EdgeRollout`): the schedule, the judge, analysis, hooks and notify settings stay
+ * in the coordinator. The edge has no use for them, every isolate holds the document, and a webhook URL (Slack's
+ * carries its token) is a credential. Until its pre-rollout hooks say go, a release's canary is published at weight
+ * 0: `start` sets the step's weight at once.
  */
 function edgeEntry(spec: RolloutSpec, state: RolloutState): PublishedConfig['rollouts'][number] {
+  const { schedule: _s, judge: _j, analysis: _a, notify: _n, hooks: _h, hookFailuresBeforePause: _f, ...routing } = spec
   const waiting = awaitingPreRollout(spec, state)
   const weight = waiting ? 0 : state.weight
-  return { ...spec, hooks: [], notify: {}, weight, rings: waiting ? {} : (state.rings ?? {}), ...(state.release ? { release: state.release } : {}) }
+  return { ...routing, weight, rings: waiting ? {} : (state.rings ?? {}), ...(state.release ? { release: state.release } : {}) }
 }
 
 /** The document the edge reads: every rollout's spec with its current weight, rings and release. */

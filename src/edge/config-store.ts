@@ -17,7 +17,7 @@
 import { type CompiledConfig, compileConfig } from '../core/config/compile.ts'
 import { MAX_ROLLOUTS } from '../core/config/limits.ts'
 import { type Rejection, parseConfig } from '../core/config/published.ts'
-import type { Rollout } from '../core/config/schema.ts'
+import type { EdgeRollout } from '../core/config/routing.ts'
 import { logOnce } from '../shared/log.ts'
 // The file rather than the contract's index: the edge bundle has no use for the admin API's schemas.
 import { CONFIG_KEY } from '../contract/published.ts'
@@ -148,7 +148,7 @@ export class ConfigStore {
    * had; for an entry with none, the `[vars]` default at weight 0, as when a whole document is refused.
    * Last good versions never take the total past the limit, however the documents before this one were built.
    */
-  #standIns(rejected: Rejection[], accepted: number): Rollout[] {
+  #standIns(rejected: Rejection[], accepted: number): EdgeRollout[] {
     const last = new Map((this.#lastGood?.config.rollouts ?? []).map((c) => [c.rollout.id, c.rollout]))
     const kept = [...new Set(rejected.map((r) => r.rollout))].map((id) => (id === undefined ? undefined : last.get(id)))
     const standIns = kept.filter((r) => r !== undefined).slice(0, MAX_ROLLOUTS - accepted)

@@ -5,7 +5,7 @@
  */
 import * as z from 'zod/mini'
 import { type CompiledConfig, compileConfig } from '../core/config/compile.ts'
-import { Rollout } from '../core/config/schema.ts'
+import { EdgeRollout } from '../core/config/routing.ts'
 import { logOnce } from '../shared/log.ts'
 
 export const DEFAULT_ROLLOUT_ID = 'default'
@@ -16,7 +16,7 @@ export interface FallbackVars {
 }
 
 export function fallbackConfig(vars: FallbackVars): CompiledConfig | undefined {
-  const r = z.safeParse(Rollout, { id: DEFAULT_ROLLOUT_ID, stable: vars.STABLE_ORIGIN, canary: vars.CANARY_ORIGIN ?? vars.STABLE_ORIGIN, weight: 0 })
+  const r = z.safeParse(EdgeRollout, { id: DEFAULT_ROLLOUT_ID, stable: vars.STABLE_ORIGIN, canary: vars.CANARY_ORIGIN ?? vars.STABLE_ORIGIN, weight: 0 })
   if (r.success) return compileConfig({ rollouts: [r.data] })
   logOnce('fallback-invalid', { detail: 'STABLE_ORIGIN / CANARY_ORIGIN vars are missing or not http(s) origins' })
   return undefined

@@ -7,7 +7,7 @@
  * prefix test is all the request path needs, and every byte here ships to
  * every request.
  */
-import { RESERVED_PREFIX } from '../core/config/schema.ts'
+import { RESERVED_PREFIX } from '../core/config/routing.ts'
 import { logOnce } from '../shared/log.ts'
 import { problem } from '../shared/problem.ts'
 import { ConfigStore } from './config-store.ts'

@@ -8,7 +8,7 @@
  * for a browser, else a hash of client IP + User-Agent for cookie-less clients.
  */
 import type { CompiledRollout } from '../config/compile.ts'
-import type { Cohort } from '../config/schema.ts'
+import type { Cohort } from '../config/routing.ts'
 import { type RequestView, lazyAddress } from '../audience/match.ts'
 import { ringOf } from '../audience/rings.ts'
 import { bucketOf, inCanary, murmur3 } from './hash.ts'

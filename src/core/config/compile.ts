@@ -6,10 +6,10 @@
  * per request.
  */
 import { type CompiledRing, compileRings } from '../audience/rings.ts'
-import { type Cohort, type PublishedConfig, type Rollout, toBasisPoints } from './schema.ts'
+import { type Cohort, type EdgeRollout, type PublishedConfig, toBasisPoints } from './routing.ts'
 
 export interface CompiledRollout {
-  readonly rollout: Rollout
+  readonly rollout: EdgeRollout
   /** Everyone's weight; `rings` may give a ring's visitors more. */
   readonly weightBp: number
   /** Audience rings, highest weight first (src/core/audience/rings.ts); empty for a rollout without them. */
@@ -47,7 +47,7 @@ const escapeRegExp = (s: string) => s.replace(/[.*+?^${}()|[\]\\]/g, '\\$&')
 /** One case-insensitive alternation: a single regex test per request instead of a lower-cased copy and N searches. */
 const botPattern = (substrings: readonly string[]) => (substrings.length ? new RegExp(substrings.map(escapeRegExp).join('|'), 'i') : null)
 
-export function compileRollout(rollout: Rollout): CompiledRollout {
+export function compileRollout(rollout: EdgeRollout): CompiledRollout {
   const hostOk = hostMatcher(rollout.match.host)
   const prefix = rollout.match.pathPrefix ?? '/'
   return {

@@ -7,7 +7,7 @@
  */
 import * as z from 'zod/mini'
 import { MAX_ROLLOUTS } from './limits.ts'
-import { type PublishedConfig, Rollout } from './schema.ts'
+import { EdgeRollout, type PublishedConfig } from './routing.ts'
 
 /** Why the edge refused an entry of the document, or the whole document. */
 export interface Rejection {
@@ -41,7 +41,7 @@ export function parseConfig(text: string): ParseResult {
   const ids = entries.map(idOf)
   const named = new Map<string, number>()
   for (const id of ids) if (id !== undefined) named.set(id, (named.get(id) ?? 0) + 1)
-  const rollouts: Rollout[] = []
+  const rollouts: EdgeRollout[] = []
   const rejected: Rejection[] = []
   entries.forEach((entry, i) => {
     const id = ids[i]
@@ -52,10 +52,10 @@ export function parseConfig(text: string): ParseResult {
   return { ok: true, config: { rollouts }, rejected }
 }
 
-function parseEntry(entry: unknown, i: number, duplicate: boolean): { ok: true; rollout: Rollout } | { ok: false; error: string } {
+function parseEntry(entry: unknown, i: number, duplicate: boolean): { ok: true; rollout: EdgeRollout } | { ok: false; error: string } {
   if (i >= MAX_ROLLOUTS) return { ok: false, error: `rollouts.${i}: past the ${MAX_ROLLOUTS} rollouts the edge accepts` }
   if (duplicate) return { ok: false, error: `rollouts.${i}.id: another entry has the same id` }
-  const r = z.safeParse(Rollout, entry)
+  const r = z.safeParse(EdgeRollout, entry)
   if (r.success) return { ok: true, rollout: r.data }
   return { ok: false, error: r.error.issues.map((issue) => `${['rollouts', i, ...issue.path].join('.')}: ${issue.message}`).join('; ') }
 }

@@ -248,6 +248,7 @@ export function judgeSignals(prevIn: SignalState | undefined, w: SignalWindow | 
           stable: mergeFingerprints(state.fingerprints.stable, rum.stable.fingerprints),
           canary: mergeFingerprints(state.fingerprints.canary, rum.canary.fingerprints),
         },
+        lastCanaryPageViewAt: rum.canary.requests > 0 ? opts.end : state.lastCanaryPageViewAt,
       }
       const js = cfg.rum.jsErrors
       if (js.enabled && opts.pooled) notes.push('JavaScript error test not applied: audience rings are in force (cohorts differ in audience)')
@@ -293,7 +294,8 @@ export function judgeSignals(prevIn: SignalState | undefined, w: SignalWindow | 
       holds.push(`not enough page views: ${short.map((c) => `${c} ${state.pageViews[c]}`).join(', ')} of ${min} needed per cohort (real-user signals are on)`)
   }
 
-  const verdict: VerdictKind | null = alarms.length ? 'rollback' : holds.length ? 'hold' : opts.rum || ce ? 'healthy' : null
+  const judged = opts.rum || (cfg.clientErrors.enabled && ce !== undefined)
+  const verdict: VerdictKind | null = alarms.length ? 'rollback' : holds.length ? 'hold' : judged ? 'healthy' : null
   return { verdict, reasons: [...alarms, ...holds, ...notes], numbers, state, details }
 }
 
