@@ -7,14 +7,14 @@
  */
 import { env } from 'cloudflare:workers'
 import { sign } from 'hono/utils/jwt/jwt'
-import { afterEach, beforeEach, describe, expect, inject, it } from 'vitest'
+import { describe, expect, inject, it } from 'vitest'
 import { coordinator } from '../../src/control/client.ts'
 import type { HistoryEntry, RolloutStatus, SeriesPoint } from '../../src/contract/index.ts'
 import * as client from '../../src/dashboard/client/index.ts'
 import { clientConfig } from '../../src/dashboard/commands.ts'
 import { call, create } from '../support/admin.ts'
 import { ACCESS_AUD, ADMIN_TOKEN, READ_TOKEN } from '../support/tokens.ts'
-import { FakeDoc, type FakeEl, assertNoInjection, fakePage, openDashboard, scriptOf, shellHtml } from './fake-page.ts'
+import { type FakeEl, assertNoInjection, fakePage, openDashboard, scriptOf, shellHtml, useFakeDocument } from './fake-page.ts'
 
 const CLIENT_CONFIG = clientConfig()
 // The client's parts call each other by plain names, which the served script declares; for the calls made here,
@@ -24,14 +24,7 @@ Object.assign(globalThis, client)
 // ---- units -------------------------------------------------------------------
 
 describe('rendering functions', () => {
-  let doc: FakeDoc
-  beforeEach(() => {
-    doc = new FakeDoc()
-    ;(globalThis as unknown as { document: FakeDoc }).document = doc
-  })
-  afterEach(() => {
-    delete (globalThis as unknown as { document?: FakeDoc }).document
-  })
+  const doc = useFakeDocument()
 
   const evil = '<script>alert(1)</script><img src=x onerror=alert(2)>'
 
@@ -60,7 +53,7 @@ describe('rendering functions', () => {
       data: { [evil]: evil, numbers: { canaryErrorRate: 0.0123456, stableP95: null, windows: 12 }, list: [1, 2] },
     }
     const li = client.renderEntry(entry) as unknown as FakeEl
-    assertNoInjection(doc)
+    assertNoInjection(doc())
     const texts = [...li.texts()]
     expect(texts).toContain(evil)
     expect(texts).toContain(`operator ${evil}`)
@@ -84,7 +77,7 @@ describe('rendering functions', () => {
     expect([...li.texts()]).toEqual(['web', evil, evil, '12.5 %'])
     const p = client.renderProblem({ title: evil, status: 400, detail: evil, errors: [{ field: evil, message: evil }] }) as unknown as FakeEl
     expect(p.textContent).toBe(`${evil} (400) ${evil}${evil}: ${evil}`)
-    assertNoInjection(doc)
+    assertNoInjection(doc())
   })
 
   it('formats numbers, durations and the time left in a step', () => {
@@ -133,7 +126,7 @@ describe('rendering functions', () => {
     expect(rings[0]!.find((el) => el.getAttribute('class') === 'ring-label')[0]!.kids).toEqual([evil])
     expect([...items[1]!.texts()]).toEqual(['5 %', '5 min'])
     expect(client.stepText(ringed())).toBe('3 of 4 · ring nz · 25 %')
-    assertNoInjection(doc)
+    assertNoInjection(doc())
   })
 
   it("shows each ring's weight beside everyone's, hidden while no ring is in force", () => {
@@ -148,7 +141,7 @@ describe('rendering functions', () => {
     ])
     expect(el.textContent).toMatch(/everyone else 5 %$/)
     expect((client.renderRingWeights(ringed({ rings: {} })) as unknown as FakeEl).getAttribute('hidden')).toBe('')
-    assertNoInjection(doc)
+    assertNoInjection(doc())
   })
 
   it("draws each ring's verdict with its own numbers, apart from the decision's other data", () => {
@@ -190,7 +183,7 @@ describe('rendering functions', () => {
     expect(items[1]!.find((el) => el.getAttribute('class') === 'reason')).toHaveLength(0)
     expect(client.renderRingVerdicts(undefined)).toBeNull()
     expect(client.renderRingVerdicts({ only: 1 })).toBeNull()
-    assertNoInjection(doc)
+    assertNoInjection(doc())
   })
 
   const point = (at: number, over: Partial<SeriesPoint> = {}): SeriesPoint => ({

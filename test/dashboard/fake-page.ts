@@ -5,7 +5,7 @@
  * dashboard's client tests.
  */
 import { exports } from 'cloudflare:workers'
-import { expect } from 'vitest'
+import { afterEach, beforeEach, expect } from 'vitest'
 import { clientConfig } from '../../src/dashboard/commands.ts'
 
 const CLIENT_CONFIG = clientConfig()
@@ -264,4 +264,17 @@ export function assertNoInjection(doc: FakeDoc) {
       if (name === 'href' || name === 'src') expect(value, `${name}=${value}`).toMatch(/^#/)
     }
   }
+}
+
+/** A fresh fake document as `globalThis.document` for each test of the enclosing suite (the rendering units reach it through `page()`). */
+export function useFakeDocument(): () => FakeDoc {
+  let doc = new FakeDoc()
+  beforeEach(() => {
+    doc = new FakeDoc()
+    ;(globalThis as unknown as { document: FakeDoc }).document = doc
+  })
+  afterEach(() => {
+    delete (globalThis as unknown as { document?: FakeDoc }).document
+  })
+  return () => doc
 }

@@ -5,6 +5,7 @@
  */
 import { describe, expect, it } from 'vitest'
 import { type RolloutStatus, formatStatus, vitalRating } from '../../scripts/cli/format.ts'
+import { clientErrors, rumOf, serverNumbers } from '../dashboard/rum-data.ts'
 
 const NOW = Date.parse('2026-03-01T12:00:00.000Z')
 
@@ -112,33 +113,16 @@ describe('formatStatus with rings', () => {
   })
 })
 
-/** A last decision as the controller writes it for a rollout with real-user signals (src/core/judge/signals.ts). */
+/** A last decision as the controller writes it for a rollout with real-user signals, or without (`rum` undefined). */
 const rumDecision = (rum: Record<string, unknown> | undefined) => ({
   kind: 'hold' as const,
   reason: 'healthy; baking, 3 min left',
   at: '2026-03-01T11:59:00.000Z',
-  data: {
-    verdict: 'healthy',
-    numbers: { windowStableRequests: 900, windowStableErrors: 3, windowCanaryRequests: 100, windowCanaryErrors: 2, latencyStable: 110.4, latencyCanary: 152 },
-    clientErrors: { stable: { requests: 900, errors: 12 }, canary: { requests: 100, errors: 5 } },
-    ...(rum ? { rum } : {}),
-  },
+  data: { verdict: 'healthy', numbers: serverNumbers, clientErrors, ...(rum ? { rum } : {}) },
 })
 
-const rum = {
-  injection: { stable: { injected: 400, csp: 0 }, canary: { injected: 36, csp: 4 } },
-  window: { stable: { pageViews: 1200, errored: 6 }, canary: { pageViews: 130, errored: 4 } },
-  pageViews: { stable: 5400, canary: 610 },
-  vitals: {
-    stable: { lcp: { p75: 2100, n: 900 }, inp: { p75: 180, n: 700 }, cls: { p75: 0.05, n: 900 } },
-    canary: { lcp: { p75: 2900, n: 100 }, inp: { p75: 520, n: 80 } },
-  },
-  canaryErrors: [
-    { fingerprint: 'TypeError: <script>alert(1)</script>\u001b[2J at /app.js:12', pageViews: 37, newInCanary: true },
-    { fingerprint: 'ReferenceError: gtag is not defined at /vendor.js:1', pageViews: 1, newInCanary: false },
-  ],
-  stableErrors: [{ fingerprint: 'ReferenceError: gtag is not defined at /vendor.js:1', pageViews: 41 }],
-}
+// A fingerprint is the page's text: markup, and a terminal escape (clear screen).
+const rum = rumOf('TypeError: <script>alert(1)</script>\u001b[2J at /app.js:12')
 
 describe('formatStatus with real-user signals and 4xx', () => {
   const spec = { ...status().spec, judge: { latency: { quantile: 'p95' } } } as unknown as RolloutStatus['spec']
