@@ -2,12 +2,12 @@
  * @module
  * `npm run bench`: the edge request path, side by side with a pass-through
  * worker (bare), the cheapest equally transparent proxy (floor) and a naive
- * KV-per-request splitter, plus the assignment hot path in isolation and the
- * deployable bundles' sizes.
+ * KV-per-request splitter, plus the assignment hot path in isolation, the
+ * deployable bundles' sizes and the cost of the RUM script tag (rum-phase.ts).
  *
  *   node bench/run.ts [--rounds N] [--seconds S] [--serial-seconds S] [--connections C]
- *                     [--warmup S] [--path /status/200] [--via-entry] [--skip-micro] [--quick]
- *                     [--against REF]
+ *                     [--warmup S] [--path /status/200] [--via-entry] [--skip-micro] [--skip-rum]
+ *                     [--quick] [--against REF]
  *
  * `--against REF` adds the edge worker as built from git commit REF (target
  * `sluice@REF`) to the same alternating rounds: a before/after comparison
@@ -32,6 +32,7 @@ import { buildBundle, buildBundleAt } from './bundle.ts'
 import { type LoadResult, requestMix, runLoad } from './load.ts'
 import type { MicroResult } from './micro.ts'
 import type { OriginPorts } from './origin-thread.ts'
+import { type RumResult, rumPlannedSeconds, runRumPhase } from './rum-phase.ts'
 import { median } from './stats.ts'
 import { type Target, startSluice, startTargets } from './targets.ts'
 
@@ -52,6 +53,7 @@ const { values: flags } = parseArgs({
     weight: { type: 'string', default: '10' },
     'via-entry': { type: 'boolean', default: false },
     'skip-micro': { type: 'boolean', default: false },
+    'skip-rum': { type: 'boolean', default: false },
     quick: { type: 'boolean', default: false },
     against: { type: 'string' },
   },
@@ -71,6 +73,7 @@ const cfg = {
   path: flags.path,
   weight: Number(flags.weight),
   viaEntry: flags['via-entry'],
+  rum: !flags['skip-rum'],
 }
 
 // ---- clean-up: everything started registers how to stop it ----
@@ -93,7 +96,8 @@ for (const sig of ['SIGINT', 'SIGTERM'] as const) {
 }
 
 // Whatever happens, the run ends: a generous bound on the planned duration.
-const plannedS = 40 + 3 * cfg.warmup + cfg.rounds * (flags.against === undefined ? 3 : 4) * (cfg.seconds + cfg.serialSeconds + 1)
+const plannedS =
+  40 + 3 * cfg.warmup + cfg.rounds * (flags.against === undefined ? 3 : 4) * (cfg.seconds + cfg.serialSeconds + 1) + (cfg.rum ? rumPlannedSeconds(cfg) : 0)
 const watchdog = setTimeout(() => {
   console.error(`watchdog: still running after ${plannedS * 2} s, giving up`)
   void stopAll().finally(() => process.exit(2))
@@ -205,7 +209,8 @@ async function main() {
   )
   log(`worker built from ${machine.tree}`)
   log(
-    `plan: ${cfg.rounds} rounds x ${flags.against === undefined ? 4 : 5} targets x (${cfg.seconds} s at ${cfg.connections} connections + ${cfg.serialSeconds} s at 1 connection), GET ${cfg.path}, weight ${cfg.weight} %, ${cfg.viaEntry ? "via Miniflare's entry worker" : 'direct sockets'}`,
+    `plan: ${cfg.rounds} rounds x ${flags.against === undefined ? 4 : 5} targets x (${cfg.seconds} s at ${cfg.connections} connections + ${cfg.serialSeconds} s at 1 connection), GET ${cfg.path}, weight ${cfg.weight} %, ${cfg.viaEntry ? "via Miniflare's entry worker" : 'direct sockets'}` +
+      (cfg.rum ? `; then RUM: ${cfg.rounds} rounds x 2 targets x 2 paths, the same run lengths` : ''),
   )
 
   const tmp = await mkdtemp(join(os.tmpdir(), 'sluice-bench-'))
@@ -213,7 +218,12 @@ async function main() {
   // Miniflare's own SIGINT hook stops workerd and exits at once, before the stops above have run.
   process.once('exit', () => rmSync(tmp, { recursive: true, force: true }))
 
-  log('\n[1/4] bundles: wrangler deploy --dry-run (as shipped, and --minify)')
+  // Phases are numbered as they run: the micro-benchmark and the RUM phase may be skipped.
+  const phases = 3 + (flags['skip-micro'] ? 0 : 1) + (cfg.rum ? 1 : 0)
+  let phase = 0
+  const step = (what: string) => log(`\n[${++phase}/${phases}] ${what}`)
+
+  step('bundles: wrangler deploy --dry-run (as shipped, and --minify)')
   const kib = (n: number) => `${(n / 1024).toFixed(1)} KiB`
   const [shipped, minified, control, against] = await Promise.all([
     buildBundle(join(tmp, 'shipped'), false, abort.signal),
@@ -245,13 +255,13 @@ async function main() {
 
   let micro: MicroResult[] = []
   if (!flags['skip-micro']) {
-    log('\n[2/4] micro-benchmark (Node, own process)')
+    step('micro-benchmark (Node, own process)')
     micro = await runMicroChild(flags.quick)
     log('  CPU time per call, median of runs (min run; wall-clock median)')
     for (const m of micro) log(`  ${m.name.padEnd(46)} ${fmt(m.nsPerOp, 0).padStart(6)} ns/op  (min ${fmt(m.minNs, 0)}; wall ${fmt(m.wallNs, 0)})`)
   }
 
-  log('\n[3/4] start origins and workers, check them')
+  step('start origins and workers, check them')
   const origins = await startOrigins()
   const targetOptions = { sluiceBundle: shipped.path, stable: origins.stable, canary: origins.canary, weight: cfg.weight, viaEntry: cfg.viaEntry }
   const targets = await startTargets(targetOptions)
@@ -272,7 +282,7 @@ async function main() {
   }
   for (const t of targets) await runLoad(t.url, { connections: cfg.connections, seconds: cfg.warmup, requests })
 
-  log(`\n[4/4] load: ${cfg.rounds} alternating rounds`)
+  step(`load: ${cfg.rounds} alternating rounds`)
   const samples = new Map<string, Sample[]>(targets.map((t) => [t.name, []]))
   for (let round = 0; round < cfg.rounds; round++) {
     // Rotate the order so no target always runs right after a given other one.
@@ -377,8 +387,16 @@ async function main() {
   log(
     `  ${verdict(minified.gzipBytes / 1024 <= GOAL.gzipKiB)} edge worker bundle <= ${GOAL.gzipKiB} KiB gzip: ${kib(minified.gzipBytes)} (minified; the control worker, off the request path: ${control instanceof Error ? 'did not build' : kib(control.gzipBytes)})`,
   )
-  const failures = summary.reduce((a, s) => a + s.failures, 0)
+  let failures = summary.reduce((a, s) => a + s.failures, 0)
   if (failures) log(`  WARNING: ${failures} non-2xx responses or errors during load; see the per-round lines`)
+
+  let rum: RumResult | undefined
+  if (cfg.rum) {
+    step(`RUM: the cost of injection, rum-off and rum-on (same bundle) on an HTML page and a non-HTML answer, ${cfg.rounds} alternating rounds`)
+    rum = await runRumPhase({ ...targetOptions, ...origins.pages }, cfg, log, (stop) => stops.push(stop))
+    failures += rum.failures
+    if (rum.failures) log(`  WARNING: ${rum.failures} non-2xx responses or errors during the RUM phase; see the per-round lines`)
+  }
 
   const out = join(HERE, 'out')
   await mkdir(out, { recursive: true })
@@ -391,6 +409,7 @@ async function main() {
     micro,
     summary,
     samples: Object.fromEntries(samples),
+    rum,
   }
   await writeFile(join(out, 'last-run.json'), `${JSON.stringify(record, null, 2)}\n`)
   log(`\nraw figures: ${join('bench', 'out', 'last-run.json')}`)

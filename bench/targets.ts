@@ -48,6 +48,8 @@ export interface TargetOptions {
   viaEntry: boolean
   /** Open a DevTools inspector on each workerd (profile.ts); it costs a little, so never while benchmarking. */
   inspect?: boolean
+  /** The published rollout's `rum` block (Sluice only); absent, the schema's default: off. */
+  rum?: { enabled: boolean; sampleRate?: number }
 }
 
 const ROOT = resolve(dirname(fileURLToPath(import.meta.url)), '..')
@@ -182,7 +184,7 @@ export async function startSluice(o: TargetOptions, name = 'sluice'): Promise<Ta
     o.inspect,
   )
   try {
-    const config = { rollouts: [{ id: 'web', stable: o.stable, canary: o.canary, weight: o.weight }] }
+    const config = { rollouts: [{ id: 'web', stable: o.stable, canary: o.canary, weight: o.weight, ...(o.rum ? { rum: o.rum } : {}) }] }
     await (await sluice.mf.getKVNamespace('SLUICE_KV')).put('config', JSON.stringify(config))
   } catch (err) {
     await sluice.mf.dispose()
