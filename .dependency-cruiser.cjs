@@ -7,6 +7,7 @@
  *   src/edge, src/control, src/admin, src/dashboard
  *                  core, contract, shared and themselves, never each other
  *   src/workers    the two deployables: wires all of the above
+ *   src/rum        the browser's RUM script (built into src/edge/rum/script.generated.ts): the contract and web-vitals only
  *   lib/           what test/ and bench/ share: imports neither (nor scripts/)
  *
  * Core may not import contract: the contract is built on core's types, so the other way round would be a cycle.
@@ -56,6 +57,13 @@ module.exports = {
       severity: 'error',
       from: { path: `^src/${FEATURES}/` },
       to: { path: '^src/', pathNot: ['^src/$1/', '^src/(core|contract|shared)/'] },
+    },
+    {
+      name: 'rum-script-apart',
+      comment: 'the RUM script runs in visitors’ browsers under a 4 KiB budget: the contract (types and limits) and web-vitals, nothing else',
+      severity: 'error',
+      from: { path: '^src/rum/' },
+      to: { pathNot: ['^src/(rum|contract)/', 'node_modules/web-vitals/'] },
     },
     {
       name: 'admin-apart',

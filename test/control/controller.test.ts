@@ -88,6 +88,13 @@ describe('SQL API metrics source', () => {
         latencyMs: { p50: 42, p95: 118, p99: 240 },
         clients: { seen: 3300, failing: 9, fresh: 3299, firstFailures: 9, cappedRequests: 6500 },
       },
+      // The same two queries count 4xx answers, per cohort and per client, for the 4xx test.
+      signals: {
+        clientErrors: {
+          stable: { requests: 90000, errors: 900, clients: { seen: 30000, failing: 300, fresh: 29900, firstFailures: 272, cappedRequests: 59000 } },
+          canary: { requests: 10000, errors: 100, clients: { seen: 3300, failing: 33, fresh: 3289, firstFailures: 30, cappedRequests: 6500 } },
+        },
+      },
     })
     const [req] = await received<{ authorization: string; query: string }>('sql:src-ok')
     expect(req!.authorization).toBe('Bearer ae-token')
@@ -99,7 +106,7 @@ describe('SQL API metrics source', () => {
     expect(clients!.authorization).toBe('Bearer ae-token')
     expect(clients!.query).toContain('GROUP BY cohort, client')
     expect(clients!.query).toContain(`timestamp >= toDateTime(${range.start / 1000 - 600}) AND timestamp < toDateTime(${range.end / 1000})`)
-    expect(clients!.query).toContain(`AND (timestamp >= toDateTime(${range.start / 1000}) OR double3 > 0)`)
+    expect(clients!.query).toContain(`AND (timestamp >= toDateTime(${range.start / 1000}) OR double3 > 0 OR double5 > 0)`)
   })
 
   it('reads an empty result as no traffic, and NaN quantiles as absent', async () => {

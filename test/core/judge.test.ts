@@ -260,6 +260,19 @@ describe('schema', () => {
       srmMinRequests: 1000,
       srmTolerance: 0.1,
       mixture: { thetas: [1.25, 1.5, 2, 3, 5, 10] },
+      clientErrors: { enabled: true, alpha: 0.005, minErrors: 10 },
+      rum: {
+        jsErrors: { enabled: true, alpha: 0.005, minErrors: 5 },
+        vitals: {
+          enabled: true,
+          minPageViews: 100,
+          consecutive: 3,
+          lcp: { maxRatio: 1.25, minDelta: 250 },
+          inp: { maxRatio: 1.25, minDelta: 50 },
+          cls: { maxRatio: 1.5, minDelta: 0.05 },
+        },
+        minPageViews: 200,
+      },
     })
     expect(z.parse(ThresholdConfig, {})).toEqual({ minSuccessRate: 0.99, minRequests: 100, maxFailedChecks: 5, latencyQuantile: 'p99' })
   })

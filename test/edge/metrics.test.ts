@@ -20,8 +20,8 @@ describe('metrics', () => {
     expect(points).toHaveLength(2)
     expect(points[0]).toEqual({
       indexes: ['web/canary'],
-      blobs: ['web', 'canary', 'v2.4.0', 'GET', '4xx', '', '', clientKey('203.0.113.9'), ''],
-      doubles: [404, expect.any(Number), 0, 0],
+      blobs: ['web', 'canary', 'v2.4.0', 'GET', '4xx', '', '', clientKey('203.0.113.9'), '', ''],
+      doubles: [404, expect.any(Number), 0, 0, 1],
     })
     expect(points[1]!.blobs![3]).toBe('POST')
   })
@@ -43,7 +43,7 @@ describe('metrics', () => {
     const res = await sluice({ env: { METRICS: dataset } }).fetch('/echo')
     expect(res.status).toBe(200)
     expect(points).toEqual([
-      { indexes: ['web/canary'], blobs: ['web', 'canary', '', 'GET', 'err', '', '', clientKey(''), ''], doubles: [0, expect.any(Number), 1, 1] },
+      { indexes: ['web/canary'], blobs: ['web', 'canary', '', 'GET', 'err', '', '', clientKey(''), '', ''], doubles: [0, expect.any(Number), 1, 1, 0] },
     ])
   })
 
@@ -51,7 +51,7 @@ describe('metrics', () => {
     await publish(rollout())
     const { points, dataset } = recorder()
     await sluice({ env: { METRICS: dataset } }).fetch('/status/500')
-    expect(points[0]!.doubles).toEqual([500, expect.any(Number), 1, 0])
+    expect(points[0]!.doubles).toEqual([500, expect.any(Number), 1, 0, 0])
     const broken = {
       writeDataPoint: () => {
         throw new Error('AE down')
@@ -74,6 +74,7 @@ describe('metrics', () => {
       country: 'NL',
       client: 'abc123',
       ring: 'nz',
+      rum: 'csp',
     })
     const blob = (k: keyof typeof BLOB) => point.blobs[BLOB[k] - 1]
     const double = (k: keyof typeof DOUBLE) => point.doubles[DOUBLE[k] - 1]
@@ -87,11 +88,12 @@ describe('metrics', () => {
       blob('country'),
       blob('client'),
       blob('ring'),
-    ]).toEqual(['web', 'canary', 'v2', 'GET', '5xx', 'AMS', 'NL', 'abc123', 'nz'])
-    expect([double('status'), double('latencyMs'), double('error'), double('failover')]).toEqual([503, 42, 1, 1])
+      blob('rum'),
+    ]).toEqual(['web', 'canary', 'v2', 'GET', '5xx', 'AMS', 'NL', 'abc123', 'nz', 'csp'])
+    expect([double('status'), double('latencyMs'), double('error'), double('failover'), double('clientError')]).toEqual([503, 42, 1, 1, 0])
     expect(point.blobs).toHaveLength(Object.keys(BLOB).length)
     expect(point.doubles).toHaveLength(Object.keys(DOUBLE).length)
-    expect(decodeRequestPoint(point)).toEqual({ index: 'web/canary', latencyMs: 42, error: true, client: 'abc123', ring: 'nz' })
+    expect(decodeRequestPoint(point)).toEqual({ index: 'web/canary', latencyMs: 42, error: true, clientError: false, client: 'abc123', ring: 'nz', rum: 'csp' })
     expect(decodeRequestPoint(undefined)).toBeUndefined()
     expect(decodeRequestPoint({ indexes: [1], doubles: [] })).toBeUndefined()
   })
