@@ -23,7 +23,9 @@ type JsonSchema = { properties?: Record<string, JsonSchema>; items?: JsonSchema;
 const generate: ToJSONSchemaParams = {
   unrepresentable: 'any',
   override: ({ zodSchema, jsonSchema }) => {
-    if (zodSchema._zod.def.type === 'object') jsonSchema.additionalProperties = false
+    // Every object refuses unknown fields, but one that says otherwise (a decision's free-form `data`).
+    const def = zodSchema._zod.def as { type: string; catchall?: unknown }
+    if (def.type === 'object' && def.catchall === undefined) jsonSchema.additionalProperties = false
   },
 }
 

@@ -12,10 +12,41 @@
 import * as z from 'zod/mini'
 import { Percent, RolloutSpec } from '../core/config/schema.ts'
 import { Eta } from '../core/rollout/eta.ts'
+import type { SignalDetails } from '../core/judge/signals.ts'
 import { type DecisionKind, PHASES } from '../core/rollout/machine.ts'
 
 const Time = z.iso.datetime()
-const Data = z.optional(z.record(z.string(), z.unknown()))
+const perCohort = <T extends z.core.SomeType>(t: T) => z.object({ stable: t, canary: t })
+const Vital = z.object({ p75: z.number(), n: z.int() })
+const Vitals = z.object({ lcp: z.optional(Vital), inp: z.optional(Vital), cls: z.optional(Vital) })
+const Fingerprint = z.object({ fingerprint: z.string(), pageViews: z.int() })
+
+/**
+ * What a decision records of the companion signals (src/core/judge/signals.ts): `clientErrors`, the window's 4xx
+ * answers per cohort; `rum`, with real-user signals on, the page views, those with an error, the vitals' p75 and
+ * the canary's most frequent first errors, marked when stable never showed them.
+ */
+export const DecisionSignals = z.object({
+  clientErrors: z.optional(perCohort(z.object({ requests: z.int(), errors: z.int() }))),
+  rum: z.optional(
+    z.object({
+      /** HTML answers that got the script tag, and those left without it for their CSP. */
+      injection: z.optional(perCohort(z.object({ injected: z.int(), csp: z.int() }))),
+      window: perCohort(z.object({ pageViews: z.int(), errored: z.int() })),
+      /** Since the release began. */
+      pageViews: perCohort(z.int()),
+      vitals: perCohort(Vitals),
+      canaryErrors: z.array(z.extend(Fingerprint, { newInCanary: z.boolean() })),
+      stableErrors: z.array(Fingerprint),
+    }),
+  ),
+})
+
+/** Fails to compile unless the judge's record (SignalDetails) is a valid DecisionSignals: one shape, checked. */
+export type SignalDetailsConform<T extends z.input<typeof DecisionSignals> = SignalDetails> = T
+
+/** A decision's numbers and records: free-form, with the signals' records described. */
+const Data = z.optional(z.looseObject(DecisionSignals.shape))
 
 /** The schedule step a rollout is on, with the end of its bake time. */
 export const StepStatus = z.object({
@@ -112,6 +143,7 @@ export const Problem = z.object({
 
 export type StepStatus = z.output<typeof StepStatus>
 export type LastDecision = z.output<typeof LastDecision>
+export type DecisionSignals = z.output<typeof DecisionSignals>
 export type RolloutStatus = z.output<typeof RolloutStatus>
 export type RolloutList = z.output<typeof RolloutList>
 export type Actor = z.output<typeof Actor>

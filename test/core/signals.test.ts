@@ -11,6 +11,7 @@ import { type ClientCounts, type CohortCounts, initialJudgeState } from '../../s
 import { JudgeConfig, type JudgeConfigInput } from '../../src/core/judge/schema.ts'
 import { type RumCounts, type SignalState, type SignalWindow, isSignalState, judgeSignals, withSignals } from '../../src/core/judge/signals.ts'
 import { decide } from '../../src/core/rollout/decide.ts'
+import { DecisionSignals } from '../../src/contract/responses.ts'
 import { applyCommand, initialState } from '../../src/core/rollout/machine.ts'
 
 const cfg = (over: JudgeConfigInput = {}) => z.parse(JudgeConfig, over)
@@ -90,6 +91,8 @@ describe('the JavaScript error test', () => {
     expect(out.reasons[0]).toContain('new in canary: TypeError: x is undefined at /app.js:12, ')
     expect(out.reasons[0]).not.toContain('new in canary: Error: third party')
     expect(out.details.rum).toMatchObject({ canaryErrors: [{ fingerprint: prints[0]!.fingerprint, newInCanary: true }, { newInCanary: false }] })
+    // What the decision records is what the contract (and the OpenAPI document) says it is.
+    expect(z.safeParse(DecisionSignals, out.details).success).toBe(true)
   })
 
   it('holds, never rolls back, on a third-party error that breaks both cohorts alike', () => {

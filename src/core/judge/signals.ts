@@ -187,6 +187,21 @@ function sequential(prev: SequentialState, w: { stable: CohortCounts; canary: Co
   return { state, alarm: `canary ${t.what} are disproportionate: ${m.test}, most likely ${m.bestTheta}x stable's rate (${counts})`, note: null }
 }
 
+/** What a decision records of the signals (`data.clientErrors`, `data.rum`); the contract's DecisionSignals describes it. */
+export interface SignalDetails {
+  clientErrors?: { stable: CohortTotals; canary: CohortTotals }
+  rum?: {
+    injection?: { stable: Injection; canary: Injection }
+    /** This window's page views and those with an error. */
+    window: Record<'stable' | 'canary', { pageViews: number; errored: number }>
+    /** Page views since the release began. */
+    pageViews: { stable: number; canary: number }
+    vitals: { stable: VitalsSummary; canary: VitalsSummary }
+    canaryErrors: (Fingerprint & { newInCanary: boolean })[]
+    stableErrors: Fingerprint[]
+  }
+}
+
 export interface SignalsOutcome {
   /** The signals' own conclusion; null when nothing was judged. */
   verdict: VerdictKind | null
@@ -194,7 +209,7 @@ export interface SignalsOutcome {
   numbers: Numbers
   state: SignalState
   /** For the decision record and the status: page views, error rates, vitals and the canary's first errors. */
-  details: Record<string, unknown>
+  details: SignalDetails
 }
 
 export interface SignalsOptions {
@@ -214,7 +229,7 @@ export function judgeSignals(prevIn: SignalState | undefined, w: SignalWindow | 
   const holds: string[] = []
   const notes: string[] = []
   let state: SignalState = prev
-  const details: Record<string, unknown> = {}
+  const details: SignalDetails = {}
 
   const ce = w?.clientErrors
   if (cfg.clientErrors.enabled && ce) {
