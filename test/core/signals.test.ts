@@ -144,6 +144,16 @@ describe('the Web Vitals guard', () => {
     expect(out.reasons[0]).toMatch(/^Web Vitals regressed: LCP p75: canary 2800 ms \(needs improvement\) vs stable 2000 ms \(good\), 1.40x/)
   })
 
+  it('stands aside while rings make the cohorts differ in audience', () => {
+    const out = run(
+      repeat(5, () => vitals(2000, 4000)),
+      cfg(),
+      { pooled: true },
+    )
+    expect(out.verdict).toBe('healthy')
+    expect(out.reasons.join()).toMatch(/Web Vitals not compared: audience rings are in force/)
+  })
+
   it('needs both the ratio and the margin, a judged window clears a streak, and too few page views judge nothing', () => {
     expect(run(repeat(5, () => vitals(100, 200))).verdict).toBe('healthy') // 2x but +100 ms
     expect(run([vitals(2000, 2800), vitals(2000, 2800), vitals(2000, 2000), vitals(2000, 2800)]).verdict).toBe('hold')

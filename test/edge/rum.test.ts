@@ -41,6 +41,14 @@ describe('the script tag', () => {
     }
   })
 
+  it('reaches a new visitor with the cohort cookie set on the same answer', async () => {
+    await publish(withRum({ weight: 50 }))
+    const res = await sluice({ newId: () => 'newvisitor01' }).fetch(html(), { headers: browser })
+    expect(await res.text()).toContain(TAG)
+    expect(res.headers.get('set-cookie')).toMatch(/^sluice=newvisitor01;/)
+    expect(res.headers.get('x-sluice-cohort')).toMatch(/^(stable|canary)$/)
+  })
+
   it('leaves everything but a 200 HTML GET byte for byte as the origin sent it', async () => {
     await publish(withRum())
     const cases: [string, RequestInit][] = [
