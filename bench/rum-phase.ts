@@ -63,6 +63,12 @@ export interface RumResult {
   injectedBytes: number
   samples: Record<string, RumSample[]>
   comparisons: RumComparison[]
+  /**
+   * Per round, the HTML delta minus the non-HTML delta (CPU µs/request), in round order, and their median: injection's
+   * cost net of whatever separates the two workerd processes when both do the same work (see RESULTS.md, History).
+   */
+  netDeltas: number[]
+  netDelta: number
   failures: number
 }
 
@@ -189,9 +195,12 @@ export async function runRumPhase(
   const [html, other] = comparisons as [RumComparison, RumComparison]
   // The non-HTML pair differs by a content-type check only: the spread of its per-round deltas is the run's noise.
   const noise = (Math.max(...other.cpuDeltas) - Math.min(...other.cpuDeltas)) / 2
+  const netDeltas = html.cpuDeltas.map((d, i) => d - other.cpuDeltas[i]!)
+  const netDelta = median(netDeltas)
   log(
     `  injected page: ${signed(html.cpuDelta, 1)} us CPU/request (x${fmt(html.cpuRatio, 3)}); non-HTML answer: ${signed(other.cpuDelta, 1)} us (x${fmt(other.cpuRatio, 3)});` +
       ` noise (half the range of the non-HTML per-round deltas): +-${fmt(noise, 1)} us`,
   )
-  return { ...sizes, samples, comparisons, failures }
+  log(`  injected page net of the non-HTML delta (per round, HTML d - non-HTML d): ${signed(netDelta, 1)} us (${netDeltas.map((d) => signed(d, 0)).join(' ')})`)
+  return { ...sizes, samples, comparisons, netDeltas, netDelta, failures }
 }
