@@ -1,11 +1,17 @@
 /**
  * @module
  * A demo origin for `npm start`: a small site (HTML page, CSS, JS, JSON API)
- * visibly labelled with its version, whose error rate and extra latency can be
- * changed while it runs, so you can make a canary bad and watch Sluice react.
+ * visibly labelled with its version, whose error rate, extra latency and
+ * browser-side error rate can be changed while it runs, so you can make a
+ * canary bad and watch Sluice react.
  *
- * Standalone: `node scripts/demo/origin.ts --name canary --port 8082 --error-rate 0.2 --latency-ms 300`
- * At run time: `curl -X POST localhost:8082/__demo/config -d '{"errorRate":0.2,"latencyMs":300}'`
+ * `jsErrorRate` is the bug no server metric sees: that share of page views
+ * throws an uncaught TypeError in the page's own script (`/app.js`), decided
+ * in the browser per page view, while every answer stays 200. Only Sluice's
+ * real-user signals (`rum.enabled`) can catch it.
+ *
+ * Standalone: `node scripts/demo/origin.ts --name canary --port 8082 --error-rate 0.2 --latency-ms 300 --js-error-rate 0.3`
+ * At run time: `curl -X POST localhost:8082/__demo/config -d '{"errorRate":0.2,"latencyMs":300,"jsErrorRate":0.3}'`
  *
  * `npm start` runs each origin this way, as its own child process with an IPC
  * channel (scripts/lib/stack.ts): the origin reports its port and settings
@@ -22,8 +28,12 @@ import { parseArgs } from 'node:util'
 import { WebSocketServer } from 'ws'
 
 export interface DemoSettings {
+  /** Share of requests answered 500. */
   errorRate: number
+  /** Extra latency of every answer, ms. */
   latencyMs: number
+  /** Share of page views whose script throws an uncaught TypeError in the browser (all answers stay 200). */
+  jsErrorRate: number
 }
 
 /** What a demo origin under `npm start` tells its parent: once listening, and whenever its settings change. */
@@ -63,13 +73,16 @@ main { max-width: 40rem; margin: 3rem auto; padding: 0 1rem; }
 body::after { content: "css:${version}"; display: none; }
 `
 
-const js = (version: string) => `// demo ${version}
+// The simulated bug (jsErrorRate) reads a missing element, as real code does, for a genuine TypeError. It throws at
+// the load event: a page's own error before then can come before Sluice's async RUM script has run and go unseen,
+// and load waits for async scripts. The rest of the page works, as a page with one broken widget still does.
+const js = (version: string, jsErrorRate: number) => `// demo ${version}
 document.body.dataset.jsVersion = ${JSON.stringify(version)};
 const cssVersion = getComputedStyle(document.body, '::after').content.replace(/"/g, '').replace('css:', '');
 document.getElementById('assets').textContent = 'css ' + cssVersion + ', js ${version}';
 fetch('/api/info').then(r => r.json()).then(j => { document.getElementById('api').textContent = JSON.stringify(j, null, 2) })
   .catch(e => { document.getElementById('api').textContent = String(e) });
-`
+${jsErrorRate > 0 ? `if (Math.random() < ${jsErrorRate}) addEventListener('load', () => { document.getElementById('cart').dataset.items = '0' });\n` : ''}`
 
 /**
  * The request target as a URL on this origin, or null when it is not one. An origin-form target is taken as a path
@@ -80,7 +93,7 @@ const targetUrl = (target: string) => URL.parse(target.startsWith('/') ? `http:/
 export async function startDemoOrigin(
   opts: { name: string; version: string; port?: number; onSettings?: (settings: DemoSettings) => void } & Partial<DemoSettings>,
 ): Promise<DemoOrigin> {
-  const settings: DemoSettings = { errorRate: opts.errorRate ?? 0, latencyMs: opts.latencyMs ?? 0 }
+  const settings: DemoSettings = { errorRate: opts.errorRate ?? 0, latencyMs: opts.latencyMs ?? 0, jsErrorRate: opts.jsErrorRate ?? 0 }
   const { name, version } = opts
   const headers = { 'x-demo-origin': name, 'x-demo-version': version, 'cache-control': 'no-store' }
   let failed = false
@@ -111,8 +124,9 @@ export async function startDemoOrigin(
               const next = JSON.parse(body) as Partial<DemoSettings>
               if (typeof next.errorRate === 'number' && next.errorRate >= 0 && next.errorRate <= 1) settings.errorRate = next.errorRate
               if (typeof next.latencyMs === 'number' && next.latencyMs >= 0 && next.latencyMs <= 60_000) settings.latencyMs = next.latencyMs
+              if (typeof next.jsErrorRate === 'number' && next.jsErrorRate >= 0 && next.jsErrorRate <= 1) settings.jsErrorRate = next.jsErrorRate
             } catch {
-              res.writeHead(400, headers).end('send JSON: {"errorRate": 0-1, "latencyMs": ms}\n')
+              res.writeHead(400, headers).end('send JSON: {"errorRate": 0-1, "latencyMs": ms, "jsErrorRate": 0-1}\n')
               return
             }
             opts.onSettings?.({ ...settings })
@@ -134,7 +148,7 @@ export async function startDemoOrigin(
         case '/app.css':
           return res.writeHead(200, { ...headers, 'content-type': 'text/css' }).end(css(name, version))
         case '/app.js':
-          return res.writeHead(200, { ...headers, 'content-type': 'text/javascript' }).end(js(version))
+          return res.writeHead(200, { ...headers, 'content-type': 'text/javascript' }).end(js(version, settings.jsErrorRate))
         case '/api/info':
           return res
             .writeHead(200, { ...headers, 'content-type': 'application/json' })
@@ -193,6 +207,7 @@ if (import.meta.main) {
       port: { type: 'string', default: '8082' },
       'error-rate': { type: 'string', default: '0' },
       'latency-ms': { type: 'string', default: '0' },
+      'js-error-rate': { type: 'string', default: '0' },
     },
   })
   // Under `npm start` (an IPC channel to the launcher): report port and settings, and do not outlive the launcher.
@@ -203,11 +218,14 @@ if (import.meta.main) {
     port: Number(values.port),
     errorRate: Number(values['error-rate']),
     latencyMs: Number(values['latency-ms']),
+    jsErrorRate: Number(values['js-error-rate']),
     onSettings: (settings) => report?.({ port: o.port, settings } satisfies DemoState),
   })
   if (report) {
     report({ port: o.port, settings: { ...o.settings } } satisfies DemoState)
     process.once('disconnect', () => process.exit(0))
   }
-  console.log(`demo ${o.name} origin on ${o.url} (error rate ${o.settings.errorRate}, extra latency ${o.settings.latencyMs} ms)`)
+  console.log(
+    `demo ${o.name} origin on ${o.url} (error rate ${o.settings.errorRate}, extra latency ${o.settings.latencyMs} ms, JS error rate ${o.settings.jsErrorRate})`,
+  )
 }

@@ -97,6 +97,8 @@ async function spawnOrigin(name: string, version: string, state: DemoState): Pro
     String(settings.errorRate),
     '--latency-ms',
     String(settings.latencyMs),
+    '--js-error-rate',
+    String(settings.jsErrorRate),
   ]
   const child = spawn(NODE, [ORIGIN_SCRIPT, ...args], {
     // Its own process group: a Ctrl-C in the terminal reaches only the launcher, which stops the origin itself
@@ -155,9 +157,10 @@ export async function startStack(o: StackOptions): Promise<Stack> {
     while (running.length) await running.pop()!()
   }
   try {
-    const stable = await startOrigin('stable', 'v1', o.stablePort ?? 0, { errorRate: 0, latencyMs: 0 }, log)
+    const stable = await startOrigin('stable', 'v1', o.stablePort ?? 0, { errorRate: 0, latencyMs: 0, jsErrorRate: 0 }, log)
     running.push(stable.stop)
-    const canary = await startOrigin('canary', 'v2', o.canaryPort ?? 0, { errorRate: o.canaryErrorRate ?? 0, latencyMs: o.canaryLatencyMs ?? 0 }, log)
+    const canarySettings = { errorRate: o.canaryErrorRate ?? 0, latencyMs: o.canaryLatencyMs ?? 0, jsErrorRate: 0 }
+    const canary = await startOrigin('canary', 'v2', o.canaryPort ?? 0, canarySettings, log)
     running.push(canary.stop)
     // Ours rather than startDev's, which would remove it on each stop: a restarted wrangler must find its state.
     const persistTo = o.persistTo ?? (await mkdtemp(join(tmpdir(), 'sluice-stack-')))

@@ -69,7 +69,7 @@ describe('the local stack', () => {
 
   it('keeps serving stable pages while the canary process is killed, and restarts the canary on its port with its settings', async () => {
     // Changed over HTTP, as a user would: the restarted process must keep it.
-    await s.canary.configure({ latencyMs: 5 })
+    await s.canary.configure({ latencyMs: 5, jsErrorRate: 0.1 })
     const killed = s.canary.pid!
     process.kill(killed, 'SIGKILL')
     await eventually(async () => expect(logged.join('\n')).toMatch(new RegExp(`^canary \\(pid ${killed}\\) exited unexpectedly \\(signal SIGKILL\\)`, 'm')))
@@ -77,7 +77,7 @@ describe('the local stack', () => {
     expect(page.status).toBe(200)
     expect(page.headers.get('x-demo-origin')).toBe('stable')
     const settings = await eventually(() => s.canary.configure())
-    expect(settings).toEqual({ errorRate: 0, latencyMs: 5 })
+    expect(settings).toEqual({ errorRate: 0, latencyMs: 5, jsErrorRate: 0.1 })
     expect(s.canary.pid).not.toBe(killed)
     expect(logged.join('\n')).toMatch(/^canary restarted \(pid \d+\)$/m)
     expect(await healthz()).toBe(200)
