@@ -113,13 +113,17 @@ describe('formatStatus with rings', () => {
   })
 })
 
-/** A last decision as the controller writes it for a rollout with real-user signals, or without (`rum` undefined). */
-const rumDecision = (rum: Record<string, unknown> | undefined) => ({
-  kind: 'hold' as const,
-  reason: 'healthy; baking, 3 min left',
-  at: '2026-03-01T11:59:00.000Z',
-  data: { verdict: 'healthy', numbers: serverNumbers, clientErrors, ...(rum ? { rum } : {}) },
-})
+/**
+ * A last decision as the controller writes it for a rollout with real-user signals, or without (`rum` undefined).
+ * Typed loosely on purpose: a stored decision may predate the contract's shape, and malformed ones are tested.
+ */
+const rumDecision = (rum: Record<string, unknown> | undefined) =>
+  ({
+    kind: 'hold' as const,
+    reason: 'healthy; baking, 3 min left',
+    at: '2026-03-01T11:59:00.000Z',
+    data: { verdict: 'healthy', numbers: serverNumbers, clientErrors, ...(rum ? { rum } : {}) },
+  }) as unknown as NonNullable<RolloutStatus['lastDecision']>
 
 // A fingerprint is the page's text: markup, and a terminal escape (clear screen).
 const rum = rumOf('TypeError: <script>alert(1)</script>\u001b[2J at /app.js:12')
