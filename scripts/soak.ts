@@ -8,11 +8,13 @@
  * event streams read to their end and WebSocket echoes, each client with its own address (198.18.0.0/15, as
  * `npm run traffic` does). Every 30 s it prints the requests by kind, the errors by who made them (Sluice-made:
  * the answer carries `x-sluice-error`; origin-made: a 5xx without it; transport: no answer, a cut stream, a lost
- * echo) and the resident memory of the workerd processes (VmRSS from /proc). Bounded: it stops at N minutes or
+ * echo) and memory: the resident memory of the two workerd processes (VmRSS from /proc; `runtime` runs the workers,
+ * `proxy` is wrangler's proxy in front of them) and each isolate's JS heap (V8 used size, garbage included, through
+ * workerd's inspector). Bounded: it stops at N minutes or
  * `--max-requests`, whichever comes first, waits for what is in flight, and fails (exit 1) on any Sluice-made or
  * transport error or any request that never finished.
  */
-import { readFileSync, readdirSync } from 'node:fs'
+import { readFileSync, readdirSync, readlinkSync, writeFileSync } from 'node:fs'
 import { parseArgs } from 'node:util'
 import WebSocket from 'ws'
 import { startStack } from './lib/stack.ts'
@@ -51,8 +53,25 @@ export interface SoakTotals {
   /** Each distinct error ("<outcome>: <what>"), how often, and when first seen (seconds into the run). */
   errors: Record<string, { count: number; firstS: number }>
   admin: Record<string, number>
-  rss: { atS: number; mib: number }[]
+  /** Every report's memory sample: workerd's RSS (total and by process), and the isolates' JS heaps. */
+  rss: MemorySample[]
 }
+
+/** MiB throughout. */
+export interface MemorySample {
+  atS: number
+  /** All workerd processes under wrangler. */
+  mib: number
+  runtime: number
+  proxy: number
+  /** The anonymous part of the runtime's RSS (its malloc and V8 heaps, not the mapped binary). */
+  runtimeAnon: number
+  /** V8 used heap by isolate (inspector target id), e.g. `core:user:sluice` for the edge worker. */
+  heaps: Record<string, number>
+}
+
+/** The edge worker's isolate, as workerd's inspector names it. */
+export const EDGE_ISOLATE = 'core:user:sluice'
 
 /** Who made a failed answer: Sluice marks its own. */
 const judged = (res: Response): Outcome => (res.headers.get('x-sluice-error') ? 'sluice' : res.status >= 500 ? 'origin' : res.ok ? 'ok' : 'origin')
@@ -102,9 +121,24 @@ function webSocketSession(base: string, c: Visitor): Promise<[Outcome, string]> 
   })
 }
 
+/** One workerd process under wrangler, from /proc (KiB figures in MiB). */
+export interface WorkerdProcess {
+  pid: number
+  /**
+   * `runtime`: the one started with `--inspector-addr`, which runs the workers (edge, control, the coordinator) and
+   * Miniflare's own services (KV, cache, the dev registry); `proxy`: wrangler's proxy worker, which owns the port and
+   * holds the inspector proxy.
+   */
+  role: 'runtime' | 'proxy'
+  rss: number
+  /** Anonymous (heap) and file-backed (the binary, mapped files) parts of rss. */
+  anon: number
+  file: number
+}
+
 /** The workerd processes under wrangler (its descendants), by /proc; RSS in MiB. */
-function workerdRss(root: number | undefined): number {
-  if (root === undefined) return 0
+export function workerdProcesses(root: number | undefined): WorkerdProcess[] {
+  if (root === undefined) return []
   const parent = new Map<number, number>()
   const comm = new Map<number, string>()
   for (const entry of readdirSync('/proc')) {
@@ -123,16 +157,91 @@ function workerdRss(root: number | undefined): number {
     for (let p = parent.get(pid), hops = 0; p !== undefined && p > 1 && hops < 64; p = parent.get(p), hops++) if (p === root) return true
     return false
   }
-  let kib = 0
+  const found: WorkerdProcess[] = []
   for (const [pid, name] of comm) {
     if (name !== 'workerd' || !under(pid)) continue
     try {
-      kib += Number(/VmRSS:\s+(\d+)/.exec(readFileSync(`/proc/${pid}/status`, 'utf8'))?.[1] ?? 0)
+      const status = readFileSync(`/proc/${pid}/status`, 'utf8')
+      const kib = (field: string) => Number(new RegExp(`${field}:\\s+(\\d+)`).exec(status)?.[1] ?? 0) / 1024
+      const role = readFileSync(`/proc/${pid}/cmdline`, 'utf8').includes('--inspector-addr') ? 'runtime' : 'proxy'
+      found.push({ pid, role, rss: kib('VmRSS'), anon: kib('RssAnon'), file: kib('RssFile') })
     } catch {
       // gone
     }
   }
-  return kib / 1024
+  return found
+}
+
+/** The TCP ports a process listens on (its socket inodes matched against /proc/<pid>/net/tcp). */
+function listeningPorts(pid: number): number[] {
+  try {
+    const inodes = new Set<string>()
+    for (const fd of readdirSync(`/proc/${pid}/fd`)) {
+      try {
+        const link = readlinkSync(`/proc/${pid}/fd/${fd}`)
+        if (link.startsWith('socket:[')) inodes.add(link.slice(8, -1))
+      } catch {
+        // closed meanwhile
+      }
+    }
+    return readFileSync(`/proc/${pid}/net/tcp`, 'utf8')
+      .split('\n')
+      .slice(1)
+      .map((line) => line.trim().split(/\s+/))
+      .filter((f) => f[3] === '0A' && inodes.has(f[9]!))
+      .map((f) => parseInt(f[1]!.split(':')[1]!, 16))
+  } catch {
+    return []
+  }
+}
+
+/** One DevTools-protocol call on a fresh session to one isolate: its result, undefined if it does not answer in time. */
+function inspectorCall(url: string, method: string, timeoutMs = 3_000): Promise<Record<string, number> | undefined> {
+  return new Promise((resolve) => {
+    const ws = new WebSocket(url)
+    const done = (result?: Record<string, number>) => {
+      clearTimeout(timer)
+      ws.terminate()
+      resolve(result)
+    }
+    const timer = setTimeout(() => done(), timeoutMs)
+    ws.on('open', () => ws.send(JSON.stringify({ id: 1, method })))
+    ws.on('message', (data) => {
+      const m = JSON.parse(String(data)) as { id?: number; result?: Record<string, number> }
+      if (m.id === 1) done(m.result)
+    })
+    ws.on('error', () => done())
+    ws.on('close', () => done())
+  })
+}
+
+/**
+ * The JS heap (V8 used size, MiB) of each isolate in the runtime workerd, by inspector target id
+ * (`core:user:sluice` is the edge worker), through workerd's own inspector: `Runtime.getHeapUsage` on a session of its
+ * own, which enables nothing and forces no collection, so the figure includes garbage not yet collected (workerd
+ * answers `HeapProfiler.collectGarbage` only for Miniflare's own isolates, not for the user workers). An isolate that
+ * does not answer in time is left out (early in a run, workerd may close a session to the control worker,
+ * `core:user:sluice-control`, at once).
+ */
+export async function isolateHeaps(runtimePid: number | undefined): Promise<Record<string, number>> {
+  if (runtimePid === undefined) return {}
+  for (const port of listeningPorts(runtimePid)) {
+    let targets: { id: string; webSocketDebuggerUrl: string }[]
+    try {
+      const res = await fetch(`http://127.0.0.1:${port}/json/list`, { signal: AbortSignal.timeout(2_000) })
+      if (!res.ok) continue
+      targets = (await res.json()) as typeof targets
+    } catch {
+      continue
+    }
+    const heaps: Record<string, number> = {}
+    for (const t of targets) {
+      const usage = await inspectorCall(t.webSocketDebuggerUrl, 'Runtime.getHeapUsage')
+      if (usage?.usedSize !== undefined) heaps[t.id] = usage.usedSize / 2 ** 20
+    }
+    return heaps
+  }
+  return {}
 }
 
 /** The operator's side: one admin command every `everyS` seconds, round a release's whole life. */
@@ -173,6 +282,8 @@ function noteError(totals: SoakTotals, key: string, atS: number) {
 
 export interface SoakOptions {
   minutes: number
+  /** Seconds between reports (and memory samples); default 30. */
+  reportEveryS?: number
   rps: number
   maxRequests: number
   adminEveryS: number
@@ -218,16 +329,22 @@ export async function soak(o: SoakOptions): Promise<SoakTotals> {
     totals.outcomes[outcome]++
     if (outcome !== 'ok') noteError(totals, `${outcome}: ${why}`, Math.round((Date.now() - began) / 1000))
   }
-  const report = () => {
-    const atS = Math.round((Date.now() - began) / 1000)
-    const mib = workerdRss(stack.wrangler.pid)
-    totals.rss.push({ atS, mib })
-    const { ok, sluice, origin, transport } = totals.outcomes
-    o.log(
-      `${atS} s | requests ${totals.finished}/${totals.started} (skipped ${totals.skipped}) | ok ${ok} sluice-made ${sluice} origin-made ${origin} transport ${transport} | workerd rss ${mib.toFixed(1)} MiB | admin ${JSON.stringify(totals.admin)}`,
-    )
-  }
-  const reporter = setInterval(report, REPORT_MS)
+  let reporting: Promise<void> = Promise.resolve()
+  const report = () =>
+    (reporting = reporting.then(async () => {
+      const atS = Math.round((Date.now() - began) / 1000)
+      const procs = workerdProcesses(stack.wrangler.pid)
+      const sum = (role?: WorkerdProcess['role'], part: 'rss' | 'anon' = 'rss') =>
+        procs.filter((p) => !role || p.role === role).reduce((s, p) => s + p[part], 0)
+      const heaps = await isolateHeaps(procs.find((p) => p.role === 'runtime')?.pid)
+      const sample: MemorySample = { atS, mib: sum(), runtime: sum('runtime'), proxy: sum('proxy'), runtimeAnon: sum('runtime', 'anon'), heaps }
+      totals.rss.push(sample)
+      const { ok, sluice, origin, transport } = totals.outcomes
+      o.log(
+        `${atS} s | requests ${totals.finished}/${totals.started} (skipped ${totals.skipped}) | ok ${ok} sluice-made ${sluice} origin-made ${origin} transport ${transport} | workerd rss ${describeMemory(sample)} | admin ${JSON.stringify(totals.admin)}`,
+      )
+    }))
+  const reporter = setInterval(report, (o.reportEveryS ?? REPORT_MS / 1000) * 1000)
   let step = 0
   let adminCall: Promise<void> = Promise.resolve()
   const admin = setInterval(() => (adminCall = adminCall.then(() => adminStep(stack.url, step++, totals))), o.adminEveryS * 1000)
@@ -250,18 +367,41 @@ export async function soak(o: SoakOptions): Promise<SoakTotals> {
     clearInterval(admin)
     clearInterval(reporter)
     await adminCall
-    report()
+    await report()
     await stack.stop()
   }
   return totals
 }
 
-/** Growth of workerd's memory from the first sample after warm-up (a fifth of the run, at least 30 s) to the last. */
-function rssGrowth(rss: SoakTotals['rss']): { from: number; to: number; percent: number } | null {
+/** A sample in one line: workerd's RSS, by process, and the JS heaps (the edge's, and all isolates' that answered). */
+export function describeMemory(m: MemorySample): string {
+  const heaps = Object.values(m.heaps)
+  const edge = m.heaps[EDGE_ISOLATE]
+  const js = heaps.length
+    ? `; js heap edge ${edge === undefined ? '-' : edge.toFixed(1)}, ${heaps.length} isolates ${heaps.reduce((s, h) => s + h, 0).toFixed(1)}`
+    : ''
+  return `${m.mib.toFixed(1)} MiB (runtime ${m.runtime.toFixed(1)}, anon ${m.runtimeAnon.toFixed(1)}; proxy ${m.proxy.toFixed(1)}${js})`
+}
+
+/** What the soak follows in memory: each figure's growth after warm-up. */
+export const MEMORY_FIGURES: [string, (m: MemorySample) => number | undefined][] = [
+  ['workerd rss', (m) => m.mib],
+  ['  runtime workerd rss', (m) => m.runtime],
+  ['  proxy workerd rss', (m) => m.proxy],
+  ['edge js heap', (m) => m.heaps[EDGE_ISOLATE]],
+  ['all isolates js heap', (m) => (Object.keys(m.heaps).length ? Object.values(m.heaps).reduce((s, h) => s + h, 0) : undefined)],
+]
+
+/** Growth of one figure from the first sample after warm-up (a fifth of the run, at least 30 s) to the last. */
+export function growth(
+  rss: MemorySample[],
+  figure: (m: MemorySample) => number | undefined = (m) => m.mib,
+): { from: number; to: number; percent: number } | null {
   const end = rss.at(-1)
   const warm = rss.find((s) => s.atS >= Math.max(30, (end?.atS ?? 0) / 5))
-  if (!end || !warm || warm === end || warm.mib === 0) return null
-  return { from: warm.mib, to: end.mib, percent: (100 * (end.mib - warm.mib)) / warm.mib }
+  const [from, to] = [warm && figure(warm), end && figure(end)]
+  if (!end || !warm || warm === end || !from || to === undefined) return null
+  return { from, to, percent: (100 * (to - from)) / from }
 }
 
 if (import.meta.main) {
@@ -271,11 +411,15 @@ if (import.meta.main) {
       rps: { type: 'string', default: '40' },
       'max-requests': { type: 'string' },
       'admin-every': { type: 'string', default: '15' },
+      'report-every': { type: 'string', default: '30' },
+      json: { type: 'string' },
       help: { type: 'boolean', default: false },
     },
   })
   if (values.help) {
-    console.log('usage: npm run soak -- [--minutes 10] [--rps 40] [--max-requests N] [--admin-every 15 (seconds)]')
+    console.log(
+      'usage: npm run soak -- [--minutes 10] [--rps 40] [--max-requests N] [--admin-every 15 (seconds)] [--report-every 30 (seconds)] [--json totals.json]',
+    )
     process.exit(0)
   }
   const minutes = Math.max(0.05, Number(values.minutes))
@@ -284,17 +428,21 @@ if (import.meta.main) {
   const log = (line: string) => console.log(`[soak] ${line}`)
   // However the stack behaves, the soak ends: its own limit plus time to start and stop.
   setTimeout(() => (console.error('[soak] did not finish in time'), process.exit(2)), (minutes * 60 + 180) * 1000).unref()
-  const t = await soak({ minutes, rps, maxRequests, adminEveryS: Math.max(1, Number(values['admin-every'])), log })
-  const growth = rssGrowth(t.rss)
+  const adminEveryS = Math.max(1, Number(values['admin-every']))
+  const t = await soak({ minutes, rps, maxRequests, adminEveryS, reportEveryS: Math.max(5, Number(values['report-every'])), log })
+  if (values.json) writeFileSync(values.json, JSON.stringify(t, null, 2))
   const lost = t.started - t.finished
   log(`done: ${t.finished} requests finished of ${t.started} started (lost ${lost}, skipped ${t.skipped}) by kind ${JSON.stringify(t.byKind)}`)
   log(`errors: sluice-made ${t.outcomes.sluice}, origin-made ${t.outcomes.origin}, transport ${t.outcomes.transport}`)
   log(`admin: ${JSON.stringify(t.admin)}`)
-  log(
-    growth
-      ? `workerd rss after warm-up: ${growth.from.toFixed(1)} → ${growth.to.toFixed(1)} MiB (${growth.percent >= 0 ? '+' : ''}${growth.percent.toFixed(1)} %)`
-      : 'workerd rss: too short a run to compare',
-  )
+  for (const [what, figure] of MEMORY_FIGURES) {
+    const g = growth(t.rss, figure)
+    log(
+      g
+        ? `${what} after warm-up: ${g.from.toFixed(1)} → ${g.to.toFixed(1)} MiB (${g.percent >= 0 ? '+' : ''}${g.percent.toFixed(1)} %)`
+        : `${what}: too short a run (or not measured) to compare`,
+    )
+  }
   for (const [what, e] of Object.entries(t.errors).sort((a, b) => b[1].count - a[1].count)) log(`  ${e.count} × ${what} (first at ${e.firstS} s)`)
   process.exit(t.outcomes.sluice === 0 && t.outcomes.transport === 0 && lost === 0 ? 0 : 1)
 }

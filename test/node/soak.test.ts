@@ -4,7 +4,7 @@
  * bench/RESULTS.md.
  */
 import { expect, it } from 'vitest'
-import { soak } from '../../scripts/soak.ts'
+import { EDGE_ISOLATE, type MemorySample, describeMemory, growth, soak } from '../../scripts/soak.ts'
 
 it('sends every kind of traffic and admin command through the stack, and accounts for each request', { timeout: 90_000 }, async () => {
   const lines: string[] = []
@@ -15,7 +15,29 @@ it('sends every kind of traffic and admin command through the stack, and account
   // them on the way to the demo origin (bench/RESULTS.md, soak), which a 12-second run cannot average out.
   expect(t.outcomes.sluice, JSON.stringify(t.errors)).toBe(0)
   expect(Object.keys(t.admin).some((k) => k.startsWith('start 2'))).toBe(true)
-  // workerd was found under wrangler and measured.
-  expect(t.rss.at(-1)!.mib).toBeGreaterThan(0)
-  expect(lines.at(-1)).toMatch(/workerd rss \d+\.\d MiB/)
+  // workerd was found under wrangler and measured: both its processes, and the edge worker's JS heap through the inspector.
+  const last = t.rss.at(-1)!
+  expect(last.mib).toBeGreaterThan(0)
+  expect(last.runtime).toBeGreaterThan(0)
+  expect(last.proxy).toBeGreaterThan(0)
+  expect(last.runtime + last.proxy).toBeCloseTo(last.mib, 5)
+  expect(last.heaps[EDGE_ISOLATE]).toBeGreaterThan(0)
+  expect(lines.at(-1)).toMatch(/workerd rss \d+\.\d MiB \(runtime \d+\.\d, anon \d+\.\d; proxy \d+\.\d; js heap edge \d+\.\d, \d+ isolates \d+\.\d\)/)
+})
+
+it('measures growth from the first sample after warm-up to the last, for any figure', () => {
+  const sample = (atS: number, mib: number, edge?: number): MemorySample => ({
+    atS,
+    mib,
+    runtime: mib / 2,
+    proxy: mib / 2,
+    runtimeAnon: mib / 4,
+    heaps: edge === undefined ? {} : { [EDGE_ISOLATE]: edge },
+  })
+  const rss = [sample(15, 100, 2), sample(30, 200, 4), sample(60, 210, 5), sample(150, 220, 3)]
+  expect(growth(rss)).toEqual({ from: 200, to: 220, percent: 10 })
+  expect(growth(rss, (m) => m.heaps[EDGE_ISOLATE])).toEqual({ from: 4, to: 3, percent: -25 })
+  expect(growth([sample(15, 100), sample(20, 120)])).toBeNull()
+  expect(growth([...rss.slice(0, 3), sample(150, 220)], (m) => m.heaps[EDGE_ISOLATE])).toBeNull()
+  expect(describeMemory(rss[0]!)).toBe('100.0 MiB (runtime 50.0, anon 25.0; proxy 50.0; js heap edge 2.0, 1 isolates 2.0)')
 })
