@@ -12,6 +12,7 @@
  *   /download/:bytes     a streamed body of that many bytes
  *   /sse/:id             one event now, the rest after GET /release/:id
  *   /html?h=JSON         an HTML page with the response headers in the JSON object (default text/html)
+ *   /meta?csp=P          an HTML page whose <head> holds the policy P in a <meta http-equiv>
  *   /html-held/:id       an HTML page whose <head> is sent now and the rest after GET /release/:id
  *   /ws                  WebSocket echo, prefixing each message with the label
  */
@@ -87,6 +88,13 @@ export async function startOrigin(label: string, port = 0): Promise<Origin> {
         const headers = { 'content-type': 'text/html; charset=utf-8', ...(JSON.parse(url.searchParams.get('h') ?? '{}') as Record<string, string>) }
         res.writeHead(200, { 'x-origin': label, ...headers })
         return res.end(`<!doctype html><html><head><title>${label}</title></head><body><p>${label} page</p></body></html>`)
+      }
+      case 'meta': {
+        const csp = (url.searchParams.get('csp') ?? '').replace(/"/g, '&quot;')
+        res.writeHead(200, { 'x-origin': label, 'content-type': 'text/html' })
+        return res.end(
+          `<!doctype html><html><head><meta http-equiv="Content-Security-Policy" content="${csp}"><title>${label}</title></head><body></body></html>`,
+        )
       }
       case 'html-held':
         res.writeHead(200, { 'x-origin': label, 'content-type': 'text/html' })

@@ -134,7 +134,12 @@ export function simulateSeed(p: Prepared, seed: number, judgeKind: JudgeKind, op
       // As the controller's plan(): the signals are judged on their own state, pooled (their comparisons stand aside)
       // while a ring is above everyone's weight, then folded into the server verdict and handed to decide.
       const pooled = Object.values(weights.rings).some((w) => w > weights.global)
-      signals = judgeSignals(e.signals ?? undefined, windowSignals(s, seed, minutes, first), spec.judge, { rum: spec.rum.enabled, pooled, end: window.end })
+      signals = judgeSignals(e.signals ?? undefined, windowSignals(s, seed, minutes, first), spec.judge, {
+        rum: spec.rum.enabled,
+        pooled,
+        start: window.start,
+        end: window.end,
+      })
       if (Object.keys(weights.rings).length > 0) {
         // As the controller must: the split is only comparable with the weights once they have reached the edge.
         const settled = window.start >= (trafficSince(state) ?? 0) + spec.analysis.settleSeconds * 1000

@@ -189,10 +189,10 @@ function rumLines(d: RolloutStatus['lastDecision']): [string, string][] {
   for (const e of Array.isArray(rum.canaryErrors) ? rum.canaryErrors : []) {
     const f = record(e)
     if (typeof f.fingerprint !== 'string') continue
-    const views = amount(f.pageViews)
+    const clients = amount(f.clients)
     lines.push([
       '',
-      `${f.newInCanary === true ? 'new in canary' : 'canary error'}: ${printable(f.fingerprint)} (${count(views)} page view${views === 1 ? '' : 's'})`,
+      `${f.newInCanary === true ? 'new in canary' : 'canary error'}: ${printable(f.fingerprint)} (${count(clients)} client${clients === 1 ? '' : 's'})`,
     ])
   }
   return lines

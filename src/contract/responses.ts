@@ -19,7 +19,8 @@ const Time = z.iso.datetime()
 const perCohort = <T extends z.core.SomeType>(t: T) => z.object({ stable: t, canary: t })
 const Vital = z.object({ p75: z.number(), n: z.int() })
 const Vitals = z.object({ lcp: z.optional(Vital), inp: z.optional(Vital), cls: z.optional(Vital) })
-const Fingerprint = z.object({ fingerprint: z.string(), pageViews: z.int() })
+/** A first JavaScript error and how many distinct clients reported it. */
+const Fingerprint = z.object({ fingerprint: z.string(), clients: z.int() })
 
 /**
  * What a decision records of the companion signals (src/core/judge/signals.ts): `clientErrors`, the window's 4xx

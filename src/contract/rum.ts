@@ -56,22 +56,28 @@ export type BeaconError = z.output<typeof BeaconError>
 export type Beacon = z.output<typeof Beacon>
 export type BeaconInput = z.input<typeof Beacon>
 
-/** Where a script path or URL points, without scheme, host, query or fragment: `https://x/app.js?v=3` -> `/app.js`. */
-export function pathOf(source: string): string {
-  let s = source
-  const cut = s.search(/[?#]/)
-  if (cut !== -1) s = s.slice(0, cut)
-  const scheme = s.indexOf('://')
-  if (scheme !== -1) {
-    const slash = s.indexOf('/', scheme + 3)
-    s = slash === -1 ? '/' : s.slice(slash)
-  }
-  return s
+/** A URL or path without its query and fragment: `https://x/app.js?v=3#a` -> `https://x/app.js`. */
+export const withoutQuery = (source: string): string => {
+  const cut = source.search(/[?#]/)
+  return cut === -1 ? source : source.slice(0, cut)
 }
 
-/** One error as the judge groups it: `TypeError: x is undefined at /app.js:12`, at most 160 characters. */
+/** Where a URL points on its host, without query: `https://x/app.js?v=3` -> `/app.js`. */
+export function pathOf(source: string): string {
+  const s = withoutQuery(source)
+  const scheme = s.indexOf('://')
+  if (scheme === -1) return s
+  const slash = s.indexOf('/', scheme + 3)
+  return slash === -1 ? '/' : s.slice(slash)
+}
+
+/**
+ * One error as the judge groups it: `TypeError: x is undefined at /app.js:12`, at most 160 characters. The script
+ * keeps its host when it is another site's (the browser script drops the page's own origin), so a third party's
+ * failure reads as that third party's.
+ */
 export function fingerprint(e: BeaconError): string {
-  const where = e.source ? ` at ${pathOf(e.source)}${e.line ? `:${e.line}` : ''}` : ''
+  const where = e.source ? ` at ${withoutQuery(e.source)}${e.line ? `:${e.line}` : ''}` : ''
   const head = e.kind === 'resource' ? `failed to load ${e.name}` : `${e.name || 'Error'}: ${e.message}`
   const all = head + where
   return all.length <= 160 ? all : `${all.slice(0, 159)}…`

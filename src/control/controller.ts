@@ -75,7 +75,9 @@ async function plan(spec: RolloutSpec, state: RolloutState, range: TimeRange, so
   const byRing = Object.keys(spec.audiences).length > 0
   let window: MetricsWindow
   try {
-    window = await source.window(spec.id, range, { byRing, rum: spec.rum.enabled })
+    const spans = evidenceOf(state).signals?.vitalsSince
+    const vitalsSince = spans && Object.fromEntries(Object.entries(spans).filter((e): e is [string, number] => e[1] !== null))
+    window = await source.window(spec.id, range, { byRing, rum: spec.rum.enabled, ...(vitalsSince ? { vitalsSince } : {}) })
   } catch (err) {
     return { decision: decideWithoutData(state, spec, `the metrics query failed: ${err instanceof Error ? err.message : String(err)}`, now), patch: keep }
   }
@@ -88,7 +90,7 @@ async function plan(spec: RolloutSpec, state: RolloutState, range: TimeRange, so
   const cfg = window.sampled && spec.judge.errorUnit === 'client' ? { ...spec.judge, errorUnit: 'request' as const } : spec.judge
   // A ring above everyone's weight makes the cohorts differ in audience; the signals' comparisons then stand aside.
   const pooled = Object.values(state.rings ?? {}).some((w) => w > state.weight)
-  const signals = judgeSignals(evidence0.signals ?? undefined, window.signals, cfg, { rum: spec.rum.enabled, pooled, end: window.end })
+  const signals = judgeSignals(evidence0.signals ?? undefined, window.signals, cfg, { rum: spec.rum.enabled, pooled, start: window.start, end: window.end })
   let outcome: TickOutcome
   let verdict: Verdict
   if (byRing) {

@@ -68,12 +68,20 @@ export async function sendWebhook(hook: Webhook, event: string, body: unknown, o
   return false
 }
 
+/**
+ * A reason as Slack text: `&`, `<` and `>` escaped, as Slack asks, since a reason can quote what visitors' browsers
+ * reported (a JavaScript error's message), which must not become a `<!channel>` mention or a disguised link.
+ */
+export const slackText = (s: string) => s.replace(/&/g, '&amp;').replace(/</g, '&lt;').replace(/>/g, '&gt;')
+
+const because = (why: string | undefined, open: string, close = '') => (why ? `${open}${slackText(why)}${close}` : '')
+
 /** The events operators want to hear about, and how they read. */
 export const NOTIFY: Record<string, (id: string, to: { weight: number }, reason?: string) => string> = {
   start: (id, to) => `:rocket: ${id}: rollout started at ${to.weight} %`,
-  advance: (id, to, why) => `:arrow_up: ${id}: canary now at ${to.weight} %${why ? ` (${why})` : ''}`,
+  advance: (id, to, why) => `:arrow_up: ${id}: canary now at ${to.weight} %${because(why, ' (', ')')}`,
   gate: (id, to) => `:raised_hand: ${id}: waiting for approval at ${to.weight} %`,
   promote: (id) => `:white_check_mark: ${id}: canary promoted to 100 %`,
-  rollback: (id, _to, why) => `:rotating_light: ${id}: rolled back to stable${why ? `: ${why}` : ''}`,
-  pause: (id, to, why) => `:double_vertical_bar: ${id}: paused at ${to.weight} %${why ? `: ${why}` : ''}`,
+  rollback: (id, _to, why) => `:rotating_light: ${id}: rolled back to stable${because(why, ': ')}`,
+  pause: (id, to, why) => `:double_vertical_bar: ${id}: paused at ${to.weight} %${because(why, ': ')}`,
 }

@@ -12,7 +12,7 @@ import type { Cohort } from '../core/config/routing.ts'
 import type { ConfigStore } from './config-store.ts'
 import { metricsSink, record } from './metrics.ts'
 import { OriginTimeout, carriesBytes, forward, originHeaders, relay } from './proxy.ts'
-import { type RumOutcome, inRumSample, inject, isRewritable, permissionFor } from './rum/index.ts'
+import { type RumOutcome, type ScriptPermission, inRumSample, inject, isDocument, isRewritable, permissionFor } from './rum/index.ts'
 
 const SAFE_METHODS = new Set(['GET', 'HEAD', 'OPTIONS'])
 
@@ -148,14 +148,16 @@ export function createEdgeHandler({ store, newId = () => crypto.randomUUID() }: 
       servedBy = 'stable'
     }
 
-    // The script goes to sampled visitors placed by the weight, the ones the judge compares (a bot runs no script).
+    // The script goes to sampled browsers placed by the weight (the visitors the judge compares; a bot runs no
+    // script), on the pages they navigate to: not on a page a script fetches (Sec-Fetch-Dest "empty").
     let rum: RumOutcome = ''
-    let nonce: string | undefined
+    let permission: ScriptPermission | undefined
     const res = served.res
-    if (r.rollout.rum.enabled && a.id !== undefined && res && isRewritable(method, res) && inRumSample(r.salt, a.id, r.rollout.rum.sampleRate)) {
-      const permission = permissionFor(res, protocol, host)
-      rum = permission.allowed ? 'injected' : 'csp'
-      if (permission.allowed) nonce = permission.nonce
+    if (r.rollout.rum.enabled && a.id !== undefined && a.source !== 'derived' && res && isRewritable(method, res) && isDocument(headers)) {
+      if (inRumSample(r.salt, a.id, r.rollout.rum.sampleRate)) {
+        permission = permissionFor(res, protocol, host)
+        rum = permission.allowed ? 'injected' : 'csp'
+      }
     }
 
     record(metricsSink(env, ctx), {
@@ -178,7 +180,7 @@ export function createEdgeHandler({ store, newId = () => crypto.randomUUID() }: 
       return served.timedOut ? gatewayError(504, 'The origin did not answer in time.') : gatewayError(502, 'The origin could not be reached.')
     }
     const relayed = relay(served.res, r.origins[servedBy], url)
-    const out = rum === 'injected' ? inject(relayed, nonce) : relayed
+    const out = permission?.allowed ? inject(relayed, permission, protocol.slice(0, -1), host) : relayed
     addOwnHeaders(out.headers, r, a, protocol === 'https:')
     if (served !== first) out.headers.append('x-sluice-failover', '1')
     return out

@@ -2,7 +2,7 @@ import { env } from 'cloudflare:workers'
 import { afterEach, describe, expect, inject, it } from 'vitest'
 import { coordinator } from '../../src/control/client.ts'
 import { runController } from '../../src/control/controller.ts'
-import { sendWebhook } from '../../src/control/notify.ts'
+import { NOTIFY, sendWebhook } from '../../src/control/notify.ts'
 import type { RolloutSpecInput } from '../../src/core/config/schema.ts'
 import { CONFIG_KEY } from '../../src/edge/config-store.ts'
 import healthy from '../fixtures/ae-sql/healthy.json'
@@ -340,5 +340,12 @@ describe('hooks in the admin API', () => {
     expect(((await none.json()) as { errors: { field: string }[] }).errors).toEqual([
       { field: 'hooks.0.secret', message: expect.stringContaining('none is set') },
     ])
+  })
+})
+
+describe('notification text', () => {
+  it('escapes what a reason quotes from visitors’ browsers, so it cannot mention a channel or disguise a link', () => {
+    const text = NOTIFY.rollback!('web', { weight: 0 }, 'new in canary: Error: <!channel> see <https://evil.example|docs> & more')
+    expect(text).toBe(':rotating_light: web: rolled back to stable: new in canary: Error: &lt;!channel&gt; see &lt;https://evil.example|docs&gt; &amp; more')
   })
 })

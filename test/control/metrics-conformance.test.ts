@@ -29,8 +29,8 @@ const FAULTS: Fault[] = ['5xx', 'malformed JSON', 'wrong shape', 'timeout']
 
 interface Backend {
   name: string
-  /** A source that holds `points` (for the SQL sources: answers them for `range`). */
-  load(rollout: string, points: readonly StoredPoint[], range: TimeRange): Promise<MetricsSource>
+  /** A source that holds `points` (the SQL sources answer the queries they are sent from them). */
+  load(rollout: string, points: readonly StoredPoint[]): Promise<MetricsSource>
   /** A source whose requests or clients query meets `fault`; absent where no fault can come between source and data. */
   faulty?(rollout: string, fault: Fault, query: 'requests' | 'clients'): Promise<MetricsSource>
   /** Whether it stores sampled rows (points standing for more than one request). */
@@ -45,28 +45,28 @@ const sqlApi = (timeoutMs?: number) =>
 const sqlApiBackend: Backend = {
   name: 'SQL API',
   samples: true,
-  async load(rollout, points, range) {
-    const requests = {
-      [rollout]: evaluate(points, windowQuery(DATASET, rollout, range)),
-      [`${rollout}:clients`]: evaluate(points, clientsQuery(DATASET, rollout, range)),
-    }
-    // The beacons' clients query is the clients query over page views; its text says so (`/rum'`).
-    const pageViewClients = clientsQuery(DATASET, rollout, range).replace(/\/(stable|canary)'/g, "/$1/rum'")
-    const beacons = {
-      [`${rollout}:rum`]: evaluate(points, rumQuery(DATASET, rollout, range)),
-      [`${rollout}:rum:clients`]: evaluate(points, pageViewClients),
-      [`${rollout}:rum:fingerprints`]: evaluate(points, fingerprintsQuery(DATASET, rollout, range)),
-    }
-    for (const [key, body] of Object.entries({ ...requests, ...beacons })) await script(key, [{ body }])
+  async load(rollout, points) {
     const source = sqlApi()
     return {
       name: source.name,
-      async window(id, r, opts) {
-        const w = await source.window(id, r, opts)
-        // The scripted answers are what the evaluator makes of the queries the source really sent.
-        for (const [key, body] of Object.entries({ ...requests, ...(opts?.rum ? beacons : {}) })) {
-          expect(evaluate(points, await lastReceived(`sql:${key}`)), key).toEqual(body)
+      async window(id, range, opts) {
+        // The answers are what the evaluator makes of the queries for this range; the beacons' clients query is the
+        // clients query over page views, and its text says so (`/rum'`).
+        const requests = {
+          [rollout]: evaluate(points, windowQuery(DATASET, rollout, range)),
+          [`${rollout}:clients`]: evaluate(points, clientsQuery(DATASET, rollout, range)),
         }
+        const pageViewClients = clientsQuery(DATASET, rollout, range).replace(/\/(stable|canary)'/g, "/$1/rum'")
+        const beacons = {
+          [`${rollout}:rum`]: evaluate(points, rumQuery(DATASET, rollout, range, opts?.vitalsSince)),
+          [`${rollout}:rum:clients`]: evaluate(points, pageViewClients),
+          [`${rollout}:rum:fingerprints`]: evaluate(points, fingerprintsQuery(DATASET, rollout, range)),
+        }
+        const sent = { ...requests, ...(opts?.rum ? beacons : {}) }
+        for (const [key, body] of Object.entries(sent)) await script(key, [{ body }])
+        const w = await source.window(id, range, opts)
+        // The scripted answers are what the evaluator makes of the queries the source really sent.
+        for (const [key, body] of Object.entries(sent)) expect(evaluate(points, await lastReceived(`sql:${key}`)), key).toEqual(body)
         return w
       },
     }
@@ -179,7 +179,7 @@ async function windowOf(
   opts?: WindowOptions,
 ): Promise<MetricsWindow> {
   const id = idFor(`${b.name}-${label}`)
-  const source = await b.load(id, points(id), range)
+  const source = await b.load(id, points(id))
   return source.window(id, range, opts)
 }
 
@@ -280,6 +280,8 @@ describe.each(BACKENDS)('MetricsSource conformance: $name', (b) => {
       beacon(id, T0 + 11, { client: 'p2', pageView: false, errors: 1, fingerprint: 'failed to load script at /x.js', inp: 120 }),
       beacon(id, T0 - MINUTE, { client: 'p3', errored: true, errors: 1, fingerprint: 'old' }), // before the window: earlier evidence
       beacon(id, T0 + 12, { client: 'p3', errored: true, errors: 1, fingerprint: 'ReferenceError: y' }),
+      // One client repeating an error counts once towards it.
+      ...many(5, (i) => beacon(id, T0 + 13 + i, { client: 'p3', pageView: false, errors: 1, fingerprint: 'ReferenceError: y' })),
       beacon(id, T0 + 1, { cohort: 'stable', client: 's1', lcp: 900 }),
       beacon(id, T0 + 1, { reason: 'override', client: 't1', errored: true, errors: 1, fingerprint: 'tester' }),
       at(id, T0 + 2, { client: 'r1', rum: 'injected' }), // a request is not a page view
@@ -293,12 +295,25 @@ describe.each(BACKENDS)('MetricsSource conformance: $name', (b) => {
     expect(rum.canary).toMatchObject({ requests: 11, errors: 3, clients: { seen: 4, failing: 3, fresh: 3, firstFailures: 2, cappedRequests: 11 } })
     expect(rum.canary.vitals).toEqual({ lcp: { p75: 1500, n: 8 }, inp: { p75: 300, n: 2 }, cls: { p75: 0.05, n: 8 } })
     expect(rum.canary.fingerprints).toEqual([
-      { fingerprint: 'TypeError: x at /app.js:3', pageViews: 2 },
-      { fingerprint: 'ReferenceError: y', pageViews: 1 },
-      { fingerprint: 'failed to load script at /x.js', pageViews: 1 },
+      { fingerprint: 'TypeError: x at /app.js:3', clients: 2 },
+      { fingerprint: 'ReferenceError: y', clients: 1 },
+      { fingerprint: 'failed to load script at /x.js', clients: 1 },
     ])
     expect(rum.stable).toMatchObject({ requests: 1, errors: 0, vitals: { lcp: { p75: 900, n: 1 } }, fingerprints: [] })
     expect(signals.injection).toEqual({ stable: { injected: 1, csp: 0 }, canary: { injected: 1, csp: 1 } })
+  })
+
+  it('reads each vital over its own span, which may begin before the window; page views only from the window', async () => {
+    const points = (id: string) => [
+      beacon(id, T0 - 2 * MINUTE, { client: 'a', lcp: 9000, inp: 900 }), // before every span
+      beacon(id, T0 - 30_000, { client: 'b', lcp: 4000, inp: 800 }), // in LCP's span, not INP's, not the window
+      ...many(3, (i) => beacon(id, T0 + i, { client: `w${i}`, lcp: 1000, inp: 100 })),
+    ]
+    const range = { ...RANGE, since: T0 - 10 * MINUTE }
+    const rum = (await windowOf(b, 'spans', points, range, { rum: true, vitalsSince: { lcp: T0 - MINUTE } })).signals!.rum!
+    expect(rum.canary).toMatchObject({ requests: 3, vitals: { lcp: { p75: 1000, n: 4 }, inp: { p75: 100, n: 3 } } })
+    const early = (await windowOf(b, 'spans-early', points, range, { rum: true, vitalsSince: { lcp: T0 - 5 * MINUTE } })).signals!.rum!
+    expect(early.canary.vitals!.lcp).toEqual({ p75: 4000, n: 5 })
   })
 
   it('never reports more errors than requests, nor more first failures than fresh or seen clients', async () => {

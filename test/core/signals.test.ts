@@ -29,7 +29,7 @@ function run(windows: SignalWindow[], config = cfg(), opts: { rum?: boolean; poo
   let state: SignalState | undefined
   let last: ReturnType<typeof judgeSignals> | undefined
   windows.forEach((w, i) => {
-    last = judgeSignals(state, w, config, { rum: opts.rum ?? true, pooled: opts.pooled ?? false, end: (i + 1) * MIN })
+    last = judgeSignals(state, w, config, { rum: opts.rum ?? true, pooled: opts.pooled ?? false, start: i * MIN, end: (i + 1) * MIN })
     state = last.state
   })
   return last!
@@ -75,15 +75,15 @@ describe('the 4xx test', () => {
 describe('the JavaScript error test', () => {
   const window = (canaryErrored: number, extra: Partial<RumCounts> = {}): SignalWindow => ({
     rum: {
-      stable: rum(counts(950, 5), { fingerprints: [{ fingerprint: 'Error: third party at /widget.js:1', pageViews: 5 }] }),
+      stable: rum(counts(950, 5), { fingerprints: [{ fingerprint: 'Error: third party at /widget.js:1', clients: 5 }] }),
       canary: rum(counts(50, canaryErrored), extra),
     },
   })
 
   it('rolls back on a higher share of page views with an error, naming the errors new in the canary', () => {
     const prints = [
-      { fingerprint: 'TypeError: x is undefined at /app.js:12', pageViews: 2 },
-      { fingerprint: 'Error: third party at /widget.js:1', pageViews: 1 },
+      { fingerprint: 'TypeError: x is undefined at /app.js:12', clients: 2 },
+      { fingerprint: 'Error: third party at /widget.js:1', clients: 1 },
     ]
     const out = run(repeat(10, () => window(2, { fingerprints: prints })))
     expect(out.verdict).toBe('rollback')
@@ -105,15 +105,16 @@ describe('the JavaScript error test', () => {
 
   it('holds until each cohort has judge.rum.minPageViews page views, then says healthy', () => {
     const w = (): SignalWindow => ({ rum: { stable: rum(counts(150, 0)), canary: rum(counts(60, 0)) } })
-    const two = run([w(), w()])
+    const noVitals = cfg({ rum: { vitals: { enabled: false } } })
+    const two = run([w(), w()], noVitals)
     expect(two.verdict).toBe('hold')
     expect(two.reasons.join()).toMatch(/not enough page views: canary 120 of 200/)
-    expect(run([w(), w(), w(), w()]).verdict).toBe('healthy')
+    expect(run([w(), w(), w(), w()], noVitals).verdict).toBe('healthy')
   })
 
   it('holds on unreadable beacon counts, and leaves the evidence as it was', () => {
     const broken = { rum: { stable: { requests: 5, errors: 9 }, canary: rum(counts(10, 0)) } } as unknown as SignalWindow
-    const out = judgeSignals(undefined, broken, cfg(), { rum: true, end: MIN })
+    const out = judgeSignals(undefined, broken, cfg(), { rum: true, start: 0, end: MIN })
     expect(out.verdict).toBe('hold')
     expect(out.reasons[0]).toMatch(/^real-user signals unreadable: stable page views has more errors/)
     expect(out.state.jsErrors.evidence).toEqual([])
@@ -122,7 +123,7 @@ describe('the JavaScript error test', () => {
   it('never throws, whatever the window and the stored state', () => {
     fc.assert(
       fc.property(fc.anything(), fc.anything(), fc.boolean(), (w, s, on) => {
-        const out = judgeSignals(s as SignalState, w as SignalWindow, cfg(), { rum: on, end: MIN })
+        const out = judgeSignals(s as SignalState, w as SignalWindow, cfg(), { rum: on, start: 0, end: MIN })
         expect(isSignalState(out.state)).toBe(true)
       }),
     )
@@ -157,9 +158,22 @@ describe('the Web Vitals guard', () => {
   it('needs both the ratio and the margin, a judged window clears a streak, and too few page views judge nothing', () => {
     expect(run(repeat(5, () => vitals(100, 200))).verdict).toBe('healthy') // 2x but +100 ms
     expect(run([vitals(2000, 2800), vitals(2000, 2800), vitals(2000, 2000), vitals(2000, 2800)]).verdict).toBe('hold')
+    // Too few page views in the span: nothing compared, and so never healthy.
     const few = run(repeat(5, () => vitals(2000, 4000, 50)))
-    expect(few.verdict).toBe('healthy')
-    expect(few.reasons.join()).toMatch(/LCP not judged: needs 100 page views with it per cohort/)
+    expect(few.verdict).toBe('hold')
+    expect(few.reasons.join()).toMatch(/LCP not compared yet: its span needs 100 page views with it per cohort \(stable 300, canary 50\)/)
+    expect(few.reasons.join()).toMatch(/Web Vitals not compared enough yet: LCP in 0 of the 3 spans/)
+  })
+
+  it('grows a span until both cohorts have enough page views, then starts the next after the window it was compared in', () => {
+    const first = judgeSignals(undefined, vitals(2000, 2100, 50), cfg(), { rum: true, start: 0, end: MIN })
+    expect(first.state.vitalsSince).toEqual({ lcp: 0, inp: 0, cls: 0 })
+    // The source read the span [0, 2 min): now with enough page views.
+    const second = judgeSignals(first.state, vitals(2000, 2100, 120), cfg(), { rum: true, start: MIN, end: 2 * MIN })
+    expect(second.state.vitalsSince).toMatchObject({ lcp: 2 * MIN, cls: 2 * MIN, inp: 0 })
+    expect(second.state.vitalsCompared).toEqual({ lcp: 1, inp: 0, cls: 1 })
+    const healthy = run(repeat(3, () => vitals(2000, 2100)))
+    expect(healthy.verdict).toBe('healthy')
   })
 })
 
@@ -191,7 +205,7 @@ describe('a canary whose pages send no beacons', () => {
     const t = applyCommand(initialState(T0), { name: 'start', release: 'v2' }, spec.schedule, T0)
     if (!t.ok) throw new Error(t.detail)
     const w = (at: number) => ({ start: at - MIN, end: at, stable: { requests: 900, errors: 0 }, canary: { requests: 20, errors: 0 } })
-    const s = judgeSignals(undefined, { rum: { stable: rum(counts(200, 0)), canary: rum(counts(0, 0)) } }, spec.judge, { rum: true, end: T0 + MIN })
+    const s = judgeSignals(undefined, { rum: { stable: rum(counts(200, 0)), canary: rum(counts(0, 0)) } }, spec.judge, { rum: true, start: T0, end: T0 + MIN })
     const verdict = (signals: typeof s) => withSignals({ verdict: 'healthy', reasons: [], numbers: {}, state: initialJudgeState() }, signals)
     const early = decide(t.state, spec, verdict(s), w(T0 + 5 * MIN), T0 + 5 * MIN, undefined, s).decision
     expect(early.kind).toBe('hold')
@@ -199,7 +213,11 @@ describe('a canary whose pages send no beacons', () => {
     expect(late.kind).toBe('pause')
     expect(late.reason).toMatch(/^no page-view beacons from the canary for 16 minutes/)
     // Once the canary's pages report, the silence ends.
-    const heard = judgeSignals(undefined, { rum: { stable: rum(counts(200, 0)), canary: rum(counts(5, 0)) } }, spec.judge, { rum: true, end: T0 + 15 * MIN })
+    const heard = judgeSignals(undefined, { rum: { stable: rum(counts(200, 0)), canary: rum(counts(5, 0)) } }, spec.judge, {
+      rum: true,
+      start: T0 + 14 * MIN,
+      end: T0 + 15 * MIN,
+    })
     expect(decide(t.state, spec, verdict(heard), w(T0 + 16 * MIN), T0 + 16 * MIN, undefined, heard).decision.kind).toBe('hold')
   })
 })

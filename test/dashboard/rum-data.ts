@@ -37,10 +37,10 @@ export const rumOf = (firstError: string) => ({
     canary: { lcp: { p75: 2900, n: 100 }, inp: { p75: 520, n: 80 } },
   },
   canaryErrors: [
-    { fingerprint: firstError, pageViews: 37, newInCanary: true },
-    { fingerprint: 'ReferenceError: gtag is not defined at /vendor.js:1', pageViews: 1, newInCanary: false },
+    { fingerprint: firstError, clients: 37, newInCanary: true },
+    { fingerprint: 'ReferenceError: gtag is not defined at /vendor.js:1', clients: 1, newInCanary: false },
   ],
-  stableErrors: [{ fingerprint: 'ReferenceError: gtag is not defined at /vendor.js:1', pageViews: 41 }],
+  stableErrors: [{ fingerprint: 'ReferenceError: gtag is not defined at /vendor.js:1', clients: 41 }],
 })
 
 /** The 4xx test's counts for the window. */

@@ -66,8 +66,8 @@ describe('figures per cohort', () => {
     const el = client.renderStatusFigures(statusWith({ numbers: numbersWithRum, ...rumData() })) as unknown as FakeEl
     const items = el.testid('canary-errors')!.find((e) => e.getAttribute('data-testid') === 'canary-error')
     expect(items.map((li) => [...li.texts()])).toEqual([
-      ['new in canary', evilError, '37 page views'],
-      ['ReferenceError: gtag is not defined at /vendor.js:1', '1 page view'],
+      ['new in canary', evilError, '37 clients'],
+      ['ReferenceError: gtag is not defined at /vendor.js:1', '1 client'],
     ])
     expect(items.map((li) => li.testid('new-in-canary') !== undefined)).toEqual([true, false])
     // The fingerprint is one text node in a <code>, never markup.
@@ -91,12 +91,12 @@ describe('figures per cohort', () => {
       window: { stable: { pageViews: 'many', errored: 1 }, canary: { pageViews: 3, errored: 0 } },
       pageViews: { stable: 10, canary: -1 },
       vitals: { stable: { lcp: { p75: 'slow', n: 3 }, inp: { p75: 90, n: 3 } }, canary: null },
-      canaryErrors: [null, { fingerprint: 3, pageViews: 1 }, { fingerprint: 'Error: x', pageViews: 1, newInCanary: 'yes' }],
+      canaryErrors: [null, { fingerprint: 3, clients: 1 }, { fingerprint: 'Error: x', clients: 1, newInCanary: 'yes' }],
     }
     const el = client.renderFigures({ rum, clientErrors: { stable: { requests: 1 } } }, { server: true }) as unknown as FakeEl
     expect(rowsOf(el)).toEqual([['inp', 'INP p75', '90 ms good', '—']])
     const items = el.testid('canary-errors')!.find((e) => e.getAttribute('data-testid') === 'canary-error')
-    expect(items.map((li) => [...li.texts()])).toEqual([['Error: x', '1 page view']])
+    expect(items.map((li) => [...li.texts()])).toEqual([['Error: x', '1 client']])
     expect(client.renderFigures({ rum: 'on', clientErrors: [] }, { server: true })).toBeNull()
     expect(client.renderFigures(null, { server: true })).toBeNull()
   })
@@ -118,7 +118,7 @@ describe('figures per cohort', () => {
       command: 'rollback',
       from: { phase: 'progressing', weight: 10, revision: 3 },
       to: { phase: 'rolled-back', weight: 0, revision: 4 },
-      reason: `JavaScript errors; new in canary: ${evilError}, 37 page views`,
+      reason: `JavaScript errors; new in canary: ${evilError}, from 37 clients`,
       data: { verdict: 'rollback', numbers: { pageViewsCanary: 130 }, ...rumData() },
     }
     const li = client.renderEntry(entry) as unknown as FakeEl

@@ -5,7 +5,8 @@
  */
 import fc from 'fast-check'
 import { describe, expect, it } from 'vitest'
-import { type RolloutInput } from '../../src/core/config/schema.ts'
+import * as z from 'zod/mini'
+import { RolloutSpec, type RolloutInput } from '../../src/core/config/schema.ts'
 import { decodeRumPoint, rumIndex } from '../../src/contract/datapoint.ts'
 import { MAX_BEACON_BYTES } from '../../src/contract/rum.ts'
 import { SCRIPT_URL, scriptPermission } from '../../src/edge/rum/index.ts'
@@ -22,16 +23,19 @@ const visitor = (id = 'visitor0001') => ({ ...browser, cookie: `sluice=${id}` })
 const TAG = `<script src="${SCRIPT_URL}" async></script>`
 
 describe('the script tag', () => {
-  it('goes first into <head> of an HTML page in both cohorts, without Content-Length, every other header kept', async () => {
+  it('goes last into <head> of an HTML page in both cohorts, without Content-Length, every other header kept', async () => {
     for (const weight of [0, 100]) {
       await publish(withRum({ weight }))
       const { points, dataset } = recorder()
-      const res = await sluice({ env: { METRICS: dataset } }).fetch(html({ etag: '"v1"', 'x-kept': 'yes', 'cache-control': 'max-age=60' }), {
-        headers: visitor(),
-      })
+      const res = await sluice({ env: { METRICS: dataset } }).fetch(
+        html({ etag: '"v1"', 'x-kept': 'yes', 'cache-control': 'max-age=60', 'content-type': 'text/html; charset=UTF-8' }),
+        {
+          headers: visitor(),
+        },
+      )
       const body = await res.text()
       expect(res.headers.get('x-sluice-cohort')).toBe(weight ? 'canary' : 'stable')
-      expect(body).toContain(`<head>${TAG}<title>`)
+      expect(body).toContain(`</title>${TAG}</head>`)
       expect(body.match(/<script/g)).toHaveLength(1)
       expect(res.headers.get('content-length')).toBeNull()
       // The bytes differ from the origin's: the validator is weakened, not passed on as if they were the same.
@@ -56,6 +60,13 @@ describe('the script tag', () => {
       [html({ 'content-type': 'text/plain' }), { headers: visitor() }],
       [html({ 'cache-control': 'public, no-transform' }), { headers: visitor() }],
       [html({ 'content-encoding': 'zstd' }), { headers: visitor() }],
+      // workerd passes deflate through undecoded, and charsets HTMLRewriter cannot parse would make it throw.
+      [html({ 'content-encoding': 'deflate' }), { headers: visitor() }],
+      [html({ 'content-type': 'text/html; charset=utf-16' }), { headers: visitor() }],
+      [html({ 'content-type': 'text/html; charset="ISO-2022-JP"' }), { headers: visitor() }],
+      [html({ 'content-type': 'text/html; charset=x-unknown' }), { headers: visitor() }],
+      // A page a script fetches (htmx, Turbo) runs no tag of its own.
+      [html(), { headers: { ...visitor(), 'sec-fetch-dest': 'empty', 'sec-fetch-mode': 'cors' } }],
       [html(), { headers: visitor(), method: 'HEAD' }],
       ['/status/404', { headers: visitor() }],
     ]
@@ -79,6 +90,11 @@ describe('the script tag', () => {
       ["default-src 'none'", null],
       ['script-src https://cdn.example.com', null],
       ["script-src 'self' 'strict-dynamic'", null],
+      // The beacon must be allowed too, and a sandboxed page has no origin to beacon from.
+      ["default-src 'none'; script-src 'nonce-x'", null],
+      ["script-src 'self'; connect-src https://api.example.com", null],
+      ["script-src 'self'; connect-src 'self'", TAG],
+      ['sandbox allow-scripts', null],
     ]
     for (const [csp, tag] of cases) {
       const { points, dataset } = recorder()
@@ -89,18 +105,28 @@ describe('the script tag', () => {
     }
   })
 
-  it('streams: the page’s first bytes, tag included, arrive before the origin has finished', async () => {
+  it('obeys a <meta> policy in <head> as it obeys the header: no tag where it forbids one, its nonce where it asks', async () => {
+    await publish(withRum())
+    const meta = (content: string) => `/meta?csp=${encodeURIComponent(content)}`
+    expect(await (await sluice().fetch(meta("script-src 'none'"), { headers: visitor() })).text()).not.toContain('rum.js')
+    const nonced = await (await sluice().fetch(meta("script-src 'nonce-m3ta'"), { headers: visitor() })).text()
+    expect(nonced).toContain(`<script src="${SCRIPT_URL}" async nonce="m3ta"></script></head>`)
+    expect(await (await sluice().fetch(meta("img-src 'self'"), { headers: visitor() })).text()).toContain(`${TAG}</head>`)
+  })
+
+  it('streams: the page’s first bytes arrive before the origin has finished', async () => {
     await publish(withRum())
     const res = await sluice().fetch('/html-held/rum-stream', { headers: visitor() })
     const reader = res.body!.getReader()
     const decoder = new TextDecoder()
     let seen = ''
-    while (!seen.includes('rum.js')) {
+    while (!seen.includes('filler')) {
       const r = await reader.read()
       expect(r.done).toBe(false)
       seen += decoder.decode(r.value, { stream: true })
     }
     expect(seen).not.toContain('last')
+    expect(seen).toContain(`${TAG}</head>`)
     await fetch(`${stableUrl()}/release/rum-stream`)
     for (let r = await reader.read(); !r.done; r = await reader.read()) seen += decoder.decode(r.value, { stream: true })
     expect(seen.endsWith('<p>filler</p><p>last</p></body></html>')).toBe(true)
@@ -119,6 +145,16 @@ describe('the script tag', () => {
     }
     expect(tagged).toBeGreaterThan(35)
     expect(tagged).toBeLessThan(85)
+  })
+})
+
+describe('the setting', () => {
+  it('refuses real-user signals with a cohort cookie the beacon endpoint would never receive', () => {
+    const base = { id: 'web', stable: 'https://a.example', canary: 'https://b.example', rum: { enabled: true } }
+    const r = z.safeParse(RolloutSpec, { ...base, cookie: { path: '/shop' } })
+    expect(r.success).toBe(false)
+    expect(r.error!.issues[0]!.path).toEqual(['rum', 'enabled'])
+    expect(z.safeParse(RolloutSpec, base).success).toBe(true)
   })
 })
 
@@ -149,8 +185,13 @@ describe('the script', () => {
 
 const beacon = (over: Record<string, unknown> = {}) =>
   JSON.stringify({ v: 1, pv: 'pv_abcdefgh', first: true, path: '/', errors: [], vitals: { lcp: 1200 }, ...over })
+/** A beacon as a browser sends it from the page: same origin, the visitor's cookie. */
 const post = (app: ReturnType<typeof sluice>, body: BodyInit, headers: Record<string, string> = {}) =>
-  app.fetch('/__sluice/rum', { method: 'POST', body, headers: { 'content-type': 'text/plain;charset=UTF-8', ...visitor(), ...headers } })
+  app.fetch('/__sluice/rum', {
+    method: 'POST',
+    body,
+    headers: { 'content-type': 'text/plain;charset=UTF-8', ...visitor(), 'sec-fetch-site': 'same-origin', 'sec-fetch-dest': 'empty', ...headers },
+  })
 
 describe('beacons', () => {
   it('are counted in the cohort the cookie places the visitor in, whatever the payload says', async () => {
@@ -177,6 +218,9 @@ describe('beacons', () => {
     const app = sluice({ env: { METRICS: dataset } })
     const res = await post(app, beacon(), { cookie: '' })
     expect([res.status, res.headers.get('x-sluice-beacon')]).toEqual([204, 'ignored: no visitor id'])
+    // Another site's page posting its visitors' cookies here is not a beacon of this site.
+    expect((await post(app, beacon(), { 'sec-fetch-site': 'cross-site' })).headers.get('x-sluice-beacon')).toBe('ignored: not from this site')
+    expect((await post(app, beacon(), { origin: 'https://evil.example' })).headers.get('x-sluice-beacon')).toBe('ignored: not from this site')
     await publish(rollout())
     expect((await post(app, beacon())).status).toBe(204)
     expect(points).toHaveLength(0)

@@ -141,8 +141,8 @@ describe('formatStatus with real-user signals and 4xx', () => {
         'LCP p75 2100 ms (good) / 2900 ms (needs improvement); INP p75 180 ms (good) / 520 ms (poor); CLS p75 0.05 (good) / -',
       '            left without the RUM script for their CSP: stable 0 / canary 4 HTML answers',
       // A fingerprint is the page's text: it reaches the terminal without its control characters.
-      '            new in canary: TypeError: <script>alert(1)</script>?[2J at /app.js:12 (37 page views)',
-      '            canary error: ReferenceError: gtag is not defined at /vendor.js:1 (1 page view)',
+      '            new in canary: TypeError: <script>alert(1)</script>?[2J at /app.js:12 (37 clients)',
+      '            canary error: ReferenceError: gtag is not defined at /vendor.js:1 (1 client)',
     ])
     expect(lines[at + 7]).toMatch(/^ {2}stable {4}https:/)
   })
@@ -164,7 +164,7 @@ describe('formatStatus with real-user signals and 4xx', () => {
       injection: { stable: { injected: 3, csp: 0 }, canary: { injected: 3, csp: 0 } },
       window: { stable: { pageViews: 'many', errored: 0 }, canary: { pageViews: 0, errored: 0 } },
       vitals: { stable: { lcp: { p75: 4100, n: 3 } }, canary: null },
-      canaryErrors: [null, { fingerprint: 5 }, { fingerprint: 'Error: x'.padEnd(400, 'y'), pageViews: 2 }],
+      canaryErrors: [null, { fingerprint: 5 }, { fingerprint: 'Error: x'.padEnd(400, 'y'), clients: 2 }],
     }
     const lines = formatStatus(status({ spec, rings: {}, lastDecision: rumDecision(odd) }), NOW).split('\n')
     expect(lines.filter((l) => l.startsWith('  real-user '))).toEqual([
@@ -174,7 +174,7 @@ describe('formatStatus with real-user signals and 4xx', () => {
     const errors = lines.filter((l) => l.includes('canary error:'))
     expect(errors).toHaveLength(1)
     expect(errors[0]!.length).toBeLessThan(360)
-    expect(errors[0]).toMatch(/^ {12}canary error: Error: xy+… \(2 page views\)$/)
+    expect(errors[0]).toMatch(/^ {12}canary error: Error: xy+… \(2 clients\)$/)
   })
 
   it('rates vitals as web.dev does', () => {

@@ -451,7 +451,7 @@ describe('real-user signals and 4xx', () => {
     // The window as the judge gets it passes its input checks: no "rejected" or "unreadable" among the reasons.
     const cfg = z.parse(JudgeConfig, {})
     const w = windowSignals(s, 4, minutes.slice(0, 3), 0)
-    const out = judgeSignals(undefined, w, cfg, { rum: true, end: 3 * 60_000 })
+    const out = judgeSignals(undefined, w, cfg, { rum: true, start: 0, end: 3 * 60_000 })
     expect(out.reasons.join('; ')).not.toMatch(/rejected|unreadable/)
     expect(w.rum!.canary.vitals!.lcp!.n).toBeGreaterThan(0)
   })

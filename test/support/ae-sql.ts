@@ -120,28 +120,36 @@ export function evaluate(points: readonly StoredPoint[], sql: string): { meta: u
       inWindow.filter((r) => r.fingerprint !== ''),
       (r) => `${r.cohort}\n${r.fingerprint}`,
     )
-    for (const g of groups.values()) data.push({ cohort: g[0]!.cohort, fingerprint: g[0]!.fingerprint, page_views: String(sum(g, (r) => r.weight)) })
-    data.sort((a, b) => Number(b.page_views) - Number(a.page_views) || (String(a.fingerprint) < String(b.fingerprint) ? -1 : 1))
+    for (const g of groups.values()) data.push({ cohort: g[0]!.cohort, fingerprint: g[0]!.fingerprint, clients: String(new Set(g.map((r) => r.client)).size) })
+    // ORDER BY clients DESC, fingerprint, cohort: strings in byte order, as ClickHouse compares them.
+    const order = (x: unknown, y: unknown) => (String(x) < String(y) ? -1 : String(x) > String(y) ? 1 : 0)
+    data.sort((a, b) => Number(b.clients) - Number(a.clients) || order(a.fingerprint, b.fingerprint) || order(a.cohort, b.cohort))
     const limit = Number(/LIMIT (\d+)/.exec(sql)?.[1] ?? Infinity)
     data.splice(limit)
   } else if (q.kind === 'requests' && q.rum) {
+    // The scan reaches back to the earliest vital's span; page views count from the window's own start.
+    const start = Number(/if\(timestamp >= toDateTime\((\d+)\), _sample_interval \* double/.exec(sql)?.[1]) * 1000
+    const spanOf = (column: number) => Number(new RegExp(`double${column} >= 0 AND timestamp >= toDateTime\\((\\d+)\\)`).exec(sql)?.[1]) * 1000
+    const spans = { lcp: spanOf(RUM_DOUBLE.lcp), inp: spanOf(RUM_DOUBLE.inp), cls: spanOf(RUM_DOUBLE.cls) }
     for (const [cohort, g] of groupBy(inWindow, (r) => r.cohort)) {
+      const own = g.filter((r) => r.at >= start)
       const row: Record<string, unknown> = {
         cohort,
-        page_views: String(sum(g, (r) => r.weight * r.pageView)),
-        page_view_rows: String(sum(g, (r) => r.pageView)),
-        errored: String(sum(g, (r) => r.weight * r.errored)),
-        errored_rows: String(sum(g, (r) => r.errored)),
+        page_views: String(sum(own, (r) => r.weight * r.pageView)),
+        page_view_rows: String(sum(own, (r) => r.pageView)),
+        errored: String(sum(own, (r) => r.weight * r.errored)),
+        errored_rows: String(sum(own, (r) => r.errored)),
         rows: String(g.length),
       }
       for (const v of ['lcp', 'inp', 'cls'] as const) {
+        const counted = (r: Row) => r[v] >= 0 && r.at >= spans[v]
         row[v] = quantileExactWeighted(
           g,
           0.75,
           (r) => r[v],
-          (r) => (r[v] >= 0 ? r.weight : 0),
+          (r) => (counted(r) ? r.weight : 0),
         )
-        row[`${v}_n`] = String(g.filter((r) => r[v] >= 0).length)
+        row[`${v}_n`] = String(g.filter(counted).length)
       }
       data.push(row)
     }

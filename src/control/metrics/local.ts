@@ -13,7 +13,8 @@ import type { ClientCounts, CohortCounts, WindowStats } from '../../core/judge/j
 import type { RumCounts, SignalWindow } from '../../core/judge/signals.ts'
 import { SRM_CLIENT_CAP } from '../../core/judge/units.ts'
 import type { VitalsSummary } from '../../core/judge/vitals.ts'
-import { FINGERPRINT_ROWS } from './sql.ts'
+import type { Vital } from '../../core/judge/schema.ts'
+import { FINGERPRINT_ROWS, vitalStarts } from './sql.ts'
 import type { MetricsSource, MetricsWindow, TimeRange, WindowOptions } from './source.ts'
 
 interface Event {
@@ -100,7 +101,7 @@ export class LocalMetrics implements MetricsSource {
     }
     const signals: SignalWindow = { clientErrors: { stable: client4xx(indexes[0]!), canary: client4xx(indexes[1]!) } }
     if (opts.rum) {
-      signals.rum = this.#rum(rolloutId, range, since)
+      signals.rum = this.#rum(rolloutId, range, since, vitalStarts(range, opts.vitalsSince))
       const injection = (index: string) => {
         const hits = inWindow.filter((e) => e.index === index)
         return { injected: hits.filter((e) => e.rum === 'injected').length, csp: hits.filter((e) => e.rum === 'csp').length }
@@ -114,7 +115,7 @@ export class LocalMetrics implements MetricsSource {
   }
 
   /** The beacon queries' arithmetic (src/control/metrics/sql.ts): page views, errors, vitals' p75 and fingerprints. */
-  #rum(rolloutId: string, range: TimeRange, since: number): NonNullable<SignalWindow['rum']> {
+  #rum(rolloutId: string, range: TimeRange, since: number, starts: Record<Vital, number>): NonNullable<SignalWindow['rum']> {
     const cohort = (c: 'stable' | 'canary'): RumCounts => {
       const index = rumIndex(rolloutId, c)
       const mine = this.#beacons.filter((b) => b.index === index && b.at < range.end)
@@ -122,7 +123,10 @@ export class LocalMetrics implements MetricsSource {
       const views = inWindow.filter((b) => b.pageView)
       const vitals: VitalsSummary = {}
       for (const v of ['lcp', 'inp', 'cls'] as const) {
-        const values = inWindow.map((b) => b[v]).filter((x) => x !== undefined)
+        const values = mine
+          .filter((b) => b.at >= starts[v])
+          .map((b) => b[v])
+          .filter((x) => x !== undefined)
         if (values.length > 0)
           vitals[v] = {
             p75: quantile(
@@ -132,20 +136,31 @@ export class LocalMetrics implements MetricsSource {
             n: values.length,
           }
       }
-      const counts = new Map<string, number>()
-      for (const b of inWindow) if (b.fingerprint) counts.set(b.fingerprint, (counts.get(b.fingerprint) ?? 0) + 1)
       const earlier = mine.filter((b) => b.pageView && b.errored && b.at >= since && b.at < range.start)
       return {
         requests: views.length,
         errors: views.filter((b) => b.errored).length,
         clients: clientsOf(views, earlier, (b) => b.errored),
         vitals,
-        fingerprints: [...counts]
-          .map(([fingerprint, pageViews]) => ({ fingerprint, pageViews }))
-          .sort((a, b) => b.pageViews - a.pageViews || (a.fingerprint < b.fingerprint ? -1 : 1))
-          .slice(0, FINGERPRINT_ROWS),
+        fingerprints: top.filter((f) => f.cohort === c).map(({ fingerprint, clients }) => ({ fingerprint, clients })),
       }
     }
+    // The fingerprints query's arithmetic: distinct clients per cohort and fingerprint, the most frequent of both cohorts.
+    const reported = new Map<string, { cohort: 'stable' | 'canary'; fingerprint: string; clients: Set<string> }>()
+    for (const c of ['stable', 'canary'] as const) {
+      const index = rumIndex(rolloutId, c)
+      for (const b of this.#beacons) {
+        if (b.index !== index || !b.fingerprint || b.at < range.start || b.at >= range.end) continue
+        const key = `${c}\n${b.fingerprint}`
+        const entry = reported.get(key) ?? { cohort: c, fingerprint: b.fingerprint, clients: new Set<string>() }
+        entry.clients.add(b.client)
+        reported.set(key, entry)
+      }
+    }
+    const top = [...reported.values()]
+      .map((f) => ({ cohort: f.cohort, fingerprint: f.fingerprint, clients: f.clients.size }))
+      .sort((a, b) => b.clients - a.clients || (a.fingerprint < b.fingerprint ? -1 : a.fingerprint > b.fingerprint ? 1 : a.cohort < b.cohort ? -1 : 1))
+      .slice(0, FINGERPRINT_ROWS)
     return { stable: cohort('stable'), canary: cohort('canary') }
   }
 }

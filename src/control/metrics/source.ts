@@ -5,6 +5,7 @@
  * SQL binding), `npm start` reads an in-process aggregate.
  */
 import type { WindowStats } from '../../core/judge/judge.ts'
+import type { Vital } from '../../core/judge/schema.ts'
 import type { SignalWindow } from '../../core/judge/signals.ts'
 
 export interface TimeRange {
@@ -30,6 +31,11 @@ export interface WindowOptions {
   byRing?: boolean
   /** Also the rollout's beacons (real-user signals): page views, errors, vitals and first-error fingerprints. */
   rum?: boolean
+  /**
+   * Where each vital's span begins (at or before `start`): its p75 is read over [since, end), so a span grows until
+   * both cohorts have enough page views to compare (signals.ts, `vitalsSince`). Default: `start`.
+   */
+  vitalsSince?: Partial<Record<Vital, number>>
 }
 
 export interface MetricsSource {

@@ -20,7 +20,8 @@ import { blobColumn, cohortIndex, doubleColumn, rumBlobColumn, rumDoubleColumn, 
 import type { ClientCounts, CohortCounts, WindowStats } from '../../core/judge/judge.ts'
 import type { Fingerprint, RumCounts, SignalWindow } from '../../core/judge/signals.ts'
 import { SRM_CLIENT_CAP } from '../../core/judge/units.ts'
-import type { VitalsSummary } from '../../core/judge/vitals.ts'
+import type { Vital } from '../../core/judge/schema.ts'
+import { MAX_SPAN_MS, type VitalsSummary } from '../../core/judge/vitals.ts'
 import { MetricsError, type MetricsWindow, type TimeRange, type WindowOptions } from './source.ts'
 
 /** Dataset names and rollout ids are validated elsewhere, but a query is no place to trust that. */
@@ -122,24 +123,35 @@ export function clientsQuery(dataset: string, rolloutId: string, range: TimeRang
   ].join('\n')
 }
 
+/** Where each vital's span begins: at or before the window's start, never before the release (`since`) nor MAX_SPAN_MS. */
+export function vitalStarts(range: TimeRange, vitalsSince: WindowOptions['vitalsSince'] = {}): Record<Vital, number> {
+  const floor = Math.max(Math.min(range.since ?? range.start, range.start), range.end - MAX_SPAN_MS)
+  const at = (v: Vital) => Math.min(range.start, Math.max(floor, vitalsSince[v] ?? range.start))
+  return { lcp: at('lcp'), inp: at('inp'), cls: at('cls') }
+}
+
 /**
- * The beacons' counts per cohort: page views, those with an error, and each vital's p75 over the beacons that carry
- * it (an absent vital is written as -1 and weighs 0 here), with how many did.
+ * The beacons' counts per cohort: the window's page views and those with an error, and each vital's p75 over its
+ * span (`vitalStarts`) of the beacons that carry it (an absent vital is written as -1 and weighs 0 here), with how
+ * many did.
  */
-export function rumQuery(dataset: string, rolloutId: string, range: TimeRange): string {
+export function rumQuery(dataset: string, rolloutId: string, range: TimeRange, vitalsSince?: WindowOptions['vitalsSince']): string {
+  const starts = vitalStarts(range, vitalsSince)
+  const start = `toDateTime(${seconds(range.start)})`
+  const from = Math.min(...Object.values(starts))
   return [
     `SELECT ${COHORT} AS cohort,`,
-    `  SUM(_sample_interval * ${PAGE_VIEW}) AS page_views,`,
-    `  SUM(${PAGE_VIEW}) AS page_view_rows,`,
-    `  SUM(_sample_interval * ${ERRORED}) AS errored,`,
-    `  SUM(${ERRORED}) AS errored_rows,`,
-    ...Object.entries(VITAL_COLUMNS).flatMap(([v, c]) => [
-      `  quantileExactWeighted(0.75)(${c}, if(${c} >= 0, _sample_interval, 0)) AS ${v},`,
-      `  SUM(if(${c} >= 0, 1, 0)) AS ${v}_n,`,
-    ]),
+    `  SUM(if(timestamp >= ${start}, _sample_interval * ${PAGE_VIEW}, 0)) AS page_views,`,
+    `  SUM(if(timestamp >= ${start}, ${PAGE_VIEW}, 0)) AS page_view_rows,`,
+    `  SUM(if(timestamp >= ${start}, _sample_interval * ${ERRORED}, 0)) AS errored,`,
+    `  SUM(if(timestamp >= ${start}, ${ERRORED}, 0)) AS errored_rows,`,
+    ...Object.entries(VITAL_COLUMNS).flatMap(([v, c]) => {
+      const counted = `${c} >= 0 AND timestamp >= toDateTime(${seconds(starts[v as Vital])})`
+      return [`  quantileExactWeighted(0.75)(${c}, if(${counted}, _sample_interval, 0)) AS ${v},`, `  SUM(if(${counted}, 1, 0)) AS ${v}_n,`]
+    }),
     '  COUNT() AS rows',
     judgedRows(dataset, rolloutId, true),
-    `  AND timestamp >= toDateTime(${seconds(range.start)}) AND timestamp < toDateTime(${seconds(range.end)})`,
+    `  AND timestamp >= toDateTime(${seconds(from)}) AND timestamp < toDateTime(${seconds(range.end)})`,
     'GROUP BY cohort',
     'FORMAT JSON',
   ].join('\n')
@@ -148,15 +160,15 @@ export function rumQuery(dataset: string, rolloutId: string, range: TimeRange): 
 /** How many first-error fingerprints per window the source reads (both cohorts together). */
 export const FINGERPRINT_ROWS = 40
 
-/** The window's most frequent first errors per cohort. */
+/** The window's most frequent first errors, by the distinct clients that reported each, both cohorts together. */
 export function fingerprintsQuery(dataset: string, rolloutId: string, range: TimeRange): string {
   return [
-    `SELECT ${COHORT} AS cohort, ${FINGERPRINT} AS fingerprint, SUM(_sample_interval) AS page_views`,
+    `SELECT ${COHORT} AS cohort, ${FINGERPRINT} AS fingerprint, COUNT(DISTINCT ${CLIENT}) AS clients`,
     judgedRows(dataset, rolloutId, true),
     `  AND timestamp >= toDateTime(${seconds(range.start)}) AND timestamp < toDateTime(${seconds(range.end)})`,
     `  AND ${FINGERPRINT} != ''`,
     'GROUP BY cohort, fingerprint',
-    `ORDER BY page_views DESC, fingerprint`,
+    'ORDER BY clients DESC, fingerprint, cohort',
     `LIMIT ${FINGERPRINT_ROWS}`,
     'FORMAT JSON',
   ].join('\n')
@@ -268,7 +280,7 @@ function withClients(w: ParsedWindow, body: unknown, ring?: string): ParsedWindo
 }
 
 /** The beacons' answers as the judge's page-view counts per cohort. */
-export function parseRum(body: unknown, clients: unknown, fingerprints: unknown): NonNullable<SignalWindow['rum']> {
+export function parseRum(body: unknown, clients: unknown, fingerprints: unknown): NonNullable<SignalWindow['rum']> & { sampled: boolean } {
   const rows = cohortRows(body, 'page views')
   const sampled = rows.some((r) => num(r.page_views, 'page_views') > num(r.page_view_rows, 'page_view_rows'))
   const c = parseClients(clients)['']!
@@ -290,14 +302,14 @@ export function parseRum(body: unknown, clients: unknown, fingerprints: unknown)
     }
     out[cohort] = { requests, errors, clients: c[cohort], vitals, fingerprints: prints[cohort] }
   }
-  return out
+  return { ...out, sampled }
 }
 
 function parseFingerprints(body: unknown): Record<'stable' | 'canary', Fingerprint[]> {
   const out: Record<'stable' | 'canary', Fingerprint[]> = { stable: [], canary: [] }
   for (const row of cohortRows(body, 'fingerprints')) {
     if (typeof row.fingerprint !== 'string' || row.fingerprint === '') continue
-    out[row.cohort as 'stable' | 'canary'].push({ fingerprint: row.fingerprint.slice(0, 200), pageViews: Math.round(num(row.page_views, 'page_views')) })
+    out[row.cohort as 'stable' | 'canary'].push({ fingerprint: row.fingerprint.slice(0, 200), clients: Math.round(num(row.clients, 'clients')) })
   }
   return out
 }
@@ -323,7 +335,7 @@ export async function queryWindow(
   const rumAt = sqls.length
   if (opts.rum)
     sqls.push(
-      rumQuery(dataset, rolloutId, range),
+      rumQuery(dataset, rolloutId, range, opts.vitalsSince),
       clientsQuery(dataset, rolloutId, range, false, PAGE_VIEW_CLIENTS),
       fingerprintsQuery(dataset, rolloutId, range),
     )
@@ -331,9 +343,12 @@ export async function queryWindow(
   const parsed = withClients(parseWindow(answers[0], range), answers[1])
   const signals: SignalWindow = { clientErrors: parsed.clientErrors }
   if (opts.rum) {
-    signals.rum = parseRum(answers[rumAt], answers[rumAt + 1], answers[rumAt + 2])
+    const { sampled, ...rum } = parseRum(answers[rumAt], answers[rumAt + 1], answers[rumAt + 2])
+    signals.rum = rum
     signals.injection = parsed.injection
+    if (sampled) signals.sampled = true
   }
+  if (parsed.sampled) signals.sampled = true
   const global: MetricsWindow = { ...asWindow(parsed), sampled: parsed.sampled, signals }
   if (!opts.byRing) return global
   const [ringRequests, ringClients] = [answers[ringAt], answers[ringAt + 1]]

@@ -123,7 +123,14 @@ export const RolloutSpec = z
     hookFailuresBeforePause: z._default(z.int().check(z.gte(1), z.lte(1000)), 5),
     audiences: audiencesField,
   })
-  .check(audiencesExist())
+  .check(
+    audiencesExist(),
+    // Beacons go to /__sluice/rum: a cookie scoped to another path never reaches it, and no beacon could be placed.
+    z.refine((s) => !s.rum.enabled || s.cookie.path === '/', {
+      message: 'real-user signals need cookie.path "/": the beacon endpoint /__sluice/rum must receive the cohort cookie',
+      path: ['rum', 'enabled'],
+    }),
+  )
 
 /** Every ring step names an audience the rollout defines; shared by the schemas built from RolloutSpec's shape. */
 export function audiencesExist() {

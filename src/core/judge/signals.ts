@@ -22,15 +22,18 @@
 import { mixtureTest, stepThetas } from './error-test.ts'
 import { cohortProblem, isCount, isFiniteNumber, isRecord } from './input.ts'
 import { type Numbers, pct } from './numbers.ts'
-import { type JudgeConfig, VITALS } from './schema.ts'
+import { type JudgeConfig, VITALS, type Vital } from './schema.ts'
 import type { CohortCounts, CohortTotals, ThetaEvidence, Verdict, VerdictKind } from './state.ts'
 import { testUnits } from './units.ts'
 import { type VitalStreaks, type VitalsSummary, noStreaks, vitalsGuard } from './vitals.ts'
 
-/** A first error seen in page views of one cohort: its fingerprint and how many page views it was the first error of. */
+/**
+ * A first error seen in one cohort's beacons: its fingerprint and how many distinct clients reported it, so one
+ * client sending many beacons, or many made-up errors, counts once towards each of its fingerprints.
+ */
 export interface Fingerprint {
   fingerprint: string
-  pageViews: number
+  clients: number
 }
 
 /** One cohort's beacons in a window: `requests` are page views, `errors` page views with at least one error. */
@@ -47,6 +50,11 @@ export interface SignalWindow {
   rum?: { stable: RumCounts; canary: RumCounts }
   /** HTML answers that got the RUM tag, and those left without it because the page's CSP would block it. */
   injection?: { stable: Injection; canary: Injection }
+  /**
+   * Analytics Engine sampled the requests or the beacons: stored rows are then counted, and one client's rows are
+   * not one client's requests, so the per-client tests would lose their protection; they add no evidence.
+   */
+  sampled?: boolean
 }
 
 export interface Injection {
@@ -67,6 +75,10 @@ export interface SignalState {
   /** Page views per cohort, for `judge.rum.minPageViews`. */
   pageViews: { stable: number; canary: number }
   vitalsStreaks: VitalStreaks
+  /** Where each vital's current span began (vitals.ts), null before the first window; the source reads it from there. */
+  vitalsSince: Record<Vital, number | null>
+  /** Spans compared per vital over the release: "healthy" waits for `consecutive` of LCP's. */
+  vitalsCompared: Record<Vital, number>
   /** First-error fingerprints per cohort over the release, the most frequent FINGERPRINTS_KEPT of each. */
   fingerprints: { stable: Fingerprint[]; canary: Fingerprint[] }
   /** End of the last window with a canary page view: beacons that stop (a canary CSP that blocks the tag) pause the rollout. */
@@ -84,6 +96,8 @@ export const initialSignalState = (): SignalState => ({
   jsErrors: freshTest(),
   pageViews: { stable: 0, canary: 0 },
   vitalsStreaks: noStreaks(),
+  vitalsSince: { lcp: null, inp: null, cls: null },
+  vitalsCompared: noStreaks(),
   fingerprints: { stable: [], canary: [] },
   lastCanaryPageViewAt: null,
 })
@@ -97,7 +111,7 @@ const isSequential = (v: unknown): v is SequentialState =>
   Array.isArray(v.evidence) &&
   v.evidence.every((e) => isRecord(e) && isFiniteNumber(e.theta) && e.theta > 1 && isFiniteNumber(e.logLR))
 const isFingerprints = (v: unknown) =>
-  Array.isArray(v) && v.length <= FINGERPRINTS_KEPT && v.every((f) => isRecord(f) && typeof f.fingerprint === 'string' && isCount(f.pageViews))
+  Array.isArray(v) && v.length <= FINGERPRINTS_KEPT && v.every((f) => isRecord(f) && typeof f.fingerprint === 'string' && isCount(f.clients))
 
 /** Validates state read back from storage; anything else is treated as no state. */
 export function isSignalState(v: unknown): v is SignalState {
@@ -111,6 +125,10 @@ export function isSignalState(v: unknown): v is SignalState {
     isCount(v.pageViews.canary) &&
     isRecord(v.vitalsStreaks) &&
     VITALS.every((k) => isCount((v.vitalsStreaks as Record<string, unknown>)[k])) &&
+    isRecord(v.vitalsSince) &&
+    VITALS.every((k) => (v.vitalsSince as Record<string, unknown>)[k] === null || isFiniteNumber((v.vitalsSince as Record<string, unknown>)[k])) &&
+    isRecord(v.vitalsCompared) &&
+    VITALS.every((k) => isCount((v.vitalsCompared as Record<string, unknown>)[k])) &&
     isRecord(v.fingerprints) &&
     isFingerprints(v.fingerprints.stable) &&
     isFingerprints(v.fingerprints.canary) &&
@@ -135,24 +153,29 @@ function rumProblem(c: unknown, name: string, unit: 'client' | 'request'): strin
 
 /** Running fingerprint counts merged with a window's, the most frequent kept. */
 function mergeFingerprints(kept: readonly Fingerprint[], add: readonly Fingerprint[] | undefined): Fingerprint[] {
-  const m = new Map(kept.map((f) => [f.fingerprint, f.pageViews]))
-  for (const f of add ?? []) m.set(f.fingerprint, (m.get(f.fingerprint) ?? 0) + f.pageViews)
+  const m = new Map(kept.map((f) => [f.fingerprint, f.clients]))
+  for (const f of add ?? []) m.set(f.fingerprint, (m.get(f.fingerprint) ?? 0) + f.clients)
   return [...m]
-    .map(([fingerprint, pageViews]) => ({ fingerprint, pageViews }))
-    .sort((a, b) => b.pageViews - a.pageViews || (a.fingerprint < b.fingerprint ? -1 : 1))
+    .map(([fingerprint, clients]) => ({ fingerprint, clients }))
+    .sort((a, b) => b.clients - a.clients || (a.fingerprint < b.fingerprint ? -1 : 1))
     .slice(0, FINGERPRINTS_KEPT)
 }
 
-/** The canary's most frequent first errors, each marked when stable never showed it. */
+/**
+ * The canary's most frequent first errors, each marked when stable never showed it. Only stable's most frequent
+ * FINGERPRINTS_KEPT are known: once that list is full, an error missing from it may still be stable's, so none is
+ * marked new.
+ */
 export function canaryFingerprints(s: SignalState, max = 5): (Fingerprint & { newInCanary: boolean })[] {
   const onStable = new Set(s.fingerprints.stable.map((f) => f.fingerprint))
-  return s.fingerprints.canary.slice(0, max).map((f) => ({ ...f, newInCanary: !onStable.has(f.fingerprint) }))
+  const complete = s.fingerprints.stable.length < FINGERPRINTS_KEPT
+  return s.fingerprints.canary.slice(0, max).map((f) => ({ ...f, newInCanary: complete && !onStable.has(f.fingerprint) }))
 }
 
 const describeNew = (s: SignalState) =>
   canaryFingerprints(s, 3)
     .filter((f) => f.newInCanary)
-    .map((f) => `new in canary: ${f.fingerprint}, ${f.pageViews} page views`)
+    .map((f) => `new in canary: ${f.fingerprint}, from ${f.clients} client${f.clients === 1 ? '' : 's'}`)
 
 interface TestSpec {
   what: string
@@ -217,7 +240,8 @@ export interface SignalsOptions {
   rum: boolean
   /** The window pools audiences of different weights (a ring above everyone's weight): the comparisons stand aside. */
   pooled?: boolean
-  /** The window's end, ms since epoch. */
+  /** The window's start and end, ms since epoch. */
+  start: number
   end: number
 }
 
@@ -236,6 +260,7 @@ export function judgeSignals(prevIn: SignalState | undefined, w: SignalWindow | 
     const problem = cohortProblem(ce.stable, 'stable 4xx', cfg.errorUnit) ?? cohortProblem(ce.canary, 'canary 4xx', cfg.errorUnit)
     if (problem !== null) notes.push(`4xx test: input rejected: ${problem}; evidence unchanged`)
     else if (opts.pooled) notes.push('4xx test not applied: audience rings are in force (cohorts differ in audience)')
+    else if (w?.sampled) notes.push('4xx test not applied: a sampled window (stored rows are not per client)')
     else {
       const spec = { what: '4xx answers', unitNoun: 'requests', alpha: cfg.clientErrors.alpha, minErrors: cfg.clientErrors.minErrors }
       const r = sequential(prev.clientErrors, ce, cfg, spec, numbers, 'clientError')
@@ -267,6 +292,7 @@ export function judgeSignals(prevIn: SignalState | undefined, w: SignalWindow | 
       }
       const js = cfg.rum.jsErrors
       if (js.enabled && opts.pooled) notes.push('JavaScript error test not applied: audience rings are in force (cohorts differ in audience)')
+      else if (js.enabled && w?.sampled) notes.push('JavaScript error test not applied: a sampled window (stored rows are not per client)')
       else if (js.enabled) {
         const spec = { what: 'JavaScript errors', unitNoun: 'page views', alpha: js.alpha, minErrors: js.minErrors }
         const r = sequential(prev.jsErrors, rum, cfg, spec, numbers, 'jsError')
@@ -278,9 +304,21 @@ export function judgeSignals(prevIn: SignalState | undefined, w: SignalWindow | 
       if (cfg.rum.vitals.enabled && opts.pooled) notes.push('Web Vitals not compared: audience rings are in force (cohorts differ in audience)')
       else {
         const vitals = vitalsGuard(prev.vitalsStreaks, rum.stable.vitals, rum.canary.vitals, cfg.rum.vitals, numbers)
-        state = { ...state, vitalsStreaks: vitals.streaks }
+        // A compared vital's next span begins after this window; the others' spans go on from where they began.
+        const since = { ...state.vitalsSince }
+        const compared = { ...state.vitalsCompared }
+        for (const v of VITALS) {
+          if (vitals.judged.includes(v)) {
+            since[v] = opts.end
+            compared[v] += 1
+          } else since[v] ??= opts.start
+        }
+        state = { ...state, vitalsStreaks: vitals.streaks, vitalsSince: since, vitalsCompared: compared }
         if (vitals.alarm) alarms.push(vitals.alarm)
         else if (vitals.pending) holds.push('Web Vitals regression pending confirmation')
+        else if (cfg.rum.vitals.enabled && compared.lcp < cfg.rum.vitals.consecutive) {
+          holds.push(`Web Vitals not compared enough yet: LCP in ${compared.lcp} of the ${cfg.rum.vitals.consecutive} spans needed before healthy`)
+        }
         notes.push(...vitals.notes)
       }
       const rate = (c: RumCounts) => (c.requests > 0 ? c.errors / c.requests : null)

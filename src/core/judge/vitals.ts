@@ -1,9 +1,13 @@
 /**
  * @module
- * The Web Vitals guard: each vital's p75, canary against stable within one
- * window (quantiles of different windows cannot be merged, as for latency), a
- * regression only when the ratio and the margin are both exceeded, and only
- * after `consecutive` regressed windows.
+ * The Web Vitals guard: each vital's p75, canary against stable over one
+ * span, a regression only when the ratio and the margin are both exceeded, and
+ * only after `consecutive` regressed spans. A span is the windows since the
+ * vital was last compared: it grows until both cohorts have `minPageViews`
+ * page views with the vital (at most MAX_SPAN_MS), is compared, and the next
+ * one begins, so spans never overlap (quantiles cannot be merged, so each is
+ * read whole from the metrics) and a site of any traffic gets its vitals
+ * compared, the quieter the less often.
  */
 import { type Numbers, finiteOrNull, fix } from './numbers.ts'
 import { type RumJudge, VITALS, VITAL_THRESHOLDS, type Vital } from './schema.ts'
@@ -20,6 +24,9 @@ export type VitalStreaks = Record<Vital, number>
 
 export const noStreaks = (): VitalStreaks => ({ lcp: 0, inp: 0, cls: 0 })
 
+/** The longest span: a quieter vital is compared over its last hour (spans then overlap, the price of an answer). */
+export const MAX_SPAN_MS = 60 * 60_000
+
 const UNIT: Record<Vital, string> = { lcp: ' ms', inp: ' ms', cls: '' }
 const show = (v: Vital, x: number) => (v === 'cls' ? fix(x, 3) : fix(x, 0)) + UNIT[v]
 
@@ -35,6 +42,8 @@ export interface VitalsResult {
   streaks: VitalStreaks
   /** A regression seen but not yet confirmed. */
   pending: boolean
+  /** The vitals compared in this span (their next span begins after this window). */
+  judged: Vital[]
 }
 
 export function vitalsGuard(
@@ -47,7 +56,8 @@ export function vitalsGuard(
   const streaks = { ...prev }
   const notes: string[] = []
   const alarms: string[] = []
-  if (!cfg.enabled) return { alarm: null, notes, streaks: noStreaks(), pending: false }
+  const judgedVitals: Vital[] = []
+  if (!cfg.enabled) return { alarm: null, notes, streaks: noStreaks(), pending: false, judged: judgedVitals }
   for (const v of VITALS) {
     const s = stable?.[v]
     const c = canary?.[v]
@@ -57,9 +67,10 @@ export function vitalsGuard(
     let note: string
     if (!s || !c || s.n < cfg.minPageViews || c.n < cfg.minPageViews) {
       // Too few page views for a p75 to mean anything: neither confirm nor clear a streak.
-      note = `${v.toUpperCase()} not judged: needs ${cfg.minPageViews} page views with it per cohort (stable ${s?.n ?? 0}, canary ${c?.n ?? 0})`
+      note = `${v.toUpperCase()} not compared yet: its span needs ${cfg.minPageViews} page views with it per cohort (stable ${s?.n ?? 0}, canary ${c?.n ?? 0})`
     } else {
       judged = true
+      judgedVitals.push(v)
       const limit = cfg[v]
       const ratio = s.p75 > 0 ? c.p75 / s.p75 : c.p75 > 0 ? Infinity : 1
       const delta = c.p75 - s.p75
@@ -68,14 +79,14 @@ export function vitalsGuard(
       streaks[v] = regressed ? streaks[v] + 1 : 0
       const shape = `${Number.isFinite(ratio) ? `${fix(ratio)}x` : 'stable 0'}, ${delta >= 0 ? '+' : '−'}${show(v, Math.abs(delta))}`
       note = `${v.toUpperCase()} p75: canary ${show(v, c.p75)} (${rating(v, c.p75)}) vs stable ${show(v, s.p75)} (${rating(v, s.p75)}), ${shape}`
-      if (regressed) note += `, regressed ${streaks[v]} of ${cfg.consecutive} windows in a row`
+      if (regressed) note += `, regressed ${streaks[v]} of ${cfg.consecutive} spans in a row`
     }
     numbers[`${v}Streak`] = streaks[v]
     // A confirmed regression stays confirmed until a judged window clears it, as for latency.
     if (streaks[v] >= cfg.consecutive)
-      alarms.push(judged ? `Web Vitals regressed: ${note}` : `Web Vitals regressed: ${v.toUpperCase()} in ${streaks[v]} judged windows in a row`)
+      alarms.push(judged ? `Web Vitals regressed: ${note}` : `Web Vitals regressed: ${v.toUpperCase()} in ${streaks[v]} spans in a row`)
     else notes.push(note)
   }
   const pending = VITALS.some((v) => streaks[v] > 0)
-  return { alarm: alarms.length ? alarms.join('; ') : null, notes, streaks, pending }
+  return { alarm: alarms.length ? alarms.join('; ') : null, notes, streaks, pending, judged: judgedVitals }
 }

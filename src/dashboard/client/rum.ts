@@ -29,7 +29,8 @@ export interface VitalFigure {
 
 export interface FirstError {
   fingerprint: string
-  pageViews: number
+  /** Distinct clients that reported it. */
+  clients: number
   newInCanary: boolean
 }
 
@@ -87,8 +88,8 @@ export function rumOf(v: unknown): RumFigures | null {
     pageViews: pairOf(v.pageViews, count),
     vitals: { stable: vitalsOf(isObject(v.vitals) ? v.vitals.stable : null), canary: vitalsOf(isObject(v.vitals) ? v.vitals.canary : null) },
     canaryErrors: errors.flatMap((e): FirstError[] =>
-      isObject(e) && typeof e.fingerprint === 'string' && count(e.pageViews) !== null
-        ? [{ fingerprint: e.fingerprint, pageViews: e.pageViews as number, newInCanary: e.newInCanary === true }]
+      isObject(e) && typeof e.fingerprint === 'string' && count(e.clients) !== null
+        ? [{ fingerprint: e.fingerprint, clients: e.clients as number, newInCanary: e.newInCanary === true }]
         : [],
     ),
   }
@@ -267,7 +268,7 @@ export function renderFirstErrors(errors: FirstError[]): El | null {
           { 'data-testid': 'canary-error', class: e.newInCanary ? 'new' : null },
           e.newInCanary ? h('span', { class: 'badge new-mark', 'data-testid': 'new-in-canary' }, 'new in canary') : null,
           h('code', null, e.fingerprint),
-          h('span', { class: 'muted small num' }, `${num(e.pageViews)} page view${e.pageViews === 1 ? '' : 's'}`),
+          h('span', { class: 'muted small num' }, `${num(e.clients)} client${e.clients === 1 ? '' : 's'}`),
         ),
       ),
     ),

@@ -108,6 +108,11 @@ export async function handleBeacon(request: Request, url: URL, env: EdgeEnv, ctx
   }
   const beacon = parsed.data
 
+  // The script beacons from the page's own origin: another site's page posting its visitors' cookies here (a
+  // SameSite=None cookie allows it) could fill a cohort with errors from real, distinct clients.
+  const site = request.headers.get('sec-fetch-site')
+  const origin = request.headers.get('origin')
+  if ((site !== null && site !== 'same-origin') || (origin !== null && origin !== url.origin)) return ack('ignored: not from this site')
   const config = await deps.store.get(env.SLUICE_KV, (p) => ctx.waitUntil(p))
   const path = pathOf(beacon.path)
   const r = config && selectRollout(config, url.host, path.startsWith('/') ? path : '/')

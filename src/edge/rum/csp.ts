@@ -7,8 +7,8 @@
  *
  * A script element with `src` is governed by `script-src-elem`, else
  * `script-src`, else `default-src`; with none of them the policy does not
- * restrict scripts. Every policy in the header (comma-separated) must allow
- * the tag. A policy allows it by `'self'`, `*`, the page's scheme or its
+ * restrict scripts. Every policy in the header (comma-separated), and every
+ * `<meta>` policy in `<head>`, must allow the tag. A policy allows it by `'self'`, `*`, the page's scheme or its
  * host, unless it has `'strict-dynamic'` (which makes browsers ignore those),
  * or by a nonce, which Sluice copies onto the tag. Hashes cannot match a
  * tag Sluice writes; a policy that allows only them blocks it.
@@ -18,16 +18,15 @@ export type ScriptPermission = { allowed: true; nonce?: string } | { allowed: fa
 
 const NONCE = /^'nonce-([A-Za-z0-9+/_=-]+)'$/i
 
-/** The source list governing a `<script src>` in one policy, or null when the policy does not restrict scripts. */
-function scriptSources(policy: string): string[] | null {
+/** One policy's directives, by lower-case name; the first occurrence of a directive wins, as browsers ignore repeats. */
+function directives(policy: string): Map<string, string[]> {
   const found = new Map<string, string[]>()
   for (const raw of policy.split(';')) {
     const tokens = raw.trim().split(/[\t\n\f\r ]+/)
     const name = tokens[0]?.toLowerCase()
-    // The first occurrence of a directive wins; browsers ignore repeats.
     if (name && !found.has(name)) found.set(name, tokens.slice(1))
   }
-  return found.get('script-src-elem') ?? found.get('script-src') ?? found.get('default-src') ?? null
+  return found
 }
 
 function allowsBySource(sources: readonly string[], scheme: string, host: string): boolean {
@@ -41,15 +40,21 @@ function allowsBySource(sources: readonly string[], scheme: string, host: string
 }
 
 /**
- * `header` is the page's Content-Security-Policy (several policies joined by commas); `scheme` and `host` are the
- * public URL's (`https`, `www.example.com`). Report-only policies block nothing and are not consulted.
+ * `header` is the page's Content-Security-Policy (several policies joined by commas), or a `<meta>` policy's
+ * content; `scheme` and `host` are the public URL's (`https`, `www.example.com`). Report-only policies block
+ * nothing and are not consulted. Besides the tag, the beacon must be allowed: `connect-src` (else `default-src`)
+ * must allow the page's own origin, and a `sandbox` policy (an opaque origin, no cookies) gets nothing.
  */
 export function scriptPermission(header: string | null, scheme: string, host: string): ScriptPermission {
   if (header === null) return { allowed: true }
   let nonce: string | undefined
   for (const policy of header.split(',')) {
-    const sources = scriptSources(policy)
-    if (sources === null) continue
+    const d = directives(policy)
+    if (d.has('sandbox')) return { allowed: false, why: 'a sandboxed page' }
+    const connect = d.get('connect-src') ?? d.get('default-src')
+    if (connect !== undefined && !allowsBySource(connect, scheme, host)) return { allowed: false, why: 'the policy would block the beacon (connect-src)' }
+    const sources = d.get('script-src-elem') ?? d.get('script-src') ?? d.get('default-src')
+    if (sources === undefined) continue
     const lower = sources.map((s) => s.toLowerCase())
     const own = sources.map((s) => NONCE.exec(s)?.[1]).find((n) => n !== undefined)
     const bySource = !lower.includes("'strict-dynamic'") && allowsBySource(sources, scheme, host)
@@ -58,5 +63,14 @@ export function scriptPermission(header: string | null, scheme: string, host: st
     else if (!bySource) return { allowed: false, why: 'the policy allows neither self nor a nonce' }
     // A policy that allows the tag by source accepts any nonce too: copying one another policy needs does no harm.
   }
+  return nonce === undefined ? { allowed: true } : { allowed: true, nonce }
+}
+
+/** Both permissions at once (the header's, and a `<meta>` policy's): the tag must satisfy every policy. */
+export function bothPermit(a: ScriptPermission, b: ScriptPermission): ScriptPermission {
+  if (!a.allowed) return a
+  if (!b.allowed) return b
+  if (a.nonce !== undefined && b.nonce !== undefined && a.nonce !== b.nonce) return { allowed: false, why: 'two policies ask for different nonces' }
+  const nonce = a.nonce ?? b.nonce
   return nonce === undefined ? { allowed: true } : { allowed: true, nonce }
 }

@@ -7,5 +7,5 @@
 export type { RumOutcome } from '../../contract/datapoint.ts'
 export { inRumSample } from '../../core/cohort/hash.ts'
 export { BeaconLimiter, handleBeacon } from './beacon.ts'
-export { type ScriptPermission, scriptPermission } from './csp.ts'
-export { SCRIPT_URL, inject, isRewritable, permissionFor, serveScript } from './inject.ts'
+export { type ScriptPermission, bothPermit, scriptPermission } from './csp.ts'
+export { SCRIPT_URL, inject, isDocument, isRewritable, permissionFor, serveScript } from './inject.ts'

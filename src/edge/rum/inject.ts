@@ -7,12 +7,18 @@
  * exactly as it came.
  */
 import { RUM_SCRIPT_PATH } from '../../contract/rum.ts'
-import { type ScriptPermission, scriptPermission } from './csp.ts'
+import { type ScriptPermission, bothPermit, scriptPermission } from './csp.ts'
 import { RUM_SCRIPT, RUM_SCRIPT_HASH } from './script.generated.ts'
 
 const NO_TRANSFORM = /(?:^|,)\s*no-transform\s*(?:,|$)/i
-/** Encodings workerd decodes before the rewriter and encodes again after it. */
-const DECODED = new Set(['gzip', 'br', 'deflate', 'identity'])
+/** Encodings workerd decodes before the rewriter and encodes again after it (not deflate: it passes that through). */
+const DECODED = new Set(['gzip', 'br', 'identity'])
+const CHARSET = /;\s*charset\s*=\s*"?([^";\s]+)/i
+/**
+ * Charsets HTMLRewriter parses: it refuses encodings that are not ASCII-compatible (UTF-16, ISO-2022-JP) and
+ * unknown labels by throwing, so only these pages are touched; the rest pass as they came.
+ */
+const PARSED_CHARSETS = /^(utf-?8|us-ascii|ascii|iso-8859-\d{1,2}|latin-?1|windows-125\d|cp125\d)$/i
 
 /** Whether the answer is an HTML page Sluice may rewrite; reads headers only. */
 export function isRewritable(method: string, res: Response): boolean {
@@ -20,10 +26,18 @@ export function isRewritable(method: string, res: Response): boolean {
   const h = res.headers
   const type = h.get('content-type')
   if (type === null || !type.trimStart().toLowerCase().startsWith('text/html')) return false
+  const charset = CHARSET.exec(type)?.[1]
+  if (charset !== undefined && !PARSED_CHARSETS.test(charset)) return false
   const cc = h.get('cache-control')
   if (cc !== null && NO_TRANSFORM.test(cc)) return false
   const encoding = h.get('content-encoding')
   return encoding === null || DECODED.has(encoding.trim().toLowerCase())
+}
+
+/** A navigation (or a frame): a page fetched by a script (`Sec-Fetch-Dest: empty`) would run no tag of its own. */
+export function isDocument(headers: Headers): boolean {
+  const dest = headers.get('sec-fetch-dest')
+  return dest === null || dest === 'document' || dest === 'iframe' || dest === 'frame'
 }
 
 /** What the page's headers allow (see csp.ts); `protocol` is the public URL's, `https:`. */
@@ -32,23 +46,40 @@ export const permissionFor = (res: Response, protocol: string, host: string): Sc
 
 export const SCRIPT_URL = `${RUM_SCRIPT_PATH}?v=${RUM_SCRIPT_HASH}`
 
+const tagFor = (nonce: string | undefined) =>
+  // The nonce came from the page's own policy and matched [A-Za-z0-9+/_=-]: nothing to escape.
+  `<script src="${SCRIPT_URL}" async${nonce === undefined ? '' : ` nonce="${nonce}"`}></script>`
+
 /**
- * The page with the tag first in `<head>`: before any `<meta>` policy, which governs only what follows it, and
- * before the page's own scripts, so their load errors are seen. A page without a `<head>` tag gets nothing.
+ * The page with the tag last in `<head>`, where every `<meta>` policy of the head has been seen: one that forbids
+ * the tag (or asks for a nonce) is obeyed like the header's. A page without a `</head>` tag gets nothing. Returns
+ * the page untouched should the rewriter refuse it (it throws at once on what it cannot parse).
  */
-export function inject(res: Response, nonce: string | undefined): Response {
-  // The nonce came from the page's own header and matched [A-Za-z0-9+/_=-]: nothing to escape.
-  const tag = `<script src="${SCRIPT_URL}" async${nonce === undefined ? '' : ` nonce="${nonce}"`}></script>`
+export function inject(res: Response, permission: ScriptPermission & { allowed: true }, scheme: string, host: string): Response {
+  let allowed: ScriptPermission = permission
   let done = false
-  const out = new HTMLRewriter()
-    .on('head', {
-      element(e) {
-        if (done) return
-        done = true
-        e.prepend(tag, { html: true })
-      },
-    })
-    .transform(res)
+  let out: Response
+  try {
+    out = new HTMLRewriter()
+      .on('head meta[http-equiv]', {
+        element(e) {
+          if (e.getAttribute('http-equiv')?.trim().toLowerCase() !== 'content-security-policy') return
+          allowed = bothPermit(allowed, scriptPermission(e.getAttribute('content') ?? '', scheme, host))
+        },
+      })
+      .on('head', {
+        element(e) {
+          e.onEndTag((end) => {
+            if (done || !allowed.allowed) return
+            done = true
+            end.before(tagFor(allowed.nonce), { html: true })
+          })
+        },
+      })
+      .transform(res)
+  } catch {
+    return res
+  }
   const h = out.headers
   h.delete('content-length')
   // The bytes differ from the origin's: a strong validator would claim they do not.
