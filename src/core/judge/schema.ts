@@ -84,11 +84,11 @@ export const RumJudge = z.object({
     z.object({
       enabled: z._default(z.boolean(), true),
       /**
-       * Page views with the vital each cohort needs in a window before the p75s are compared: at 100 a p75 has a
-       * relative standard error of about 8 % for typical LCP spreads, well inside a 1.25x ratio.
+       * Page views with the vital each cohort needs in a span (vitals.ts) before the p75s are compared: at 100 a p75
+       * has a relative standard error of about 8 % for typical LCP spreads, well inside a 1.25x ratio.
        */
       minPageViews: z._default(z.int().check(z.gte(1), z.lte(Number.MAX_SAFE_INTEGER)), 100),
-      /** Regressed windows in a row (among judged windows) before rolling back. */
+      /** Regressed spans in a row before rolling back; also the compared LCP spans "healthy" waits for. */
       consecutive: z._default(z.int().check(z.gte(1), z.lte(60)), 3),
       lcp: vitalLimit(1.25, 250, 60_000),
       inp: vitalLimit(1.25, 50, 60_000),
