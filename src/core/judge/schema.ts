@@ -96,7 +96,10 @@ export const RumJudge = z.object({
     }),
     {},
   ),
-  /** Page views each cohort needs in total before the judge says healthy: with RUM on, no beacons is no evidence. */
+  /**
+   * Page views each cohort needs in total before the judge says healthy: with RUM on, no beacons is no evidence.
+   * 0 lets a rollout promote without any (and without compared vitals, and without the pause when beacons stop).
+   */
   minPageViews: z._default(z.int().check(z.gte(0), z.lte(Number.MAX_SAFE_INTEGER)), 200),
 })
 

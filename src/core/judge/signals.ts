@@ -316,7 +316,7 @@ export function judgeSignals(prevIn: SignalState | undefined, w: SignalWindow | 
         state = { ...state, vitalsStreaks: vitals.streaks, vitalsSince: since, vitalsCompared: compared }
         if (vitals.alarm) alarms.push(vitals.alarm)
         else if (vitals.pending) holds.push('Web Vitals regression pending confirmation')
-        else if (cfg.rum.vitals.enabled && compared.lcp < cfg.rum.vitals.consecutive) {
+        else if (cfg.rum.vitals.enabled && cfg.rum.minPageViews > 0 && compared.lcp < cfg.rum.vitals.consecutive) {
           holds.push(`Web Vitals not compared enough yet: LCP in ${compared.lcp} of the ${cfg.rum.vitals.consecutive} spans needed before healthy`)
         }
         notes.push(...vitals.notes)

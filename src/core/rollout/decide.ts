@@ -162,7 +162,8 @@ export function decide(
  * forever, pause (and notify) once that outlasts `noDataPauseMinutes`, naming the likely causes.
  */
 function beaconSilence(state: RolloutState, spec: RolloutSpec, evidence: ControllerEvidence, now: number): string | null {
-  if (!spec.rum.enabled || state.weight === 0) return null
+  // minPageViews 0 is an operator's "promote without beacons" (pages that run no JavaScript, the demo's traffic).
+  if (!spec.rum.enabled || spec.judge.rum.minPageViews === 0 || state.weight === 0) return null
   const since = evidence.signals?.lastCanaryPageViewAt ?? trafficSince(state) ?? now
   const silent = Math.floor((now - since) / 60_000)
   if (silent < spec.analysis.noDataPauseMinutes) return null
