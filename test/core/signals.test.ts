@@ -110,6 +110,8 @@ describe('the JavaScript error test', () => {
     expect(two.verdict).toBe('hold')
     expect(two.reasons.join()).toMatch(/not enough page views: canary 120 of 200/)
     expect(run([w(), w(), w(), w()], noVitals).verdict).toBe('healthy')
+    // minPageViews 0: an operator's "promote without beacons", vitals compared or not.
+    expect(run([{ rum: { stable: rum(counts(0, 0)), canary: rum(counts(0, 0)) } }], cfg({ rum: { minPageViews: 0 } })).verdict).toBe('healthy')
   })
 
   it('holds on unreadable beacon counts, and leaves the evidence as it was', () => {
@@ -212,6 +214,9 @@ describe('a canary whose pages send no beacons', () => {
     const late = decide(t.state, spec, verdict(s), w(T0 + 16 * MIN), T0 + 16 * MIN, undefined, s).decision
     expect(late.kind).toBe('pause')
     expect(late.reason).toMatch(/^no page-view beacons from the canary for 16 minutes/)
+    // Not when the operator asked to promote without beacons.
+    const optional = z.parse(RolloutSpec, { ...spec, judge: { rum: { minPageViews: 0 } } })
+    expect(decide(t.state, optional, verdict(s), w(T0 + 16 * MIN), T0 + 16 * MIN, undefined, s).decision.kind).not.toBe('pause')
     // Once the canary's pages report, the silence ends.
     const heard = judgeSignals(undefined, { rum: { stable: rum(counts(200, 0)), canary: rum(counts(5, 0)) } }, spec.judge, {
       rum: true,
