@@ -63,6 +63,7 @@ console.log(`
     npm run sluice -- start demo --release v2          # SLUICE_TOKEN=${token} SLUICE_URL=${site}
     npm run traffic -- --rps 30 --duration 300
     curl -X POST ${stack.canary.url}/__demo/config -d '{"errorRate":0.2}'   # make the canary bad
+    curl -X POST ${stack.canary.url}/__demo/config -d '{"jsErrorRate":0.5}' # its pages throw, every answer 200: browse ${site} in a few private windows
     kill -9 ${stack.canary.pid}                         # crash the canary: it is restarted (new pid), settings kept
     kill -STOP ${stack.canary.pid}  /  kill -CONT ${stack.canary.pid}   # hold the canary down (it stops answering) / let it go
 
