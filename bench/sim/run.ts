@@ -8,13 +8,15 @@
  * changes, so every window is judged against one weight). The Sluice judge
  * also reads the window's 4xx and, with `rum.enabled`, its beacons
  * (signals.ts), judged by `judgeSignals` and folded in by `withSignals` as
- * the controller's `plan()` does. Queries never fail
+ * the controller's `plan()` does, each vital read over its span from the
+ * signals' `vitalsSince` (the source's `vitalStarts`). Queries never fail
  * here, so `decideWithoutData` is reached only through `decide` itself (a
  * window without requests).
  */
 import { type JudgeState, type Verdict, type WindowStats, judge } from '../../src/core/judge/judge.ts'
 import { judgeRings } from '../../src/core/judge/rings.ts'
 import { type SignalsOutcome, judgeSignals, withSignals } from '../../src/core/judge/signals.ts'
+import { vitalStarts } from '../../src/control/metrics/sql.ts'
 import { initialThresholdState, thresholdJudge, type ThresholdState } from '../../src/core/judge/threshold.ts'
 import type { RolloutSpec } from '../../src/core/config/schema.ts'
 import { type RingsJudged, decide, evidenceOf, nextWindow, trafficSince } from '../../src/core/rollout/decide.ts'
@@ -134,7 +136,12 @@ export function simulateSeed(p: Prepared, seed: number, judgeKind: JudgeKind, op
       // As the controller's plan(): the signals are judged on their own state, pooled (their comparisons stand aside)
       // while a ring is above everyone's weight, then folded into the server verdict and handed to decide.
       const pooled = Object.values(weights.rings).some((w) => w > weights.global)
-      signals = judgeSignals(e.signals ?? undefined, windowSignals(s, seed, minutes, first), spec.judge, {
+      // Each vital over its span, from where its state says it began, as plan() asks the source and vitalStarts reads it.
+      const spans = e.signals?.vitalsSince
+      const vitalsSince = spans && Object.fromEntries(Object.entries(spans).filter((x): x is [string, number] => x[1] !== null))
+      const starts = vitalStarts(range, vitalsSince)
+      const spanFirst = { lcp: (starts.lcp - T0) / MINUTE, inp: (starts.inp - T0) / MINUTE, cls: (starts.cls - T0) / MINUTE }
+      signals = judgeSignals(e.signals ?? undefined, windowSignals(s, seed, buffer, { first, last }, spanFirst), spec.judge, {
         rum: spec.rum.enabled,
         pooled,
         start: window.start,

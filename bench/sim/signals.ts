@@ -2,12 +2,13 @@
  * @module
  * The simulator's companion signals (src/core/judge/signals.ts): per minute,
  * each cohort's 4xx answers and, when the scenario's rollout collects beacons
- * (`rum.enabled`), its page views and the page views with a JavaScript error,
- * all counted by client as the 4xx and beacon queries count them (clients.ts,
- * each signal with its own pool: "used" there means "already got a 4xx" or
- * "already saw a JS error"); per window, each cohort's Web Vitals p75.
+ * (`rum.enabled`), its page views, the page views with a JavaScript error and
+ * those reporting each vital, all counted by client as the 4xx and beacon
+ * queries count them (clients.ts, each signal with its own pool: "used" there
+ * means "already got a 4xx" or "already saw a JS error"); per window, each
+ * cohort's Web Vitals p75 over the vital's span, as the metrics source reads it.
  *
- * Every draw comes from streams of its own (purposes 5-7, per minute or per
+ * Every draw comes from streams of its own (purposes 5-8, per minute or per
  * window start), so the requests, 5xx, clients and latency of traffic.ts, and
  * with them every result of a scenario without 4xx or beacons, are exactly
  * those of a run without this module.
@@ -38,6 +39,7 @@ import {
 const CLIENT_ERRORS = 5
 const PAGE_VIEWS = 6
 const VITALS_DRAW = 7
+const VITALS_REPORTED = 8
 
 type Cohort = 'stable' | 'canary'
 const both = <T>(f: (c: Cohort) => T): Record<Cohort, T> => ({ stable: f('stable'), canary: f('canary') })
@@ -100,7 +102,13 @@ export function signalMinute(s: Scenario, seed: number, pools: SignalPools, t: M
     sessionMinutes,
     both((c) => ({ requests: views[c], errors: errored[c] })),
   )
-  out.rum = both((c) => ({ requests: views[c], errors: errored[c], clients: viewers[c] }))
+  // Which page views report each vital: a stream of its own, so a span that reaches back counts the same page views.
+  const rep = streamFor(seed, VITALS_REPORTED, t.minute)
+  out.rum = both((c) => {
+    const models = vitalModels(s, c)
+    const reported = (v: Vital) => rep.binomial(views[c], models[v].reported ?? DEFAULT_VITALS[v].reported)
+    return { requests: views[c], errors: errored[c], clients: viewers[c], vitals: { lcp: reported('lcp'), inp: reported('inp'), cls: reported('cls') } }
+  })
   return out
 }
 
@@ -115,12 +123,28 @@ function vitalModels(s: Scenario, c: Cohort): Record<Vital, VitalModel> {
   return { lcp: of('lcp'), inp: of('inp'), cls: of('cls') }
 }
 
+/** A window of the buffer as minute indices: [first, last). */
+export interface MinuteRange {
+  first: number
+  last: number
+}
+
 /**
  * A window's signals as the metrics source returns them: counts summed over its minutes (clients too, as
- * windowCohorts sums them), and with beacons each vital's p75 over the page views that reported it. The p75s are
- * drawn per window, as latency is: quantiles of different minutes do not add up.
+ * windowCohorts sums them), and with beacons each vital's p75 over its span, [spans[v], last) (the source's
+ * `vitalStarts`; default: the window), of the page views that reported it. The p75s are drawn per window, as latency
+ * is: quantiles of different minutes do not add up. Two reads of one growing span are drawn independently, which
+ * matters not: only a span's last read (the one with enough page views) is compared, and compared spans never
+ * overlap.
  */
-export function windowSignals(s: Scenario, seed: number, minutes: readonly MinuteTraffic[], startMinute: number): SignalWindow {
+export function windowSignals(
+  s: Scenario,
+  seed: number,
+  buffer: readonly MinuteTraffic[],
+  { first, last }: MinuteRange,
+  spans: Record<Vital, number> = { lcp: first, inp: first, cls: first },
+): SignalWindow {
+  const minutes = buffer.slice(first, last)
   const sum = (pick: (m: SignalMinute) => CountedMinute | undefined): CountedMinute =>
     minutes.reduce(
       (out, m) => {
@@ -131,17 +155,17 @@ export function windowSignals(s: Scenario, seed: number, minutes: readonly Minut
     )
   const out: SignalWindow = { clientErrors: both((c) => sum((m) => m.clientErrors[c])) }
   if (!s.rum.enabled) return out
-  const rng = streamFor(seed, VITALS_DRAW, startMinute)
+  const rng = streamFor(seed, VITALS_DRAW, first)
   out.rum = both((c) => {
-    const views = sum((m) => m.rum?.[c])
     const models = vitalModels(s, c)
     const vitals: VitalsSummary = {}
     for (const v of VITALS) {
       const m = models[v]
-      const n = rng.binomial(views.requests, m.reported ?? DEFAULT_VITALS[v].reported)
+      let n = 0
+      for (let k = spans[v]; k < last; k++) n += buffer[k]?.signals?.rum?.[c].vitals[v] ?? 0
       if (n > 0) vitals[v] = { p75: logNormalQuantile(rng, n, 0.75, m.median, m.sigma), n }
     }
-    return { ...views, vitals }
+    return { ...sum((m) => m.rum?.[c]), vitals }
   })
   return out
 }

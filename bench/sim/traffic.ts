@@ -12,6 +12,7 @@
  */
 import { type Random, seeded } from '../../lib/random.ts'
 import type { ClientCounts, CohortCounts } from '../../src/core/judge/judge.ts'
+import type { Vital } from '../../src/core/judge/schema.ts'
 import { DEFAULT_LATENCY, type Ring, type Scenario } from './scenario.ts'
 import { fmix32 } from '../../src/core/cohort/hash.ts'
 
@@ -30,7 +31,12 @@ export interface SignalMinute {
   /** `requests` are all the cohort's requests, `errors` its 4xx answers; clients fail by getting a 4xx. */
   clientErrors: { stable: CountedMinute; canary: CountedMinute }
   /** Only when the scenario's rollout collects beacons: `requests` are page views, `errors` those with a JS error. */
-  rum?: { stable: CountedMinute; canary: CountedMinute }
+  rum?: { stable: RumMinute; canary: RumMinute }
+}
+
+/** A cohort's page views in a minute, and how many of them reported each vital. */
+export interface RumMinute extends CountedMinute {
+  vitals: Record<Vital, number>
 }
 
 /** One minute of traffic as the ingestion buffer holds it. */

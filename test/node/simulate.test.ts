@@ -450,10 +450,19 @@ describe('real-user signals and 4xx', () => {
     }
     // The window as the judge gets it passes its input checks: no "rejected" or "unreadable" among the reasons.
     const cfg = z.parse(JudgeConfig, {})
-    const w = windowSignals(s, 4, minutes.slice(0, 3), 0)
+    const w = windowSignals(s, 4, minutes, { first: 0, last: 3 })
     const out = judgeSignals(undefined, w, cfg, { rum: true, start: 0, end: 3 * 60_000 })
     expect(out.reasons.join('; ')).not.toMatch(/rejected|unreadable/)
     expect(w.rum!.canary.vitals!.lcp!.n).toBeGreaterThan(0)
+    // Each vital over its span, as the source reads it: n counts the page views reporting it in every minute of the span.
+    const reported = (c: 'stable' | 'canary', from: number, to: number) => minutes.slice(from, to).reduce((n, t) => n + t.signals!.rum![c].vitals.lcp, 0)
+    const spanned = windowSignals(s, 4, minutes, { first: 2, last: 3 }, { lcp: 0, inp: 2, cls: 2 })
+    for (const c of ['stable', 'canary'] as const) {
+      expect(w.rum![c].vitals!.lcp!.n).toBe(reported(c, 0, 3))
+      expect(spanned.rum![c].vitals!.lcp!.n).toBe(reported(c, 0, 3))
+      expect(spanned.rum![c].vitals!.cls!.n).toBe(minutes[2]!.signals!.rum![c].vitals.cls)
+      expect(spanned.rum![c].requests).toBe(minutes[2]!.signals!.rum![c].requests)
+    }
   })
 
   it("draws a vital's p75 with the law of the sample p75 of n log-normal page views", () => {
@@ -500,6 +509,20 @@ describe('real-user signals and 4xx', () => {
     expect(r.promoted).toBe(0)
     expect(r.rolledBack + r.paused).toBeGreaterThanOrEqual(0.95)
     expect(r.results.find((x) => x.outcome === 'rolled-back')!.reason).toMatch(/^Web Vitals regressed: LCP/)
+  })
+
+  it('compares the vitals at low traffic too, over spans that grow: the LCP regression at 20 rps is stopped, later', () => {
+    const fast = shares('rum-lcp-regression.json', 50)
+    const slow = shares('rum-lcp-regression-20rps.json', 50)
+    expect(slow.promoted).toBe(0)
+    expect(slow.rolledBack).toBeGreaterThanOrEqual(0.9)
+    expect(slow.results.filter((x) => x.outcome === 'rolled-back').every((x) => /^Web Vitals regressed: LCP/.test(x.reason!))).toBe(true)
+    const median = (r: typeof fast) =>
+      percentile(
+        r.results.flatMap((x) => (x.outcome === 'rolled-back' ? [x.minute!] : [])).sort((a, b) => a - b),
+        0.5,
+      )
+    expect(median(slow)).toBeGreaterThan(2 * median(fast))
   })
 })
 
