@@ -11,10 +11,10 @@
  * then. The same pool browses both releases: the hash does not depend on the release, so each keeps its cohort. Every visitor has the same loopback address, as people trying `npm start` do, so the rollout counts page
  * views rather than clients (`judge.errorUnit: "request"`, as config/demo.rollout.json does).
  */
-import { type Browser, type BrowserContext, type Page, chromium } from 'playwright-core'
+import { type Browser, type BrowserContext, type Page } from 'playwright-core'
 import { afterAll, beforeAll, describe, expect, it } from 'vitest'
 import type { Stack } from '../../scripts/lib/stack.ts'
-import { type Status, api, newVisitor, stack, until } from './support.ts'
+import { type Status, api, launch, newVisitor, stack, until } from './support.ts'
 
 const CHROME = 'Mozilla/5.0 (X11; Linux x86_64) AppleWebKit/537.36 (KHTML, like Gecko) Chrome/156.0.0.0 Safari/537.36'
 
@@ -63,24 +63,11 @@ afterAll(async () => {
 }, 30_000)
 
 /**
- * support.ts's browser (same flags), with a person's User-Agent for the whole browser rather than per context only (newVisitor):
+ * The support browser with a person's User-Agent for the whole browser rather than per context only (newVisitor):
  * the beacon a page queues as it is left is sent by the browser process once the page is gone, with the browser's
  * own User-Agent, and "HeadlessChrome" there would put every such beacon in stable's bot cohort, outside the judge.
  */
-const desktopChrome = () =>
-  chromium.launch({
-    executablePath: process.env.CHROMIUM_PATH ?? '/usr/bin/chromium',
-    args: [
-      '--no-sandbox',
-      '--disable-gpu',
-      '--disable-background-networking',
-      '--disable-component-update',
-      '--disable-sync',
-      '--disable-quic',
-      '--no-first-run',
-      `--user-agent=${CHROME}`,
-    ],
-  })
+const desktopChrome = () => launch([`--user-agent=${CHROME}`])
 
 const status = () => api<Status & { lastDecision: { kind: string; reason: string } | null }>(s, '/rollouts/demo')
 

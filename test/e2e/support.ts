@@ -23,7 +23,8 @@ export async function stack(rollout?: Record<string, unknown>): Promise<Stack> {
   return startStack({ port: 0, token: TOKEN, tickSeconds: 2, ...(rollout ? { rollout } : {}) })
 }
 
-export function launch(): Promise<Browser> {
+/** Debian's headless Chromium; `extra` flags on top (a browser-wide User-Agent, say). */
+export function launch(extra: readonly string[] = []): Promise<Browser> {
   return chromium.launch({
     executablePath: process.env.CHROMIUM_PATH ?? '/usr/bin/chromium',
     args: [
@@ -34,6 +35,7 @@ export function launch(): Promise<Browser> {
       '--disable-sync',
       '--disable-quic',
       '--no-first-run',
+      ...extra,
     ],
   })
 }
