@@ -153,11 +153,11 @@ export function createEdgeHandler({ store, newId = () => crypto.randomUUID() }: 
     let rum: RumOutcome = ''
     let permission: ScriptPermission | undefined
     const res = served.res
-    if (r.rollout.rum.enabled && a.id !== undefined && a.source !== 'derived' && res && isRewritable(method, res) && isDocument(headers)) {
-      if (inRumSample(r.salt, a.id, r.rollout.rum.sampleRate)) {
-        permission = permissionFor(res, protocol, host)
-        rum = permission.allowed ? 'injected' : 'csp'
-      }
+    // Whether a page carries the tag depends on Sec-Fetch-Dest: caches must not hand a fetched copy to a navigation.
+    const varies = r.rollout.rum.enabled && res !== undefined && isRewritable(method, res)
+    if (varies && a.id !== undefined && a.source !== 'derived' && isDocument(headers) && inRumSample(r.salt, a.id, r.rollout.rum.sampleRate)) {
+      permission = permissionFor(res, protocol, host)
+      rum = permission.allowed ? 'injected' : 'csp'
     }
 
     record(metricsSink(env, ctx), {
@@ -183,6 +183,7 @@ export function createEdgeHandler({ store, newId = () => crypto.randomUUID() }: 
     const out = permission?.allowed ? inject(relayed, permission, protocol.slice(0, -1), host) : relayed
     addOwnHeaders(out.headers, r, a, protocol === 'https:')
     if (served !== first) out.headers.append('x-sluice-failover', '1')
+    if (varies) out.headers.append('vary', 'Sec-Fetch-Dest')
     return out
   }
 }

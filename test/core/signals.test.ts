@@ -177,6 +177,15 @@ describe('the Web Vitals guard', () => {
     const healthy = run(repeat(3, () => vitals(2000, 2100)))
     expect(healthy.verdict).toBe('healthy')
   })
+
+  it('ends a span undecided after an hour without enough page views, so a quiet rollout waits hours, not for ever', () => {
+    const quiet = run(repeat(60, () => vitals(2000, 4000, 10)))
+    expect(quiet.state.vitalsCompared.lcp).toBe(1)
+    expect(quiet.state.vitalsSince.lcp).toBe(60 * MIN)
+    expect(quiet.reasons.join()).toMatch(/LCP span of an hour ended without enough page views to compare/)
+    expect(quiet.state.vitalsStreaks.lcp).toBe(0)
+    expect(run(repeat(180, () => vitals(2000, 4000, 10))).verdict).toBe('healthy')
+  })
 })
 
 describe('with the server verdict', () => {
@@ -214,6 +223,13 @@ describe('a canary whose pages send no beacons', () => {
     const late = decide(t.state, spec, verdict(s), w(T0 + 16 * MIN), T0 + 16 * MIN, undefined, s).decision
     expect(late.kind).toBe('pause')
     expect(late.reason).toMatch(/^no page-view beacons from the canary for 16 minutes/)
+    // Real-user signals turned on mid-step: the silence counts from the first window judged with them.
+    const turnedOn = judgeSignals(undefined, { rum: { stable: rum(counts(200, 0)), canary: rum(counts(0, 0)) } }, spec.judge, {
+      rum: true,
+      start: T0 + 14 * MIN,
+      end: T0 + 15 * MIN,
+    })
+    expect(decide(t.state, spec, verdict(turnedOn), w(T0 + 16 * MIN), T0 + 16 * MIN, undefined, turnedOn).decision.kind).toBe('hold')
     // Not when the operator asked to promote without beacons.
     const optional = z.parse(RolloutSpec, { ...spec, judge: { rum: { minPageViews: 0 } } })
     expect(decide(t.state, optional, verdict(s), w(T0 + 16 * MIN), T0 + 16 * MIN, undefined, s).decision.kind).not.toBe('pause')

@@ -9,7 +9,7 @@ import * as z from 'zod/mini'
 import { RolloutSpec, type RolloutInput } from '../../src/core/config/schema.ts'
 import { decodeRumPoint, rumIndex } from '../../src/contract/datapoint.ts'
 import { MAX_BEACON_BYTES } from '../../src/contract/rum.ts'
-import { SCRIPT_URL, scriptPermission } from '../../src/edge/rum/index.ts'
+import { SCRIPT_URL, inject, scriptPermission } from '../../src/edge/rum/index.ts'
 import { RUM_SCRIPT, RUM_SCRIPT_HASH } from '../../src/edge/rum/script.generated.ts'
 import { browser, publish, rollout, sluice, stableUrl } from '../support/worker.ts'
 
@@ -20,7 +20,8 @@ const recorder = () => {
 const withRum = (over: Partial<RolloutInput> = {}) => rollout({ rum: { enabled: true }, ...over })
 const html = (headers: Record<string, string> = {}) => `/html?h=${encodeURIComponent(JSON.stringify(headers))}`
 const visitor = (id = 'visitor0001') => ({ ...browser, cookie: `sluice=${id}` })
-const TAG = `<script src="${SCRIPT_URL}" async></script>`
+// Absolute: after a <base href> a relative src would point at another host.
+const TAG = `<script src="https://shop.example.com${SCRIPT_URL}" async></script>`
 
 describe('the script tag', () => {
   it('goes last into <head> of an HTML page in both cohorts, without Content-Length, every other header kept', async () => {
@@ -42,6 +43,7 @@ describe('the script tag', () => {
       expect(res.headers.get('etag')).toBe('W/"v1"')
       expect([res.headers.get('x-kept'), res.headers.get('cache-control')]).toEqual(['yes', 'max-age=60'])
       expect(points.at(-1)!.blobs![9]).toBe('injected')
+      expect(res.headers.get('vary')).toBe('Sec-Fetch-Dest')
     }
   })
 
@@ -65,6 +67,7 @@ describe('the script tag', () => {
       [html({ 'content-type': 'text/html; charset=utf-16' }), { headers: visitor() }],
       [html({ 'content-type': 'text/html; charset="ISO-2022-JP"' }), { headers: visitor() }],
       [html({ 'content-type': 'text/html; charset=x-unknown' }), { headers: visitor() }],
+      [html({ 'content-type': 'text/html; charset=latin-1' }), { headers: visitor() }],
       // A page a script fetches (htmx, Turbo) runs no tag of its own.
       [html(), { headers: { ...visitor(), 'sec-fetch-dest': 'empty', 'sec-fetch-mode': 'cors' } }],
       [html(), { headers: visitor(), method: 'HEAD' }],
@@ -86,7 +89,7 @@ describe('the script tag', () => {
     await publish(withRum())
     const cases: [string, string | null][] = [
       ["default-src 'self'", TAG],
-      ["script-src 'nonce-r4nd0m' 'strict-dynamic'; object-src 'none'", `<script src="${SCRIPT_URL}" async nonce="r4nd0m"></script>`],
+      ["script-src 'nonce-r4nd0m' 'strict-dynamic'; object-src 'none'", `<script src="https://shop.example.com${SCRIPT_URL}" async nonce="r4nd0m"></script>`],
       ["default-src 'none'", null],
       ['script-src https://cdn.example.com', null],
       ["script-src 'self' 'strict-dynamic'", null],
@@ -110,7 +113,7 @@ describe('the script tag', () => {
     const meta = (content: string) => `/meta?csp=${encodeURIComponent(content)}`
     expect(await (await sluice().fetch(meta("script-src 'none'"), { headers: visitor() })).text()).not.toContain('rum.js')
     const nonced = await (await sluice().fetch(meta("script-src 'nonce-m3ta'"), { headers: visitor() })).text()
-    expect(nonced).toContain(`<script src="${SCRIPT_URL}" async nonce="m3ta"></script></head>`)
+    expect(nonced).toContain(`<script src="https://shop.example.com${SCRIPT_URL}" async nonce="m3ta"></script></head>`)
     expect(await (await sluice().fetch(meta("img-src 'self'"), { headers: visitor() })).text()).toContain(`${TAG}</head>`)
   })
 
@@ -155,6 +158,13 @@ describe('the setting', () => {
     expect(r.success).toBe(false)
     expect(r.error!.issues[0]!.path).toEqual(['rum', 'enabled'])
     expect(z.safeParse(RolloutSpec, base).success).toBe(true)
+  })
+})
+
+describe('the rewriter', () => {
+  it('hands back the page as it came when HTMLRewriter refuses it', async () => {
+    const page = new Response('<html><head></head></html>', { headers: { 'content-type': 'text/html; charset=utf-16' } })
+    expect(inject(page, { allowed: true }, 'https', 'shop.example.com')).toBe(page)
   })
 })
 

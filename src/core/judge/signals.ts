@@ -25,7 +25,7 @@ import { type Numbers, pct } from './numbers.ts'
 import { type JudgeConfig, VITALS, type Vital } from './schema.ts'
 import type { CohortCounts, CohortTotals, ThetaEvidence, Verdict, VerdictKind } from './state.ts'
 import { testUnits } from './units.ts'
-import { type VitalStreaks, type VitalsSummary, noStreaks, vitalsGuard } from './vitals.ts'
+import { MAX_SPAN_MS, type VitalStreaks, type VitalsSummary, noStreaks, vitalsGuard } from './vitals.ts'
 
 /**
  * A first error seen in one cohort's beacons: its fingerprint and how many distinct clients reported it, so one
@@ -83,6 +83,8 @@ export interface SignalState {
   fingerprints: { stable: Fingerprint[]; canary: Fingerprint[] }
   /** End of the last window with a canary page view: beacons that stop (a canary CSP that blocks the tag) pause the rollout. */
   lastCanaryPageViewAt: number | null
+  /** Start of the first window judged with real-user signals on: the silence is counted from there at the earliest. */
+  rumSince: number | null
 }
 
 export const FINGERPRINTS_KEPT = 20
@@ -100,6 +102,7 @@ export const initialSignalState = (): SignalState => ({
   vitalsCompared: noStreaks(),
   fingerprints: { stable: [], canary: [] },
   lastCanaryPageViewAt: null,
+  rumSince: null,
 })
 
 const isTotals = (v: unknown) => isRecord(v) && isCount(v.requests) && isCount(v.errors) && v.errors <= v.requests
@@ -132,7 +135,8 @@ export function isSignalState(v: unknown): v is SignalState {
     isRecord(v.fingerprints) &&
     isFingerprints(v.fingerprints.stable) &&
     isFingerprints(v.fingerprints.canary) &&
-    (v.lastCanaryPageViewAt === null || isFiniteNumber(v.lastCanaryPageViewAt))
+    (v.lastCanaryPageViewAt === null || isFiniteNumber(v.lastCanaryPageViewAt)) &&
+    (v.rumSince === null || isFiniteNumber(v.rumSince))
   )
 }
 
@@ -289,6 +293,7 @@ export function judgeSignals(prevIn: SignalState | undefined, w: SignalWindow | 
           canary: mergeFingerprints(state.fingerprints.canary, rum.canary.fingerprints),
         },
         lastCanaryPageViewAt: rum.canary.requests > 0 ? opts.end : state.lastCanaryPageViewAt,
+        rumSince: state.rumSince ?? opts.start,
       }
       const js = cfg.rum.jsErrors
       if (js.enabled && opts.pooled) notes.push('JavaScript error test not applied: audience rings are in force (cohorts differ in audience)')
@@ -308,10 +313,16 @@ export function judgeSignals(prevIn: SignalState | undefined, w: SignalWindow | 
         const since = { ...state.vitalsSince }
         const compared = { ...state.vitalsCompared }
         for (const v of VITALS) {
+          const began = since[v] ?? opts.start
           if (vitals.judged.includes(v)) {
             since[v] = opts.end
             compared[v] += 1
-          } else since[v] ??= opts.start
+          } else if (opts.end - began >= MAX_SPAN_MS) {
+            // An hour without enough page views: the span ends undecided rather than hold the rollout for ever.
+            notes.push(`${v.toUpperCase()} span of an hour ended without enough page views to compare`)
+            since[v] = opts.end
+            compared[v] += 1
+          } else since[v] = began
         }
         state = { ...state, vitalsStreaks: vitals.streaks, vitalsSince: since, vitalsCompared: compared }
         if (vitals.alarm) alarms.push(vitals.alarm)

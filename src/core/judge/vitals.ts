@@ -6,8 +6,8 @@
  * vital was last compared: it grows until both cohorts have `minPageViews`
  * page views with the vital (at most MAX_SPAN_MS), is compared, and the next
  * one begins, so spans never overlap (quantiles cannot be merged, so each is
- * read whole from the metrics) and a site of any traffic gets its vitals
- * compared, the quieter the less often.
+ * read whole from the metrics). A vital needs `minPageViews` per cohort within
+ * an hour to be compared at all.
  */
 import { type Numbers, finiteOrNull, fix } from './numbers.ts'
 import { type RumJudge, VITALS, VITAL_THRESHOLDS, type Vital } from './schema.ts'
@@ -24,7 +24,10 @@ export type VitalStreaks = Record<Vital, number>
 
 export const noStreaks = (): VitalStreaks => ({ lcp: 0, inp: 0, cls: 0 })
 
-/** The longest span: a quieter vital is compared over its last hour (spans then overlap, the price of an answer). */
+/**
+ * The longest span. A vital without enough page views in an hour is not compared: the span ends undecided and counts
+ * towards the wait for compared spans, so a quiet rollout waits hours at most, never for ever.
+ */
 export const MAX_SPAN_MS = 60 * 60_000
 
 const UNIT: Record<Vital, string> = { lcp: ' ms', inp: ' ms', cls: '' }

@@ -164,7 +164,9 @@ export function decide(
 function beaconSilence(state: RolloutState, spec: RolloutSpec, evidence: ControllerEvidence, now: number): string | null {
   // minPageViews 0 is an operator's "promote without beacons" (pages that run no JavaScript, the demo's traffic).
   if (!spec.rum.enabled || spec.judge.rum.minPageViews === 0 || state.weight === 0) return null
-  const since = evidence.signals?.lastCanaryPageViewAt ?? trafficSince(state) ?? now
+  // From the canary's last page view, or from when signals were first judged (RUM turned on mid-step counts from then).
+  const s = evidence.signals
+  const since = s?.lastCanaryPageViewAt ?? Math.max(s?.rumSince ?? 0, trafficSince(state) ?? now)
   const silent = Math.floor((now - since) / 60_000)
   if (silent < spec.analysis.noDataPauseMinutes) return null
   return `no page-view beacons from the canary for ${silent} minutes while it has ${state.weight} % of traffic (real-user signals are on: does the canary's Content-Security-Policy block the script, is rum.sampleRate 0, or does it serve no HTML?)`

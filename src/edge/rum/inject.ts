@@ -18,7 +18,7 @@ const CHARSET = /;\s*charset\s*=\s*"?([^";\s]+)/i
  * Charsets HTMLRewriter parses: it refuses encodings that are not ASCII-compatible (UTF-16, ISO-2022-JP) and
  * unknown labels by throwing, so only these pages are touched; the rest pass as they came.
  */
-const PARSED_CHARSETS = /^(utf-?8|us-ascii|ascii|iso-8859-\d{1,2}|latin-?1|windows-125\d|cp125\d)$/i
+const PARSED_CHARSETS = /^(utf-?8|us-ascii|ascii|iso-8859-([1-9]|1[0135]|1[46])|latin1|l1|windows-125[0-8]|cp125[0-8])$/i
 
 /** Whether the answer is an HTML page Sluice may rewrite; reads headers only. */
 export function isRewritable(method: string, res: Response): boolean {
@@ -46,9 +46,12 @@ export const permissionFor = (res: Response, protocol: string, host: string): Sc
 
 export const SCRIPT_URL = `${RUM_SCRIPT_PATH}?v=${RUM_SCRIPT_HASH}`
 
-const tagFor = (nonce: string | undefined) =>
-  // The nonce came from the page's own policy and matched [A-Za-z0-9+/_=-]: nothing to escape.
-  `<script src="${SCRIPT_URL}" async${nonce === undefined ? '' : ` nonce="${nonce}"`}></script>`
+/**
+ * The tag, with the script's absolute URL: after a `<base href>` a relative one would point at another host. The
+ * nonce came from the page's own policy and matched [A-Za-z0-9+/_=-], and host is the request's: nothing to escape.
+ */
+const tagFor = (nonce: string | undefined, scheme: string, host: string) =>
+  `<script src="${scheme}://${host}${SCRIPT_URL}" async${nonce === undefined ? '' : ` nonce="${nonce}"`}></script>`
 
 /**
  * The page with the tag last in `<head>`, where every `<meta>` policy of the head has been seen: one that forbids
@@ -72,7 +75,7 @@ export function inject(res: Response, permission: ScriptPermission & { allowed: 
           e.onEndTag((end) => {
             if (done || !allowed.allowed) return
             done = true
-            end.before(tagFor(allowed.nonce), { html: true })
+            end.before(tagFor(allowed.nonce, scheme, host), { html: true })
           })
         },
       })
