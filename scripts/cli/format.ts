@@ -9,6 +9,7 @@
  * CLI starts without loading zod.
  */
 import type { HistoryEntry, HistoryPage, RolloutStatus } from '../../src/contract/index.ts'
+import { vitalRating } from '../../src/core/judge/vital-rating.ts'
 import type { Problem } from './http.ts'
 
 export type { HistoryPage, RolloutStatus }
@@ -125,11 +126,7 @@ const printable = (v: string) => {
   return t.length > 300 ? `${t.slice(0, 299)}…` : t
 }
 
-/** web.dev's rating of a Web Vital's p75 (the thresholds of src/core/judge/schema.ts, which the CLI does not load). */
-export function vitalRating(vital: string, p75: number): string {
-  const [good, poor] = ({ lcp: [2500, 4000], inp: [200, 500], cls: [0.1, 0.25] } as Record<string, [number, number]>)[vital] ?? [Infinity, Infinity]
-  return p75 <= good ? 'good' : p75 <= poor ? 'needs improvement' : 'poor'
-}
+export { vitalRating }
 
 /** The server's figures for the last window: requests, 5xx and the judged latency quantile, stable / canary. */
 function serverLine(s: RolloutStatus): string | undefined {

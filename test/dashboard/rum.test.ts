@@ -8,6 +8,7 @@ import { env } from 'cloudflare:workers'
 import { describe, expect, it } from 'vitest'
 import { coordinator } from '../../src/control/client.ts'
 import type { HistoryEntry, RolloutStatus, SeriesPoint } from '../../src/contract/index.ts'
+import { VITAL_THRESHOLDS, vitalRating } from '../../src/core/judge/vital-rating.ts'
 import * as client from '../../src/dashboard/client/index.ts'
 import { call, create } from '../support/admin.ts'
 import { ADMIN_TOKEN } from '../support/tokens.ts'
@@ -107,6 +108,10 @@ describe('figures per cohort', () => {
     expect([200, 201, 500, 501].map((v) => r('inp', v))).toEqual(['good', 'needs improvement', 'needs improvement', 'poor'])
     expect([0.1, 0.11, 0.25, 0.26].map((v) => r('cls', v))).toEqual(['good', 'needs improvement', 'needs improvement', 'poor'])
     expect([client.vitalText('lcp', 2100.4), client.vitalText('cls', 0.12345)]).toEqual(['2100 ms', '0.123'])
+    // The served copy and the judge's table (src/core/judge/vital-rating.ts) rate every vital alike.
+    for (const [vital, [good, poor]] of Object.entries(VITAL_THRESHOLDS)) {
+      for (const v of [0, good, good * 1.01, poor, poor * 1.01]) expect(r(vital, v), `${vital} ${v}`).toBe(vitalRating(vital, v))
+    }
   })
 
   it("draws a history entry's 4xx and real-user figures apart from its numbers, without the server rows again", () => {

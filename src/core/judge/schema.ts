@@ -60,10 +60,7 @@ const vitalLimit = (maxRatio: number, minDelta: number, maxDelta: number) =>
     {},
   )
 
-/** web.dev's thresholds at p75 (https://web.dev/articles/vitals): "good" up to the first, "poor" above the second. */
-export const VITAL_THRESHOLDS = { lcp: [2500, 4000], inp: [200, 500], cls: [0.1, 0.25] } as const
-export type Vital = keyof typeof VITAL_THRESHOLDS
-export const VITALS = Object.keys(VITAL_THRESHOLDS) as Vital[]
+export { VITAL_THRESHOLDS, VITALS, type Vital } from './vital-rating.ts'
 
 /**
  * The real-user signals' judgement (used only when the rollout's `rum.enabled`): the share of page views with a

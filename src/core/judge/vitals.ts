@@ -10,7 +10,8 @@
  * an hour to be compared at all.
  */
 import { type Numbers, finiteOrNull, fix } from './numbers.ts'
-import { type RumJudge, VITALS, VITAL_THRESHOLDS, type Vital } from './schema.ts'
+import type { RumJudge } from './schema.ts'
+import { VITALS, type Vital, vitalRating as rating } from './vital-rating.ts'
 
 export interface VitalSummary {
   /** The 75th percentile of the vital over the window's page views that reported it. */
@@ -32,12 +33,6 @@ export const MAX_SPAN_MS = 60 * 60_000
 
 const UNIT: Record<Vital, string> = { lcp: ' ms', inp: ' ms', cls: '' }
 const show = (v: Vital, x: number) => (v === 'cls' ? fix(x, 3) : fix(x, 0)) + UNIT[v]
-
-/** web.dev's rating of a p75. */
-export function rating(v: Vital, p75: number): 'good' | 'needs improvement' | 'poor' {
-  const [good, poor] = VITAL_THRESHOLDS[v]
-  return p75 <= good ? 'good' : p75 <= poor ? 'needs improvement' : 'poor'
-}
 
 export interface VitalsResult {
   alarm: string | null

@@ -95,7 +95,10 @@ export function rumOf(v: unknown): RumFigures | null {
   }
 }
 
-/** web.dev's rating of a vital's p75: good at or under the first threshold, poor over the second. */
+/**
+ * web.dev's rating of a vital's p75: good at or under the first threshold, poor over the second. A copy of
+ * src/core/judge/vital-rating.ts, since the served script imports nothing; a test holds the two to one table.
+ */
 export function vitalRating(vital: string, p75: number): 'good' | 'needs improvement' | 'poor' {
   const limits: Record<string, [number, number]> = { lcp: [2500, 4000], inp: [200, 500], cls: [0.1, 0.25] }
   const [good, poor] = limits[vital] ?? [Infinity, Infinity]

@@ -47,26 +47,24 @@ function allowsBySource(sources: readonly string[], scheme: string, host: string
  */
 export function scriptPermission(header: string | null, scheme: string, host: string): ScriptPermission {
   if (header === null) return { allowed: true }
-  let nonce: string | undefined
-  for (const policy of header.split(',')) {
-    const d = directives(policy)
-    if (d.has('sandbox')) return { allowed: false, why: 'a sandboxed page' }
-    const connect = d.get('connect-src') ?? d.get('default-src')
-    if (connect !== undefined && !allowsBySource(connect, scheme, host)) return { allowed: false, why: 'the policy would block the beacon (connect-src)' }
-    const sources = d.get('script-src-elem') ?? d.get('script-src') ?? d.get('default-src')
-    if (sources === undefined) continue
-    const lower = sources.map((s) => s.toLowerCase())
-    const own = sources.map((s) => NONCE.exec(s)?.[1]).find((n) => n !== undefined)
-    const bySource = !lower.includes("'strict-dynamic'") && allowsBySource(sources, scheme, host)
-    if (own !== undefined && nonce !== undefined && own !== nonce && !bySource) return { allowed: false, why: 'two policies ask for different nonces' }
-    if (own !== undefined && !bySource) nonce = own
-    else if (!bySource) return { allowed: false, why: 'the policy allows neither self nor a nonce' }
-    // A policy that allows the tag by source accepts any nonce too: copying one another policy needs does no harm.
-  }
-  return nonce === undefined ? { allowed: true } : { allowed: true, nonce }
+  return header.split(',').reduce<ScriptPermission>((sofar, policy) => bothPermit(sofar, onePolicy(policy, scheme, host)), { allowed: true })
 }
 
-/** Both permissions at once (the header's, and a `<meta>` policy's): the tag must satisfy every policy. */
+/** What one policy allows: the tag by source (no nonce needed), by a nonce, or not at all. */
+function onePolicy(policy: string, scheme: string, host: string): ScriptPermission {
+  const d = directives(policy)
+  if (d.has('sandbox')) return { allowed: false, why: 'a sandboxed page' }
+  const connect = d.get('connect-src') ?? d.get('default-src')
+  if (connect !== undefined && !allowsBySource(connect, scheme, host)) return { allowed: false, why: 'the policy would block the beacon (connect-src)' }
+  const sources = d.get('script-src-elem') ?? d.get('script-src') ?? d.get('default-src')
+  if (sources === undefined) return { allowed: true }
+  // A policy that allows the tag by source accepts any nonce too: copying one another policy needs does no harm.
+  if (!sources.some((s) => s.toLowerCase() === "'strict-dynamic'") && allowsBySource(sources, scheme, host)) return { allowed: true }
+  const nonce = sources.map((s) => NONCE.exec(s)?.[1]).find((n) => n !== undefined)
+  return nonce === undefined ? { allowed: false, why: 'the policy allows neither self nor a nonce' } : { allowed: true, nonce }
+}
+
+/** Two policies at once (two of the header's, or the header's and a `<meta>` one): the tag must satisfy both. */
 export function bothPermit(a: ScriptPermission, b: ScriptPermission): ScriptPermission {
   if (!a.allowed) return a
   if (!b.allowed) return b
