@@ -1,8 +1,8 @@
 /**
  * @module
- * The edge worker's front door. `/__sluice/healthz` is answered here (it
- * reports this isolate's config cache); the rest of the reserved `/__sluice/`
- * prefix goes to the control worker over the CONTROL service binding and is
+ * The edge worker's front door. `/__sluice/healthz` (this isolate's config
+ * cache), the RUM script and its beacons (src/edge/rum/) are answered here;
+ * the rest of the reserved `/__sluice/` prefix goes to the control worker over the CONTROL service binding and is
  * never proxied; everything else takes the request path. No router: one
  * prefix test is all the request path needs, and every byte here ships to
  * every request.
