@@ -8,8 +8,11 @@
  *           "<rolloutId>/<cohort>-bot" for testers and bots, whom the judge must not count (they are not
  *           a random sample). Sampling is per index, so each cohort keeps its own exact-enough counts.
  *
- * No imports and no Workers types: the CLI, the simulator and both workers may read it.
+ * No Workers types and nothing but pure core: the CLI, the simulator and both workers may read it.
  */
+import { DIFF_KINDS, type DiffKind, type FieldDiff, MAX_FIELD_LENGTH } from '../core/shadow/fields.ts'
+
+export { DIFF_KINDS, type DiffKind, type FieldDiff }
 
 /** 1-based positions, as the SQL names them (`blob2`, `double3`). */
 export const BLOB = { rollout: 1, cohort: 2, release: 3, method: 4, statusClass: 5, colo: 6, country: 7, client: 8, ring: 9, rum: 10 } as const
@@ -161,5 +164,132 @@ export function decodeRumPoint(p: { indexes?: unknown[]; blobs?: unknown[]; doub
     lcp: vital('lcp'),
     inp: vital('inp'),
     cls: vital('cls'),
+  }
+}
+
+/*
+ * Shadow comparisons (a shadow step, src/edge/shadow/): one point per mirrored request, in its own index
+ * `"<rolloutId>/shadow"`, so no request or beacon query ever counts one. `diffs` and `noise` list the fields that
+ * differed, canary against stable and (when stable was asked twice) stable against stable, as `encodeDiffs` writes
+ * them; `example` is the first canary difference with its two values (src/core/shadow/, `DiffExample`), '' for none.
+ */
+export const SHADOW_BLOB = { rollout: 1, route: 2, release: 3, method: 4, client: 5, diffs: 6, noise: 7, example: 8, colo: 9, country: 10 } as const
+export const SHADOW_DOUBLE = {
+  stableStatus: 1,
+  canaryStatus: 2,
+  stableLatencyMs: 3,
+  canaryLatencyMs: 4,
+  /** 1 when the canary's answer is an error (`isError`: 5xx, none, or none in time). */
+  canaryError: 5,
+  stableError: 6,
+  /** 1 when stable was asked a second time for this request (its `noise` list is then meaningful). */
+  noiseSampled: 7,
+  /** Number of differing fields, canary against stable, before any cut to the `diffs` list. */
+  diffCount: 8,
+  noiseDiffCount: 9,
+  /** 1 when a body was longer than `shadow.maxBodyBytes` and so compared by length and hash only. */
+  truncated: 10,
+} as const
+
+export const shadowBlobColumn = (name: keyof typeof SHADOW_BLOB) => `blob${SHADOW_BLOB[name]}`
+export const shadowDoubleColumn = (name: keyof typeof SHADOW_DOUBLE) => `double${SHADOW_DOUBLE[name]}`
+
+export const shadowIndex = (rolloutId: string) => `${rolloutId}/shadow`
+
+/** Fields kept per list in one point (with MAX_FIELD_LENGTH, a point's blobs stay far under their limit). */
+export const MAX_POINT_DIFFS = 8
+
+/** A point's list of differing fields: `kind field` lines, at most MAX_POINT_DIFFS, names cut and without newlines. */
+export function encodeDiffs(diffs: readonly FieldDiff[]): string {
+  let out = ''
+  for (let i = 0; i < diffs.length && i < MAX_POINT_DIFFS; i++) {
+    const d = diffs[i]!
+    const field = d.field.slice(0, MAX_FIELD_LENGTH).replace(/[\r\n]/g, ' ')
+    out += `${i === 0 ? '' : '\n'}${d.kind} ${field}`
+  }
+  return out
+}
+
+/** The inverse of `encodeDiffs`; lines that are not `kind field` are skipped (the blob is untrusted input). */
+export function decodeDiffs(blob: unknown): FieldDiff[] {
+  if (typeof blob !== 'string' || blob === '') return []
+  const out: FieldDiff[] = []
+  for (const line of blob.split('\n')) {
+    const space = line.indexOf(' ')
+    const kind = line.slice(0, space) as DiffKind
+    if (space > 0 && (DIFF_KINDS as readonly string[]).includes(kind) && space < line.length - 1) out.push({ kind, field: line.slice(space + 1) })
+  }
+  return out
+}
+
+export interface ShadowPoint {
+  rolloutId: string
+  /** The route template (src/core/shadow/route.ts): `/users/:id`. */
+  route: string
+  release: string
+  method: string
+  client: string
+  stableStatus: number
+  canaryStatus: number
+  stableLatencyMs: number
+  canaryLatencyMs: number
+  diffs: readonly FieldDiff[]
+  /** The whole count of differing fields (`diffs` may be cut). */
+  diffCount: number
+  /** Null when stable was asked only once. */
+  noise: readonly FieldDiff[] | null
+  noiseDiffCount: number
+  /** JSON of the first canary difference with its values (src/core/shadow/, `DiffExample`), '' for none. */
+  example: string
+  truncated: boolean
+  colo: string
+  country: string
+}
+
+export function encodeShadowPoint(p: ShadowPoint): DataPoint {
+  return {
+    indexes: [shadowIndex(p.rolloutId)],
+    blobs: [p.rolloutId, p.route, p.release, p.method, p.client, encodeDiffs(p.diffs), encodeDiffs(p.noise ?? []), p.example, p.colo, p.country],
+    doubles: [
+      p.stableStatus,
+      p.canaryStatus,
+      p.stableLatencyMs,
+      p.canaryLatencyMs,
+      isError(p.canaryStatus) ? 1 : 0,
+      isError(p.stableStatus) ? 1 : 0,
+      p.noise === null ? 0 : 1,
+      p.diffCount,
+      p.noiseDiffCount,
+      p.truncated ? 1 : 0,
+    ],
+  }
+}
+
+/** What the local source reads from one shadow point; undefined when it is not in this layout. */
+export function decodeShadowPoint(p: { indexes?: unknown[]; blobs?: unknown[]; doubles?: unknown[] } | undefined) {
+  const index = p?.indexes?.[0]
+  const d = p?.doubles
+  if (typeof index !== 'string' || !index.endsWith('/shadow') || !Array.isArray(d)) return undefined
+  const blob = (name: keyof typeof SHADOW_BLOB) => {
+    const v = p?.blobs?.[SHADOW_BLOB[name] - 1]
+    return typeof v === 'string' ? v : ''
+  }
+  const num = (name: keyof typeof SHADOW_DOUBLE) => {
+    const v = Number(d[SHADOW_DOUBLE[name] - 1])
+    return Number.isFinite(v) ? v : 0
+  }
+  const noiseSampled = num('noiseSampled') === 1
+  return {
+    index,
+    route: blob('route'),
+    client: blob('client'),
+    diffs: decodeDiffs(blob('diffs')),
+    noise: noiseSampled ? decodeDiffs(blob('noise')) : null,
+    example: blob('example'),
+    stableLatencyMs: num('stableLatencyMs'),
+    canaryLatencyMs: num('canaryLatencyMs'),
+    stableError: num('stableError') === 1,
+    canaryError: num('canaryError') === 1,
+    truncated: num('truncated') === 1,
   }
 }

@@ -28,7 +28,13 @@ function edgeEntry(spec: RolloutSpec, state: RolloutState): PublishedConfig['rol
   const { schedule: _s, judge: _j, analysis: _a, notify: _n, hooks: _h, hookFailuresBeforePause: _f, ...routing } = spec
   const waiting = awaitingPreRollout(spec, state)
   const weight = waiting ? 0 : state.weight
-  return { ...routing, weight, rings: waiting ? {} : (state.rings ?? {}), ...(state.release ? { release: state.release } : {}) }
+  return {
+    ...routing,
+    weight,
+    rings: waiting ? {} : (state.rings ?? {}),
+    shadowWeight: waiting ? 0 : (state.shadowWeight ?? 0),
+    ...(state.release ? { release: state.release } : {}),
+  }
 }
 
 /** The document the edge reads: every rollout's spec with its current weight, rings and release. */

@@ -127,6 +127,35 @@ export const RumSettings = z.object({
   maxBeaconsPerMinute: z._default(z.int().check(z.gte(1), z.lte(600)), 30),
 })
 
+const PathPrefix = z.string().check(z.startsWith('/'), z.maxLength(512))
+
+/**
+ * Shadow traffic (see "Shadow traffic" in the README): while a shadow step runs, the safe requests (GET and HEAD
+ * without a body) of a share of visitors are also sent to the canary, in the background, and the two answers are
+ * compared (src/core/shadow/). Visitors are always answered by stable. Budgets are per isolate.
+ */
+export const ShadowSettings = z.object({
+  /** Only paths starting with one of these are mirrored (empty: every path). */
+  include: z._default(z.array(PathPrefix).check(z.maxLength(32)), []),
+  /** Paths starting with one of these are never mirrored (checked after `include`). */
+  exclude: z._default(z.array(PathPrefix).check(z.maxLength(32)), []),
+  /** Shadow requests one isolate has in flight at most; a request arriving when all are busy is not mirrored. */
+  maxInFlight: z._default(z.int().check(z.gte(1), z.lte(256)), 16),
+  /** Milliseconds a shadow comparison may take in all (the canary's answer, and every body read for it). */
+  timeoutMs: z._default(z.int().check(z.gte(100), z.lte(25_000)), 5_000),
+  /** Bytes of each body read for the comparison; beyond it only the length and a hash of the whole body are compared. */
+  maxBodyBytes: z._default(z.int().check(z.gte(0), z.lte(1_048_576)), 65_536),
+  /** Share of mirrored requests for which stable is asked a second time, to learn what differs between two stable answers (noise). */
+  noiseSampleRate: z._default(z.number().check(z.gte(0), z.lte(1)), 0.5),
+  /** Response headers compared (lower case). `set-cookie` and `authorization` values are compared but never stored. */
+  headers: z._default(z.array(HeaderName).check(z.maxLength(32)), ['content-type', 'location', 'cache-control']),
+  /**
+   * Fields never reported, named as the diff report names them: JSON Pointers into the body (`/meta/requestId`; an
+   * array index is written `*`, as every element is one field), `header:<name>`, `status` or `body`.
+   */
+  ignore: z._default(z.array(z.string().check(z.minLength(1), z.maxLength(256))).check(z.maxLength(64)), []),
+})
+
 /** The fields of a rollout the edge serves by; RolloutSpec adds the control worker's. */
 export const routingFields = {
   id: RolloutId,
@@ -142,6 +171,7 @@ export const routingFields = {
   proxy: z.prefault(ProxySettings, {}),
   failover: z.prefault(FailoverSettings, {}),
   rum: z.prefault(RumSettings, {}),
+  shadow: z.prefault(ShadowSettings, {}),
 }
 
 /** What a rollout's state adds for the edge: the weights and the release. */
@@ -152,6 +182,8 @@ export const stateFields = {
   release: z.optional(z.string().check(z.maxLength(64))),
   /** Ring weights in percent, by audience (src/core/rollout/rings.ts); a ring's visitors get the higher of it and `weight`. */
   rings: z._default(z.record(AudienceName, Percent), {}),
+  /** Share of visitors (by bucket, so whole sessions) whose safe requests are mirrored to the canary; set by a shadow step. */
+  shadowWeight: z._default(Percent, 0),
 }
 
 /** Named predicates over the request that ring steps (`schedule[].audience`) refer to. */
@@ -165,6 +197,7 @@ export const EdgeRollout = z.object({ ...routingFields, audiences: audiencesFiel
 
 export type EdgeRollout = z.output<typeof EdgeRollout>
 export type EdgeRolloutInput = z.input<typeof EdgeRollout>
+export type ShadowSettings = z.output<typeof ShadowSettings>
 
 /**
  * The document the edge reads from KV: every rollout this worker serves. No schema of its own: the edge

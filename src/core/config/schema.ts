@@ -13,10 +13,16 @@ import { Percent, audiencesField, routingFields, stateFields } from './routing.t
 
 export * from './routing.ts'
 
-/** One step of the schedule. Entering the final 100 % step is the promotion itself. */
+/**
+ * One step of the schedule. Entering the final 100 % step is the promotion itself. A shadow step (`shadow` set, first
+ * step only) serves the canary to nobody: it mirrors that percent of visitors' safe requests to it and compares the
+ * answers (see "Shadow traffic" in the README); its `minRequests` counts compared requests.
+ */
 export const Step = z.object({
-  /** Canary weight in percent while this step bakes. */
-  weight: Percent.check(z.gt(0)),
+  /** Canary weight in percent while this step bakes (above 0; a shadow step has none). */
+  weight: z._default(Percent, 0),
+  /** Percent of visitors whose safe requests are mirrored to the canary: makes this a shadow step (weight 0). */
+  shadow: z.optional(Percent.check(z.gt(0))),
   /** Minutes the step must run healthy before the next. */
   bakeMinutes: z._default(z.int().check(z.gte(0), z.lte(10_080)), 10),
   /** Canary requests the step must have seen before the next (0: no minimum). */
@@ -42,7 +48,22 @@ export const DEFAULT_SCHEDULE: z.input<typeof Step>[] = [
 ]
 
 /** The weights a canary steps through, how long each bakes, and where a human approves. */
-const everyone = (steps: readonly Step[]) => steps.filter((s) => s.audience === undefined)
+const everyone = (steps: readonly Step[]) => steps.filter((s) => s.audience === undefined && s.shadow === undefined)
+
+/** What is wrong with a step's weight or shadow, as [step index, field, message]. */
+function shadowProblems(steps: readonly Step[]): [number, string, string][] {
+  const problems: [number, string, string][] = []
+  steps.forEach((s, i) => {
+    if (s.shadow === undefined) {
+      if (!(s.weight > 0)) problems.push([i, 'weight', 'must be above 0 (or the step a shadow step: { "shadow": 10 })'])
+      return
+    }
+    if (i !== 0) problems.push([i, 'shadow', 'only the first step may be a shadow step'])
+    if (s.weight !== 0) problems.push([i, 'weight', 'a shadow step serves the canary to nobody: leave weight out'])
+    if (s.audience !== undefined) problems.push([i, 'audience', 'a shadow step mirrors everyone: it takes no audience'])
+  })
+  return problems
+}
 
 export const Schedule = z.array(Step).check(
   z.minLength(1),
@@ -50,6 +71,7 @@ export const Schedule = z.array(Step).check(
   z.refine((steps) => everyone(steps).every((s, i, all) => i === 0 || s.weight > all[i - 1]!.weight), { message: 'step weights must rise strictly' }),
   z.refine((steps) => steps.at(-1)?.weight === 100 && steps.at(-1)?.audience === undefined, { message: 'the last step must be 100 (the promotion)' }),
   z.superRefine((steps, ctx) => {
+    for (const [i, field, message] of shadowProblems(steps)) ctx.issues.push({ code: 'custom', message, path: [i, field], input: steps })
     for (const [i, message] of ringProblems(steps)) ctx.issues.push({ code: 'custom', message, path: [i, 'weight'], input: steps })
   }),
 )

@@ -43,6 +43,11 @@ export interface RolloutState {
    * cleared by a manual weight, a promotion and a rollback. Absent in states stored before rings existed.
    */
   rings?: Record<string, number>
+  /**
+   * Percent of visitors whose safe requests are mirrored to the canary: a shadow step's `shadow` while the rollout is
+   * in it (progressing or paused there), 0 otherwise. Absent in states stored before shadow steps existed.
+   */
+  shadowWeight?: number
   /** Index into the schedule; -1 before the first start. */
   step: number
   /** When the current step (or a resume) began, ms since epoch. */
@@ -62,6 +67,7 @@ export const initialState = (now: number): RolloutState => ({
   phase: 'idle',
   weight: 0,
   rings: {},
+  shadowWeight: 0,
   step: -1,
   stepStartedAt: null,
   release: null,
@@ -108,7 +114,16 @@ export function stepFor(schedule: Schedule, weight: number): number {
 export function reschedule(state: RolloutState, schedule: Schedule, now: number): RolloutState {
   const step = state.step < 0 ? -1 : stepFor(schedule, state.weight)
   const automated = state.phase === 'progressing' || state.phase === 'awaiting-approval'
-  return { ...state, step, rings: automated && step >= 0 ? weightsAt(schedule, step).rings : (state.rings ?? {}), revision: state.revision + 1, updatedAt: now }
+  // Mirroring follows the new schedule where it was on (or the controller runs the rollout); a manual weight keeps it off.
+  const mirroring = step >= 0 && (automated || (state.shadowWeight ?? 0) > 0)
+  return {
+    ...state,
+    step,
+    rings: automated && step >= 0 ? weightsAt(schedule, step).rings : (state.rings ?? {}),
+    shadowWeight: mirroring ? (schedule[step]!.shadow ?? 0) : 0,
+    revision: state.revision + 1,
+    updatedAt: now,
+  }
 }
 
 /** Entering step `i` (clamped to the schedule): everyone at 100 % is the promotion; a ring step raises its ring. */
@@ -120,6 +135,7 @@ function enterStep(state: RolloutState, schedule: Schedule, i: number, now: numb
     phase: w.global >= 100 ? 'promoted' : 'progressing',
     weight: w.global,
     rings: w.rings,
+    shadowWeight: schedule[index]!.shadow ?? 0,
     step: index,
     stepStartedAt: now,
   })
@@ -138,7 +154,7 @@ export function applyCommand(state: RolloutState, cmd: Command, schedule: Schedu
     case 'weight':
       // Manual weight hands control to the operator: automation pauses until `resume`. It is everyone's weight, and it
       // ends the rings: an operator who sets 0 % in an incident means everyone.
-      return next(state, now, { phase: 'paused', weight: cmd.weight, rings: {} })
+      return next(state, now, { phase: 'paused', weight: cmd.weight, rings: {}, shadowWeight: 0 })
     case 'pause':
       if (phase !== 'progressing' && phase !== 'awaiting-approval') return conflict(`cannot pause while ${phase}`)
       return next(state, now, { phase: 'paused' })
@@ -147,22 +163,29 @@ export function applyCommand(state: RolloutState, cmd: Command, schedule: Schedu
       if (state.release === null) return conflict('nothing to resume: start a release first')
       // Continue from the highest step at or below the current weight; its bake time starts over. Below the first
       // step (say a manual 0 %) the canary would get no traffic and so never any verdict: resume at the first step.
-      if (state.weight >= 100) return next(state, now, { phase: 'promoted', step: schedule.length - 1, rings: {} })
+      if (state.weight >= 100) return next(state, now, { phase: 'promoted', step: schedule.length - 1, rings: {}, shadowWeight: 0 })
       if (state.weight < weightsAt(schedule, 0).global) return enterStep(state, schedule, 0, now, { windowEnd: now })
       // The step's rings come back with it (a manual weight had ended them).
       const step = stepFor(schedule, state.weight)
-      return next(state, now, { phase: 'progressing', step, rings: weightsAt(schedule, step).rings, stepStartedAt: now, windowEnd: now })
+      return next(state, now, {
+        phase: 'progressing',
+        step,
+        rings: weightsAt(schedule, step).rings,
+        shadowWeight: schedule[step]!.shadow ?? 0,
+        stepStartedAt: now,
+        windowEnd: now,
+      })
     }
     case 'approve':
       if (phase !== 'awaiting-approval') return conflict(`nothing to approve while ${phase}`)
       return enterStep(state, schedule, state.step + 1, now, { windowEnd: now })
     case 'promote':
       if (phase !== 'progressing' && phase !== 'paused' && phase !== 'awaiting-approval') return conflict(`cannot promote while ${phase}`)
-      return next(state, now, { phase: 'promoted', weight: 100, rings: {}, step: schedule.length - 1, stepStartedAt: now })
+      return next(state, now, { phase: 'promoted', weight: 100, rings: {}, shadowWeight: 0, step: schedule.length - 1, stepStartedAt: now })
     case 'rollback':
       // Rolling back twice is not an error: an operator in an incident must be able to press it again.
       if (!ACTIVE.has(phase)) return { ok: true, changed: false, state }
-      return next(state, now, { phase: 'rolled-back', weight: 0, rings: {} })
+      return next(state, now, { phase: 'rolled-back', weight: 0, rings: {}, shadowWeight: 0 })
     case 'complete':
       if (phase !== 'promoted') return conflict(`only a promoted release can be completed (now ${phase})`)
       return { ok: true, changed: true, swapOrigins: true, state: reset(state, now) }
@@ -185,7 +208,7 @@ export function applyDecision(state: RolloutState, d: Decision, schedule: Schedu
       // invalidates an operator's If-Match.
       return { ok: true, changed: false, state: { ...state, ...patch, lastDecision } }
     case 'rollback':
-      return next(state, now, { ...patch, lastDecision, phase: 'rolled-back', weight: 0, rings: {} })
+      return next(state, now, { ...patch, lastDecision, phase: 'rolled-back', weight: 0, rings: {}, shadowWeight: 0 })
     case 'pause':
       return next(state, now, { ...patch, lastDecision, phase: 'paused' })
     case 'gate':
