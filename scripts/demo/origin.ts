@@ -10,18 +10,28 @@
  * in the browser per page view, while every answer stays 200. Only Sluice's
  * real-user signals (`rum.enabled`) can catch it.
  *
- * Standalone: `node scripts/demo/origin.ts --name canary --port 8082 --error-rate 0.2 --latency-ms 300 --js-error-rate 0.3`
- * At run time: `curl -X POST localhost:8082/__demo/config -d '{"errorRate":0.2,"latencyMs":300,"jsErrorRate":0.3}'`
+ * `renameField` is the bug a shadow step catches before any visitor meets it: `/api/users/<id>` answers with the
+ * user's `name` called `fullName`. That route's answers are otherwise the same on both origins but for their noise,
+ * a timestamp (`at`, to the microsecond) and a `requestId` that differ on every answer, as `/api/info`'s do too; so
+ * the diff report has one real difference there and two fields that only noise explains.
+ *
+ * Standalone: `node scripts/demo/origin.ts --name canary --port 8082 --error-rate 0.2 --latency-ms 300 --js-error-rate 0.3 --rename-field`
+ * At run time: `curl -X POST localhost:8082/__demo/config -d '{"errorRate":0.2,"latencyMs":300,"jsErrorRate":0.3,"renameField":true}'`
  *
  * `npm start` runs each origin this way, as its own child process with an IPC
  * channel (scripts/lib/stack.ts): the origin reports its port and settings
  * (`DemoState`) so that a restart keeps them, and exits when its parent goes.
  * Whatever a request looks like, it gets an answer and never ends the process.
  *
+ * The JSON API (`/api/info`, `/api/users/<id>`) the page and the shadow step read:
+ *   GET /api/info                this origin's name and version, the cohort Sluice gave, `at` and `requestId`
+ *   GET /api/users/<id>          user <id> (1 to 1000, else 404): `id`, `name` (`fullName` with renameField), `at`, `requestId`
+ *
  * Streams, for the soak test (scripts/soak.ts) and for trying them through Sluice by hand:
  *   GET /api/events?n=5&ms=200   server-sent events: n events (≤ 100), ms apart (≤ 5000), then the stream ends
  *   /ws                          WebSocket echo: each message comes back prefixed with "<name> <version>: "
  */
+import { randomUUID } from 'node:crypto'
 import { type IncomingMessage, type Server, type ServerResponse, createServer } from 'node:http'
 import type { AddressInfo } from 'node:net'
 import { parseArgs } from 'node:util'
@@ -34,6 +44,11 @@ export interface DemoSettings {
   latencyMs: number
   /** Share of page views whose script throws an uncaught TypeError in the browser (all answers stay 200). */
   jsErrorRate: number
+  /**
+   * `/api/users/<id>` names the user's `name` field `fullName`. Optional, and present once set: settings that never
+   * had it read as they did before it existed.
+   */
+  renameField?: boolean
 }
 
 /** What a demo origin under `npm start` tells its parent: once listening, and whenever its settings change. */
@@ -84,6 +99,26 @@ fetch('/api/info').then(r => r.json()).then(j => { document.getElementById('api'
   .catch(e => { document.getElementById('api').textContent = String(e) });
 ${jsErrorRate > 0 ? `if (Math.random() < ${jsErrorRate}) addEventListener('load', () => { document.getElementById('cart').dataset.items = '0' });\n` : ''}`
 
+const NAMES = ['Ada Lovelace', 'Grace Hopper', 'Alan Turing', 'Barbara Liskov', 'Edsger Dijkstra', 'Frances Allen', 'Donald Knuth']
+
+/**
+ * Now in RFC 3339 to the microsecond. Milliseconds would not do as noise: two answers to the same request, sent at
+ * once, often fall in the same millisecond, and then the field would differ less often between two stable answers
+ * than between stable and the canary (two processes) for no reason but timing.
+ */
+function now(): string {
+  const us = Math.floor((performance.timeOrigin + performance.now()) * 1000)
+  return `${new Date(Math.floor(us / 1000)).toISOString().slice(0, -1)}${String(us % 1000).padStart(3, '0')}Z`
+}
+
+/** A user of `/api/users/<id>`, or null for an id that is not one of 1 to 1000. */
+function user(id: string, renameField: boolean) {
+  const n = /^[1-9]\d{0,3}$/.test(id) ? Number(id) : 0
+  if (n < 1 || n > 1000) return null
+  const name = `${NAMES[n % NAMES.length]} ${n}`
+  return { id: n, ...(renameField ? { fullName: name } : { name }), at: now(), requestId: randomUUID() }
+}
+
 /**
  * The request target as a URL on this origin, or null when it is not one. An origin-form target is taken as a path
  * even when it starts with `//` (resolved against a base, `//x` would name host x, and `//` alone throws).
@@ -93,7 +128,12 @@ const targetUrl = (target: string) => URL.parse(target.startsWith('/') ? `http:/
 export async function startDemoOrigin(
   opts: { name: string; version: string; port?: number; onSettings?: (settings: DemoSettings) => void } & Partial<DemoSettings>,
 ): Promise<DemoOrigin> {
-  const settings: DemoSettings = { errorRate: opts.errorRate ?? 0, latencyMs: opts.latencyMs ?? 0, jsErrorRate: opts.jsErrorRate ?? 0 }
+  const settings: DemoSettings = {
+    errorRate: opts.errorRate ?? 0,
+    latencyMs: opts.latencyMs ?? 0,
+    jsErrorRate: opts.jsErrorRate ?? 0,
+    ...(opts.renameField ? { renameField: true } : {}),
+  }
   const { name, version } = opts
   const headers = { 'x-demo-origin': name, 'x-demo-version': version, 'cache-control': 'no-store' }
   let failed = false
@@ -125,8 +165,9 @@ export async function startDemoOrigin(
               if (typeof next.errorRate === 'number' && next.errorRate >= 0 && next.errorRate <= 1) settings.errorRate = next.errorRate
               if (typeof next.latencyMs === 'number' && next.latencyMs >= 0 && next.latencyMs <= 60_000) settings.latencyMs = next.latencyMs
               if (typeof next.jsErrorRate === 'number' && next.jsErrorRate >= 0 && next.jsErrorRate <= 1) settings.jsErrorRate = next.jsErrorRate
+              if (typeof next.renameField === 'boolean') settings.renameField = next.renameField
             } catch {
-              res.writeHead(400, headers).end('send JSON: {"errorRate": 0-1, "latencyMs": ms, "jsErrorRate": 0-1}\n')
+              res.writeHead(400, headers).end('send JSON: {"errorRate": 0-1, "latencyMs": ms, "jsErrorRate": 0-1, "renameField": true|false}\n')
               return
             }
             opts.onSettings?.({ ...settings })
@@ -142,6 +183,11 @@ export async function startDemoOrigin(
         return
       }
       const cohort = String(req.headers['x-sluice-cohort'] ?? 'none')
+      const json = (status: number, body: unknown) => res.writeHead(status, { ...headers, 'content-type': 'application/json' }).end(JSON.stringify(body))
+      if (url.pathname.startsWith('/api/users/')) {
+        const found = user(url.pathname.slice('/api/users/'.length), settings.renameField === true)
+        return found ? json(200, found) : json(404, { error: 'no such user' })
+      }
       switch (url.pathname) {
         case '/':
           return res.writeHead(200, { ...headers, 'content-type': 'text/html; charset=utf-8' }).end(page(name, version, cohort))
@@ -150,9 +196,7 @@ export async function startDemoOrigin(
         case '/app.js':
           return res.writeHead(200, { ...headers, 'content-type': 'text/javascript' }).end(js(version, settings.jsErrorRate))
         case '/api/info':
-          return res
-            .writeHead(200, { ...headers, 'content-type': 'application/json' })
-            .end(JSON.stringify({ origin: name, version, cohort, at: new Date().toISOString() }))
+          return json(200, { origin: name, version, cohort, at: now(), requestId: randomUUID() })
         case '/api/events':
           return events(res, url.searchParams)
         default:
@@ -208,6 +252,7 @@ if (import.meta.main) {
       'error-rate': { type: 'string', default: '0' },
       'latency-ms': { type: 'string', default: '0' },
       'js-error-rate': { type: 'string', default: '0' },
+      'rename-field': { type: 'boolean', default: false },
     },
   })
   // Under `npm start` (an IPC channel to the launcher): report port and settings, and do not outlive the launcher.
@@ -219,6 +264,7 @@ if (import.meta.main) {
     errorRate: Number(values['error-rate']),
     latencyMs: Number(values['latency-ms']),
     jsErrorRate: Number(values['js-error-rate']),
+    renameField: values['rename-field'],
     onSettings: (settings) => report?.({ port: o.port, settings } satisfies DemoState),
   })
   if (report) {
@@ -226,6 +272,6 @@ if (import.meta.main) {
     process.once('disconnect', () => process.exit(0))
   }
   console.log(
-    `demo ${o.name} origin on ${o.url} (error rate ${o.settings.errorRate}, extra latency ${o.settings.latencyMs} ms, JS error rate ${o.settings.jsErrorRate})`,
+    `demo ${o.name} origin on ${o.url} (error rate ${o.settings.errorRate}, extra latency ${o.settings.latencyMs} ms, JS error rate ${o.settings.jsErrorRate}${o.settings.renameField ? ', renaming name to fullName' : ''})`,
   )
 }
