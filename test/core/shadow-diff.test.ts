@@ -212,11 +212,11 @@ describe('diffAnswers: other bodies', () => {
     expect(fields(answer('héllo \n'), answer('héllo'))).toEqual([])
   })
 
-  it('normalises a long run of spaces quickly', () => {
+  // A quadratic normaliser would take minutes here and trip the test's timeout; no timer is asserted.
+  it('normalises a megabyte run of spaces', () => {
     const spaces = ' '.repeat(1 << 20)
-    const started = Date.now()
     expect(fields(answer(`${spaces}x`, html), answer(`${spaces}y`, html))).toEqual([{ field: 'body', kind: 'value' }])
-    expect(Date.now() - started).toBeLessThan(2_000)
+    expect(fields(answer(`${spaces}x \n`, html), answer(`${spaces}x`, html))).toEqual([])
   })
 
   it('compares binary bodies byte for byte, by length first', () => {
