@@ -7,7 +7,7 @@
 import type { CommandBody } from '../../src/contract/index.ts'
 import type { Json } from './config-file.ts'
 import { UsageError } from './errors.ts'
-import { type RolloutStatus, type HistoryPage, formatHistory, formatList, formatStatus } from './format.ts'
+import { type DiffReport, type RolloutStatus, type HistoryPage, formatDiff, formatHistory, formatList, formatStatus } from './format.ts'
 import { ApiRefused, ok, request } from './http.ts'
 import type { CommandDef, Context, OptionName } from './types.ts'
 import { wait } from './wait.ts'
@@ -143,6 +143,21 @@ export const COMMANDS: Record<string, CommandDef> = {
       if (before !== undefined) q.set('before', String(before))
       const page = ok<HistoryPage>(await request(c.endpoint(), 'GET', `${path(id)}/history${q.size ? `?${q}` : ''}`))
       c.io.out(c.opts.json ? JSON.stringify(page, null, 2) : formatHistory(id, page))
+    },
+  },
+  diff: {
+    args: '<id>',
+    summary: "the shadow step's diff report: what the canary answers differently from stable",
+    details: [
+      'Per route: requests compared, those stable was asked twice for (noise-sampled), status mismatches and errors.',
+      "Per field: the judge's verdict (differs, noise, pending, ignored), how it differs, its path, the share of",
+      "compared requests where the canary's answer differed there, the share of noise-sampled ones where stable's two",
+      'answers did, and one example pair, each value cut to 200 characters.',
+    ].join('\n'),
+    options: [],
+    async run(c) {
+      const report = ok<DiffReport>(await request(c.endpoint(), 'GET', `${path(idArg(c, 'diff'))}/diff`))
+      c.io.out(c.opts.json ? JSON.stringify(report, null, 2) : formatDiff(report))
     },
   },
   start: stateCommand(

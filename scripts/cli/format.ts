@@ -1,18 +1,19 @@
 /**
  * @module
  * Human-readable output of the CLI: a rollout's status, the rollout list, a
- * history page and problem details. `--json` bypasses all of this. A status
- * shows the last decision's figures per cohort: the server's, the 4xx test's
- * and, for a rollout with real-user signals, the beacons' (`data.rum`).
+ * history page, a shadow step's diff report and problem details. `--json`
+ * bypasses all of this. A status shows the last decision's figures per
+ * cohort: the server's, the 4xx test's and, for a rollout with real-user
+ * signals, the beacons' (`data.rum`).
  *
  * The shapes are the contract's (src/contract/), imported as types only: the
  * CLI starts without loading zod.
  */
-import type { HistoryEntry, HistoryPage, RolloutStatus } from '../../src/contract/index.ts'
+import type { DiffReport, HistoryEntry, HistoryPage, RolloutStatus } from '../../src/contract/index.ts'
 import { vitalRating } from '../../src/core/judge/vital-rating.ts'
 import type { Problem } from './http.ts'
 
-export type { HistoryPage, RolloutStatus }
+export type { DiffReport, HistoryPage, RolloutStatus }
 
 const pct = (n: number) => `${n}%`
 
@@ -265,6 +266,35 @@ export function formatHistory(id: string, page: HistoryPage): string {
   let out = table(rows)
   if (page.next !== null) out += `\n… older entries: sluice history ${id} --before ${page.next}`
   return out
+}
+
+/** A rate (0 to 1) as a percentage with one decimal, `12.0 %`; a dash for none. */
+const rate = (r: number | null) => (r === null ? '-' : `${(r * 100).toFixed(1)} %`)
+
+/** An example value, quoted so an empty or space-padded value shows as such; it comes from an origin, so printable. */
+const quoted = (v: string) => printable(JSON.stringify(v))
+
+/**
+ * A shadow step's diff report (`diff <id>`): a header with the verdict and the counts; per route a line; per field
+ * its verdict, kind and path, the canary's differences (rate and count of the compared) and noise's (rate, and
+ * count of the noise-sampled), with the example pair indented under it.
+ */
+export function formatDiff(r: DiffReport): string {
+  const mirroring = r.shadowWeight > 0 ? `, mirroring ${pct(r.shadowWeight)} of visitors` : ''
+  const span = r.since ? `; ${iso(r.since)} to ${r.until ? iso(r.until) : 'now'}` : ''
+  const lines = [`${r.rolloutId}  ${r.verdict}: ${r.compared} compared, ${r.noiseSampled} noise-sampled (release ${r.release ?? 'none'}${mirroring}${span})`]
+  if (r.routes.length === 0) lines.push('  no mirrored request compared yet')
+  for (const route of r.routes) {
+    const errors = `errors canary ${route.canaryErrors} / stable ${route.stableErrors}`
+    lines.push(`  ${route.route}  ${route.compared} compared, ${route.noiseSampled} noise-sampled, ${route.statusMismatches} status mismatches, ${errors}`)
+    for (const f of route.fields) {
+      const canary = `canary ${rate(f.canaryRate)} (${f.canary})`
+      const noise = `noise ${rate(f.noiseRate)} (${f.noise}/${route.noiseSampled})`
+      lines.push(`    ${f.verdict.padEnd(7)} ${f.kind.padEnd(7)} ${printable(f.field)}  ${canary}  ${noise}`)
+      if (f.example) lines.push(`        stable ${quoted(f.example.stable)}`, `        canary ${quoted(f.example.canary)}`)
+    }
+  }
+  return lines.join('\n')
 }
 
 /** Problem details for stderr: the title and status, the detail, then each field error. */

@@ -2,7 +2,8 @@
  * @module
  * The admin API's answers, as the coordinator produces them and the
  * dashboard and the CLI read them: a rollout's status, the list, a history
- * page, a series page and the problem document of every error. The OpenAPI
+ * page, a series page, a shadow step's diff report and the problem document
+ * of every error. The OpenAPI
  * document's response schemas are generated from these (src/admin/openapi.ts),
  * and test/admin/openapi.test.ts checks real answers against that document.
  *
@@ -14,6 +15,8 @@ import { Percent, RolloutSpec } from '../core/config/schema.ts'
 import { Eta } from '../core/rollout/eta.ts'
 import type { SignalDetails } from '../core/judge/signals.ts'
 import { type DecisionKind, PHASES } from '../core/rollout/machine.ts'
+import { DIFF_KINDS } from '../core/shadow/fields.ts'
+import type { FieldVerdict, ShadowReport } from '../core/shadow/report.ts'
 
 const Time = z.iso.datetime()
 const perCohort = <T extends z.core.SomeType>(t: T) => z.object({ stable: t, canary: t })
@@ -131,6 +134,52 @@ export const SeriesPoint = z.object({
 /** Oldest first. */
 export const SeriesPage = z.object({ points: z.array(SeriesPoint) })
 
+const FIELD_VERDICTS = ['differs', 'noise', 'pending', 'ignored'] as const satisfies readonly FieldVerdict[]
+const Rate = z.number().check(z.gte(0), z.lte(1))
+
+/** One field of a route: how often it differed canary against stable and stable against stable, and the judge's call. */
+export const DiffField = z.object({
+  field: z.string(),
+  kind: z.enum(DIFF_KINDS),
+  canary: z.int(),
+  canaryRate: Rate,
+  noise: z.int(),
+  /** Null before any noise-sampled request on the route. */
+  noiseRate: z.nullable(Rate),
+  verdict: z.enum(FIELD_VERDICTS),
+  /** Values cut to 200 characters; values of `set-cookie` and `authorization` are never stored. */
+  example: z.nullable(z.object({ stable: z.string(), canary: z.string() })),
+})
+
+export const DiffRoute = z.object({
+  route: z.string(),
+  compared: z.int(),
+  noiseSampled: z.int(),
+  statusMismatches: z.int(),
+  canaryErrors: z.int(),
+  stableErrors: z.int(),
+  /** Most differing first. */
+  fields: z.array(DiffField),
+})
+
+/** A rollout's shadow step, compared: per route and field path, the canary's rate of differences against noise's. */
+export const DiffReport = z.object({
+  rolloutId: z.string(),
+  release: z.nullable(z.string()),
+  /** Percent of visitors mirrored now (0 outside a shadow step). */
+  shadowWeight: Percent,
+  since: z.nullable(Time),
+  until: z.nullable(Time),
+  compared: z.int(),
+  noiseSampled: z.int(),
+  verdict: z.enum(['differs', 'pending', 'clean']),
+  /** Most compared first. */
+  routes: z.array(DiffRoute),
+})
+
+/** Fails to compile unless the report core builds (ShadowReport) is a valid DiffReport: one shape, checked. */
+export type ShadowReportConform<T extends z.input<typeof DiffReport> = ShadowReport> = T
+
 export const FieldError = z.object({ field: z.string(), message: z.string() })
 
 /** RFC 9457 problem details: every error of the admin API, naming each invalid field. */
@@ -153,5 +202,8 @@ export type HistoryPage = z.output<typeof HistoryPage>
 export type CohortPoint = z.output<typeof CohortPoint>
 export type SeriesPoint = z.output<typeof SeriesPoint>
 export type SeriesPage = z.output<typeof SeriesPage>
+export type DiffField = z.output<typeof DiffField>
+export type DiffRoute = z.output<typeof DiffRoute>
+export type DiffReport = z.output<typeof DiffReport>
 export type FieldError = z.output<typeof FieldError>
 export type Problem = z.output<typeof Problem>

@@ -169,6 +169,11 @@ export function Page({ nonce, script, css }: PageProps) {
                   <p id="chart-latest" class="latest num" />
                 </div>
 
+                <div id="diff-card" class="card" data-testid="diff-card" hidden>
+                  <h2>Shadow traffic: canary against stable</h2>
+                  <div id="diff" />
+                </div>
+
                 <div class="card">
                   <h2>History</h2>
                   <ol id="history" data-testid="history" />

@@ -76,6 +76,18 @@ border:1px solid currentColor;background:color-mix(in srgb,currentColor 11%,tran
 .first-errors ul{margin:2px 0 0;padding-left:18px;display:grid;gap:2px}
 .first-errors li{display:flex;flex-wrap:wrap;gap:2px 8px;align-items:baseline}
 .new-mark{color:var(--bad);font-size:11px}
+.verdict-differs{color:var(--bad)}.verdict-noise,.verdict-ignored{color:var(--muted)}.verdict-pending{color:var(--warn)}.verdict-clean{color:var(--ok)}
+.diff-route{margin-top:10px}
+.diff-route p{margin:0 0 4px}
+.route{font-weight:600}
+.diff-fields{border-collapse:collapse;font-size:12px;width:100%}
+.diff-fields th,.diff-fields td{padding:3px 10px 3px 0;text-align:left;vertical-align:top;border-top:1px solid var(--line)}
+.diff-fields thead th{color:var(--muted);font-weight:600;border-top:0}
+.diff-fields tbody th{font-weight:400;overflow-wrap:anywhere}
+.example{display:grid;gap:2px}
+.example code{white-space:pre-wrap}
+.example code[data-cohort=stable]{border-left:2px solid var(--stable);padding-left:4px}
+.example code[data-cohort=canary]{border-left:2px solid var(--canary);padding-left:4px}
 .commands{display:flex;flex-wrap:wrap;gap:8px;align-items:center}
 .commands .sep{width:1px;align-self:stretch;background:var(--line);margin:0 4px}
 .reason-row{display:flex;gap:8px;align-items:center;margin-top:10px}

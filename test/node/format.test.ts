@@ -1,10 +1,12 @@
 /**
  * @module
  * The CLI's status text for a rollout with audience rings, from a status object: the per-ring lines come from a
- * controller decision, which test/node/cli.test.ts's worker (no metrics source) never makes.
+ * controller decision, which test/node/cli.test.ts's worker (no metrics source) never makes. Likewise `diff`'s text
+ * for a report with routes and fields, which only mirrored traffic makes.
  */
 import { describe, expect, it } from 'vitest'
-import { type RolloutStatus, formatStatus, vitalRating } from '../../scripts/cli/format.ts'
+import { type RolloutStatus, formatDiff, formatStatus, vitalRating } from '../../scripts/cli/format.ts'
+import { diffReport } from '../dashboard/diff-data.ts'
 import { clientErrors, rumOf, serverNumbers } from '../dashboard/rum-data.ts'
 
 const NOW = Date.parse('2026-03-01T12:00:00.000Z')
@@ -181,5 +183,31 @@ describe('formatStatus with real-user signals and 4xx', () => {
     expect([2500, 2501, 4000, 4001].map((v) => vitalRating('lcp', v))).toEqual(['good', 'needs improvement', 'needs improvement', 'poor'])
     expect([200, 500, 501].map((v) => vitalRating('inp', v))).toEqual(['good', 'needs improvement', 'poor'])
     expect([0.1, 0.25, 0.26].map((v) => vitalRating('cls', v))).toEqual(['good', 'needs improvement', 'poor'])
+  })
+})
+
+describe('formatDiff', () => {
+  it('prints the verdict and counts, a line per route, and per field its rates with the example pair indented', () => {
+    expect(formatDiff(diffReport()).split('\n')).toEqual([
+      'web  differs: 240 compared, 50 noise-sampled (release v2, mirroring 10% of visitors; 2026-03-01T11:00:00.000Z to 2026-03-01T11:59:00.000Z)',
+      '  /api/users/:id  200 compared, 40 noise-sampled, 0 status mismatches, errors canary 0 / stable 0',
+      '    differs missing /name  canary 12.0 % (24)  noise 0.0 % (0/40)',
+      // An origin's value reaches the terminal quoted, and without its control characters.
+      '        stable "<img src=x onerror=alert(1)>\\u001b[2J?"',
+      '        canary ""',
+      '    pending type    /age  canary 1.5 % (3)  noise 0.0 % (0/40)',
+      '        stable "42"',
+      '        canary "\\"42\\""',
+      '    noise   value   /at  canary 100.0 % (200)  noise 100.0 % (40/40)',
+      '  /api/orders  40 compared, 0 noise-sampled, 2 status mismatches, errors canary 2 / stable 0',
+      '    differs value   status  canary 5.0 % (2)  noise - (0/0)',
+      '        stable "200"',
+      '        canary "500"',
+    ])
+  })
+
+  it('says so before any mirrored request, and names no mirroring outside a shadow step', () => {
+    const empty = diffReport({ shadowWeight: 0, since: null, until: null, compared: 0, noiseSampled: 0, verdict: 'pending', routes: [] })
+    expect(formatDiff(empty)).toBe('web  pending: 0 compared, 0 noise-sampled (release v2)\n  no mirrored request compared yet')
   })
 })

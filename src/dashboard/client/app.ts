@@ -10,6 +10,7 @@ import type { Problem, Reply } from './api.ts'
 import type { State } from './state.ts'
 import type * as Api from './api.ts'
 import type * as Chart from './chart.ts'
+import type * as Diff from './diff.ts'
 import type * as Dom from './dom.ts'
 import type * as Format from './format.ts'
 import type * as Rings from './rings.ts'
@@ -18,6 +19,7 @@ import type * as Status from './status.ts'
 
 declare const call: typeof Api.call, asProblem: typeof Api.asProblem
 declare const downsample: typeof Chart.downsample, chartSummary: typeof Chart.chartSummary, renderChart: typeof Chart.renderChart
+declare const diffPath: typeof Diff.diffPath, drawDiff: typeof Diff.drawDiff
 declare const page: typeof Dom.page, byId: typeof Dom.byId, h: typeof Dom.h, cls: typeof Dom.cls
 declare const num: typeof Format.num, pct: typeof Format.pct, clock: typeof Format.clock, stamp: typeof Format.stamp
 declare const renderRingWeights: typeof Rings.renderRingWeights, renderRingVerdicts: typeof Rings.renderRingVerdicts
@@ -92,6 +94,7 @@ export function clearData(st: State): void {
   byId('rollout-list').replaceChildren()
   byId('history').replaceChildren()
   byId('chart-box').replaceChildren()
+  byId('diff').replaceChildren()
   byId('detail').hidden = true
   showProblem(null)
   notice(null)
@@ -214,7 +217,7 @@ export function pick(rollouts: RolloutStatus[], current: string | null, wanted: 
   return rollouts[0]?.id ?? null
 }
 
-/** One refresh: the list (which carries each rollout's status), then the selected rollout's series and history. */
+/** One refresh: the list (which carries each rollout's status), then the selected rollout's series, history and diff report. */
 export async function load(st: State, gen: number): Promise<boolean> {
   const list = await call(st, '/rollouts')
   if (gen !== st.gen) return false
@@ -242,18 +245,22 @@ export async function load(st: State, gen: number): Promise<boolean> {
     byId('chart-box').replaceChildren(h('p', { class: 'muted' }, 'Loading…'))
     byId('chart-latest').textContent = ''
     byId('history').replaceChildren()
+    drawDiff(st, null)
   }
   drawList(st)
   drawStatus(st)
   if (st.status) {
     const id = encodeURIComponent(st.status.id)
-    const [series, history] = await Promise.all([
+    const diff = diffPath(st.status)
+    const [series, history, report] = await Promise.all([
       call(st, `/rollouts/${id}/series?limit=${st.range}`),
       call(st, `/rollouts/${id}/history?limit=${st.historyLimit}`),
+      diff === null ? null : call(st, diff),
     ])
     if (gen !== st.gen) return false
     drawSeries(st, series)
     drawHistory(st, history)
+    drawDiff(st, report)
   }
   byId('refreshed').textContent = `updated ${clock(Date.now(), true)}`
   return true

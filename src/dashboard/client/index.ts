@@ -5,8 +5,9 @@
  * client is TypeScript that is type-checked and unit-tested like the rest,
  * with no build step of its own. One file per part: `dom`, `format`,
  * `status` (the status view), `rings` (audience rings in it), `rum` (a
- * decision's figures per cohort in it: server, 4xx, real-user), `chart`, `api`,
- * `app`, and `state` (the app's state, a type).
+ * decision's figures per cohort in it: server, 4xx, real-user), `diff` (a
+ * shadow step's diff report), `chart`, `api`, `app`, and `state` (the app's
+ * state, a type).
  *
  * Serving source text sets four rules for every part:
  * - every function is a top-level `export function`: the served script is the
@@ -26,6 +27,7 @@
 export * from './api.ts'
 export * from './app.ts'
 export * from './chart.ts'
+export * from './diff.ts'
 export * from './dom.ts'
 export * from './format.ts'
 export * from './rings.ts'
