@@ -1,7 +1,8 @@
 import { createExecutionContext } from 'cloudflare:test'
 import { env } from 'cloudflare:workers'
 import { describe, expect, it } from 'vitest'
-import { localMetrics } from '../../src/control/metrics/local.ts'
+import { type ShadowPoint, encodeShadowPoint } from '../../src/contract/datapoint.ts'
+import { LocalMetrics, localMetrics } from '../../src/control/metrics/local.ts'
 import ControlWorker from '../../src/workers/control.ts'
 import { publish, rollout, sluice } from '../support/worker.ts'
 
@@ -9,6 +10,27 @@ import { publish, rollout, sluice } from '../support/worker.ts'
 // sends each one over the CONTROL binding's RPC, and the controller reads them back. The real binding is exercised
 // by the `wrangler dev` tests (test/node, test/e2e); here the call goes to the same method in this isolate.
 const range = () => ({ start: Date.now() - 60_000, end: Date.now() + 60_000 })
+const shadowPoint = (rolloutId: string, o: Partial<ShadowPoint> = {}) =>
+  encodeShadowPoint({
+    rolloutId,
+    route: '/api/:id',
+    release: 'v2',
+    method: 'GET',
+    client: 'c1',
+    stableStatus: 200,
+    canaryStatus: 200,
+    stableLatencyMs: 5,
+    canaryLatencyMs: 7,
+    diffs: [{ kind: 'missing', field: '/name' }],
+    diffCount: 1,
+    noise: null,
+    noiseDiffCount: 0,
+    example: JSON.stringify({ field: '/name', kind: 'missing', stable: '"Ada"', canary: '(absent)' }),
+    truncated: false,
+    colo: 'FRA',
+    country: 'DE',
+    ...o,
+  })
 const worker = (settings: Partial<ControlEnv>) => new ControlWorker(createExecutionContext(), { ...env, ...settings } as ControlEnv)
 
 describe('local metrics (npm start)', () => {
@@ -32,5 +54,36 @@ describe('local metrics (npm start)', () => {
     expect((await localMetrics.window('local-off', range())).canary.requests).toBe(0)
     worker({ SLUICE_LOCAL_METRICS: '1' }).writeDataPoint(point)
     expect((await localMetrics.window('local-off', range())).canary.requests).toBe(1)
+  })
+
+  it('keeps the edge’s shadow points apart from its requests and reads them back for a shadow window', async () => {
+    const local = worker({ SLUICE_LOCAL_METRICS: '1' })
+    for (let i = 0; i < 3; i++) local.writeDataPoint(shadowPoint('local-shadow', { canaryStatus: i === 0 ? 500 : 200 }))
+    const w = await localMetrics.window('local-shadow', range(), { shadow: true })
+    expect([w.stable.requests, w.canary.requests]).toEqual([0, 0])
+    expect(w.shadow).toEqual({
+      stable: { requests: 3, errors: 0, latencyMs: { p50: 5, p95: 5, p99: 5 } },
+      canary: { requests: 3, errors: 1, latencyMs: { p50: 7, p95: 7, p99: 7 } },
+      routes: {
+        '/api/:id': {
+          compared: 3,
+          noiseSampled: 0,
+          canaryErrors: 1,
+          stableErrors: 0,
+          fields: { '/name': { kind: 'missing', canary: 3, noise: 0 } },
+          examples: { '/name': { field: '/name', kind: 'missing', stable: '"Ada"', canary: '(absent)' } },
+        },
+      },
+    })
+  })
+
+  it('keeps an hour of shadow points, as of requests', async () => {
+    let clock = 0
+    const local = new LocalMetrics(() => clock)
+    local.writeDataPoint(shadowPoint('local-shadow-hour'))
+    clock = 61 * 60_000
+    local.writeDataPoint(shadowPoint('local-shadow-hour'))
+    const w = await local.window('local-shadow-hour', { start: 0, end: clock + 1 }, { shadow: true })
+    expect(w.shadow!.routes['/api/:id']!.compared).toBe(1)
   })
 })

@@ -7,7 +7,8 @@
  *                                  `index1 IN ('<id>/stable', …)`) with what a test scripted, else empty data.
  *                                  The clients query (it selects `AS client`) is scripted and recorded under
  *                                  `<id>:clients`, the requests query under `<id>`; their per-ring forms (`AS ring`)
- *                                  under `<id>:rings:clients` and `<id>:rings`.
+ *                                  under `<id>:rings:clients` and `<id>:rings`; the shadow queries (`'<id>/shadow'`)
+ *                                  under `<id>:shadow` (totals) and `<id>:shadow:fields`.
  *   PUT  /script/:key              script the next SQL answers: JSON list of
  *                                  { status?, body?, raw?, delayMs? } consumed in order (the last one repeats)
  *   POST /hook/:name[?status=N]    a webhook receiver; records the body, answers N (default 200), or what
@@ -73,6 +74,8 @@ export async function startFakeServices() {
         /\/rum'/.test(body) && ':rum',
         /\bAS client\b/.test(body) && ':clients',
         /\bAS fingerprint\b/.test(body) && ':fingerprints',
+        /\/shadow'/.test(body) && ':shadow',
+        /\bAS diffs\b/.test(body) && ':fields',
       ]
       const key = rollout + kind.filter(Boolean).join('')
       remember(`sql:${key}`, { authorization: req.headers.authorization, contentType: req.headers['content-type'], query: body })

@@ -5,15 +5,18 @@
  * data points over the CONTROL binding (an RPC call) to the control worker,
  * which keeps them here, in its isolate's memory; the controller, in the same
  * isolate, reads them back with the same arithmetic as the SQL query: counts,
- * errors, exact latency quantiles and clients per cohort. A deployed worker never sets
+ * errors, exact latency quantiles and clients per cohort, and the shadow step's comparisons grouped as the shadow
+ * fields query groups them (src/control/metrics/shadow.ts does the rest for both). A deployed worker never sets
  * the variable, so it pays nothing: no subrequest, no memory.
  */
-import { cohortIndex, decodeRequestPoint, decodeRumPoint, rumIndex } from '../../contract/datapoint.ts'
+import { cohortIndex, decodeRequestPoint, decodeRumPoint, decodeShadowPoint, encodeDiffs, rumIndex, shadowIndex } from '../../contract/datapoint.ts'
 import type { ClientCounts, CohortCounts, WindowStats } from '../../core/judge/judge.ts'
 import type { RumCounts, SignalWindow } from '../../core/judge/signals.ts'
 import { SRM_CLIENT_CAP } from '../../core/judge/units.ts'
 import type { VitalsSummary } from '../../core/judge/vitals.ts'
 import type { Vital } from '../../core/judge/schema.ts'
+import type { ShadowWindow } from '../../core/shadow/window.ts'
+import { type ShadowGroup, shadowWindow } from './shadow.ts'
 import { FINGERPRINT_ROWS, vitalStarts } from './sql.ts'
 import type { MetricsSource, MetricsWindow, TimeRange, WindowOptions } from './source.ts'
 
@@ -30,19 +33,43 @@ interface Event {
 
 type Beacon = NonNullable<ReturnType<typeof decodeRumPoint>> & { at: number }
 
+/** A shadow point as the fields query reads it: its lists as blobs again ('' for noise unless stable was asked twice). */
+interface Comparison {
+  at: number
+  index: string
+  route: string
+  diffs: string
+  noise: string
+  noiseSampled: boolean
+  example: string
+  stableLatencyMs: number
+  canaryLatencyMs: number
+  stableError: boolean
+  canaryError: boolean
+}
+
 /** An hour of events at most; older ones can no longer be asked for. */
 const KEEP_MS = 60 * 60_000
 const MAX_EVENTS = 500_000
+/** A comparison carries an example of a few hundred characters: fewer are kept (some 20 MB at most). */
+const MAX_COMPARISONS = 20_000
 
 /** Exact quantile by the nearest-rank method, as quantileExactWeighted with unit weights. */
 function quantile(sorted: number[], q: number): number {
   return sorted[Math.min(sorted.length - 1, Math.max(0, Math.ceil(q * sorted.length) - 1))]!
 }
 
+/** The request query's three latency quantiles of some (at least one) latencies. */
+function latencyOf(values: number[]): NonNullable<CohortCounts['latencyMs']> {
+  const sorted = values.sort((a, b) => a - b)
+  return { p50: quantile(sorted, 0.5), p95: quantile(sorted, 0.95), p99: quantile(sorted, 0.99) }
+}
+
 export class LocalMetrics implements MetricsSource {
   readonly name = 'local'
   #events: Event[] = []
   #beacons: Beacon[] = []
+  #comparisons: Comparison[] = []
   readonly #now: () => number
 
   constructor(now: () => number = () => Date.now()) {
@@ -56,6 +83,14 @@ export class LocalMetrics implements MetricsSource {
     if (beacon) {
       this.#beacons.push({ at, ...beacon })
       this.#beacons = trim(this.#beacons, at)
+      return
+    }
+    const shadow = decodeShadowPoint(p)
+    if (shadow) {
+      const { index, route, diffs, noise, example, stableLatencyMs, canaryLatencyMs, stableError, canaryError } = shadow
+      const lists = { diffs: encodeDiffs(diffs), noise: encodeDiffs(noise ?? []), noiseSampled: noise !== null }
+      this.#comparisons.push({ at, index, route, ...lists, example, stableLatencyMs, canaryLatencyMs, stableError, canaryError })
+      this.#comparisons = trim(this.#comparisons, at, MAX_COMPARISONS)
       return
     }
     const point = decodeRequestPoint(p)
@@ -89,8 +124,7 @@ export class LocalMetrics implements MetricsSource {
         )
         const counts: CohortCounts = { requests: hits.length, errors: hits.filter((e) => e.error).length, clients }
         if (hits.length === 0) return counts
-        const sorted = hits.map((e) => e.latencyMs).sort((a, b) => a - b)
-        return { ...counts, latencyMs: { p50: quantile(sorted, 0.5), p95: quantile(sorted, 0.95), p99: quantile(sorted, 0.99) } }
+        return { ...counts, latencyMs: latencyOf(hits.map((e) => e.latencyMs)) }
       }
       return { start: range.start, end: range.end, stable: cohort(indexes[0]!), canary: cohort(indexes[1]!) }
     }
@@ -108,10 +142,56 @@ export class LocalMetrics implements MetricsSource {
       }
       signals.injection = { stable: injection(indexes[0]!), canary: injection(indexes[1]!) }
     }
-    const global: MetricsWindow = { ...windowOf(() => true), signals }
+    const global: MetricsWindow = { ...windowOf(() => true), signals, ...(opts.shadow ? { shadow: this.#shadow(rolloutId, range) } : {}) }
     if (!opts.byRing) return global
     const rings = Object.fromEntries([...new Set([...inWindow, ...earlier].map((e) => e.ring))].map((ring) => [ring, windowOf((e) => e.ring === ring)]))
     return { ...global, rings }
+  }
+
+  /** The shadow queries' arithmetic (src/control/metrics/sql.ts): both sides' totals, and the points grouped by route and lists. */
+  #shadow(rolloutId: string, range: TimeRange): ShadowWindow {
+    const index = shadowIndex(rolloutId)
+    const hits = this.#comparisons.filter((c) => c.index === index && c.at >= range.start && c.at < range.end)
+    const side = (latency: (c: Comparison) => number, error: (c: Comparison) => boolean): CohortCounts => {
+      const counts = { requests: hits.length, errors: hits.filter(error).length }
+      if (hits.length === 0) return counts
+      return { ...counts, latencyMs: latencyOf(hits.map(latency)) }
+    }
+    const groups = new Map<string, ShadowGroup & { latest: number }>()
+    for (const c of hits) {
+      const key = JSON.stringify([c.route, c.diffs, c.noise])
+      const g = groups.get(key) ?? {
+        route: c.route,
+        diffs: c.diffs,
+        noise: c.noise,
+        compared: 0,
+        noiseSampled: 0,
+        canaryErrors: 0,
+        stableErrors: 0,
+        example: '',
+        latest: -Infinity,
+      }
+      g.compared++
+      g.noiseSampled += c.noiseSampled ? 1 : 0
+      g.canaryErrors += c.canaryError ? 1 : 0
+      g.stableErrors += c.stableError ? 1 : 0
+      // argMax(example, timestamp): the latest point's example.
+      if (c.at >= g.latest) [g.example, g.latest] = [c.example, c.at]
+      groups.set(key, g)
+    }
+    return shadowWindow(
+      {
+        stable: side(
+          (c) => c.stableLatencyMs,
+          (c) => c.stableError,
+        ),
+        canary: side(
+          (c) => c.canaryLatencyMs,
+          (c) => c.canaryError,
+        ),
+      },
+      [...groups.values()],
+    )
   }
 
   /** The beacon queries' arithmetic (src/control/metrics/sql.ts): page views, errors, vitals' p75 and fingerprints. */
@@ -165,9 +245,9 @@ export class LocalMetrics implements MetricsSource {
   }
 }
 
-/** The events of the last hour, at most MAX_EVENTS of them. */
-const trim = <T extends { at: number }>(events: T[], now: number): T[] =>
-  events.length > MAX_EVENTS || now - events[0]!.at > KEEP_MS ? events.filter((e) => now - e.at <= KEEP_MS).slice(-MAX_EVENTS) : events
+/** The events of the last hour, at most `max` of them. */
+const trim = <T extends { at: number }>(events: T[], now: number, max = MAX_EVENTS): T[] =>
+  events.length > max || now - events[0]!.at > KEEP_MS ? events.filter((e) => now - e.at <= KEEP_MS).slice(-max) : events
 
 /**
  * The clients query's arithmetic (src/control/metrics/sql.ts) over the window's units and the earlier failures;

@@ -7,6 +7,7 @@
 import type { WindowStats } from '../../core/judge/judge.ts'
 import type { Vital } from '../../core/judge/schema.ts'
 import type { SignalWindow } from '../../core/judge/signals.ts'
+import type { ShadowWindow } from '../../core/shadow/window.ts'
 
 export interface TimeRange {
   /** Inclusive, ms since epoch. */
@@ -22,9 +23,10 @@ export interface TimeRange {
 
 /**
  * A window's numbers; `sampled` when they are stored sample rows rather than requests (the split is then not the
- * weight's); `rings`, when asked for, each audience ring's own window ('' for visitors in no ring).
+ * weight's); `rings`, when asked for, each audience ring's own window ('' for visitors in no ring); `shadow`, when
+ * asked for, the shadow step's comparisons.
  */
-export type MetricsWindow = WindowStats & { sampled?: boolean; rings?: Record<string, WindowStats>; signals?: SignalWindow }
+export type MetricsWindow = WindowStats & { sampled?: boolean; rings?: Record<string, WindowStats>; signals?: SignalWindow; shadow?: ShadowWindow }
 
 export interface WindowOptions {
   /** Also each audience ring's window (two more queries). */
@@ -36,13 +38,15 @@ export interface WindowOptions {
    * both cohorts have enough page views to compare (signals.ts, `vitalsSince`). Default: `start`.
    */
   vitalsSince?: Partial<Record<Vital, number>>
+  /** Also the rollout's shadow comparisons (`<id>/shadow`): both sides' counts, and per route and field (two more queries). */
+  shadow?: boolean
 }
 
 export interface MetricsSource {
   readonly name: string
   /**
    * Requests, errors, latency quantiles and clients per cohort in the range, with `signals.clientErrors` (4xx) always
-   * and `signals.rum` when asked for. Rejects (MetricsError) on any fault.
+   * and `signals.rum` and `shadow` when asked for. Rejects (MetricsError) on any fault.
    */
   window(rolloutId: string, range: TimeRange, opts?: WindowOptions): Promise<MetricsWindow>
 }

@@ -15,13 +15,32 @@
  * no longer reflects the weight then, so the window is marked `sampled` and the
  * controller skips the sample-ratio check for it. Client counts are of stored
  * rows too: sampling can only hide a client, never invent one.
+ *
+ * Shadow comparisons (`<id>/shadow`, one point per mirrored request) take two queries: both sides' totals and
+ * latency quantiles in one row, and the points grouped by route and their two field lists whole (Analytics Engine
+ * SQL cannot explode a list; shadow.ts does), the most compared SHADOW_GROUPS groups, each with its latest example
+ * (argMax) so no third query is needed. The groups' counts are per route too, so a window with more groups than
+ * that loses its rarest lists' counts, from fields and routes alike. Their counts stay weighted, as the ShadowWindow
+ * says: both sides answer the same requests, so there is no split for sampling to skew.
  */
-import { blobColumn, cohortIndex, doubleColumn, rumBlobColumn, rumDoubleColumn, rumIndex } from '../../contract/datapoint.ts'
+import {
+  blobColumn,
+  cohortIndex,
+  doubleColumn,
+  rumBlobColumn,
+  rumDoubleColumn,
+  rumIndex,
+  shadowBlobColumn,
+  shadowDoubleColumn,
+  shadowIndex,
+} from '../../contract/datapoint.ts'
 import type { ClientCounts, CohortCounts, WindowStats } from '../../core/judge/judge.ts'
 import type { Fingerprint, RumCounts, SignalWindow } from '../../core/judge/signals.ts'
 import { SRM_CLIENT_CAP } from '../../core/judge/units.ts'
 import type { Vital } from '../../core/judge/schema.ts'
 import { MAX_SPAN_MS, type VitalsSummary } from '../../core/judge/vitals.ts'
+import type { ShadowWindow } from '../../core/shadow/window.ts'
+import { type ShadowGroup, shadowWindow } from './shadow.ts'
 import { MetricsError, type MetricsWindow, type TimeRange, type WindowOptions } from './source.ts'
 
 /** Dataset names and rollout ids are validated elsewhere, but a query is no place to trust that. */
@@ -38,6 +57,12 @@ const PAGE_VIEW = rumDoubleColumn('pageView')
 const ERRORED = rumDoubleColumn('errored')
 const FINGERPRINT = rumBlobColumn('fingerprint')
 const VITAL_COLUMNS = { lcp: rumDoubleColumn('lcp'), inp: rumDoubleColumn('inp'), cls: rumDoubleColumn('cls') } as const
+const SHADOW_SIDES = {
+  stable: { latency: shadowDoubleColumn('stableLatencyMs'), error: shadowDoubleColumn('stableError') },
+  canary: { latency: shadowDoubleColumn('canaryLatencyMs'), error: shadowDoubleColumn('canaryError') },
+} as const
+const NOISE_SAMPLED = shadowDoubleColumn('noiseSampled')
+const QUANTILES = { p50: 0.5, p95: 0.95, p99: 0.99 } as const
 
 /** The judged cohorts' rows: requests, or with `rum` the beacons. */
 function judgedRows(dataset: string, rolloutId: string, rum = false): string {
@@ -47,6 +72,8 @@ function judgedRows(dataset: string, rolloutId: string, rum = false): string {
 }
 
 const seconds = (ms: number) => Math.floor(ms / 1000)
+
+const inRange = (range: TimeRange) => `  AND timestamp >= toDateTime(${seconds(range.start)}) AND timestamp < toDateTime(${seconds(range.end)})`
 
 /** Requests, errors and latency quantiles per cohort (and per audience ring with `byRing`). */
 export function windowQuery(dataset: string, rolloutId: string, range: TimeRange, byRing = false): string {
@@ -64,7 +91,7 @@ export function windowQuery(dataset: string, rolloutId: string, range: TimeRange
     `  SUM(if(${RUM} = 'injected', _sample_interval, 0)) AS rum_injected,`,
     `  SUM(if(${RUM} = 'csp', _sample_interval, 0)) AS rum_csp`,
     judgedRows(dataset, rolloutId),
-    `  AND timestamp >= toDateTime(${seconds(range.start)}) AND timestamp < toDateTime(${seconds(range.end)})`,
+    inRange(range),
     byRing ? 'GROUP BY cohort, ring' : 'GROUP BY cohort',
     'FORMAT JSON',
   ].join('\n')
@@ -165,11 +192,48 @@ export function fingerprintsQuery(dataset: string, rolloutId: string, range: Tim
   return [
     `SELECT ${COHORT} AS cohort, ${FINGERPRINT} AS fingerprint, COUNT(DISTINCT ${CLIENT}) AS clients`,
     judgedRows(dataset, rolloutId, true),
-    `  AND timestamp >= toDateTime(${seconds(range.start)}) AND timestamp < toDateTime(${seconds(range.end)})`,
+    inRange(range),
     `  AND ${FINGERPRINT} != ''`,
     'GROUP BY cohort, fingerprint',
     'ORDER BY clients DESC, fingerprint, cohort',
     `LIMIT ${FINGERPRINT_ROWS}`,
+    'FORMAT JSON',
+  ].join('\n')
+}
+
+/** The rollout's shadow points in the window. */
+function shadowRows(dataset: string, rolloutId: string, range: TimeRange): string {
+  if (!SAFE.test(dataset) || !SAFE.test(rolloutId)) throw new MetricsError('unsafe dataset or rollout id')
+  return `FROM ${dataset}\nWHERE index1 = '${shadowIndex(rolloutId)}'\n${inRange(range)}`
+}
+
+/** Both sides of the mirrored requests: compared points, errors and latency quantiles (one row, no GROUP BY). */
+export function shadowTotalsQuery(dataset: string, rolloutId: string, range: TimeRange): string {
+  const columns = ['SUM(_sample_interval) AS compared', 'COUNT() AS rows']
+  for (const [side, c] of Object.entries(SHADOW_SIDES)) {
+    columns.push(`SUM(_sample_interval * ${c.error}) AS ${side}_errors`)
+    for (const [q, level] of Object.entries(QUANTILES)) columns.push(`quantileExactWeighted(${level})(${c.latency}, _sample_interval) AS ${side}_${q}`)
+  }
+  return [`SELECT ${columns.join(',\n  ')}`, shadowRows(dataset, rolloutId, range), 'FORMAT JSON'].join('\n')
+}
+
+/** How many groups (route and both lists) the shadow fields query reads: the most compared. */
+export const SHADOW_GROUPS = 1000
+
+/** The shadow points grouped by route and both lists whole; a list of noise counts only where stable was asked twice. */
+export function shadowFieldsQuery(dataset: string, rolloutId: string, range: TimeRange): string {
+  return [
+    `SELECT ${shadowBlobColumn('route')} AS route, ${shadowBlobColumn('diffs')} AS diffs,`,
+    `  if(${NOISE_SAMPLED} = 1, ${shadowBlobColumn('noise')}, '') AS noise,`,
+    '  SUM(_sample_interval) AS compared,',
+    `  SUM(_sample_interval * ${NOISE_SAMPLED}) AS noise_sampled,`,
+    `  SUM(_sample_interval * ${SHADOW_SIDES.canary.error}) AS canary_errors,`,
+    `  SUM(_sample_interval * ${SHADOW_SIDES.stable.error}) AS stable_errors,`,
+    `  argMax(${shadowBlobColumn('example')}, timestamp) AS example`,
+    shadowRows(dataset, rolloutId, range),
+    'GROUP BY route, diffs, noise',
+    'ORDER BY compared DESC, route, diffs, noise',
+    `LIMIT ${SHADOW_GROUPS}`,
     'FORMAT JSON',
   ].join('\n')
 }
@@ -198,9 +262,14 @@ export type ParsedWindow = WindowStats & {
 
 /** An answer's rows of the two judged cohorts; the rows of one ring when `ring` is given. */
 function cohortRows(body: unknown, what: string, ring?: string): Record<string, unknown>[] {
+  return dataOf(body, what).filter((r) => (r?.cohort === 'stable' || r?.cohort === 'canary') && (ring === undefined || ringOf(r) === ring))
+}
+
+/** An answer's `data` rows; rows need not be objects (a parser reads their columns with `?.`). */
+function dataOf(body: unknown, what: string): Record<string, unknown>[] {
   const data = (body as { data?: unknown } | null)?.data
   if (!Array.isArray(data)) throw new MetricsError(`${what} response has no data array`)
-  return (data as Record<string, unknown>[]).filter((r) => (r?.cohort === 'stable' || r?.cohort === 'canary') && (ring === undefined || ringOf(r) === ring))
+  return data as Record<string, unknown>[]
 }
 
 const ringOf = (row: Record<string, unknown>) => (typeof row.ring === 'string' ? row.ring : '')
@@ -314,13 +383,52 @@ function parseFingerprints(body: unknown): Record<'stable' | 'canary', Fingerpri
   return out
 }
 
+/** A string column of a row; anything else is a fault. */
+function str(v: unknown, field: string): string {
+  if (typeof v !== 'string') throw new MetricsError(`${field} is not a string: ${JSON.stringify(v)?.slice(0, 40)}`)
+  return v
+}
+
+/** The two shadow queries' answers as the window's ShadowWindow. No totals row (or one of zeros) is no comparison. */
+export function parseShadow(totals: unknown, fields: unknown): ShadowWindow {
+  const row = dataOf(totals, 'shadow totals')[0] ?? { compared: 0, rows: 0, stable_errors: 0, canary_errors: 0 }
+  const compared = Math.round(num(row?.compared, 'compared'))
+  const sampled = compared > Math.round(num(row?.rows, 'rows'))
+  const side = (s: keyof typeof SHADOW_SIDES): CohortCounts => {
+    const errors = Math.round(num(row?.[`${s}_errors`], `${s}_errors`))
+    if (errors > compared) throw new MetricsError(`shadow ${s}: more errors than compared requests`)
+    const latencyMs: NonNullable<CohortCounts['latencyMs']> = {}
+    for (const q of Object.keys(QUANTILES) as (keyof typeof QUANTILES)[]) {
+      const v = quantile(row?.[`${s}_${q}`])
+      if (v !== undefined) latencyMs[q] = v
+    }
+    return { requests: compared, errors, ...(compared > 0 && Object.keys(latencyMs).length ? { latencyMs } : {}) }
+  }
+  const groups = dataOf(fields, 'shadow fields').map((r): ShadowGroup => {
+    const g = {
+      route: str(r?.route, 'route'),
+      diffs: str(r?.diffs, 'diffs'),
+      noise: str(r?.noise, 'noise'),
+      compared: Math.round(num(r?.compared, 'compared')),
+      noiseSampled: Math.round(num(r?.noise_sampled, 'noise_sampled')),
+      canaryErrors: Math.round(num(r?.canary_errors, 'canary_errors')),
+      stableErrors: Math.round(num(r?.stable_errors, 'stable_errors')),
+      example: str(r?.example, 'example'),
+    }
+    if (Math.max(g.noiseSampled, g.canaryErrors, g.stableErrors) > g.compared)
+      throw new MetricsError(`shadow route ${g.route.slice(0, 40)}: counts above compared`)
+    return g
+  })
+  return shadowWindow({ stable: side('stable'), canary: side('canary') }, groups, sampled)
+}
+
 const asWindow = ({ sampled: _, clientErrors: __, injection: ___, ...w }: ParsedWindow): WindowStats => w
 
 /**
  * Runs the queries (in parallel) through `query`, which returns the parsed JSON answer or rejects with a
  * MetricsError; shared by the SQL API client and the Analytics SQL binding. With `byRing` (a rollout with audience
  * rings) the same two queries run again grouped by ring, for each ring's own window; with `rum`, three more read
- * the beacons.
+ * the beacons; with `shadow`, two more the shadow comparisons.
  */
 export async function queryWindow(
   query: (sql: string) => Promise<unknown>,
@@ -339,6 +447,8 @@ export async function queryWindow(
       clientsQuery(dataset, rolloutId, range, false, PAGE_VIEW_CLIENTS),
       fingerprintsQuery(dataset, rolloutId, range),
     )
+  const shadowAt = sqls.length
+  if (opts.shadow) sqls.push(shadowTotalsQuery(dataset, rolloutId, range), shadowFieldsQuery(dataset, rolloutId, range))
   const answers = await Promise.all(sqls.map(query))
   const parsed = withClients(parseWindow(answers[0], range), answers[1])
   const signals: SignalWindow = { clientErrors: parsed.clientErrors }
@@ -350,6 +460,7 @@ export async function queryWindow(
   }
   if (parsed.sampled) signals.sampled = true
   const global: MetricsWindow = { ...asWindow(parsed), sampled: parsed.sampled, signals }
+  if (opts.shadow) global.shadow = parseShadow(answers[shadowAt], answers[shadowAt + 1])
   if (!opts.byRing) return global
   const [ringRequests, ringClients] = [answers[ringAt], answers[ringAt + 1]]
   const names = new Set([...cohortRows(ringRequests, 'requests'), ...cohortRows(ringClients, 'clients')].map(ringOf))
