@@ -13,15 +13,20 @@
  * Gates (src/core/rollout/gates.ts): an advance, a promotion and a release's
  * first traffic wait for their hooks' go, asked after every other decision of
  * the tick is applied.
+ *
+ * A shadow step (src/core/shadow/decide.ts) reads the shadow comparisons instead: the error test on the paired
+ * answers and the shadow judge on their differences; it may pause, never roll back.
  */
 import type { SeriesPoint } from '../contract/index.ts'
 import type { RolloutSpec } from '../core/config/schema.ts'
-import { type Verdict, type WindowStats, judge } from '../core/judge/judge.ts'
+import { type Verdict, type WindowStats, initialJudgeState, judge } from '../core/judge/judge.ts'
 import { judgeRings } from '../core/judge/rings.ts'
 import { judgeSignals, withSignals } from '../core/judge/signals.ts'
 import type { Decision, RolloutState } from '../core/rollout/machine.ts'
 import { type ControllerEvidence, type TickOutcome, decide, decideWithoutData, evidenceOf, nextWindow, trafficSince } from '../core/rollout/decide.ts'
 import { type GateEvent, awaitingPreRollout, gateOf, gated, preRolloutGo } from '../core/rollout/gates.ts'
+import { decideShadow, inShadowStep, pairedContext, pairedWindow } from '../core/shadow/decide.ts'
+import { judgeShadow } from '../core/shadow/judge.ts'
 import { coordinator } from './client.ts'
 import { callGate, hookPayload } from './hooks.ts'
 import { BindingSource } from './metrics/binding.ts'
@@ -67,10 +72,54 @@ interface Plan {
   gate?: { event: GateEvent; go: TickOutcome; stay: ControllerEvidence; heldWindowEnd: number | null; numbers: unknown }
 }
 
+const cohort = (c: WindowStats['stable'], pv?: WindowStats['stable']) => ({
+  requests: c.requests,
+  errors: c.errors,
+  p95: c.latencyMs?.p95 ?? null,
+  ...(pv ? { pageViews: pv.requests, pageViewErrors: pv.errors } : {}),
+})
+
+/** The plan's gate, when its decision needs one. */
+const gateFor = (outcome: TickOutcome, window: MetricsWindow, verdict: Verdict): Pick<Plan, 'gate'> => {
+  const event = gateOf(outcome.decision.kind)
+  return event ? { gate: { event, go: outcome, stay: outcome.evidence, heldWindowEnd: window.end, numbers: verdict.numbers } } : {}
+}
+
+/**
+ * A shadow step's tick (src/core/shadow/decide.ts): the error test on the paired answers to mirrored requests, with
+ * its own evidence, and the shadow judge on their differences. The 4xx and real-user signals stand aside: the
+ * canary has no visitors. A window without comparisons is not consumed, as a failed query.
+ */
+async function shadowPlan(spec: RolloutSpec, state: RolloutState, range: TimeRange, source: MetricsSource, now: number): Promise<Plan> {
+  const keep = { evidence: state.evidence, windowEnd: state.windowEnd }
+  let window: MetricsWindow
+  try {
+    window = await source.window(spec.id, range, { shadow: true })
+  } catch (err) {
+    return { decision: decideWithoutData(state, spec, `the metrics query failed: ${err instanceof Error ? err.message : String(err)}`, now), patch: keep }
+  }
+  const shadow = window.shadow
+  if (!shadow) return { decision: decideWithoutData(state, spec, `the metrics source (${source.name}) returned no shadow comparisons`, now), patch: keep }
+  const evidence0 = evidenceOf(state)
+  const paired = pairedWindow(window, shadow)
+  const verdict = judge(evidence0.shadowJudge ?? initialJudgeState(), paired, { ...spec.judge, errorUnit: 'request' }, pairedContext)
+  const judged = judgeShadow(evidence0.shadow, shadow, spec.judge.shadow, spec.shadow.ignore, { start: window.start, end: window.end })
+  const outcome = decideShadow(state, spec, verdict, paired, shadow, judged, now)
+  const stepChanges = outcome.decision.kind === 'advance' || outcome.decision.kind === 'promote'
+  return {
+    decision: outcome.decision,
+    patch: { evidence: outcome.evidence, windowEnd: stepChanges ? now : window.end },
+    // The paired answers: stable's and the canary's to the same mirrored requests (the weight is 0).
+    point: { at: window.end, weight: state.weight, stable: cohort(shadow.stable), canary: cohort(shadow.canary) },
+    ...gateFor(outcome, window, verdict),
+  }
+}
+
 /** Reads, judges and decides for one rollout. Without numbers, the window is not consumed. */
 async function plan(spec: RolloutSpec, state: RolloutState, range: TimeRange, source: MetricsSource | null, now: number): Promise<Plan> {
   const keep = { evidence: state.evidence, windowEnd: state.windowEnd }
   if (!source) return { decision: decideWithoutData(state, spec, 'no metrics source is configured (see "Metrics source" in the README)', now), patch: keep }
+  if (inShadowStep(spec, state)) return shadowPlan(spec, state, range, source, now)
   // A rollout that has audiences is judged per ring too (src/core/judge/rings.ts): its windows come per ring.
   const byRing = Object.keys(spec.audiences).length > 0
   let window: MetricsWindow
@@ -105,18 +154,11 @@ async function plan(spec: RolloutSpec, state: RolloutState, range: TimeRange, so
   const { decision, evidence } = outcome
   const stepChanges = decision.kind === 'advance' || decision.kind === 'promote'
   const rum = window.signals?.rum
-  const cohort = (c: WindowStats['stable'], pv: WindowStats['stable'] | undefined) => ({
-    requests: c.requests,
-    errors: c.errors,
-    p95: c.latencyMs?.p95 ?? null,
-    ...(pv ? { pageViews: pv.requests, pageViewErrors: pv.errors } : {}),
-  })
-  const event = gateOf(decision.kind)
   return {
     decision,
     patch: { evidence, windowEnd: stepChanges ? now : window.end },
     point: { at: window.end, weight: state.weight, stable: cohort(window.stable, rum?.stable), canary: cohort(window.canary, rum?.canary) },
-    ...(event ? { gate: { event, go: outcome, stay: evidence, heldWindowEnd: window.end, numbers: verdict.numbers } } : {}),
+    ...gateFor(outcome, window, verdict),
   }
 }
 

@@ -76,12 +76,18 @@ export const slackText = (s: string) => s.replace(/&/g, '&amp;').replace(/</g, '
 
 const because = (why: string | undefined, open: string, close = '') => (why ? `${open}${slackText(why)}${close}` : '')
 
+/** Where a rollout now stands, for a message: its weight, or its shadow step (whose canary serves nobody). */
+const at = (to: { weight: number; shadowWeight?: number | undefined }) =>
+  to.weight === 0 && (to.shadowWeight ?? 0) > 0
+    ? `in its shadow step (${to.shadowWeight} % of visitors mirrored, none served by the canary)`
+    : `at ${to.weight} %`
+
 /** The events operators want to hear about, and how they read. */
-export const NOTIFY: Record<string, (id: string, to: { weight: number }, reason?: string) => string> = {
-  start: (id, to) => `:rocket: ${id}: rollout started at ${to.weight} %`,
+export const NOTIFY: Record<string, (id: string, to: { weight: number; shadowWeight?: number | undefined }, reason?: string) => string> = {
+  start: (id, to) => `:rocket: ${id}: rollout started ${at(to)}`,
   advance: (id, to, why) => `:arrow_up: ${id}: canary now at ${to.weight} %${because(why, ' (', ')')}`,
   gate: (id, to) => `:raised_hand: ${id}: waiting for approval at ${to.weight} %`,
   promote: (id) => `:white_check_mark: ${id}: canary promoted to 100 %`,
   rollback: (id, _to, why) => `:rotating_light: ${id}: rolled back to stable${because(why, ': ')}`,
-  pause: (id, to, why) => `:double_vertical_bar: ${id}: paused at ${to.weight} %${because(why, ': ')}`,
+  pause: (id, to, why) => `:double_vertical_bar: ${id}: paused ${at(to)}${because(why, ': ')}`,
 }

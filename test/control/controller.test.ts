@@ -4,7 +4,7 @@ import { describe, expect, inject, it } from 'vitest'
 import { coordinator } from '../../src/control/client.ts'
 import { runController } from '../../src/control/controller.ts'
 import { BindingSource } from '../../src/control/metrics/binding.ts'
-import { MetricsError } from '../../src/control/metrics/source.ts'
+import { type MetricsSource, type MetricsWindow, type WindowOptions, MetricsError } from '../../src/control/metrics/source.ts'
 import { SqlApiSource } from '../../src/control/metrics/sql-api.ts'
 import ControlWorker from '../../src/workers/control.ts'
 import healthy from '../fixtures/ae-sql/healthy.json'
@@ -302,5 +302,98 @@ describe('notifications', () => {
     await script('ntf-broken', [{ body: failing }])
     await tick(Date.now() + 3 * MINUTE)
     expect(await c.status('ntf-broken')).toMatchObject({ phase: 'rolled-back' })
+  })
+})
+
+describe('shadow step', () => {
+  /** A source that answers every window with the given shadow comparisons, and records what it was asked. */
+  function shadowSource(shadow: (compared: number) => MetricsWindow['shadow']) {
+    const asked: (WindowOptions | undefined)[] = []
+    const source: MetricsSource = {
+      name: 'fake',
+      async window(_id, range, opts) {
+        asked.push(opts)
+        const empty = { requests: 0, errors: 0 }
+        return { start: range.start, end: range.end, stable: empty, canary: empty, ...(opts?.shadow ? { shadow: shadow(400) } : {}) }
+      },
+    }
+    return { source, asked }
+  }
+  const paired = (compared: number, canaryErrors = 0) => ({
+    stable: { requests: compared, errors: 0, latencyMs: { p50: 20, p95: 60, p99: 90 } },
+    canary: { requests: compared, errors: canaryErrors, latencyMs: { p50: 20, p95: 60, p99: 90 } },
+  })
+  const route = (compared: number, fields: Record<string, { kind: 'missing' | 'extra' | 'value'; canary: number; noise: number }>, canaryErrors = 0) => ({
+    compared,
+    noiseSampled: compared / 2,
+    canaryErrors,
+    stableErrors: 0,
+    fields,
+    examples: { '/name': { field: '/name', kind: 'missing' as const, stable: '"Ada"', canary: '' } },
+  })
+  const noise = (n: number) => ({ '/requestId': { kind: 'value' as const, canary: n, noise: n / 2 } })
+
+  async function shadowStarted(id: string) {
+    const c = coordinator(env)
+    await c.put(
+      id,
+      spec(id, {
+        schedule: [{ shadow: 10, bakeMinutes: 0, minRequests: 300 }, { weight: 10, bakeMinutes: 5 }, { weight: 100 }],
+        judge: { minRequests: 100 },
+      }),
+      operator,
+    )
+    await c.command(id, { name: 'start', release: 'v2' }, operator)
+    expect(await c.status(id)).toMatchObject({ phase: 'progressing', weight: 0 })
+    return c
+  }
+
+  it('asks for the shadow comparisons, and advances from a clean shadow step, charting the paired answers', async () => {
+    const c = await shadowStarted('ctl-shadow-clean')
+    const { source, asked } = shadowSource((n) => ({ ...paired(n), routes: { '/api/users/:id': route(n, noise(n)) } }))
+    await runController(controllerEnv(), Date.now() + 3 * MINUTE, source)
+    expect(asked).toContainEqual({ shadow: true })
+    expect(await c.status('ctl-shadow-clean')).toMatchObject({ phase: 'progressing', weight: 10 })
+    const [advance] = (await c.history('ctl-shadow-clean', { limit: 5 })).entries.filter((e) => e.command === 'advance')
+    expect(advance).toMatchObject({ reason: expect.stringContaining('in the shadow step (400 compared, no field above noise)') })
+    expect(await c.series('ctl-shadow-clean', 10)).toEqual([
+      expect.objectContaining({ weight: 0, stable: expect.objectContaining({ requests: 400 }), canary: expect.objectContaining({ requests: 400 }) }),
+    ])
+    // The next step is judged as any other: no shadow comparisons asked for.
+    await runController(controllerEnv(), Date.now() + 6 * MINUTE, source)
+    expect(asked.at(-1)?.shadow).toBeUndefined()
+  })
+
+  it('pauses on a renamed field, naming the route and the fields, with every visitor still on stable', async () => {
+    const c = await shadowStarted('ctl-shadow-renamed')
+    const renamed = (n: number) => ({
+      '/name': { kind: 'missing' as const, canary: n, noise: 0 },
+      '/fullName': { kind: 'extra' as const, canary: n, noise: 0 },
+      ...noise(n),
+    })
+    const { source } = shadowSource((n) => ({ ...paired(n), routes: { '/api/users/:id': route(n, renamed(n)) } }))
+    const [report] = (await runController(controllerEnv(), Date.now() + 3 * MINUTE, source)).filter((r) => r.rollout === 'ctl-shadow-renamed')
+    expect(report).toMatchObject({ decision: 'pause', applied: true })
+    expect(report!.reason).toMatch(/^shadow: \/api\/users\/:id: .*missing \/name/)
+    expect(report!.reason).toContain('extra /fullName')
+    expect(report!.reason).not.toContain('/requestId')
+    expect(await c.status('ctl-shadow-renamed')).toMatchObject({ phase: 'paused', weight: 0 })
+  })
+
+  it('pauses, never rolls back, on the canary’s errors to mirrored requests', async () => {
+    const c = await shadowStarted('ctl-shadow-errors')
+    const { source } = shadowSource((n) => ({ ...paired(n, n / 4), routes: { '/api/users/:id': route(n, noise(n), n / 4) } }))
+    const [report] = (await runController(controllerEnv(), Date.now() + 3 * MINUTE, source)).filter((r) => r.rollout === 'ctl-shadow-errors')
+    expect(report).toMatchObject({ decision: 'pause', applied: true, reason: expect.stringContaining('no visitor was served by it') })
+    expect(await c.status('ctl-shadow-errors')).toMatchObject({ phase: 'paused', weight: 0 })
+  })
+
+  it('holds, consuming no window, when the source returns no comparisons', async () => {
+    const c = await shadowStarted('ctl-shadow-none')
+    const { source } = shadowSource(() => undefined)
+    const windowEnd = (await c.progressing()).find((r) => r.spec.id === 'ctl-shadow-none')!.state.windowEnd
+    const [report] = (await runController(controllerEnv(), Date.now() + 3 * MINUTE, source)).filter((r) => r.rollout === 'ctl-shadow-none')
+    expect(report).toMatchObject({ decision: 'hold', reason: expect.stringContaining('no shadow comparisons') })
+    expect((await c.progressing()).find((r) => r.spec.id === 'ctl-shadow-none')!.state.windowEnd).toBe(windowEnd)
   })
 })

@@ -1,8 +1,13 @@
+import fc from 'fast-check'
 import * as z from 'zod/mini'
 import { describe, expect, it } from 'vitest'
 import { RolloutSpec } from '../../src/core/config/schema.ts'
-import { initialJudgeState, type Verdict, type WindowStats } from '../../src/core/judge/judge.ts'
-import { decide, decideWithoutData, nextWindow } from '../../src/core/rollout/decide.ts'
+import { initialJudgeState, judge, type Verdict, type WindowStats } from '../../src/core/judge/judge.ts'
+import { decide, decideWithoutData, evidenceOf, nextWindow } from '../../src/core/rollout/decide.ts'
+import { decideShadow, inShadowStep, pairedContext, pairedWindow } from '../../src/core/shadow/decide.ts'
+import type { DiffKind } from '../../src/core/shadow/fields.ts'
+import { judgeShadow } from '../../src/core/shadow/judge.ts'
+import type { ShadowWindow } from '../../src/core/shadow/window.ts'
 import { applyCommand, initialState, type RolloutState } from '../../src/core/rollout/machine.ts'
 
 const T0 = Date.UTC(2026, 10, 24, 6, 0, 30)
@@ -92,5 +97,135 @@ describe('decide', () => {
     const moved = { ...s, step: 1, evidence: first.evidence }
     expect(decide(moved, spec, verdict('hold'), window(7), T0 + 2 * MIN).evidence.stepCanaryRequests).toBe(7)
     expect(decide({ ...s, evidence: first.evidence }, spec, verdict('hold'), window(7), T0 + 2 * MIN).evidence.stepCanaryRequests).toBe(307)
+  })
+})
+
+describe('shadow step', () => {
+  const shadowSpec = z.parse(RolloutSpec, {
+    id: 'web',
+    stable: 'https://a.example',
+    canary: 'https://b.example',
+    schedule: [{ shadow: 10, bakeMinutes: 10, minRequests: 500 }, { weight: 5, bakeMinutes: 5 }, { weight: 100 }],
+  })
+  const gatedSpec = { ...shadowSpec, schedule: shadowSpec.schedule.map((s, i) => (i === 1 ? { ...s, gate: true } : s)) }
+  const inShadow = (): RolloutState => {
+    const t = applyCommand(initialState(T0), { name: 'start', release: 'v2' }, shadowSpec.schedule, T0)
+    if (!t.ok) throw new Error(t.detail)
+    return t.state
+  }
+  type Fields = Record<string, { kind: DiffKind; canary: number; noise: number }>
+  const shadowWin = (compared: number, fields: Fields = {}, noiseSampled = Math.round(compared / 2)): ShadowWindow => ({
+    stable: { requests: compared, errors: 0 },
+    canary: { requests: compared, errors: 0 },
+    routes: compared === 0 ? {} : { '/api/user': { compared, noiseSampled, canaryErrors: 0, stableErrors: 0, fields } },
+  })
+  /** One tick of the shadow step at `now`, on a window of `compared` requests, with the judge's verdict given. */
+  const tick = (state: RolloutState, v: Verdict['verdict'], compared: number, now: number, fields: Fields = {}, spec = shadowSpec) => {
+    const sw = shadowWin(compared, fields)
+    const w = pairedWindow({ start: now - 2 * MIN, end: now - MIN }, sw)
+    const judged = judgeShadow(evidenceOf(state).shadow, sw, spec.judge.shadow, spec.shadow.ignore)
+    return decideShadow(state, spec, verdict(v, [`judge says ${v}`]), w, sw, judged, now)
+  }
+  const timestamp: Fields = { '/at': { kind: 'value', canary: 600, noise: 300 } }
+
+  it('knows a shadow step, and judges its paired answers with no sample-ratio check', () => {
+    expect(inShadowStep(shadowSpec, inShadow())).toBe(true)
+    expect(inShadowStep(shadowSpec, { ...inShadow(), step: 1 })).toBe(false)
+    const w = pairedWindow(
+      { start: T0, end: T0 + MIN },
+      {
+        stable: { requests: 1000, errors: 0, latencyMs: { p95: 80 } },
+        canary: { requests: 3000, errors: 0, latencyMs: { p95: 90 } },
+        routes: {},
+      },
+    )
+    const v = judge(initialJudgeState(), w, { ...shadowSpec.judge, errorUnit: 'request' }, pairedContext)
+    expect(v.verdict).toBe('healthy')
+    expect(v.numbers.srmPValue).toBeNull()
+  })
+
+  it('advances when baked, with its compared requests, healthy and with only noise', () => {
+    const d = tick(inShadow(), 'healthy', 600, T0 + 11 * MIN, timestamp)
+    expect(d.decision).toMatchObject({ kind: 'advance', reason: expect.stringContaining('moving to 5 %') })
+    expect(d.decision.data).toMatchObject({
+      step: { index: 0, weight: 0, shadow: 10, canaryRequests: 600 },
+      shadow: { compared: 600, differs: [], pending: [] },
+    })
+    expect(d.evidence.shadow).not.toBeNull()
+    expect(d.evidence.judge).toEqual(evidenceOf(inShadow()).judge) // the live judge's evidence is not the shadow step's
+    // …and the next step's own rules apply: a gate waits for its approval.
+    expect(tick(inShadow(), 'healthy', 600, T0 + 11 * MIN, timestamp, gatedSpec).decision.kind).toBe('gate')
+  })
+
+  it('holds while baking, short of its compared requests, not yet healthy, or with a field still pending', () => {
+    expect(tick(inShadow(), 'healthy', 600, T0 + 5 * MIN).decision).toMatchObject({ kind: 'hold', reason: expect.stringContaining('baking') })
+    expect(tick(inShadow(), 'healthy', 100, T0 + 11 * MIN).decision).toMatchObject({ kind: 'hold', reason: expect.stringContaining('500 compared') })
+    expect(tick(inShadow(), 'hold', 600, T0 + 11 * MIN).decision).toMatchObject({ kind: 'hold', reason: expect.stringContaining('judge says hold') })
+    // Differs on 2 % of answers, never on stable: not yet significant, but plausibly a difference.
+    const pending = tick(inShadow(), 'healthy', 600, T0 + 11 * MIN, { '/total': { kind: 'value', canary: 12, noise: 0 } })
+    expect(pending.decision).toMatchObject({ kind: 'hold', reason: expect.stringContaining('/api/user: value /total') })
+    expect(pending.decision.data).toMatchObject({ shadow: { pending: [{ route: '/api/user', field: '/total' }] } })
+  })
+
+  it('pauses, naming the routes and fields, on a field that differs above noise', () => {
+    const d = tick(inShadow(), 'healthy', 600, T0 + 11 * MIN, {
+      '/name': { kind: 'missing', canary: 600, noise: 0 },
+      '/fullName': { kind: 'extra', canary: 600, noise: 0 },
+      ...timestamp,
+    })
+    expect(d.decision.kind).toBe('pause')
+    expect(d.decision.reason).toMatch(
+      /^shadow: \/api\/user: (missing \/name, extra \/fullName|extra \/fullName, missing \/name) \(canary 100 % vs noise 0 %\)$/,
+    )
+  })
+
+  it('never rolls back: significant canary errors pause, saying nobody was exposed', () => {
+    const d = tick(inShadow(), 'rollback', 600, T0 + MIN)
+    expect(d.decision).toMatchObject({ kind: 'pause', reason: expect.stringContaining('judge says rollback') })
+    expect(d.decision.reason).toContain('no visitor was served by it')
+    fc.assert(
+      fc.property(
+        fc.constantFrom<Verdict['verdict']>('rollback', 'pause', 'hold', 'healthy'),
+        fc.integer({ min: 0, max: 2000 }),
+        fc.integer({ min: 0, max: 2000 }),
+        fc.integer({ min: 0, max: 200 }),
+        (v, compared, diffs, minute) => {
+          const kind = tick(inShadow(), v, compared, T0 + minute * MIN, { '/x': { kind: 'value', canary: Math.min(diffs, compared), noise: 0 } }).decision.kind
+          expect(kind).not.toBe('rollback')
+        },
+      ),
+      { numRuns: 300, seed: 4 },
+    )
+  })
+
+  it('pauses once held pauseAfterMinutes past its bake time, and never while an operator is to approve', () => {
+    const pending = { '/total': { kind: 'value' as const, canary: 12, noise: 0 } }
+    const limit = shadowSpec.judge.shadow.pauseAfterMinutes
+    expect(tick(inShadow(), 'healthy', 600, T0 + (10 + limit - 1) * MIN, pending).decision.kind).toBe('hold')
+    expect(tick(inShadow(), 'healthy', 600, T0 + (10 + limit) * MIN, pending).decision).toMatchObject({
+      kind: 'pause',
+      reason: expect.stringContaining(`held ${limit} min past its bake time`),
+    })
+    const gated = { ...inShadow(), phase: 'awaiting-approval' as const }
+    expect(tick(gated, 'healthy', 600, T0 + (10 + limit) * MIN, timestamp).decision.kind).toBe('hold')
+  })
+
+  it('pauses when no comparisons arrive for noDataPauseMinutes while visitors are mirrored', () => {
+    const limit = shadowSpec.analysis.noDataPauseMinutes
+    expect(tick(inShadow(), 'hold', 0, T0 + (limit - 1) * MIN).decision.kind).toBe('hold')
+    expect(tick(inShadow(), 'hold', 0, T0 + limit * MIN).decision).toMatchObject({
+      kind: 'pause',
+      reason: expect.stringContaining('10 % of visitors are mirrored'),
+    })
+    expect(decideWithoutData(inShadow(), shadowSpec, 'the metrics query failed', T0 + limit * MIN).kind).toBe('pause')
+    // Not mirroring and no canary weight (say a manual 0 %): nothing is at stake, so it holds.
+    expect(decideWithoutData({ ...inShadow(), shadowWeight: 0 }, shadowSpec, 'the metrics query failed', T0 + limit * MIN).kind).toBe('hold')
+  })
+
+  it('keeps the shadow evidence when a later step decides, for the report', () => {
+    const first = tick(inShadow(), 'healthy', 600, T0 + 11 * MIN, timestamp)
+    const live = { ...inShadow(), step: 1, weight: 5, shadowWeight: 0, evidence: first.evidence }
+    const next = decide(live, shadowSpec, verdict('hold'), window(10), T0 + 12 * MIN)
+    expect(next.evidence.shadow).toEqual(first.evidence.shadow)
   })
 })

@@ -145,3 +145,51 @@ describe('ring steps', () => {
     expect(apply(apply(started, { name: 'weight', weight: 30 }), { name: 'resume' })).toMatchObject({ step: 2, rings: { staff: 100, nz: 25 } })
   })
 })
+
+describe('shadow steps', () => {
+  const shadowed = z.parse(Schedule, [{ shadow: 10, bakeMinutes: 15 }, { weight: 5 }, { weight: 50 }, { weight: 100 }])
+  const apply = (state: RolloutState, cmd: Command) => {
+    const t = applyCommand(state, cmd, shadowed, T0)
+    if (!t.ok) throw new Error(t.detail)
+    return t.state
+  }
+  const decided = (state: RolloutState, kind: Decision['kind']) => {
+    const t = applyDecision(state, { kind, reason: kind }, shadowed, T0 + 60_000)
+    if (!t.ok) throw new Error(t.detail)
+    return t.state
+  }
+  const started = () => apply(initialState(T0), { name: 'start', release: 'v2' })
+
+  it('start enters the shadow step: no canary weight, its share of visitors mirrored', () => {
+    expect(started()).toMatchObject({ phase: 'progressing', step: 0, weight: 0, shadowWeight: 10 })
+  })
+
+  it('advancing leaves it: the canary gets its first weight and mirroring ends', () => {
+    expect(decided(started(), 'advance')).toMatchObject({ phase: 'progressing', step: 1, weight: 5, shadowWeight: 0 })
+  })
+
+  it('a pause keeps mirroring (the step is still the shadow step); a resume there restarts the step', () => {
+    const paused = decided(started(), 'pause')
+    expect(paused).toMatchObject({ phase: 'paused', step: 0, weight: 0, shadowWeight: 10 })
+    expect(apply(paused, { name: 'resume' })).toMatchObject({ phase: 'progressing', step: 0, weight: 0, shadowWeight: 10, stepStartedAt: T0 })
+  })
+
+  it('a rollback, a manual weight and a promotion end mirroring', () => {
+    expect(apply(started(), { name: 'rollback' })).toMatchObject({ phase: 'rolled-back', weight: 0, shadowWeight: 0 })
+    expect(decided(started(), 'rollback')).toMatchObject({ phase: 'rolled-back', shadowWeight: 0 })
+    expect(apply(started(), { name: 'weight', weight: 0 })).toMatchObject({ phase: 'paused', weight: 0, shadowWeight: 0 })
+    expect(apply(started(), { name: 'promote' })).toMatchObject({ phase: 'promoted', weight: 100, shadowWeight: 0 })
+    expect(decided(started(), 'promote')).toMatchObject({ phase: 'promoted', weight: 100, shadowWeight: 0 })
+  })
+
+  it('a gate after the shadow step keeps mirroring until it is approved', () => {
+    const gated = z.parse(Schedule, [{ shadow: 10 }, { weight: 5, gate: true }, { weight: 100 }])
+    const s = applyCommand(initialState(T0), { name: 'start', release: 'v2' }, gated, T0)
+    if (!s.ok) throw new Error(s.detail)
+    const t = applyDecision(s.state, { kind: 'gate', reason: 'g' }, gated, T0)
+    if (!t.ok) throw new Error(t.detail)
+    expect(t.state).toMatchObject({ phase: 'awaiting-approval', step: 0, weight: 0, shadowWeight: 10 })
+    const approved = applyCommand(t.state, { name: 'approve' }, gated, T0)
+    expect(approved).toMatchObject({ ok: true, state: { step: 1, weight: 5, shadowWeight: 0 } })
+  })
+})

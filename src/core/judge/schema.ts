@@ -112,6 +112,51 @@ export const ClientErrorTest = z.object({
   minErrors: z._default(z.int().check(z.gte(1), z.lte(1_000_000)), 10),
 })
 
+/**
+ * The shadow step's judgement of response differences (src/core/shadow/judge.ts). Per route and field, the canary's
+ * diff rate (canary vs stable) is tested against the noise rate (stable vs stable) with the error test's mixture
+ * sequential test; every field defaults so `{}` is a complete configuration.
+ */
+export const ShadowJudge = z.object({
+  /**
+   * Bound on the probability that a step whose canary differs from stable only as much as stable from itself ever
+   * pauses on a difference, over all fields and however often it is looked at. A false pause costs an operator a
+   * look, not a redeploy: 1 %, as the error test.
+   */
+  alpha: z._default(z.number().check(z.gt(0), z.lte(0.2)), 0.01),
+  /**
+   * Ratios (canary diff rate ÷ noise rate) the test bets on. Wider than the error test's: a real difference (a
+   * renamed field) is usually on every answer while noise is rare, so the ratio is large or nothing.
+   */
+  thetas: z._default(
+    z.array(z.number().check(z.gt(1), z.lte(1000))).check(
+      // Each is kept per field in the stored evidence: a few suffice (see Mixture) and keep it small.
+      z.minLength(1),
+      z.maxLength(8),
+      z.refine((t) => new Set(t).size === t.length, { message: 'thetas must be distinct' }),
+    ),
+    [2, 5, 20, 100],
+  ),
+  /** Canary differences a field needs before it can be called `differs`: a single odd answer is no regression. */
+  minDiffs: z._default(z.int().check(z.gte(1), z.lte(1_000_000)), 5),
+  /**
+   * How much the canary's diff rate must exceed the noise rate (absolute) to be called `differs`, and below which a
+   * field is not waited for: at high traffic 0.2 % against 0.1 % is significant and harmless (Diffy's absolute threshold).
+   */
+  minExcess: z._default(z.number().check(z.gte(0), z.lte(1)), 0.01),
+  /** Noise samples a route needs before its fields can be called `noise`: without them "no noise seen" means "not asked". */
+  minNoiseSamples: z._default(z.int().check(z.gte(1), z.lte(1_000_000)), 20),
+  /**
+   * Fields tracked per rollout; each is tested at alpha / maxFields (Bonferroni), so the bound holds over all of them
+   * and the evidence kept stays small. Fields beyond it are merged into their route's overflow field.
+   */
+  maxFields: z._default(z.int().check(z.gte(1), z.lte(64)), 64),
+  /** Routes tracked per rollout; the rest are merged into `other`. At most 20, as maxFields at most 64: the evidence stays small. */
+  maxRoutes: z._default(z.int().check(z.gte(1), z.lte(20)), 20),
+  /** A shadow step held this many minutes beyond its bake time pauses and notifies rather than mirror forever. */
+  pauseAfterMinutes: z._default(z.int().check(z.gte(1), z.lte(10_080)), 60),
+})
+
 export const JudgeConfig = z.object({
   /**
    * What the error test and the guardrail count. "client" (default): a client address (IPv4, or IPv6 /64) is one
@@ -169,6 +214,8 @@ export const JudgeConfig = z.object({
   clientErrors: z.prefault(ClientErrorTest, {}),
   /** Browser JavaScript errors and Web Vitals, when the rollout collects them (`rum.enabled`). */
   rum: z.prefault(RumJudge, {}),
+  /** Response differences in a shadow step (see ShadowJudge). */
+  shadow: z.prefault(ShadowJudge, {}),
 })
 
 export type JudgeConfigInput = z.input<typeof JudgeConfig>
@@ -176,6 +223,7 @@ export type JudgeConfig = z.output<typeof JudgeConfig>
 export type LatencyGuard = z.output<typeof LatencyGuard>
 export type Mixture = z.output<typeof Mixture>
 export type RumJudge = z.output<typeof RumJudge>
+export type ShadowJudge = z.output<typeof ShadowJudge>
 
 /**
  * The Flagger-style baseline: a fixed success-rate threshold per window and a

@@ -9,6 +9,7 @@ import { isRecord } from '../judge/input.ts'
 import { type JudgeState, type Verdict, type WindowStats, initialJudgeState, isJudgeState } from '../judge/judge.ts'
 import { type RingVerdict, ringLabel } from '../judge/rings.ts'
 import { type SignalState, type SignalsOutcome, isSignalState } from '../judge/signals.ts'
+import { type ShadowState, isShadowState } from '../shadow/judge.ts'
 import type { Decision, RolloutState } from './machine.ts'
 
 /** What the controller keeps between ticks, in `RolloutState.evidence`. */
@@ -32,6 +33,13 @@ export interface ControllerEvidence {
   rings: Record<string, JudgeState>
   /** The companion signals' evidence (4xx answers, real-user signals; src/core/judge/signals.ts); null before any. */
   signals: SignalState | null
+  /** The release's shadow comparisons (src/core/shadow/judge.ts), kept after the shadow step for its report; null before any. */
+  shadow: ShadowState | null
+  /**
+   * The error test of the shadow step (canary's answers to mirrored requests against stable's): its own evidence, as
+   * those are not the visitors a later step's test counts (and are judged per request). Null outside one.
+   */
+  shadowJudge: JudgeState | null
 }
 
 export function evidenceOf(state: RolloutState): ControllerEvidence {
@@ -49,6 +57,8 @@ export function evidenceOf(state: RolloutState): ControllerEvidence {
     hookFailures: e?.hookFailures?.revision === state.revision ? e.hookFailures : null,
     rings: isRecord(e?.rings) ? Object.fromEntries(Object.entries(e.rings).filter((r): r is [string, JudgeState] => isJudgeState(r[1]))) : {},
     signals: isSignalState(e?.signals) ? e.signals : null,
+    shadow: isShadowState(e?.shadow) ? e.shadow : null,
+    shadowJudge: isJudgeState(e?.shadowJudge) ? e.shadowJudge : null,
   }
 }
 
@@ -109,6 +119,8 @@ export function decide(
     hookFailures: prev.hookFailures,
     rings: judged?.states ?? prev.rings,
     signals: signals?.state ?? prev.signals,
+    shadow: prev.shadow,
+    shadowJudge: prev.shadowJudge,
   }
   const step = spec.schedule[state.step]!
   const bakeLeftMs = (trafficSince(state) ?? now) + step.bakeMinutes * 60_000 - now
@@ -149,12 +161,18 @@ export function decide(
       if (evidence.stepCanaryRequests < step.minRequests) {
         return out('hold', `healthy; waiting for ${step.minRequests} canary requests at this step (${evidence.stepCanaryRequests} so far)`)
       }
-      const next = spec.schedule[state.step + 1]
-      if (!next) return out('promote', 'healthy through the last step')
-      if (next.gate) return out('gate', `healthy at ${step.weight} %; ${next.weight} % needs an operator's approval`)
-      return out(next.weight >= 100 ? 'promote' : 'advance', `healthy for ${step.bakeMinutes} min at ${step.weight} %; moving to ${next.weight} %`)
+      const on = onward(spec, state, `at ${step.weight} %`, `for ${step.bakeMinutes} min at ${step.weight} %`)
+      return out(on.kind, on.reason)
     }
   }
+}
+
+/** Where a step that is done goes: the next step, unless its gate needs an approval first, or the promotion. */
+export function onward(spec: RolloutSpec, state: RolloutState, here: string, done: string): { kind: 'promote' | 'gate' | 'advance'; reason: string } {
+  const next = spec.schedule[state.step + 1]
+  if (!next) return { kind: 'promote', reason: 'healthy through the last step' }
+  if (next.gate) return { kind: 'gate', reason: `healthy ${here}; ${next.weight} % needs an operator's approval` }
+  return { kind: next.weight >= 100 ? 'promote' : 'advance', reason: `healthy ${done}; moving to ${next.weight} %` }
 }
 
 /**
@@ -175,13 +193,16 @@ function beaconSilence(state: RolloutState, spec: RolloutSpec, evidence: Control
 /**
  * The decision when there are no numbers to judge (no metrics source, or the
  * query failed): hold, never promote and never roll back on missing data; but
- * pause once the silence outlasts `noDataPauseMinutes` while the canary has traffic.
+ * pause once the silence outlasts `noDataPauseMinutes` while the canary has traffic, or is sent mirrored requests (a
+ * shadow step that sees no comparisons would otherwise hold for ever).
  */
 export function decideWithoutData(state: RolloutState, spec: RolloutSpec, problem: string, now: number): Decision {
   const silentSince = evidenceOf(state).lastDataAt ?? trafficSince(state) ?? now
   const silentMinutes = Math.floor((now - silentSince) / 60_000)
-  if (state.weight > 0 && silentMinutes >= spec.analysis.noDataPauseMinutes) {
-    return { kind: 'pause', reason: `no metrics for ${silentMinutes} minutes (${problem}) while the canary has ${state.weight} % of traffic` }
+  const mirrored = state.shadowWeight ?? 0
+  if ((state.weight > 0 || mirrored > 0) && silentMinutes >= spec.analysis.noDataPauseMinutes) {
+    const has = state.weight > 0 ? `the canary has ${state.weight} % of traffic` : `${mirrored} % of visitors are mirrored to the canary`
+    return { kind: 'pause', reason: `no metrics for ${silentMinutes} minutes (${problem}) while ${has}` }
   }
   return { kind: 'hold', reason: `holding: ${problem}` }
 }

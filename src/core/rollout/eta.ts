@@ -12,9 +12,13 @@
  * since the release started (the judge says "healthy" only then). The last lag minutes of a step are never
  * judged: the next step's windows start at its own start. Gates are taken as approved when reached, and the
  * canary as healthy: this is how long the traffic makes it take, not a forecast of the verdict.
+ *
+ * A shadow step (`shadow`, weight 0) counts compared requests: taken as its mirrored share of all traffic (an upper
+ * bound, as only safe requests are mirrored), each one a request of both paired cohorts, so it needs the larger of
+ * its `minRequests` and `judge.minRequests` of them; its requests are not the later steps' (the judge starts afresh).
  */
 import * as z from 'zod/mini'
-import type { RolloutSpec } from '../config/schema.ts'
+import type { RolloutSpec, Step } from '../config/schema.ts'
 import { evidenceOf, trafficSince } from './decide.ts'
 import { awaitingPreRollout } from './gates.ts'
 import type { RolloutState } from './machine.ts'
@@ -48,6 +52,9 @@ export const Eta = z.object({
 export type TrafficNeed = z.output<typeof TrafficNeed>
 export type Eta = z.output<typeof Eta>
 
+/** The share of all traffic a step's `minRequests` counts: its canary weight, or the share it mirrors. */
+const shareOf = (s: Step) => (s.shadow ?? s.weight) / 100
+
 /** Where a projection starts: a step, what has been counted so far, and until when. */
 interface Position {
   step: number
@@ -79,10 +86,12 @@ function project(spec: RolloutSpec, from: Position, perMinute: number): StepEnd[
     const step = schedule[j]!
     const canaryRate = (perMinute * at.share) / MINUTE
     const stableRate = (perMinute * (1 - at.share)) / MINUTE
+    const shadow = step.shadow !== undefined
     const requirements = [
       { field: `schedule.${j}.minRequests`, cohort: 'canary' as const, missing: step.minRequests - at.stepCanary, rate: canaryRate },
-      { field: 'judge.minRequests', cohort: 'canary' as const, missing: min - at.canary, rate: canaryRate },
-      { field: 'judge.minRequests', cohort: 'stable' as const, missing: min - at.stable, rate: stableRate },
+      // The shadow step's error test counts its compared requests, once in each paired cohort.
+      { field: 'judge.minRequests', cohort: 'canary' as const, missing: min - (shadow ? at.stepCanary : at.canary), rate: canaryRate },
+      { field: 'judge.minRequests', cohort: 'stable' as const, missing: shadow ? 0 : min - at.stable, rate: stableRate },
     ].map((r) => ({ ...r, wait: r.missing <= 0 ? 0 : r.rate > 0 ? r.missing / r.rate : Infinity }))
     const slowest = requirements.reduce((a, b) => (b.wait > a.wait ? b : a))
     const bakeEnd = at.startedAt + step.bakeMinutes * MINUTE
@@ -99,8 +108,8 @@ function project(spec: RolloutSpec, from: Position, perMinute: number): StepEnd[
       startedAt: end,
       countedUntil: end,
       stepCanary: 0,
-      canary: at.canary + canaryRate * counted,
-      stable: at.stable + stableRate * counted,
+      canary: shadow ? at.canary : at.canary + canaryRate * counted,
+      stable: shadow ? at.stable : at.stable + stableRate * counted,
     }
   }
   return ends
@@ -120,8 +129,19 @@ export function trafficNeed(spec: RolloutSpec): TrafficNeed | null {
   let stableMinutes = 0
   let need: TrafficNeed | null = null
   spec.schedule.slice(0, -1).forEach((step, j) => {
-    const share = step.weight / 100
+    const share = shareOf(step)
     const minutes = Math.max(0, step.bakeMinutes - lagMinutes)
+    if (step.shadow !== undefined) {
+      const needed = Math.max(step.minRequests, min)
+      if (minutes > 0 && needed / (share * minutes) > (need?.requestsPerMinute ?? 0)) {
+        need = {
+          requestsPerMinute: round(needed / (share * minutes)),
+          step: j,
+          field: step.minRequests >= min ? `schedule.${j}.minRequests` : 'judge.minRequests',
+        }
+      }
+      return
+    }
     canaryMinutes += share * minutes
     stableMinutes += (1 - share) * minutes
     if (minutes === 0) return
@@ -142,14 +162,17 @@ const hasRings = (spec: RolloutSpec) => spec.schedule.some((s) => s.audience !==
 /** The estimate a status carries: null unless the controller is moving the rollout (progressing, or at a gate). */
 export function etaOf(spec: RolloutSpec, state: RolloutState): Eta | null {
   const gated = state.phase === 'awaiting-approval'
-  if ((state.phase !== 'progressing' && !gated) || state.stepStartedAt === null || state.weight <= 0) return null
+  const here = spec.schedule[state.step]
+  if ((state.phase !== 'progressing' && !gated) || state.stepStartedAt === null || !here || shareOf(here) <= 0) return null
   const next = spec.schedule[state.step + 1]
   if (!next) return null
+  const share = shareOf(here)
+  const at = here.shadow !== undefined ? `mirroring ${here.shadow} %` : `at ${state.weight} %`
   const needs = trafficNeed(spec)
   const estimate = (basis: string, perMinute: number | null, ends: StepEnd[] = []): Eta => ({
     stepDoneAt: ends[0] ? time(ends[0].end) : null,
     rolloutDoneAt: ends.length ? time(ends.at(-1)!.end) : null,
-    canaryRequestsPerMinute: perMinute === null ? null : round((perMinute * state.weight) / 100),
+    canaryRequestsPerMinute: perMinute === null ? null : round(perMinute * share),
     needs,
     basis: withNeed(basis, needs, perMinute),
   })
@@ -160,10 +183,11 @@ export function etaOf(spec: RolloutSpec, state: RolloutState): Eta | null {
   // The bake time runs from when the step got its traffic (a pre-rollout gate may have held it back).
   const since = trafficSince(state) ?? state.stepStartedAt
   const judgedMs = (state.windowEnd ?? since) - since
-  if (judgedMs <= 0) return estimate(`no canary traffic judged at ${state.weight} % yet`, null)
+  if (judgedMs <= 0) return estimate(`no canary traffic judged ${at} yet`, null)
   const canaryPerMinute = (evidence.stepCanaryRequests / judgedMs) * MINUTE
-  const perMinute = canaryPerMinute / (state.weight / 100)
-  const observed = `${rate(canaryPerMinute)} canary requests/min over the ${duration(judgedMs)} judged at ${state.weight} %`
+  const perMinute = canaryPerMinute / share
+  const what = here.shadow !== undefined ? 'compared' : 'canary'
+  const observed = `${rate(canaryPerMinute)} ${what} requests/min over the ${duration(judgedMs)} judged ${at}`
   const counts = { canary: evidence.judge.canary.requests, stable: evidence.judge.stable.requests }
   if (gated) {
     // The next step starts when an operator approves: only the time from then on can be estimated.
@@ -174,7 +198,7 @@ export function etaOf(spec: RolloutSpec, state: RolloutState): Eta | null {
   }
   const from: Position = {
     step: state.step,
-    share: state.weight / 100,
+    share,
     startedAt: since,
     countedUntil: since + judgedMs,
     stepCanary: evidence.stepCanaryRequests,
@@ -208,7 +232,7 @@ export function recentRequestsPerMinute(
 export function startWarnings(spec: RolloutSpec, recentPerMinute: number | null, now: number): string[] {
   if (recentPerMinute === null || spec.schedule.length < 2 || hasRings(spec)) return []
   const first = spec.schedule[0]!
-  const ends = project(spec, { step: 0, share: first.weight / 100, startedAt: now, countedUntil: now, stepCanary: 0, canary: 0, stable: 0 }, recentPerMinute)
+  const ends = project(spec, { step: 0, share: shareOf(first), startedAt: now, countedUntil: now, stepCanary: 0, canary: 0, stable: 0 }, recentPerMinute)
   const took = ends.at(-1)!.end - now
   if (took <= DAY) return []
   const bakes = spec.schedule.reduce((sum, s) => sum + s.bakeMinutes, 0) * MINUTE
