@@ -1,9 +1,9 @@
 /**
  * @module
  * The admin API under `/__sluice/api/`: rollouts as resources, commands as
- * POSTs, history, and the OpenAPI document. Every write goes to the
- * coordinator (the single writer); this layer authenticates, validates and
- * translates results into HTTP.
+ * POSTs, history, series, a shadow step's diff report, and the OpenAPI
+ * document. Every write goes to the coordinator (the single writer); this
+ * layer authenticates, validates and translates results into HTTP.
  */
 import { type Context, Hono } from 'hono'
 import { bodyLimit } from 'hono/body-limit'
@@ -166,6 +166,12 @@ export function createAdminApi() {
     const [status, points] = await Promise.all([coord.status(id), coord.series(id, q.data.limit)])
     if (!status && points.length === 0) return problem(404, 'Not Found', `no rollout ${id}`)
     return c.json({ points })
+  })
+
+  // Read role: the report holds origin values, cut short, but never a credential header's (src/core/shadow/report.ts).
+  api.get('/rollouts/:id/diff', async (c) => {
+    const report = await coordinator(c.env).diff(c.req.param('id'))
+    return report ? c.json(report) : problem(404, 'Not Found', `no rollout ${c.req.param('id')}`)
   })
 
   api.post('/rollouts/:id/:command', async (c) => {

@@ -8,7 +8,7 @@
  */
 import * as z from 'zod/mini'
 import type { $ZodType, ToJSONSchemaParams } from 'zod/v4/core'
-import { COMMAND_BODIES, CohortPoint, HistoryPage, Problem, RolloutList, RolloutStatus, SeriesPage } from '../contract/index.ts'
+import { COMMAND_BODIES, CohortPoint, DiffReport, HistoryPage, Problem, RolloutList, RolloutStatus, SeriesPage } from '../contract/index.ts'
 import { RolloutSpec } from '../core/config/schema.ts'
 import { COMMANDS } from '../core/rollout/machine.ts'
 import { PutRolloutBody } from './schemas.ts'
@@ -36,7 +36,7 @@ const schema = (s: $ZodType): JsonSchema => bare(z.toJSONSchema(s, { ...generate
 /** The answers' schemas, one component each; where one holds another (a status's spec), it is a `$ref`. */
 function answers(): Record<string, JsonSchema> {
   const components = z.registry<{ id: string }>()
-  const named = { RolloutList, RolloutStatus, RolloutSpec, HistoryPage, SeriesPage, CohortPoint, Problem }
+  const named = { RolloutList, RolloutStatus, RolloutSpec, HistoryPage, SeriesPage, CohortPoint, DiffReport, Problem }
   for (const [id, s] of Object.entries(named)) components.add(s, { id })
   const { schemas } = z.toJSONSchema(components, { ...generate, io: 'output', uri: (id) => `#/components/schemas/${id}` })
   const out = Object.fromEntries(Object.entries(schemas).map(([id, s]) => [id, bare(s as JsonSchema)] as const))
@@ -147,6 +147,17 @@ export function openApiDocument(): object {
           parameters: [{ name: 'limit', in: 'query', schema: { type: 'integer', minimum: 1, maximum: 10080, default: 360 } }],
           responses: {
             200: { description: 'Points', content: { 'application/json': { schema: ref('SeriesPage') } } },
+            404: problemResponse('No such rollout'),
+            ...errors,
+          },
+        },
+      },
+      '/rollouts/{id}/diff': {
+        parameters: [idParam],
+        get: {
+          summary: "The shadow step's diff report: per route and field, the canary's differences from stable against stable's own (noise)",
+          responses: {
+            200: { description: 'The report (empty before any mirrored request)', content: { 'application/json': { schema: ref('DiffReport') } } },
             404: problemResponse('No such rollout'),
             ...errors,
           },

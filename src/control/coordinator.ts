@@ -15,11 +15,11 @@
  */
 import { DurableObject } from 'cloudflare:workers'
 import * as z from 'zod/mini'
-import type { DecisionBasis, HistoryPage, PublishedConfig, Refusal, Result, RolloutStatus, SeriesPoint, WriteOptions } from '../contract/index.ts'
+import type { DecisionBasis, DiffReport, HistoryPage, PublishedConfig, Refusal, Result, RolloutStatus, SeriesPoint, WriteOptions } from '../contract/index.ts'
 import { MAX_ROLLOUTS } from '../core/config/limits.ts'
 import { type RolloutSpec, RolloutSpec as RolloutSpecSchema } from '../core/config/schema.ts'
 import { RECENT_MS, etaOf, recentRequestsPerMinute, startWarnings } from '../core/rollout/eta.ts'
-import { trafficSince } from '../core/rollout/decide.ts'
+import { evidenceOf, trafficSince } from '../core/rollout/decide.ts'
 import { awaitingPreRollout } from '../core/rollout/gates.ts'
 import {
   type Command,
@@ -31,6 +31,7 @@ import {
   initialState,
   reschedule,
 } from '../core/rollout/machine.ts'
+import { shadowReport } from '../core/shadow/report-build.ts'
 import { hookPayload, notifyHooks } from './hooks.ts'
 import { NOTIFY, sendWebhook } from './notify.ts'
 import { KvPublisher, edgeRefusal, edgeView, publishedDocument } from './publisher.ts'
@@ -71,6 +72,15 @@ export class Coordinator extends DurableObject<ControlEnv> {
   /** The last `limit` judged windows, oldest first. */
   series(id: string, limit: number): SeriesPoint[] {
     return this.#store.series(id, limit)
+  }
+
+  /**
+   * The diff report of the release's shadow step, from the evidence the controller keeps in the rollout's state, so
+   * it names the very calls the controller acted on; an empty report before any comparison.
+   */
+  diff(id: string): DiffReport | null {
+    const row = this.#store.row(id)
+    return row ? shadowReport(evidenceOf(row.state).shadow, row.spec, row.state) : null
   }
 
   // ---- operator writes -----------------------------------------------------

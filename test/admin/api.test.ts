@@ -4,6 +4,9 @@ import { describe, expect, it } from 'vitest'
 import example from '../../config/example.rollout.json'
 import { CONFIG_KEY } from '../../src/edge/config-store.ts'
 import { createControlApp } from '../../src/workers/control.ts'
+import type { ShadowReport } from '../../src/core/shadow/report.ts'
+import { EVIL_VALUE } from '../dashboard/diff-data.ts'
+import { SHADOW_ROUTE, shadowRollout } from '../dashboard/shadow-seed.ts'
 import { call, create, spec } from '../support/admin.ts'
 import { READ_TOKEN } from '../support/tokens.ts'
 import { sluice } from '../support/worker.ts'
@@ -70,7 +73,7 @@ describe('authentication', () => {
     }>(res)
     expect(doc.openapi).toBe('3.1.0')
     expect(Object.keys(doc.paths)).toEqual(
-      expect.arrayContaining(['/rollouts', '/rollouts/{id}', '/rollouts/{id}/history', '/rollouts/{id}/start', '/rollouts/{id}/weight']),
+      expect.arrayContaining(['/rollouts', '/rollouts/{id}', '/rollouts/{id}/history', '/rollouts/{id}/diff', '/rollouts/{id}/start', '/rollouts/{id}/weight']),
     )
     expect(Object.keys(doc.components.schemas.PutRolloutBody!.properties!)).toEqual(
       expect.arrayContaining(['stable', 'canary', 'schedule', 'cookie', 'failover']),
@@ -279,6 +282,52 @@ describe('history', () => {
     const page2 = await json<typeof all>(await call(`/rollouts/hist/history?limit=4&before=${page1.next}`))
     expect(page2.entries.map((e) => e.command)).toEqual(['start', 'create'])
     expect(page2.next).toBeNull()
+  })
+})
+
+describe('the diff report', () => {
+  it("answers the shadow step's report from the controller's evidence, per route and field, to a read-only token", async () => {
+    await shadowRollout('diffed')
+    const res = await call('/rollouts/diffed/diff', { token: READ_TOKEN })
+    expect(res.status).toBe(200)
+    expect(res.headers.get('cache-control')).toBe('no-store')
+    const report = await json<ShadowReport>(res)
+    expect(report).toMatchObject({ rolloutId: 'diffed', release: 'v2', shadowWeight: 10, compared: 200, noiseSampled: 200, verdict: 'differs' })
+    expect(Date.parse(report.until!) - Date.parse(report.since!)).toBe(60_000)
+    expect(report.routes).toMatchObject([{ route: SHADOW_ROUTE, compared: 200, noiseSampled: 200, statusMismatches: 0, canaryErrors: 0, stableErrors: 0 }])
+    const [name, at] = report.routes[0]!.fields
+    expect(name).toEqual({
+      field: '/name',
+      kind: 'missing',
+      canary: 200,
+      canaryRate: 1,
+      noise: 0,
+      noiseRate: 0,
+      verdict: 'differs',
+      example: { stable: EVIL_VALUE, canary: '' },
+    })
+    expect(at).toMatchObject({ field: '/at', kind: 'value', canaryRate: 1, noiseRate: 1, verdict: 'noise', example: null })
+  })
+
+  it('answers an empty report before any comparison, and a 404 problem for an unknown rollout', async () => {
+    await create('undiffed')
+    expect(await json<ShadowReport>(await call('/rollouts/undiffed/diff'))).toEqual({
+      rolloutId: 'undiffed',
+      release: null,
+      shadowWeight: 0,
+      since: null,
+      until: null,
+      compared: 0,
+      noiseSampled: 0,
+      verdict: 'clean',
+      routes: [],
+    })
+    expect((await problemOf(await call('/rollouts/nope/diff'), 404)).detail).toBe('no rollout nope')
+    expect((await problemOf(await call('/rollouts/Not_Valid/diff'), 400)).errors![0]!.field).toBe('path.id')
+  })
+
+  it('refuses a request without credentials', async () => {
+    await problemOf(await call('/rollouts/diffed/diff', { token: null }), 401)
   })
 })
 

@@ -8,10 +8,12 @@
 import { env } from 'cloudflare:workers'
 import { describe, expect, expectTypeOf, it } from 'vitest'
 import * as z from 'zod'
-import type { Problem } from '../../src/contract/index.ts'
+import type { DiffReport, Problem } from '../../src/contract/index.ts'
 import { coordinator } from '../../src/control/client.ts'
 import openApi from '../../src/admin/openapi.json'
 import type { ProblemBody } from '../../src/shared/problem.ts'
+import type { ShadowReport } from '../../src/core/shadow/report.ts'
+import { shadowRollout } from '../dashboard/shadow-seed.ts'
 import { call, create, spec } from '../support/admin.ts'
 
 type Responses = Record<string, { content?: Record<string, { schema: object }> }>
@@ -41,7 +43,7 @@ async function documented(res: Response, method: string, template: string): Prom
 }
 
 describe('every documented answer matches its schema in openapi.json', () => {
-  it('list, status, PUT, a command, history, series and the problems', async () => {
+  it('list, status, PUT, a command, history, series, a diff report and the problems', async () => {
     const id = 'documented'
     const body = spec(id, { overrides: { secret: 'a-secret-of-16-chars' } })
     await documented(await call(`/rollouts/${id}`, { method: 'PUT', body }), 'put', '/rollouts/{id}')
@@ -69,10 +71,17 @@ describe('every documented answer matches its schema in openapi.json', () => {
 
     await documented(await call(`/rollouts/${id}/weight`, { body: { weight: 150 } }), 'post', '/rollouts/{id}/weight')
     await documented(await call('/rollouts/absent'), 'get', '/rollouts/{id}')
+
+    // A diff report with routes, fields and an example, as the controller's shadow evidence makes it; and a 404.
+    await shadowRollout('documented-diff')
+    const report = (await documented(await call('/rollouts/documented-diff/diff'), 'get', '/rollouts/{id}/diff')) as ShadowReport
+    expect(report.routes[0]!.fields.map((f) => f.verdict)).toEqual(['differs', 'noise'])
+    await documented(await call('/rollouts/absent/diff'), 'get', '/rollouts/{id}/diff')
     await documented(await call(`/rollouts/${id}/start`, { body: { release: 'v3' } }), 'post', '/rollouts/{id}/start')
-    expect([...checked].sort()).toEqual(['HistoryPage', 'Problem', 'RolloutList', 'RolloutStatus', 'SeriesPage'])
-    // The problem body the API writes (src/shared/problem.ts) is the contract's, field for field.
+    expect([...checked].sort()).toEqual(['DiffReport', 'HistoryPage', 'Problem', 'RolloutList', 'RolloutStatus', 'SeriesPage'])
+    // The problem body the API writes (src/shared/problem.ts) is the contract's, field for field; so is core's report.
     expectTypeOf<ProblemBody>().toEqualTypeOf<Problem>()
+    expectTypeOf<ShadowReport>().toEqualTypeOf<DiffReport>()
   })
 
   it('and the schemas refuse what the code does not send, so a drift fails the check above', async () => {
@@ -88,5 +97,10 @@ describe('every documented answer matches its schema in openapi.json', () => {
     const { revision: _, ...missing } = valid
     expect(rolloutStatus.safeParse(missing).success, 'a missing field').toBe(false)
     expect(schemaOf(openApi.components.schemas.Problem).safeParse({ title: 'x', status: 400, detail: 'y' }).success, 'a problem without type').toBe(false)
+    const report = schemaOf(openApi.components.schemas.DiffReport)
+    const empty = { rolloutId: 'x', release: null, shadowWeight: 0, since: null, until: null, compared: 0, noiseSampled: 0, verdict: 'clean', routes: [] }
+    expect(report.safeParse(empty).success).toBe(true)
+    expect(report.safeParse({ ...empty, verdict: 'noise' }).success, 'a field verdict as the report verdict').toBe(false)
+    expect(report.safeParse({ ...empty, since: Date.now() }).success, 'since in ms').toBe(false)
   })
 })

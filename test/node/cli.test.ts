@@ -148,7 +148,7 @@ describe('help and usage errors', () => {
       expect(r.code).toBe(0)
       expect(r.stdout).toContain('Usage: sluice <command>')
       const commands = ['status [id]', 'list', 'history <id>', 'start <id> --release LABEL', 'weight <id> <percent>', 'pause <id>', 'resume <id>']
-      commands.push('approve <id>', 'promote <id>', 'rollback <id>', 'complete <id>', 'apply <file.json>', 'delete <id>')
+      commands.push('approve <id>', 'promote <id>', 'rollback <id>', 'complete <id>', 'apply <file.json>', 'delete <id>', 'diff <id>')
       for (const cmd of commands) expect(r.stdout).toContain(`  ${cmd} `)
       expect(r.stdout).toMatch(/Exit codes:\n\s+0\s+ok\n\s+1\s+the API refused[^\n]*\n\s+2\s+usage error[\s\S]*\n\s+3\s+cannot reach the API/)
       expect(r.stdout).toContain('SLUICE_URL')
@@ -686,6 +686,22 @@ describe('commands', () => {
     expect((await sluice(['delete', 'doomed'])).code).toBe(1)
     const history = await sluice(['history', 'doomed'])
     expect(history.stdout).toMatch(/ delete +idle 0% → \(none\) +retired\n.* create /)
+  })
+
+  it("prints a shadow step's diff report, its JSON with --json, and exits 1 for an unknown rollout", async () => {
+    // No metrics source here, so nothing is compared: the report of a rollout mirroring, with no routes yet (the
+    // text of routes and fields is tested in test/node/format.test.ts).
+    await applied('shadowed', { schedule: [{ shadow: 25, bakeMinutes: 5 }, { weight: 100 }] })
+    await api('/rollouts/shadowed/start', { body: { release: 's1' } })
+    const text = await sluice(['diff', 'shadowed'])
+    expect(text.code, text.stderr).toBe(0)
+    expect(text.stdout).toBe('shadowed  clean: 0 compared, 0 noise-sampled (release s1, mirroring 25% of visitors)\n  no mirrored request compared yet\n')
+    const asJson = await sluice(['diff', 'shadowed', '--json'])
+    expect(json(asJson)).toEqual((await api('/rollouts/shadowed/diff')).body)
+    expect(json(asJson)).toMatchObject({ rolloutId: 'shadowed', shadowWeight: 25, routes: [] })
+    const missing = await sluice(['diff', 'nope'])
+    expect(missing.code).toBe(1)
+    expect(missing.stderr).toContain('error: 404 Not Found\n  no rollout nope')
   })
 
   it('pages through history with --limit and --before', async () => {
