@@ -13,17 +13,20 @@
  * here, so `decideWithoutData` is reached only through `decide` itself (a
  * window without requests).
  */
-import { type JudgeState, type Verdict, type WindowStats, judge } from '../../src/core/judge/judge.ts'
+import { type JudgeState, type Verdict, type WindowStats, initialJudgeState, judge } from '../../src/core/judge/judge.ts'
 import { judgeRings } from '../../src/core/judge/rings.ts'
 import { type SignalsOutcome, judgeSignals, withSignals } from '../../src/core/judge/signals.ts'
 import { vitalStarts } from '../../src/control/metrics/sql.ts'
 import { initialThresholdState, thresholdJudge, type ThresholdState } from '../../src/core/judge/threshold.ts'
 import type { RolloutSpec } from '../../src/core/config/schema.ts'
-import { type RingsJudged, decide, evidenceOf, nextWindow, trafficSince } from '../../src/core/rollout/decide.ts'
+import { type RingsJudged, type TickOutcome, decide, evidenceOf, nextWindow, trafficSince } from '../../src/core/rollout/decide.ts'
 import { type DecisionKind, type Phase, type RolloutState, applyCommand, applyDecision, initialState } from '../../src/core/rollout/machine.ts'
 import type { StepWeights } from '../../src/core/rollout/rings.ts'
+import { decideShadow, inShadowStep, pairedContext, pairedWindow } from '../../src/core/shadow/decide.ts'
+import { judgeShadow } from '../../src/core/shadow/judge.ts'
 import { type Exposure, NO_WEIGHTS, type StaleWeights, appliedWeights, expose, ringWindows, trafficOf } from './rings.ts'
 import { type Scenario, rolloutSpecOf } from './scenario.ts'
+import { type ShadowMinute, shadowMinute, shadowWindow, unread } from './shadow.ts'
 import { windowSignals } from './signals.ts'
 import { type MinuteTraffic, windowCohorts } from './traffic.ts'
 
@@ -56,9 +59,15 @@ export interface SeedResult {
   canaryErrors: number
   /** A scenario with rings: the same exposure per ring, by name (`everyone-else` for visitors in no ring). */
   rings?: Record<string, Exposure>
-  /** Only with `trace`: every minute's traffic and every tick. */
+  /**
+   * A schedule that starts with a shadow step: the decision that ended it (`advance`, `pause`, `gate`) and the minute of
+   * its tick; null when time ran out in it.
+   */
+  shadow?: { left: DecisionKind; minute: number } | null
+  /** Only with `trace`: every minute's traffic and every tick, and with a shadow step every minute's comparisons. */
   traffic?: MinuteTraffic[]
   ticks?: TickTrace[]
+  comparisons?: (ShadowMinute | undefined)[]
 }
 
 /** What a run needs that does not change from seed to seed. */
@@ -87,13 +96,23 @@ export function simulateSeed(p: Prepared, seed: number, judgeKind: JudgeKind, op
   const exposure: Exposure = { canaryRequests: 0, canaryErrors: 0 }
   const ringExposure: Record<string, Exposure> = {}
   // The last weight change and the weights before it: the edge keeps the old ones for propagationSeconds.
-  let change = { at: T0, from: NO_WEIGHTS }
+  let change = { at: T0, from: NO_WEIGHTS, fromShadow: 0 }
   const delayMs = s.propagationSeconds * 1000
   const staleAt = (m: number): StaleWeights | undefined => {
     const left = change.at + delayMs - (T0 + m * MINUTE)
     return left > 0 ? { weights: change.from, fraction: Math.min(1, left / MINUTE) } : undefined
   }
   const traffic = trafficOf(s, seed)
+  // A shadow step's comparisons, minute by minute beside `buffer`, at the mirrored share the edge applies (which
+  // propagates as the weights do).
+  const shadowSteps = spec.schedule[0]!.shadow !== undefined
+  const shadowBuffer: (ShadowMinute | undefined)[] = []
+  let shadowLeft: SeedResult['shadow'] = null
+  const shadowShareAt = (m: number): number => {
+    const stale = staleAt(m)
+    const now = state.shadowWeight ?? 0
+    return stale ? stale.fraction * change.fromShadow + (1 - stale.fraction) * now : now
+  }
   const result = (outcome: Outcome, minute: number | null, reason: string | null): SeedResult => ({
     seed,
     outcome,
@@ -101,12 +120,14 @@ export function simulateSeed(p: Prepared, seed: number, judgeKind: JudgeKind, op
     reason,
     ...exposure,
     ...(s.rings.length > 0 ? { rings: ringExposure } : {}),
-    ...(opts.trace ? { traffic: buffer, ticks } : {}),
+    ...(shadowSteps ? { shadow: shadowLeft } : {}),
+    ...(opts.trace ? { traffic: buffer, ticks, ...(shadowSteps ? { comparisons: shadowBuffer } : {}) } : {}),
   })
 
   for (let m = 0; m < s.minutes; m++) {
     const t = traffic(m, weights, staleAt(m), true)
     buffer.push(t)
+    if (shadowSteps) shadowBuffer.push(shadowMinute(s, seed, t, shadowShareAt(m)))
     expose(exposure, ringExposure, t)
 
     const now = T0 + (m + 1) * MINUTE
@@ -121,12 +142,32 @@ export function simulateSeed(p: Prepared, seed: number, judgeKind: JudgeKind, op
     const last = (range.end - T0) / MINUTE
     const minutes = buffer.slice(first, last)
     const window: WindowStats = { start: range.start, end: range.end, ...windowCohorts(s, seed, minutes, first) }
+    const inShadow = inShadowStep(spec, state)
+    const shadowBefore = state.shadowWeight ?? 0
 
     const ctx = { weight: weights.global }
     let verdict: Verdict<JudgeState>
     let judged: RingsJudged | undefined
     let signals: SignalsOutcome | undefined
-    if (judgeKind === 'threshold') {
+    let outcome: TickOutcome | undefined
+    if (inShadow) {
+      // As the controller's shadowPlan(): the error test on the paired answers to mirrored requests (per request, on
+      // evidence of its own), the shadow judge on their differences; the 4xx and beacons stand aside (no visitors).
+      const e = evidenceOf(state)
+      let shadow = shadowWindow(s, seed, shadowBuffer.slice(first, last), first)
+      const paired = pairedWindow(range, shadow)
+      if (judgeKind === 'threshold') {
+        // Flagger's mirroring: the canary's answers are checked for errors and latency, then thrown away unread.
+        const v = thresholdJudge(thresholdState, paired, s.threshold, pairedContext)
+        thresholdState = v.state
+        verdict = { ...v, state: e.shadowJudge ?? initialJudgeState() }
+        shadow = unread(shadow)
+      } else {
+        verdict = judge(e.shadowJudge ?? initialJudgeState(), paired, { ...spec.judge, errorUnit: 'request' }, pairedContext)
+      }
+      const compared = judgeShadow(e.shadow, shadow, spec.judge.shadow, spec.shadow.ignore, range)
+      outcome = decideShadow(state, spec, verdict, paired, shadow, compared, now)
+    } else if (judgeKind === 'threshold') {
       // The baseline is Flagger's request checks only: it reads no 4xx and no beacons.
       const v = thresholdJudge(thresholdState, window, s.threshold, ctx)
       thresholdState = v.state
@@ -157,14 +198,15 @@ export function simulateSeed(p: Prepared, seed: number, judgeKind: JudgeKind, op
         verdict = withSignals(judge(e.judge, window, spec.judge, ctx), signals)
       }
     }
-    const { decision, evidence } = decide(state, spec, verdict, window, now, judged, signals)
+    const { decision, evidence } = outcome ?? decide(state, spec, verdict, window, now, judged, signals)
     const stepChanges = decision.kind === 'advance' || decision.kind === 'promote'
     const tr = applyDecision(state, decision, spec.schedule, now, { evidence, windowEnd: stepChanges ? now : window.end })
     if (!tr.ok) throw new Error(`decision refused: ${tr.detail}`)
     state = tr.state
     const after = appliedWeights(state, spec.schedule)
-    if (weightsChanged(after, weights)) change = { at: now, from: weights }
+    if (weightsChanged(after, weights) || tr.state.shadowWeight !== shadowBefore) change = { at: now, from: weights, fromShadow: shadowBefore }
     weights = after
+    if (inShadow && decision.kind !== 'hold') shadowLeft = { left: decision.kind, minute: m + 1 }
     if (opts.trace) {
       ticks.push({ minute: m + 1, window: { startMinute: first, endMinute: last }, decision: decision.kind, weightAfter: state.weight })
     }

@@ -9,8 +9,11 @@
 import { readFile } from 'node:fs/promises'
 import * as z from 'zod/mini'
 import { AudienceName } from '../../src/core/audience/schema.ts'
-import { AnalysisSettings, DEFAULT_SCHEDULE, RolloutSpec, RumSettings, Schedule } from '../../src/core/config/schema.ts'
+import { AnalysisSettings, DEFAULT_SCHEDULE, RolloutSpec, RumSettings, Schedule, ShadowSettings } from '../../src/core/config/schema.ts'
 import { JudgeConfig, ThresholdConfig } from '../../src/core/judge/schema.ts'
+import { MAX_POINT_DIFFS } from '../../src/contract/datapoint.ts'
+import { DIFF_KINDS, MAX_FIELD_LENGTH } from '../../src/core/shadow/fields.ts'
+import { MAX_WINDOW_ROUTES, OTHER_ROUTE } from '../../src/core/shadow/window.ts'
 
 // zod/mini ships without messages ("Invalid input" for everything); a CLI can afford the English ones.
 z.config(z.locales.en())
@@ -134,6 +137,81 @@ export const Ring = z.strictObject({
 })
 export type Ring = z.output<typeof Ring>
 
+// ---- shadow traffic (bench/sim/shadow.ts draws it) ----
+
+export const ShadowField = z.strictObject({
+  field: z.string().check(
+    z.minLength(1),
+    z.maxLength(MAX_FIELD_LENGTH),
+    z.refine((f) => f !== 'status', { message: '"status" is drawn from the error rates' }),
+    z.describe('The field as the diff report names it: a JSON Pointer (`/user/name`, array indexes written `*`), `header:<name>` or `body`.'),
+  ),
+  kind: z._default(z.enum(DIFF_KINDS).check(z.describe('How it differs.')), 'value'),
+  noise: z._default(Rate.check(z.describe("Probability that two of stable's answers to one request differ in this field (a timestamp: 1).")), 0),
+  canary: z.optional(
+    Rate.check(
+      z.describe(
+        "Probability that the canary's answer differs from stable's in this field. Default: `noise` (a noise field). " +
+          'A field the canary renamed on every answer: 1 with noise 0.',
+      ),
+    ),
+  ),
+})
+
+export const ShadowRoute = z.strictObject({
+  route: z.string().check(
+    z.minLength(1),
+    z.maxLength(256),
+    z.refine((r) => r !== OTHER_ROUTE, { message: `"${OTHER_ROUTE}" is where a source counts the routes beyond its cap` }),
+    z.describe('The route template, as the edge learns it (`/api/users/:id`).'),
+  ),
+  weight: z.number().check(z.gt(0), z.lte(1_000_000), z.describe("This route's share of mirrored requests, relative to the other routes' weights.")),
+  fields: z._default(
+    z.array(ShadowField).check(
+      // One data point lists at most this many differing fields: more would be cut at the edge.
+      z.maxLength(MAX_POINT_DIFFS),
+      z.describe('The fields that differ on this route (every other field is equal in every answer).'),
+    ),
+    [],
+  ),
+})
+
+/** One route, all answers equal: what a shadow step sees of a canary that changes nothing. */
+const IDENTICAL = [{ route: '/', weight: 1, fields: [] }]
+
+export const ShadowModel = z
+  .strictObject({
+    noiseSampleRate: ShadowSettings.shape.noiseSampleRate.check(
+      z.describe("The rollout's `shadow.noiseSampleRate`: the share of mirrored requests for which stable is asked twice."),
+    ),
+    safeShare: z._default(
+      Rate.check(z.describe('Share of requests that may be mirrored: GET and HEAD without a body, within the include and exclude prefixes.')),
+      1,
+    ),
+    routes: z._default(
+      z
+        .array(ShadowRoute)
+        .check(z.minLength(1), z.maxLength(MAX_WINDOW_ROUTES), z.describe('Routes of the mirrored requests. Default: one route whose answers never differ.')),
+      IDENTICAL,
+    ),
+  })
+  .check(
+    z.superRefine((m, ctx) => {
+      const seen = new Set<string>()
+      m.routes.forEach((r, i) => {
+        if (seen.has(r.route)) ctx.issues.push({ code: 'custom', message: `route "${r.route}" is listed twice`, path: ['routes', i, 'route'], input: m })
+        seen.add(r.route)
+        const fields = new Set<string>()
+        r.fields.forEach((f, j) => {
+          if (fields.has(f.field))
+            ctx.issues.push({ code: 'custom', message: `field "${f.field}" is listed twice`, path: ['routes', i, 'fields', j, 'field'], input: m })
+          fields.add(f.field)
+        })
+      })
+    }),
+  )
+export type ShadowModel = z.output<typeof ShadowModel>
+
 const lag = AnalysisSettings.shape.lagMinutes
 const noData = AnalysisSettings.shape.noDataPauseMinutes
 
@@ -143,8 +221,13 @@ export const Scenario = z
     description: z.optional(z.string().check(z.maxLength(2000))),
     expect: z.optional(
       z
-        .enum(['promote', 'rollback'])
-        .check(z.describe('What a good judge does here; "promote" marks a canary no worse than stable, so any rollback is a false one.')),
+        .enum(['promote', 'rollback', 'pause'])
+        .check(
+          z.describe(
+            'What a good judge does here; "promote" marks a canary no worse than stable, so any rollback is a false one; ' +
+              '"pause" one whose answers differ from stable\'s, which a shadow step should stop before any visitor is served by it.',
+          ),
+        ),
     ),
     minutes: z.int().check(z.gte(1), z.lte(10_080), z.describe('Simulated minutes; a seed stops earlier at promotion, rollback or pause.')),
     rps: z
@@ -159,6 +242,15 @@ export const Scenario = z
         z.describe(
           "Real-user signals: the rollout's `rum` setting (enabled, sampleRate, maxBeaconsPerMinute; off by default, as for a real rollout) " +
             'and how page views arise from requests.',
+        ),
+      ),
+      {},
+    ),
+    shadow: z.prefault(
+      ShadowModel.check(
+        z.describe(
+          'What a shadow step (`{ "shadow": 10 }` as the first step of the schedule) compares: the routes of the mirrored requests and the fields ' +
+            "that differ on each, canary against stable and stable against stable, and the rollout's noiseSampleRate.",
         ),
       ),
       {},
@@ -268,6 +360,7 @@ export function rolloutSpecOf(s: Scenario): RolloutSpec {
     schedule: s.schedule,
     judge: s.judge,
     rum: { enabled: s.rum.enabled, sampleRate: s.rum.sampleRate, maxBeaconsPerMinute: s.rum.maxBeaconsPerMinute },
+    shadow: { noiseSampleRate: s.shadow.noiseSampleRate },
     analysis: { lagMinutes: s.lagMinutes, noDataPauseMinutes: s.noDataPauseMinutes },
     // Any valid predicate will do: the simulator assigns visitors to rings by share, not by matching requests.
     audiences: Object.fromEntries(s.rings.map((r) => [r.name, { header: { name: 'x-sluice-ring', values: [r.name] } }])),

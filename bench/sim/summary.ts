@@ -2,7 +2,8 @@
  * @module
  * Summaries of many seeds: outcome counts, minutes to rollback and to
  * promotion, canary exposure, in the shape `simulate --json` prints, plus the
- * human-readable lines and the comparison table of bench/SIMULATION.md.
+ * human-readable lines and the comparison table of bench/SIMULATION.md. A
+ * schedule that starts with a shadow step adds how and when seeds left it.
  */
 import { median, percentile } from '../stats.ts'
 import type { Scenario } from './scenario.ts'
@@ -19,14 +20,45 @@ export interface Summary {
   canaryErrors: { median: number | null }
   /** A scenario with rings: the same exposure medians per ring (`everyone-else` for visitors in no ring). */
   rings?: Record<string, { canaryRequests: { median: number | null }; canaryErrors: { median: number | null } }>
+  /** A schedule starting with a shadow step: seeds that advanced from it, paused in it (no visitor ever served by the canary), or neither. */
+  shadow?: ShadowSummary
+}
+
+export interface ShadowSummary {
+  advanced: number
+  paused: number
+  /** Still in the shadow step when time ran out, or left it otherwise (a gate). */
+  other: number
+  advanceMinute: { median: number | null; p90: number | null }
+  pauseMinute: { median: number | null; p90: number | null }
 }
 
 const orNull = (x: number) => (Number.isNaN(x) ? null : x)
 const sorted = (xs: number[]) => [...xs].sort((a, b) => a - b)
 
-function minutesOf(results: readonly SeedResult[], outcome: string) {
-  const xs = sorted(results.filter((r) => r.outcome === outcome && r.minute !== null).map((r) => r.minute!))
+function quantiles(minutes: number[]) {
+  const xs = sorted(minutes)
   return { median: orNull(median(xs)), p90: orNull(percentile(xs, 0.9)) }
+}
+
+const minutesOf = (results: readonly SeedResult[], outcome: string) =>
+  quantiles(results.filter((r) => r.outcome === outcome && r.minute !== null).map((r) => r.minute!))
+
+/** How seeds left the shadow step, for a schedule that starts with one. */
+function shadowOf(results: readonly SeedResult[]): Pick<Summary, 'shadow'> {
+  if (!results.some((r) => r.shadow !== undefined)) return {}
+  const left = (kind: string) => results.flatMap((r) => (r.shadow?.left === kind ? [r.shadow.minute] : []))
+  const advanced = left('advance')
+  const paused = left('pause')
+  return {
+    shadow: {
+      advanced: advanced.length,
+      paused: paused.length,
+      other: results.length - advanced.length - paused.length,
+      advanceMinute: quantiles(advanced),
+      pauseMinute: quantiles(paused),
+    },
+  }
 }
 
 const exposureOf = (xs: readonly { canaryRequests: number; canaryErrors: number }[]) => ({
@@ -53,6 +85,7 @@ export function summarize(results: readonly SeedResult[]): Summary {
     promoteMinute: minutesOf(results, 'promoted'),
     ...exposureOf(results),
     ...ringsOf(results),
+    ...shadowOf(results),
   }
 }
 
@@ -87,8 +120,19 @@ export function summaryLines(sc: Scenario, name: string, judgeKind: JudgeKind, r
   for (const [ring, e] of Object.entries(s.rings ?? {})) {
     lines.push(`    ${ring}: ${show(e.canaryRequests.median)} requests, ${show(e.canaryErrors.median)} errors`)
   }
-  if (sc.expect === 'promote') lines.push(`  false-rollback rate: ${pct(s.rolledBack, s.seeds)} (the canary is no worse than stable)`)
+  const sh = s.shadow
+  if (sh) {
+    lines.push(`  shadow step: advanced ${sh.advanced} (${pct(sh.advanced, s.seeds)}), ${minutes(sh.advanceMinute)}`)
+    lines.push(`               paused   ${sh.paused} (${pct(sh.paused, s.seeds)}), ${minutes(sh.pauseMinute)}; neither ${sh.other}`)
+  }
+  if (sc.expect === 'promote') {
+    lines.push(`  false-rollback rate: ${pct(s.rolledBack, s.seeds)} (the canary is no worse than stable)`)
+    if (sh) lines.push(`  false-pause rate in the shadow step: ${pct(sh.paused, s.seeds)}`)
+  }
   if (sc.expect === 'rollback') lines.push(`  detection rate: ${pct(s.rolledBack, s.seeds)}; promoted a worse canary: ${pct(s.promoted, s.seeds)}`)
+  if (sc.expect === 'pause') {
+    lines.push(`  stopped before any visitor was served: ${pct(sh?.paused ?? 0, s.seeds)}; promoted a different canary: ${pct(s.promoted, s.seeds)}`)
+  }
   return lines
 }
 

@@ -14,19 +14,21 @@ import { tmpdir } from 'node:os'
 import { join } from 'node:path'
 import { fileURLToPath } from 'node:url'
 import { afterAll, describe, expect, it } from 'vitest'
-import { type ScenarioInput, parseScenario, scenarioJsonSchema } from '../../bench/sim/scenario.ts'
+import { type ScenarioInput, deepMerge, parseScenario, scenarioJsonSchema } from '../../bench/sim/scenario.ts'
+import { shadowMinute, shadowWindow } from '../../bench/sim/shadow.ts'
 import { latencyQuantiles, logNormalQuantile, minuteTraffic, streamFor } from '../../bench/sim/traffic.ts'
 import { windowSignals } from '../../bench/sim/signals.ts'
 import { ringWindows, ringsMinute } from '../../bench/sim/rings.ts'
 import { prepare, simulateSeed, simulateSeeds } from '../../bench/sim/run.ts'
 import { percentile } from '../../bench/stats.ts'
 import { seeded } from '../../lib/random.ts'
-import { DEFAULT_SCHEDULE } from '../../src/core/config/schema.ts'
+import { DEFAULT_SCHEDULE, Schedule } from '../../src/core/config/schema.ts'
 import { JudgeConfig } from '../../src/core/judge/schema.ts'
 import { judgeSignals } from '../../src/core/judge/signals.ts'
 import * as z from 'zod/mini'
 
-const FIRST_STEP = DEFAULT_SCHEDULE[0]!.weight
+// Parsed: a step's weight is optional in the input (a shadow step has none).
+const FIRST_STEP = z.parse(Schedule, DEFAULT_SCHEDULE)[0]!.weight
 
 const ROOT = fileURLToPath(new URL('../../', import.meta.url))
 const NODE = join(ROOT, 'node_modules/.bin/node')
@@ -526,11 +528,147 @@ describe('real-user signals and 4xx', () => {
   })
 })
 
+describe('shadow step', () => {
+  const within = (k: number, n: number, p: number) => Math.abs(k - n * p) <= 6 * Math.sqrt(n * p * (1 - p)) + 1
+  const shadowScenario = (name: string, over: unknown = {}) => parseScenario(deepMerge(file(name), over))
+
+  it('mirrors the shadow share of stable requests, spread over the routes by weight, each field at its rates', () => {
+    const s = shadowScenario('shadow-field-5pct.json')
+    const totals = { stable: 0, mirrored: 0, users: 0, sampled: 0 }
+    const users = { email: 0, at: 0, friends: 0, friendsNoise: 0 }
+    for (let m = 0; m < 200; m++) {
+      const t = minuteTraffic(s, 3, m, 0)
+      const routes = shadowMinute(s, 3, t, 10)!
+      const u = routes['/api/users/:id']!
+      totals.stable += t.stable.requests
+      totals.mirrored += Object.values(routes).reduce((n, r) => n + r.compared, 0)
+      totals.users += u.compared
+      totals.sampled += u.noiseSampled
+      expect(u.fields['/at']).toEqual({ kind: 'value', canary: u.compared, noise: u.noiseSampled })
+      // A field that never differed is not listed, as a source lists only fields some point named.
+      if (u.fields['/email']) expect(u.fields['/email'].noise).toBe(0)
+      users.email += u.fields['/email']?.canary ?? 0
+      users.friends += u.fields['/friends/*']?.canary ?? 0
+      users.friendsNoise += u.fields['/friends/*']?.noise ?? 0
+      expect(routes['/']!.fields['/at']).toBeUndefined()
+    }
+    expect(within(totals.mirrored, totals.stable, 0.1)).toBe(true)
+    expect(within(totals.users, totals.mirrored, 0.2)).toBe(true)
+    expect(within(totals.sampled, totals.users, 0.5)).toBe(true)
+    expect(within(users.email, totals.users, 0.05)).toBe(true)
+    expect(within(users.friends, totals.users, 0.3)).toBe(true)
+    expect(within(users.friendsNoise, totals.sampled, 0.3)).toBe(true)
+    expect(shadowMinute(s, 3, minuteTraffic(s, 3, 0, 0), 0)).toBeUndefined()
+  })
+
+  it('draws status differences from the error rates, and sums a window of minutes as a source does', () => {
+    const s = shadowScenario('shadow-noise-aa.json', { stable: { errorRate: 0.05 }, canary: { errorRate: 0.2 } })
+    const minutes = [0, 1, 2, 3].map((m) => shadowMinute(s, 5, minuteTraffic(s, 5, m, 0), 50))
+    const w = shadowWindow(s, 5, minutes, 0)!
+    const home = w.routes['/']!
+    expect(home.compared).toBe(minutes.reduce((n, m) => n + m!['/']!.compared, 0))
+    expect(within(home.canaryErrors, home.compared, 0.2)).toBe(true)
+    // Exactly one of two answers failed: 5 % × 80 % + 95 % × 20 % against stable, 2 × 5 % × 95 % for two stable answers.
+    expect(within(home.fields.status!.canary, home.compared, 0.05 * 0.8 + 0.95 * 0.2)).toBe(true)
+    expect(within(home.fields.status!.noise, home.noiseSampled, 2 * 0.05 * 0.95)).toBe(true)
+    expect(w.canary.requests).toBe(Object.values(w.routes).reduce((n, r) => n + r.compared, 0))
+    expect(w.canary.errors).toBe(Object.values(w.routes).reduce((n, r) => n + r.canaryErrors, 0))
+    expect(w.canary.latencyMs).toBeDefined()
+    expect(shadowWindow(s, 5, [undefined, undefined], 0)).toEqual({ stable: { requests: 0, errors: 0 }, canary: { requests: 0, errors: 0 }, routes: {} })
+  })
+
+  it('draws the server traffic apart from the comparisons (streams of their own), and serves nobody the canary in the shadow step', () => {
+    const shadowed = prepare(shadowScenario('shadow-noise-aa.json'))
+    const plain = prepare(shadowScenario('shadow-noise-aa.json', { shadow: { routes: [{ route: '/', weight: 1 }] } }))
+    const a = simulateSeed(shadowed, 2, 'sluice', { trace: true })
+    const b = simulateSeed(plain, 2, 'sluice', { trace: true })
+    expect(b.traffic!.slice(0, 10)).toEqual(a.traffic!.slice(0, 10))
+    // Nobody is served by the canary in the shadow step.
+    expect(a.traffic!.slice(0, 10).every((t) => t.canary.requests === 0)).toBe(true)
+  })
+
+  const renamed = {
+    shadow: {
+      routes: [
+        {
+          route: '/api/users/:id',
+          weight: 20,
+          fields: [
+            { field: '/at', noise: 1 },
+            { field: '/name', kind: 'missing', canary: 1 },
+            { field: '/fullName', kind: 'extra', canary: 1 },
+          ],
+        },
+        { route: '/', weight: 80 },
+      ],
+    },
+  }
+  const seedsOf = (n: number) => Array.from({ length: n }, (_, i) => i + 1)
+
+  it('pauses a canary that renamed a field in the shadow step, in every seed, naming route and field, with no visitor served', () => {
+    const p = prepare(shadowScenario('shadow-noise-aa.json', renamed))
+    for (const seed of seedsOf(20)) {
+      const r = simulateSeed(p, seed, 'sluice', { trace: true })
+      expect(r.outcome).toBe('paused')
+      expect(r.shadow).toEqual({ left: 'pause', minute: r.minute })
+      expect(r.reason).toMatch(/^shadow: \/api\/users\/:id: .*missing \/name/)
+      expect(r.canaryRequests).toBe(0)
+      expect(r.ticks!.every((t) => t.weightAfter === 0)).toBe(true)
+    }
+  })
+
+  it('advances a canary that differs only by noise past the shadow step, after its bake, and stops mirroring there', () => {
+    const p = prepare(parseScenario(file('shadow-noise-aa.json')))
+    const results = simulateSeeds(p, seedsOf(200), 'sluice')
+    const advanced = results.filter((r) => r.shadow?.left === 'advance')
+    expect(advanced.length).toBeGreaterThanOrEqual(190)
+    // No field is ever called different (the judge's alpha is 1 %): the rare pause is a step held too long.
+    expect(results.filter((r) => r.shadow?.left === 'pause' && /^shadow:/.test(r.reason!))).toHaveLength(0)
+    expect(Math.min(...advanced.map((r) => r.shadow!.minute))).toBeGreaterThanOrEqual(15)
+    const traced = simulateSeed(p, advanced[0]!.seed, 'sluice', { trace: true })
+    const at = traced.shadow!.minute
+    expect(traced.comparisons!.slice(0, at).every((c) => c !== undefined)).toBe(true)
+    expect(traced.comparisons!.slice(at).every((c) => c === undefined)).toBe(true)
+    expect(traced.traffic![at]!.weight).toBe(2)
+  })
+
+  it('stops a difference on 5 % of one route before any visitor is served, later at 20 rps; the threshold baseline never reads it', () => {
+    const share = (name: string, judgeKind: 'sluice' | 'threshold' = 'sluice') => simulateSeeds(prepare(parseScenario(file(name))), seedsOf(100), judgeKind)
+    const fast = share('shadow-field-5pct.json')
+    const slow = share('shadow-field-5pct-20rps.json')
+    for (const r of [fast, slow]) {
+      expect(r.filter((x) => x.shadow?.left === 'pause' && /\/api\/users\/:id: value \/email/.test(x.reason!)).length).toBeGreaterThanOrEqual(95)
+      expect(r.every((x) => x.outcome !== 'promoted')).toBe(true)
+    }
+    const minute = (r: typeof fast) =>
+      percentile(
+        r.flatMap((x) => (x.shadow?.left === 'pause' ? [x.shadow.minute] : [])).sort((a, b) => a - b),
+        0.5,
+      )
+    expect(minute(slow)).toBeGreaterThan(minute(fast))
+    expect(share('shadow-field-5pct.json', 'threshold').some((x) => /email/.test(x.reason ?? ''))).toBe(false)
+  })
+
+  it('refuses fields and routes it cannot model', () => {
+    const routes = (r: unknown) => ({ ...base, shadow: { routes: r } })
+    expect(() => parseScenario(routes([{ route: '/a', weight: 1, fields: [{ field: 'status', noise: 1 }] }]))).toThrow(/status/)
+    expect(() => parseScenario(routes([{ route: 'other', weight: 1 }]))).toThrow(/other/)
+    expect(() =>
+      parseScenario(
+        routes([
+          { route: '/a', weight: 1 },
+          { route: '/a', weight: 2 },
+        ]),
+      ),
+    ).toThrow(/listed twice/)
+  })
+})
+
 describe('scenario files and CLI', () => {
   it('ships valid scenarios with an expectation each, and a schema generated from the zod schema', () => {
     const names = readdirSync(SCENARIOS).filter((f) => f.endsWith('.json'))
     expect(names.length).toBeGreaterThanOrEqual(8)
-    for (const n of names) expect(parseScenario(file(n), n).expect).toMatch(/^(promote|rollback)$/)
+    for (const n of names) expect(parseScenario(file(n), n).expect).toMatch(/^(promote|rollback|pause)$/)
     expect(readFileSync(join(ROOT, 'bench/scenario.schema.json'), 'utf8')).toBe(scenarioJsonSchema())
   })
 
@@ -560,6 +698,15 @@ describe('scenario files and CLI', () => {
     expect(Object.keys(s.rings).sort()).toEqual(['au', 'everyone-else', 'gb', 'nz'])
     expect(s.rings.nz!.canaryRequests.median).toBe(s.canaryRequests.median)
     expect(s.rings['everyone-else']).toEqual({ canaryRequests: { median: 0 }, canaryErrors: { median: 0 } })
+  })
+
+  it('--json adds how seeds left the shadow step for a schedule that starts with one', () => {
+    const r = cli(join(SCENARIOS, 'shadow-field-5pct.json'), '--seeds', '3', '--json')
+    expect(r.status).toBe(0)
+    const s = JSON.parse(r.stdout) as { shadow: Record<string, unknown>; canaryRequests: { median: number } }
+    expect(Object.keys(s.shadow).sort()).toEqual(['advanceMinute', 'advanced', 'other', 'pauseMinute', 'paused'])
+    expect(s.shadow).toMatchObject({ advanced: 0, paused: 3, other: 0, advanceMinute: { median: null, p90: null } })
+    expect(s.canaryRequests.median).toBe(0)
   })
 
   it('rejects an invalid scenario with a non-zero exit naming the field', () => {
