@@ -7,6 +7,7 @@ import fc from 'fast-check'
 import { type FieldDiff, SHADOW_DOUBLE, type ShadowPoint, encodeShadowPoint } from '../../src/contract/datapoint.ts'
 import { BindingSource } from '../../src/control/metrics/binding.ts'
 import { MetricsError } from '../../src/control/metrics/source.ts'
+import { MAX_EXAMPLE_LENGTH } from '../../src/core/shadow/diff.ts'
 import { MAX_WINDOW_FIELDS, MAX_WINDOW_ROUTES, OTHER_ROUTE } from '../../src/core/shadow/window.ts'
 import type { StoredPoint } from '../support/ae-sql.ts'
 import {
@@ -213,6 +214,13 @@ describe.each(BACKENDS)('MetricsSource shadow conformance: $name', (b) => {
     const route = (await windowOf(b, 'shadow-examples', points, RANGE, { shadow: true })).shadow!.routes['/users/:id']!
     expect(route.fields).toMatchObject({ '/a': { canary: 9 }, '/b': { canary: 4 }, '/c': { canary: 3 }, '/ts': { canary: 0, noise: 1 } })
     expect(route.examples).toEqual({ '/a': exampleOf(diffs('value /a')[0]!) })
+  })
+
+  it('cuts an example’s values to what the edge keeps, whatever the blob carries', async () => {
+    const long = { field: '/bio', kind: 'value', stable: 's'.repeat(MAX_EXAMPLE_LENGTH + 50), canary: 'c'.repeat(MAX_EXAMPLE_LENGTH) }
+    const points = (id: string) => [comparison(id, T0, { diffs: diffs('value /bio'), example: JSON.stringify(long) })]
+    const route = (await windowOf(b, 'shadow-example-cut', points, RANGE, { shadow: true })).shadow!.routes['/users/:id']!
+    expect(route.examples).toEqual({ '/bio': { ...long, stable: 's'.repeat(MAX_EXAMPLE_LENGTH) } })
   })
 
   it('counts every comparison under one route, no field beyond its route’s counts, as the local source does', async () => {

@@ -13,6 +13,7 @@
  */
 import { DIFF_KINDS, type DiffKind, decodeDiffs } from '../../contract/datapoint.ts'
 import type { CohortCounts } from '../../core/judge/state.ts'
+import { MAX_EXAMPLE_LENGTH } from '../../core/shadow/diff.ts'
 import { MAX_FIELD_LENGTH } from '../../core/shadow/fields.ts'
 import { type DiffExample, MAX_WINDOW_FIELDS, MAX_WINDOW_ROUTES, OTHER_ROUTE, type ShadowRouteCounts, type ShadowWindow } from '../../core/shadow/window.ts'
 
@@ -30,9 +31,6 @@ export interface ShadowGroup {
   /** One of the points' `example` blobs (the latest), '' for none. */
   example: string
 }
-
-/** The edge cuts each value to 200 characters and an ellipsis; a longer one is cut here, as it is untrusted. */
-const MAX_EXAMPLE_VALUE = 256
 
 interface FieldTally {
   canary: number
@@ -106,7 +104,7 @@ function kindOf(t: FieldTally): DiffKind {
   return best
 }
 
-/** An example blob as a DiffExample; undefined when it is not one (the blob is untrusted). */
+/** An example blob as a DiffExample, cut as the edge cuts it; undefined when it is not one (the blob is untrusted). */
 export function parseExample(blob: string): DiffExample | undefined {
   let v: unknown
   try {
@@ -122,8 +120,8 @@ export function parseExample(blob: string): DiffExample | undefined {
   return {
     field: field.slice(0, MAX_FIELD_LENGTH),
     kind: kind as DiffKind,
-    stable: stable.slice(0, MAX_EXAMPLE_VALUE),
-    canary: canary.slice(0, MAX_EXAMPLE_VALUE),
+    stable: stable.slice(0, MAX_EXAMPLE_LENGTH),
+    canary: canary.slice(0, MAX_EXAMPLE_LENGTH),
   }
 }
 
