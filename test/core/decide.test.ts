@@ -4,6 +4,7 @@ import { describe, expect, it } from 'vitest'
 import { RolloutSpec } from '../../src/core/config/schema.ts'
 import { initialJudgeState, judge, type Verdict, type WindowStats } from '../../src/core/judge/judge.ts'
 import { decide, decideWithoutData, evidenceOf, nextWindow } from '../../src/core/rollout/decide.ts'
+import { etaOf, startWarnings, trafficNeed } from '../../src/core/rollout/eta.ts'
 import { decideShadow, inShadowStep, pairedContext, pairedWindow } from '../../src/core/shadow/decide.ts'
 import type { DiffKind } from '../../src/core/shadow/fields.ts'
 import { judgeShadow } from '../../src/core/shadow/judge.ts'
@@ -220,6 +221,16 @@ describe('shadow step', () => {
     expect(decideWithoutData(inShadow(), shadowSpec, 'the metrics query failed', T0 + limit * MIN).kind).toBe('pause')
     // Not mirroring and no canary weight (say a manual 0 %): nothing is at stake, so it holds.
     expect(decideWithoutData({ ...inShadow(), shadowWeight: 0 }, shadowSpec, 'the metrics query failed', T0 + limit * MIN).kind).toBe('hold')
+  })
+
+  it('estimates when the shadow step is done from its compared requests, and the schedule’s need stays finite', () => {
+    const first = tick(inShadow(), 'hold', 100, T0 + 5 * MIN)
+    // The step's traffic counted from its start: 100 compared in 5 min while mirroring 10 %, 400 more to go at 20/min.
+    const eta = etaOf(shadowSpec, { ...inShadow(), windowEnd: T0 + 5 * MIN, evidence: { ...first.evidence, confirmedAt: T0 } })
+    expect(eta).toMatchObject({ canaryRequestsPerMinute: 20, basis: expect.stringContaining('400 more compared requests') })
+    expect(eta!.stepDoneAt).not.toBeNull()
+    expect(trafficNeed(shadowSpec)?.requestsPerMinute).toSatisfy(Number.isFinite)
+    expect(startWarnings(shadowSpec, 6000, T0)).toEqual([])
   })
 
   it('keeps the shadow evidence when a later step decides, for the report', () => {

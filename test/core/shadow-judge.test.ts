@@ -149,6 +149,19 @@ describe('shadow judge: what it calls', () => {
     expect(verdictOf(tiny, '/x')).toBe('noise')
   })
 
+  it('tests no sampled window: weighted estimates are not counts', () => {
+    const w = {
+      ...shadowWindow({
+        '/a': { compared: 400, noiseSampled: 200, canaryErrors: 0, stableErrors: 0, fields: { '/x': { kind: 'value' as const, canary: 400, noise: 0 } } },
+      }),
+      sampled: true,
+    }
+    const j = judgeShadow(null, w, cfg, [])
+    expect(j.fields[0]).toMatchObject({ field: '/x', canary: 400, canaryRate: 1, verdict: 'pending', logMixtureLR: 0 })
+    expect(j.notes.join(' ')).toContain('sampled')
+    expect(verdictOf(judgeShadow(null, { ...w, sampled: false }, cfg, []), '/x')).toBe('differs')
+  })
+
   it('applies the ignore list when calling, not when counting', () => {
     const { j } = run({ '/meta/id': { kind: 'value', canary: 1, noise: 0 } }, 5, 4)
     expect(verdictOf(j, '/meta/id')).toBe('differs')

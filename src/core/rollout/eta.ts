@@ -207,7 +207,7 @@ export function etaOf(spec: RolloutSpec, state: RolloutState): Eta | null {
   const ends = project(spec, from, perMinute)
   const waitsFor = ends[0]!.waitsFor
   const waits = waitsFor
-    ? `; this step waits for ${waitsFor.field} (${Math.ceil(waitsFor.missing)} more ${waitsFor.cohort} requests)`
+    ? `; this step waits for ${waitsFor.field} (${Math.ceil(waitsFor.missing)} more ${here.shadow !== undefined ? 'compared' : waitsFor.cohort} requests)`
     : "; this step's bake time ends it"
   const gates = spec.schedule.slice(state.step + 1).some((s) => s.gate) ? '; gates taken as approved when reached' : ''
   return estimate(`${observed}${waits}${gates}`, perMinute, ends)

@@ -19,6 +19,8 @@
  * - `noise`: neither. A field differing as often on stable as on the canary (a timestamp) is noise.
  * - `ignored`: named by `shadow.ignore`. Applied when calling, not when counting: the list may change mid-step.
  *
+ * A sampled window (Analytics Engine's weighted estimates) adds to the counts and rates but not to the test.
+ *
  * Pure, never throws: a window with anything invalid in it is rejected whole, with the reason, as the judge does.
  */
 import { mixtureTest, stepThetas } from '../judge/error-test.ts'
@@ -296,7 +298,8 @@ export function callField(route: ShadowRouteState, f: ShadowFieldState, name: st
   else if (t.significant && f.canary >= cfg.minDiffs && excess >= cfg.minExcess) verdict = 'differs'
   else if (f.canary > 0 && doubt >= cfg.minExcess) verdict = 'pending'
   else verdict = 'noise'
-  return { verdict, canaryRate, noiseRate, logMixtureLR: t.logMixture }
+  // No evidence yet is LR 1 (a mixture of nothing would be log 0 = -Infinity, which JSON cannot carry).
+  return { verdict, canaryRate, noiseRate, logMixtureLR: f.evidence.length === 0 ? 0 : t.logMixture }
 }
 
 const ORDER: Record<FieldVerdict, number> = { differs: 0, pending: 1, noise: 2, ignored: 3 }
@@ -333,10 +336,13 @@ function fold(prev: ShadowState, w: ShadowWindow, cfg: ShadowJudge, span: { star
     }
     windowBySlot.set(slot, acc)
   }
+  // Sampled counts are weighted estimates: one stored point stands for many requests, and testing them as counts
+  // would raise the evidence to that power (false calls). They add to the rates, not to the test (an empty window's units).
+  const tested = w.sampled !== true
   for (const [slot, acc] of windowBySlot) {
     for (const [field, f] of Object.entries(next.routes[slot]!.fields)) {
-      const d = acc.added.get(field) ?? { canary: 0, noise: 0 }
-      f.evidence = stepThetas(f.evidence, { n: acc.m, failed: d.noise }, { n: acc.n, failed: d.canary }, cfg.thetas)
+      const d = (tested && acc.added.get(field)) || { canary: 0, noise: 0 }
+      f.evidence = stepThetas(f.evidence, { n: tested ? acc.m : 0, failed: d.noise }, { n: tested ? acc.n : 0, failed: d.canary }, cfg.thetas)
     }
   }
   next.windows++
@@ -371,6 +377,7 @@ export function judgeShadow(
   if (problem === null && span && base.lastEnd !== null && span.start < base.lastEnd) problem = `window overlaps shadow data counted up to ${base.lastEnd}`
   const state = problem === null ? fold(base, window, cfg, span) : { ...base, rejected: base.rejected + 1 }
   if (problem !== null) notes.push(`shadow window ignored: ${problem}; evidence unchanged`)
+  else if (window.sampled === true) notes.push('shadow window sampled: its counts add to the rates but not to the test')
   if (state.overflowFields > 0 || state.overflowRoutes > 0) {
     notes.push(
       `evidence bound reached: ${state.overflowFields} field(s) counted under "${OVERFLOW_FIELD}", ${state.overflowRoutes} route(s) under "${OTHER_ROUTE}"`,
