@@ -5,7 +5,7 @@
  * src/core/rollout/decide.ts, whose rules for what comes after a step it reuses.
  *
  * A shadow step never rolls back: nobody is served by the canary, so a canary whose errors are significant is
- * paused (and notified) instead. It pauses on a field that differs above noise; it advances only when baked, with
+ * paused (and notified) instead (unless an operator's weight, resumed from, gave it visitors there). It pauses on a field that differs above noise; it advances only when baked, with
  * its minimum compared requests, the error test healthy and no field pending; otherwise it holds, and pauses once
  * held `judge.shadow.pauseAfterMinutes` past its bake time (rather than mirror for ever).
  */
@@ -118,6 +118,8 @@ export function decideShadow(
   const because = verdict.reasons.join('; ')
 
   if (verdict.verdict === 'rollback') {
+    // Resumed from a manual weight below the first live step, a shadow step can have visitors after all: protect them.
+    if (state.weight > 0) return out('rollback', `shadow step, with ${state.weight} % of visitors on the canary: ${because}`)
     return out('pause', `shadow step: the canary's answers to mirrored requests fail: ${because}; paused, not rolled back: no visitor was served by it`)
   }
   if (verdict.verdict === 'pause') return out('pause', `shadow step: ${because}`)
