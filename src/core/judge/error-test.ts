@@ -10,7 +10,7 @@ import { type JudgeState, type ThetaEvidence, type WindowStats, unitTotals } fro
 import { logWeightedSumExp, windowLogLR } from './stats.ts'
 import { type Units, describeUnits, testUnits } from './units.ts'
 
-function mixtureOf(evidence: readonly ThetaEvidence[], cfg: JudgeConfig) {
+function mixtureOf(evidence: readonly ThetaEvidence[], cfg: Pick<JudgeConfig, 'mixture'>) {
   const weights = cfg.mixture.weights ?? cfg.mixture.thetas.map(() => 1)
   let total = 0
   for (const w of weights) total += w
@@ -41,7 +41,7 @@ export const updateEvidence = (base: JudgeState, w: WindowStats, cfg: JudgeConfi
   stepThetas(base.evidence, testUnits(w.stable, cfg.errorUnit), testUnits(w.canary, cfg.errorUnit), cfg.mixture.thetas)
 
 /** The mixture's evidence against log(1/alpha), and the sentence that says so. */
-export function mixtureTest(evidence: readonly ThetaEvidence[], cfg: JudgeConfig, alpha: number) {
+export function mixtureTest(evidence: readonly ThetaEvidence[], cfg: Pick<JudgeConfig, 'mixture'>, alpha: number) {
   const m = mixtureOf(evidence, cfg)
   const logThreshold = Math.log(1 / alpha)
   const significant = m.logMixture >= logThreshold

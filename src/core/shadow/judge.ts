@@ -25,7 +25,7 @@
  */
 import { mixtureTest, stepThetas } from '../judge/error-test.ts'
 import { cohortProblem, isCount, isFiniteNumber, isRecord } from '../judge/input.ts'
-import type { JudgeConfig, ShadowJudge } from '../judge/schema.ts'
+import type { ShadowJudge } from '../judge/schema.ts'
 import type { ThetaEvidence } from '../judge/state.ts'
 import { DIFF_KINDS, type DiffKind, MAX_FIELD_LENGTH, isIgnored } from './fields.ts'
 import type { FieldVerdict } from './report.ts'
@@ -289,7 +289,7 @@ export function callField(route: ShadowRouteState, f: ShadowFieldState, name: st
   const canaryRate = route.compared > 0 ? f.canary / route.compared : 0
   const noiseRate = route.noiseSampled > 0 ? f.noise / route.noiseSampled : null
   // mixtureTest reads only the mixture of its config: the shadow judge's thetas, uniform weights.
-  const t = mixtureTest(f.evidence, { mixture: { thetas: cfg.thetas } } as JudgeConfig, cfg.alpha / shadowTests(cfg))
+  const t = mixtureTest(f.evidence, { mixture: { thetas: cfg.thetas } }, cfg.alpha / shadowTests(cfg))
   const excess = canaryRate - (noiseRate ?? 0)
   // Without enough noise samples the route's noise is unknown, so it cannot excuse a difference.
   const doubt = canaryRate - (route.noiseSampled >= cfg.minNoiseSamples ? (noiseRate ?? 0) : 0)
