@@ -9,8 +9,11 @@
  * also reads the window's 4xx and, with `rum.enabled`, its beacons
  * (signals.ts), judged by `judgeSignals` and folded in by `withSignals` as
  * the controller's `plan()` does, each vital read over its span from the
- * signals' `vitalsSince` (the source's `vitalStarts`). Queries never fail
- * here, so `decideWithoutData` is reached only through `decide` itself (a
+ * signals' `vitalsSince` (the source's `vitalStarts`). In a shadow step the
+ * tick is the controller's `shadowPlan()`: the error test on the paired
+ * answers to mirrored requests (shadow.ts), `judgeShadow` on their
+ * differences, then `decideShadow`. Queries never fail here, so
+ * `decideWithoutData` is reached only through the decisions themselves (a
  * window without requests).
  */
 import { type JudgeState, type Verdict, type WindowStats, initialJudgeState, judge } from '../../src/core/judge/judge.ts'

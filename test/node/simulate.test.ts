@@ -621,8 +621,9 @@ describe('shadow step', () => {
     const p = prepare(parseScenario(file('shadow-noise-aa.json')))
     const results = simulateSeeds(p, seedsOf(200), 'sluice')
     const advanced = results.filter((r) => r.shadow?.left === 'advance')
-    expect(advanced.length).toBeGreaterThanOrEqual(190)
-    // No field is ever called different (the judge's alpha is 1 %): the rare pause is a step held too long.
+    // 94.7 % over 2000 seeds (bench/SIMULATION.md): the pauses are steps held past judge.shadow.pauseAfterMinutes by a
+    // 30 % noise field whose sampled excess stays above minExcess, and no field is ever called different.
+    expect(advanced.length).toBeGreaterThanOrEqual(180)
     expect(results.filter((r) => r.shadow?.left === 'pause' && /^shadow:/.test(r.reason!))).toHaveLength(0)
     expect(Math.min(...advanced.map((r) => r.shadow!.minute))).toBeGreaterThanOrEqual(15)
     const traced = simulateSeed(p, advanced[0]!.seed, 'sluice', { trace: true })
@@ -647,6 +648,18 @@ describe('shadow step', () => {
       )
     expect(minute(slow)).toBeGreaterThan(minute(fast))
     expect(share('shadow-field-5pct.json', 'threshold').some((x) => /email/.test(x.reason ?? ''))).toBe(false)
+  })
+
+  it('mirrors at the share the edge applies while a change propagates: the first and the last minute half at 30 s', () => {
+    const r = simulateSeed(prepare(shadowScenario('shadow-noise-aa.json', { propagationSeconds: 30 })), 1, 'sluice', { trace: true })
+    const compared = (m: number) => Object.values(r.comparisons![m]!).reduce((n, x) => n + x.compared, 0)
+    expect(within(compared(0), r.traffic![0]!.stable.requests, 0.05)).toBe(true)
+    expect(within(compared(1), r.traffic![1]!.stable.requests, 0.1)).toBe(true)
+    expect(r.shadow!.left).toBe('advance')
+    const at = r.shadow!.minute
+    expect(within(compared(at), r.traffic![at]!.stable.requests, 0.05)).toBe(true)
+    expect(r.traffic![at]!.edgeWeight).toBe(1)
+    expect(r.comparisons![at + 1]).toBeUndefined()
   })
 
   it('refuses fields and routes it cannot model', () => {
