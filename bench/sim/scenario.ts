@@ -168,8 +168,8 @@ export const ShadowRoute = z.strictObject({
   weight: z.number().check(z.gt(0), z.lte(1_000_000), z.describe("This route's share of mirrored requests, relative to the other routes' weights.")),
   fields: z._default(
     z.array(ShadowField).check(
-      // One data point lists at most this many differing fields: more would be cut at the edge.
-      z.maxLength(MAX_POINT_DIFFS),
+      // One data point lists at most MAX_POINT_DIFFS differing fields, `status` among them: more would be cut at the edge.
+      z.maxLength(MAX_POINT_DIFFS - 1),
       z.describe('The fields that differ on this route (every other field is equal in every answer).'),
     ),
     [],

@@ -38,8 +38,13 @@ export type ShadowMinute = Record<string, ShadowRouteCounts>
 const emptyRoute = (): ShadowRouteCounts => ({ compared: 0, noiseSampled: 0, canaryErrors: 0, stableErrors: 0, fields: {} })
 
 /** One route's comparisons of `n` mirrored requests. */
-function routeMinute(rng: Random, n: number, noiseRate: number, rates: { stable: number; canary: number }, fields: ShadowModel['routes'][number]['fields']) {
-  const out = emptyRoute()
+function routeMinute(
+  rng: Random,
+  n: number,
+  noiseRate: number,
+  rates: { stable: number; canary: number },
+  fields: ShadowModel['routes'][number]['fields'],
+): ShadowRouteCounts {
   const sampled = rng.binomial(n, noiseRate)
   const stableErrors = rng.binomial(n, rates.stable)
   // Each answer fails on its own: the canary fails on requests stable answered and on those it failed alike.
@@ -48,7 +53,7 @@ function routeMinute(rng: Random, n: number, noiseRate: number, rates: { stable:
   const statusCanary = stableErrors - bothFailed + onlyCanary
   // Two stable answers differ in status when exactly one of them failed.
   const statusNoise = rng.binomial(sampled, 2 * rates.stable * (1 - rates.stable))
-  Object.assign(out, { compared: n, noiseSampled: sampled, stableErrors, canaryErrors: bothFailed + onlyCanary })
+  const out: ShadowRouteCounts = { compared: n, noiseSampled: sampled, stableErrors, canaryErrors: bothFailed + onlyCanary, fields: {} }
   if (statusCanary + statusNoise > 0) out.fields.status = { kind: 'value', canary: statusCanary, noise: statusNoise }
   for (const f of fields) {
     const canary = rng.binomial(n, f.canary ?? f.noise)
@@ -104,24 +109,15 @@ export function shadowWindow(s: Scenario, seed: number, minutes: readonly (Shado
   }
   const all = Object.values(routes)
   const sum = (pick: (r: ShadowRouteCounts) => number) => all.reduce((n, r) => n + pick(r), 0)
+  // Both cohorts answered every compared request.
+  const requests = sum((r) => r.compared)
   const rng = streamFor(seed, SHADOW_LATENCY, startMinute)
   const stableLatency = s.stable.latencyMs ?? DEFAULT_LATENCY
-  const canaryLatency = s.canary.latencyMs ?? stableLatency
-  const cohort = (errors: number, l: { median: number; p95: number }): CohortCounts => {
-    const requests = sum((r) => r.compared)
-    return requests > 0 ? { requests, errors, latencyMs: latencyQuantiles(rng, requests, l.median, l.p95) } : { requests, errors }
-  }
-  return {
-    stable: cohort(
-      sum((r) => r.stableErrors),
-      stableLatency,
-    ),
-    canary: cohort(
-      sum((r) => r.canaryErrors),
-      canaryLatency,
-    ),
-    routes,
-  }
+  const cohort = (errors: number, l: { median: number; p95: number }): CohortCounts =>
+    requests > 0 ? { requests, errors, latencyMs: latencyQuantiles(rng, requests, l.median, l.p95) } : { requests, errors }
+  const stableErrors = sum((r) => r.stableErrors)
+  const canaryErrors = sum((r) => r.canaryErrors)
+  return { stable: cohort(stableErrors, stableLatency), canary: cohort(canaryErrors, s.canary.latencyMs ?? stableLatency), routes }
 }
 
 /** The comparisons as Flagger's mirroring keeps them (the threshold baseline): the answers counted, their differences never read. */
