@@ -273,7 +273,17 @@ describe('schema', () => {
         },
         minPageViews: 200,
       },
-      shadow: { alpha: 0.01, thetas: [2, 5, 20, 100], minDiffs: 5, minExcess: 0.01, minNoiseSamples: 20, maxFields: 64, maxRoutes: 20, pauseAfterMinutes: 60 },
+      shadow: {
+        alpha: 0.01,
+        thetas: [2, 5, 20, 100],
+        minDiffs: 5,
+        minExcess: 0.01,
+        minRelativeExcess: 0.2,
+        minNoiseSamples: 20,
+        maxFields: 64,
+        maxRoutes: 20,
+        pauseAfterMinutes: 60,
+      },
     })
     expect(z.parse(ThresholdConfig, {})).toEqual({ minSuccessRate: 0.99, minRequests: 100, maxFailedChecks: 5, latencyQuantile: 'p99' })
   })

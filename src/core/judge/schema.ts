@@ -144,6 +144,12 @@ export const ShadowJudge = z.object({
    * field is not waited for: at high traffic 0.2 % against 0.1 % is significant and harmless (Diffy's absolute threshold).
    */
   minExcess: z._default(z.number().check(z.gte(0), z.lte(1)), 0.01),
+  /**
+   * …and must exceed this share of the noise rate (Diffy's relative threshold). A field that differs between two stable
+   * answers 30 % of the time (an array in random order) has a sampling error of about a point for hours, so an
+   * absolute margin alone would keep it pending, and the step held until it pauses (bench/SIMULATION.md, shadow steps).
+   */
+  minRelativeExcess: z._default(z.number().check(z.gte(0), z.lte(100)), 0.2),
   /** Noise samples a route needs before its fields can be called `noise`: without them "no noise seen" means "not asked". */
   minNoiseSamples: z._default(z.int().check(z.gte(1), z.lte(1_000_000)), 20),
   /**

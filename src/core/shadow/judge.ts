@@ -12,8 +12,9 @@
  * significant by its level however often it is looked at. Each field is tested at alpha / (maxFields + maxRoutes + 1)
  * (Bonferroni over every field and overflow field the evidence can hold), so the whole step's false-pause bound is alpha.
  *
- * - `differs`: significant, and at least `minDiffs` canary differences, and canary rate − noise rate ≥ `minExcess`.
- * - `pending`: not `differs` but it might yet be: canary rate − noise rate ≥ `minExcess`, the noise rate taken as 0
+ * - `differs`: significant, and at least `minDiffs` canary differences, and canary rate − noise rate ≥ `minExcess`
+ *   and ≥ `minRelativeExcess` × noise rate.
+ * - `pending`: not `differs` but it might yet be: the same two margins hold, the noise rate taken as 0
  *   while the route has fewer than `minNoiseSamples` noise samples (without them noise cannot be told from a change).
  *   A pending field holds the step: it never advances past a field that plausibly differs.
  * - `noise`: neither. A field differing as often on stable as on the canary (a timestamp) is noise.
@@ -285,6 +286,9 @@ function fitBudget(s: ShadowState): void {
 export const shadowTests = (cfg: ShadowJudge) => cfg.maxFields + cfg.maxRoutes + 1
 
 /** The one field's call, from its route's counts. */
+/** Whether an excess over a noise rate clears both margins: absolute, and relative to the noise. */
+const above = (excess: number, noise: number, cfg: ShadowJudge) => excess >= cfg.minExcess && excess >= cfg.minRelativeExcess * noise
+
 export function callField(route: ShadowRouteState, f: ShadowFieldState, name: string, cfg: ShadowJudge, ignore: readonly string[]) {
   const canaryRate = route.compared > 0 ? f.canary / route.compared : 0
   const noiseRate = route.noiseSampled > 0 ? f.noise / route.noiseSampled : null
@@ -295,8 +299,8 @@ export function callField(route: ShadowRouteState, f: ShadowFieldState, name: st
   const doubt = canaryRate - (route.noiseSampled >= cfg.minNoiseSamples ? (noiseRate ?? 0) : 0)
   let verdict: FieldVerdict
   if (name !== OVERFLOW_FIELD && isIgnored(name, ignore)) verdict = 'ignored'
-  else if (t.significant && f.canary >= cfg.minDiffs && excess >= cfg.minExcess) verdict = 'differs'
-  else if (f.canary > 0 && doubt >= cfg.minExcess) verdict = 'pending'
+  else if (t.significant && f.canary >= cfg.minDiffs && above(excess, noiseRate ?? 0, cfg)) verdict = 'differs'
+  else if (f.canary > 0 && above(doubt, canaryRate - doubt, cfg)) verdict = 'pending'
   else verdict = 'noise'
   // No evidence yet is LR 1 (a mixture of nothing would be log 0 = -Infinity, which JSON cannot carry).
   return { verdict, canaryRate, noiseRate, logMixtureLR: f.evidence.length === 0 ? 0 : t.logMixture }
