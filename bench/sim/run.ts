@@ -25,7 +25,7 @@ import type { RolloutSpec } from '../../src/core/config/schema.ts'
 import { type RingsJudged, type TickOutcome, decide, evidenceOf, nextWindow, trafficSince } from '../../src/core/rollout/decide.ts'
 import { type DecisionKind, type Phase, type RolloutState, applyCommand, applyDecision, initialState } from '../../src/core/rollout/machine.ts'
 import type { StepWeights } from '../../src/core/rollout/rings.ts'
-import { decideShadow, inShadowStep, pairedContext, pairedWindow } from '../../src/core/shadow/decide.ts'
+import { decideShadow, inShadowStep, judgePaired, pairedContext, pairedWindow } from '../../src/core/shadow/decide.ts'
 import { judgeShadow } from '../../src/core/shadow/judge.ts'
 import { type Exposure, NO_WEIGHTS, type StaleWeights, appliedWeights, expose, ringWindows, trafficOf } from './rings.ts'
 import { type Scenario, rolloutSpecOf } from './scenario.ts'
@@ -166,7 +166,7 @@ export function simulateSeed(p: Prepared, seed: number, judgeKind: JudgeKind, op
         verdict = { ...v, state: e.shadowJudge ?? initialJudgeState() }
         shadow = unread(shadow)
       } else {
-        verdict = judge(e.shadowJudge ?? initialJudgeState(), paired, { ...spec.judge, errorUnit: 'request' }, pairedContext)
+        verdict = judgePaired(e.shadowJudge, paired, spec.judge)
       }
       const compared = judgeShadow(e.shadow, shadow, spec.judge.shadow, spec.shadow.ignore, range)
       outcome = decideShadow(state, spec, verdict, paired, shadow, compared, now)

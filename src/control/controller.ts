@@ -19,13 +19,13 @@
  */
 import type { SeriesPoint } from '../contract/index.ts'
 import type { RolloutSpec } from '../core/config/schema.ts'
-import { type Verdict, type WindowStats, initialJudgeState, judge } from '../core/judge/judge.ts'
+import { type Verdict, type WindowStats, judge } from '../core/judge/judge.ts'
 import { judgeRings } from '../core/judge/rings.ts'
 import { judgeSignals, withSignals } from '../core/judge/signals.ts'
 import type { Decision, RolloutState } from '../core/rollout/machine.ts'
 import { type ControllerEvidence, type TickOutcome, decide, decideWithoutData, evidenceOf, nextWindow, trafficSince } from '../core/rollout/decide.ts'
 import { type GateEvent, awaitingPreRollout, gateOf, gated, preRolloutGo } from '../core/rollout/gates.ts'
-import { decideShadow, inShadowStep, pairedContext, pairedWindow } from '../core/shadow/decide.ts'
+import { decideShadow, inShadowStep, judgePaired, pairedWindow } from '../core/shadow/decide.ts'
 import { judgeShadow } from '../core/shadow/judge.ts'
 import { coordinator } from './client.ts'
 import { callGate, hookPayload } from './hooks.ts'
@@ -102,7 +102,7 @@ async function shadowPlan(spec: RolloutSpec, state: RolloutState, range: TimeRan
   if (!shadow) return { decision: decideWithoutData(state, spec, `the metrics source (${source.name}) returned no shadow comparisons`, now), patch: keep }
   const evidence0 = evidenceOf(state)
   const paired = pairedWindow(window, shadow)
-  const verdict = judge(evidence0.shadowJudge ?? initialJudgeState(), paired, { ...spec.judge, errorUnit: 'request' }, pairedContext)
+  const verdict = judgePaired(evidence0.shadowJudge, paired, spec.judge)
   const judged = judgeShadow(evidence0.shadow, shadow, spec.judge.shadow, spec.shadow.ignore, { start: window.start, end: window.end })
   const outcome = decideShadow(state, spec, verdict, paired, shadow, judged, now)
   const stepChanges = outcome.decision.kind === 'advance' || outcome.decision.kind === 'promote'

@@ -11,7 +11,8 @@
  */
 import type { RolloutSpec } from '../config/schema.ts'
 import { pct } from '../judge/numbers.ts'
-import type { Verdict, WindowStats } from '../judge/judge.ts'
+import { type JudgeState, type Verdict, type WindowStats, initialJudgeState, judge } from '../judge/judge.ts'
+import type { JudgeConfig } from '../judge/schema.ts'
 import { type ControllerEvidence, type TickOutcome, decideWithoutData, evidenceOf, onward, trafficSince } from '../rollout/decide.ts'
 import type { Decision, RolloutState } from '../rollout/machine.ts'
 import type { FieldCall, ShadowJudgement } from './judge.ts'
@@ -33,6 +34,10 @@ export const pairedWindow = (range: { start: number; end: number }, w: ShadowWin
  * and with no sample-ratio check (the pairing is by construction, not by bucketing): weight 0 and no split to check.
  */
 export const pairedContext = { weight: 0, checkSplit: false } as const
+
+/** The error test and latency guard on the paired answers, on the shadow step's own evidence (the controller's and the simulator's one way). */
+export const judgePaired = (prev: JudgeState | null, paired: WindowStats, cfg: JudgeConfig): Verdict =>
+  judge(prev ?? initialJudgeState(), paired, { ...cfg, errorUnit: 'request' }, pairedContext)
 
 const LIST = 3
 /** "missing /name, extra /fullName (canary 100 % vs noise 0 %)" per route, the most differing first, a few of each. */
