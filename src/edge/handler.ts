@@ -13,6 +13,7 @@ import type { ConfigStore } from './config-store.ts'
 import { metricsSink, record } from './metrics.ts'
 import { OriginTimeout, carriesBytes, forward, originHeaders, relay } from './proxy.ts'
 import { type RumOutcome, type ScriptPermission, inRumSample, inject, isDocument, isRewritable, permissionFor } from './rum/index.ts'
+import { shadowed } from './shadow/index.ts'
 
 const SAFE_METHODS = new Set(['GET', 'HEAD', 'OPTIONS'])
 
@@ -152,7 +153,28 @@ export function createEdgeHandler({ store, newId = () => crypto.randomUUID() }: 
     // script), on the pages they navigate to: not on a page a script fetches (Sec-Fetch-Dest "empty").
     let rum: RumOutcome = ''
     let permission: ScriptPermission | undefined
-    const res = served.res
+    // During a shadow step a share of stable's visitors is mirrored (src/edge/shadow/); outside one, this comparison
+    // is all a request pays for the feature (bench/RESULTS.md).
+    const res =
+      r.rollout.shadowWeight > 0 && served.res !== undefined
+        ? shadowed({
+            r,
+            a,
+            method,
+            path,
+            target,
+            body,
+            incoming: headers,
+            toOrigin,
+            res: served.res,
+            latencyMs: first.latencyMs,
+            clientIp,
+            colo: cf?.colo ?? '',
+            country: cf?.country ?? '',
+            env,
+            ctx,
+          })
+        : served.res
     // Whether a page carries the tag depends on Sec-Fetch-Dest: caches must not hand a fetched copy to a navigation.
     const varies = r.rollout.rum.enabled && res !== undefined && isRewritable(method, res)
     if (varies && a.id !== undefined && a.source !== 'derived' && isDocument(headers) && inRumSample(r.salt, a.id, r.rollout.rum.sampleRate)) {
@@ -176,10 +198,10 @@ export function createEdgeHandler({ store, newId = () => crypto.randomUUID() }: 
       rum,
     })
 
-    if (!served.res) {
+    if (!res) {
       return served.timedOut ? gatewayError(504, 'The origin did not answer in time.') : gatewayError(502, 'The origin could not be reached.')
     }
-    const relayed = relay(served.res, r.origins[servedBy], url)
+    const relayed = relay(res, r.origins[servedBy], url)
     const out = permission?.allowed ? inject(relayed, permission, protocol.slice(0, -1), host) : relayed
     addOwnHeaders(out.headers, r, a, protocol === 'https:')
     if (served !== first) out.headers.append('x-sluice-failover', '1')

@@ -1,10 +1,10 @@
 /**
  * @module
- * One Analytics Engine data point per proxied request, in the layout of
- * src/contract/datapoint.ts (a contract with the controller's SQL; see
- * "Metrics layout" in the README).
+ * One Analytics Engine data point per proxied request, and one per shadow
+ * comparison, in the layouts of src/contract/datapoint.ts (a contract with
+ * the controller's SQL; see "Metrics layout" in the README).
  */
-import { type RequestPoint, encodeRequestPoint } from '../contract/datapoint.ts'
+import { type RequestPoint, type ShadowPoint, encodeRequestPoint, encodeShadowPoint } from '../contract/datapoint.ts'
 
 export type DataPointSink = Pick<AnalyticsEngineDataset, 'writeDataPoint'>
 
@@ -26,5 +26,15 @@ export function record(dataset: DataPointSink | undefined, r: RequestPoint): voi
     dataset.writeDataPoint(encodeRequestPoint(r))
   } catch {
     // Analytics Engine is best effort; losing a point beats failing a request.
+  }
+}
+
+/** One shadow comparison's point (src/edge/shadow/), written as `record` writes a request's. */
+export function recordShadow(dataset: DataPointSink | undefined, p: ShadowPoint): void {
+  if (!dataset) return
+  try {
+    dataset.writeDataPoint(encodeShadowPoint(p))
+  } catch {
+    // As for requests: a lost point, never a failed comparison left half-done.
   }
 }

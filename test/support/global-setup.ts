@@ -7,6 +7,7 @@ import type { JsonWebKey } from 'node:crypto'
 import type { TestProject } from 'vitest/node'
 import { startAccess } from './access-server.ts'
 import { startFakeServices } from './fake-services.ts'
+import { startShadowOrigins } from './shadow-origin.ts'
 import { deadPort, startOrigin } from '../../lib/origin-server.ts'
 
 declare module 'vitest' {
@@ -34,7 +35,11 @@ export default async function setup(project: TestProject) {
   project.provide('accessPrivateJwk', access.privateJwk)
   const services = await startFakeServices()
   project.provide('servicesPort', services.port)
+  const shadow = await startShadowOrigins()
+  project.provide('shadowStablePort', shadow.stablePort)
+  project.provide('shadowCanaryPort', shadow.canaryPort)
   return async () => {
+    await shadow.close()
     await services.close()
     await access.close()
     await stable.close()
