@@ -3,11 +3,14 @@
  * `npm run bench`: the edge request path, side by side with a pass-through
  * worker (bare), the cheapest equally transparent proxy (floor) and a naive
  * KV-per-request splitter, plus the assignment hot path in isolation, the
- * deployable bundles' sizes and the cost of the RUM script tag (rum-phase.ts).
+ * deployable bundles' sizes, the cost of the RUM script tag (rum-phase.ts) and
+ * what shadow traffic costs visitors (shadow-phase.ts).
  *
  *   node bench/run.ts [--rounds N] [--seconds S] [--serial-seconds S] [--connections C]
  *                     [--warmup S] [--path /status/200] [--via-entry] [--skip-micro] [--skip-rum]
- *                     [--quick] [--against REF]
+ *                     [--skip-shadow] [--only-shadow] [--quick] [--against REF]
+ *
+ * `--only-shadow` builds the bundles and runs the shadow phase alone.
  *
  * `--against REF` adds the edge worker as built from git commit REF (target
  * `sluice@REF`) to the same alternating rounds: a before/after comparison
@@ -33,6 +36,7 @@ import { type LoadResult, requestMix, runLoad } from './load.ts'
 import type { MicroResult } from './micro.ts'
 import type { OriginPorts } from './origin-thread.ts'
 import { type RumResult, rumPlannedSeconds, runRumPhase } from './rum-phase.ts'
+import { type ShadowResult, runShadowPhase, shadowPlannedSeconds } from './shadow-phase.ts'
 import { median } from './stats.ts'
 import { type Target, startSluice, startTargets } from './targets.ts'
 
@@ -54,6 +58,8 @@ const { values: flags } = parseArgs({
     'via-entry': { type: 'boolean', default: false },
     'skip-micro': { type: 'boolean', default: false },
     'skip-rum': { type: 'boolean', default: false },
+    'skip-shadow': { type: 'boolean', default: false },
+    'only-shadow': { type: 'boolean', default: false },
     quick: { type: 'boolean', default: false },
     against: { type: 'string' },
   },
@@ -73,7 +79,9 @@ const cfg = {
   path: flags.path,
   weight: Number(flags.weight),
   viaEntry: flags['via-entry'],
-  rum: !flags['skip-rum'],
+  rum: !flags['skip-rum'] && !flags['only-shadow'],
+  shadow: !flags['skip-shadow'],
+  onlyShadow: flags['only-shadow'],
 }
 
 // ---- clean-up: everything started registers how to stop it ----
@@ -97,7 +105,10 @@ for (const sig of ['SIGINT', 'SIGTERM'] as const) {
 
 // Whatever happens, the run ends: a generous bound on the planned duration.
 const plannedS =
-  40 + 3 * cfg.warmup + cfg.rounds * (flags.against === undefined ? 3 : 4) * (cfg.seconds + cfg.serialSeconds + 1) + (cfg.rum ? rumPlannedSeconds(cfg) : 0)
+  40 +
+  (cfg.onlyShadow ? 0 : 3 * cfg.warmup + cfg.rounds * (flags.against === undefined ? 3 : 4) * (cfg.seconds + cfg.serialSeconds + 1)) +
+  (cfg.rum ? rumPlannedSeconds(cfg) : 0) +
+  (cfg.shadow ? shadowPlannedSeconds(cfg) : 0)
 const watchdog = setTimeout(() => {
   console.error(`watchdog: still running after ${plannedS * 2} s, giving up`)
   void stopAll().finally(() => process.exit(2))
@@ -209,8 +220,11 @@ async function main() {
   )
   log(`worker built from ${machine.tree}`)
   log(
-    `plan: ${cfg.rounds} rounds x ${flags.against === undefined ? 4 : 5} targets x (${cfg.seconds} s at ${cfg.connections} connections + ${cfg.serialSeconds} s at 1 connection), GET ${cfg.path}, weight ${cfg.weight} %, ${cfg.viaEntry ? "via Miniflare's entry worker" : 'direct sockets'}` +
-      (cfg.rum ? `; then RUM: ${cfg.rounds} rounds x 2 targets x 2 paths, the same run lengths` : ''),
+    cfg.onlyShadow
+      ? `plan (--only-shadow): the shadow phase alone, ${cfg.rounds} rounds x 4 targets x (${cfg.seconds} s at ${cfg.connections} connections + ${cfg.serialSeconds} s at 1 connection), GET /status/200`
+      : `plan: ${cfg.rounds} rounds x ${flags.against === undefined ? 4 : 5} targets x (${cfg.seconds} s at ${cfg.connections} connections + ${cfg.serialSeconds} s at 1 connection), GET ${cfg.path}, weight ${cfg.weight} %, ${cfg.viaEntry ? "via Miniflare's entry worker" : 'direct sockets'}` +
+          (cfg.rum ? `; then RUM: ${cfg.rounds} rounds x 2 targets x 2 paths, the same run lengths` : '') +
+          (cfg.shadow ? `; then shadow: ${cfg.rounds} rounds x 4 targets, the same run lengths` : ''),
   )
 
   const tmp = await mkdtemp(join(os.tmpdir(), 'sluice-bench-'))
@@ -219,7 +233,7 @@ async function main() {
   process.once('exit', () => rmSync(tmp, { recursive: true, force: true }))
 
   // Phases are numbered as they run: the micro-benchmark and the RUM phase may be skipped.
-  const phases = 3 + (flags['skip-micro'] ? 0 : 1) + (cfg.rum ? 1 : 0)
+  const phases = cfg.onlyShadow ? 3 : 3 + (flags['skip-micro'] ? 0 : 1) + (cfg.rum ? 1 : 0) + (cfg.shadow ? 1 : 0)
   let phase = 0
   const step = (what: string) => log(`\n[${++phase}/${phases}] ${what}`)
 
@@ -251,6 +265,26 @@ async function main() {
           .map(([k, v]) => `${k} ${kib(v)}`)
           .join(', ')}`,
       )
+  }
+
+  const shadowStep = () =>
+    step(`shadow: a non-mirrored visitor during a shadow step, and a mirrored one against a slow canary, ${cfg.rounds} alternating rounds`)
+  const out = join(HERE, 'out')
+  const writeRecord = async (r: Record<string, unknown>) => {
+    await mkdir(out, { recursive: true })
+    await writeFile(
+      join(out, 'last-run.json'),
+      `${JSON.stringify({ started: started.toISOString(), machine, cfg, argv: process.argv.slice(2), ...r }, null, 2)}\n`,
+    )
+    log(`\nraw figures: ${join('bench', 'out', 'last-run.json')}`)
+  }
+  if (cfg.onlyShadow) {
+    step('start origins')
+    const origins = await startOrigins()
+    shadowStep()
+    const shadow = await runShadowPhase({ sluiceBundle: shipped.path, stable: origins.stable, viaEntry: cfg.viaEntry }, cfg, log, (stop) => stops.push(stop))
+    await writeRecord({ bundle: { shipped, minified }, shadow })
+    return shadow.failures
   }
 
   let micro: MicroResult[] = []
@@ -398,21 +432,22 @@ async function main() {
     if (rum.failures) log(`  WARNING: ${rum.failures} non-2xx responses or errors during the RUM phase; see the per-round lines`)
   }
 
-  const out = join(HERE, 'out')
-  await mkdir(out, { recursive: true })
-  const record = {
-    started: started.toISOString(),
-    machine,
-    cfg,
-    argv: process.argv.slice(2),
+  let shadow: ShadowResult | undefined
+  if (cfg.shadow) {
+    shadowStep()
+    shadow = await runShadowPhase(targetOptions, cfg, log, (stop) => stops.push(stop))
+    failures += shadow.failures
+    if (shadow.failures) log(`  WARNING: ${shadow.failures} non-2xx responses or errors during the shadow phase; see the per-round lines`)
+  }
+
+  await writeRecord({
     bundle: { shipped, minified, against, control: control instanceof Error ? { error: control.message } : control },
     micro,
     summary,
     samples: Object.fromEntries(samples),
     rum,
-  }
-  await writeFile(join(out, 'last-run.json'), `${JSON.stringify(record, null, 2)}\n`)
-  log(`\nraw figures: ${join('bench', 'out', 'last-run.json')}`)
+    shadow,
+  })
   return failures
 }
 

@@ -50,6 +50,8 @@ export interface TargetOptions {
   inspect?: boolean
   /** The published rollout's `rum` block (Sluice only); absent, the schema's default: off. */
   rum?: { enabled: boolean; sampleRate?: number }
+  /** More fields of the published rollout (Sluice only), e.g. `shadowWeight` and `shadow` for the shadow phase. */
+  rollout?: Record<string, unknown>
 }
 
 const ROOT = resolve(dirname(fileURLToPath(import.meta.url)), '..')
@@ -184,7 +186,7 @@ export async function startSluice(o: TargetOptions, name = 'sluice'): Promise<Ta
     o.inspect,
   )
   try {
-    const config = { rollouts: [{ id: 'web', stable: o.stable, canary: o.canary, weight: o.weight, ...(o.rum ? { rum: o.rum } : {}) }] }
+    const config = { rollouts: [{ id: 'web', stable: o.stable, canary: o.canary, weight: o.weight, ...(o.rum ? { rum: o.rum } : {}), ...o.rollout }] }
     await (await sluice.mf.getKVNamespace('SLUICE_KV')).put('config', JSON.stringify(config))
   } catch (err) {
     await sluice.mf.dispose()
