@@ -228,6 +228,19 @@ describe('the visitor', () => {
     expect(shadowBudget().readAhead).toBe(0)
   })
 
+  it('gets the same status and headers as an unmirrored visitor', async () => {
+    const path = fresh('same')
+    const seen = async (shadowWeight: number) => {
+      await publish(shadowing({}, { shadowWeight }))
+      const { res, body } = await edge().get(path, { headers: visitor('visitor-headers') })
+      const headers = [...res.headers].filter(([name]) => name !== 'date')
+      return { status: res.status, headers, body: new TextDecoder().decode(body) }
+    }
+    const plain = await seen(0)
+    expect(await seen(100)).toEqual(plain)
+    expect((await atCanary(path)).length).toBe(1)
+  })
+
   it('is answered while a canary that never answers is still held, and the comparison ends at timeoutMs with a canary error', async () => {
     await publish(shadowing({ timeoutMs: 400 }))
     const app = edge()

@@ -102,9 +102,9 @@ export function shadowed(m: Mirrored): Response {
 
 /**
  * Resolves on a later turn of the event loop, once the visitor's answer is in the runtime's hands. Starting the
- * copies (new Headers, two fetch() calls, two readers and hashes) before the handler returns would put their CPU in
- * front of the visitor's first byte; after it, it runs in the gap before the isolate's next request
- * (bench/RESULTS.md, shadow phase).
+ * copies (new Headers, fetch() calls, readers and hashes) before the handler returns would put their CPU in front
+ * of the visitor's first byte. The isolate still does that work, so a mirrored request costs its CPU all the same
+ * (bench/RESULTS.md, shadow phase): shadowWeight is the share of traffic paying it.
  */
 const afterResponse = () => new Promise<void>((resolve) => setTimeout(resolve, 0))
 
