@@ -177,7 +177,7 @@ describe('what is mirrored', () => {
 })
 
 describe('the copies', () => {
-  it('carry the visitor’s headers as stable got them, cohort canary and x-sluice-shadow: 1, never Sluice’s cookies', async () => {
+  it('carry the visitor’s headers as stable got them, cohort canary and x-sluice-shadow: 1, never Sluice’s cookies; a visitor’s own x-sluice-shadow never reaches an origin', async () => {
     await publish(shadowing({ noiseSampleRate: 1 }))
     const app = edge()
     const path = `${fresh('echo')}?q=a%20b`
@@ -185,6 +185,8 @@ describe('the copies', () => {
       cookie: 'sluice=visitor-copies; theme=dark; sluice_pin=bogus',
       'x-custom': 'kept',
       'x-sluice-cohort': 'bogus',
+      // A visitor claiming to be shadow traffic: an origin that skips side effects for it must never see the claim.
+      'x-sluice-shadow': '1',
       'cf-connecting-ip': '203.0.113.5',
     })
     await app.get(path, { headers })

@@ -6,7 +6,7 @@
  * per request.
  */
 import { type CompiledRing, compileRings } from '../audience/rings.ts'
-import { type Cohort, type EdgeRollout, type PublishedConfig, toBasisPoints } from './routing.ts'
+import { type Cohort, type EdgeRollout, type PublishedConfig, SHADOW_HEADER, toBasisPoints } from './routing.ts'
 
 export interface CompiledRollout {
   readonly rollout: EdgeRollout
@@ -59,7 +59,7 @@ export function compileRollout(rollout: EdgeRollout): CompiledRollout {
     bots: botPattern(rollout.bots.userAgents),
     failoverStatuses: new Set(rollout.failover.statuses),
     ownCookies: [rollout.cookie.name, rollout.overrides.pinCookie],
-    ownHeaders: [rollout.overrides.header.toLowerCase()],
+    ownHeaders: [rollout.overrides.header.toLowerCase(), SHADOW_HEADER],
     matches: (host, path) => hostOk(host) && path.startsWith(prefix),
   }
 }

@@ -43,6 +43,12 @@ const HostPattern = z
 /** Sluice's own endpoints (health, admin API, dashboard) live under this path on every host; it is never proxied. */
 export const RESERVED_PREFIX = '/__sluice/'
 
+/**
+ * The request header on every shadow copy (src/edge/shadow/), so an origin can tell it from a visitor's request and
+ * skip side effects. Sluice's own: stripped from every request it forwards, so no visitor can pass as shadow traffic.
+ */
+export const SHADOW_HEADER = 'x-sluice-shadow'
+
 /** Which requests a rollout applies to. Omitted fields match everything. */
 export const Match = z.object({
   host: z.optional(HostPattern),

@@ -6,4 +6,4 @@
  */
 export { HASH_CAP } from './capture.ts'
 export { READ_AHEAD_CAP, shadowBudget } from './budget.ts'
-export { type Mirrored, SHADOW_HEADER, mirrorable, shadowed } from './mirror.ts'
+export { type Mirrored, mirrorable, shadowed } from './mirror.ts'

@@ -7,16 +7,13 @@
 import type { Assignment } from '../../core/cohort/assign.ts'
 import { clientKey } from '../../core/cohort/client.ts'
 import type { CompiledRollout } from '../../core/config/compile.ts'
-import { type Cohort, toBasisPoints } from '../../core/config/routing.ts'
+import { type Cohort, SHADOW_HEADER, toBasisPoints } from '../../core/config/routing.ts'
 import { type CapturedAnswer, diffAnswers, routeOf } from '../../core/shadow/index.ts'
 import { logOnce } from '../../shared/log.ts'
 import { metricsSink, recordShadow } from '../metrics.ts'
 import { forward } from '../proxy.ts'
 import { type Deadline, acquire, deadline, release } from './budget.ts'
 import { NO_ANSWER, capture } from './capture.ts'
-
-/** The header on every shadow copy, so an origin can tell it from a visitor's request and skip side effects. */
-export const SHADOW_HEADER = 'x-sluice-shadow'
 
 /**
  * Requests whose answer depends on what the visitor already holds: a range of the body, or a 304 when the visitor's
