@@ -20,7 +20,7 @@ import type * as Status from './status.ts'
 declare const call: typeof Api.call, asProblem: typeof Api.asProblem
 declare const downsample: typeof Chart.downsample, chartSummary: typeof Chart.chartSummary, renderChart: typeof Chart.renderChart
 declare const diffPath: typeof Diff.diffPath, drawDiff: typeof Diff.drawDiff
-declare const page: typeof Dom.page, byId: typeof Dom.byId, h: typeof Dom.h, cls: typeof Dom.cls
+declare const page: typeof Dom.page, byId: typeof Dom.byId, h: typeof Dom.h, cls: typeof Dom.cls, redraw: typeof Dom.redraw
 declare const num: typeof Format.num, pct: typeof Format.pct, clock: typeof Format.clock, stamp: typeof Format.stamp
 declare const renderRingWeights: typeof Rings.renderRingWeights, renderRingVerdicts: typeof Rings.renderRingVerdicts
 declare const renderStatusFigures: typeof Rum.renderStatusFigures
@@ -56,13 +56,6 @@ export function hashId(): string {
   } catch {
     return ''
   }
-}
-
-export function redraw(st: State, region: string, data: unknown, draw: () => void): void {
-  const sig = JSON.stringify(data)
-  if (st.drawn[region] === sig) return
-  st.drawn[region] = sig
-  draw()
 }
 
 /** Fills a message region, hiding it when empty. */

@@ -12,13 +12,12 @@ import type { El } from '../dom.ts'
 import type { Reply } from './api.ts'
 import type { State } from './state.ts'
 import type * as Api from './api.ts'
-import type * as App from './app.ts'
 import type * as Dom from './dom.ts'
 import type * as Format from './format.ts'
 import type * as Status from './status.ts'
 
 declare const asProblem: typeof Api.asProblem
-declare const redraw: typeof App.redraw
+declare const redraw: typeof Dom.redraw
 declare const byId: typeof Dom.byId, h: typeof Dom.h, cls: typeof Dom.cls
 declare const num: typeof Format.num, pct: typeof Format.pct
 declare const renderProblem: typeof Status.renderProblem

@@ -4,6 +4,7 @@
  * One part of the dashboard's browser code: see `index.ts` for the rules it keeps.
  */
 import type { Child, El, Page } from '../dom.ts'
+import type { State } from './state.ts'
 
 export type Attrs = Record<string, string | number | boolean | null | undefined>
 export type Kid = Child | number | null | undefined | false
@@ -46,4 +47,12 @@ export function cls(v: unknown): string {
   return String(v)
     .toLowerCase()
     .replace(/[^a-z0-9-]/g, '')
+}
+
+/** Redraws a region only when what it shows changed: a refresh that changes nothing touches nothing. */
+export function redraw(st: State, region: string, data: unknown, draw: () => void): void {
+  const sig = JSON.stringify(data)
+  if (st.drawn[region] === sig) return
+  st.drawn[region] = sig
+  draw()
 }
