@@ -49,7 +49,9 @@ function mutate(root: unknown, m: Mutation): unknown {
     node = child as Record<string, unknown>
     key = undefined
   }
-  if (m.action === 'add' || key === undefined) node[m.key] = m.value
+  // Adding to an array appends: a key such as "length" would make the assignment itself throw (RangeError).
+  if ((m.action === 'add' || key === undefined) && Array.isArray(node)) node.push(m.value)
+  else if (m.action === 'add' || key === undefined) node[m.key] = m.value
   else if (m.action === 'set') node[key] = m.value
   else if (m.action === 'wrap') node[key] = [node[key]]
   else if (Array.isArray(node)) node.splice(Number(key), 1)
