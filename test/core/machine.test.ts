@@ -2,7 +2,16 @@ import fc from 'fast-check'
 import * as z from 'zod/mini'
 import { describe, expect, it } from 'vitest'
 import { RolloutSpec, Schedule } from '../../src/core/config/schema.ts'
-import { COMMANDS, type Command, type Decision, type RolloutState, applyCommand, applyDecision, initialState } from '../../src/core/rollout/machine.ts'
+import {
+  COMMANDS,
+  type Command,
+  type Decision,
+  type RolloutState,
+  applyCommand,
+  applyDecision,
+  initialState,
+  reschedule,
+} from '../../src/core/rollout/machine.ts'
 
 const schedule = z.parse(Schedule, [{ weight: 1 }, { weight: 10, gate: true }, { weight: 50 }, { weight: 100 }])
 const T0 = 1_700_000_000_000
@@ -168,10 +177,33 @@ describe('shadow steps', () => {
     expect(decided(started(), 'advance')).toMatchObject({ phase: 'progressing', step: 1, weight: 5, shadowWeight: 0 })
   })
 
-  it('a pause keeps mirroring (the step is still the shadow step); a resume there restarts the step', () => {
-    const paused = decided(started(), 'pause')
-    expect(paused).toMatchObject({ phase: 'paused', step: 0, weight: 0, shadowWeight: 10 })
-    expect(apply(paused, { name: 'resume' })).toMatchObject({ phase: 'progressing', step: 0, weight: 0, shadowWeight: 10, stepStartedAt: T0 })
+  it('a pause stops mirroring (nothing judges a paused rollout); a resume there restarts the step and its mirroring', () => {
+    for (const paused of [decided(started(), 'pause'), apply(started(), { name: 'pause' })]) {
+      expect(paused).toMatchObject({ phase: 'paused', step: 0, weight: 0, shadowWeight: 0 })
+      expect(apply(paused, { name: 'resume' })).toMatchObject({ phase: 'progressing', step: 0, weight: 0, shadowWeight: 10, stepStartedAt: T0 })
+    }
+  })
+
+  it('resuming from a manual weight below the next step enters the shadow step at weight 0: it serves the canary to nobody', () => {
+    const manual = apply(started(), { name: 'weight', weight: 3 })
+    expect(apply(manual, { name: 'resume' })).toMatchObject({ phase: 'progressing', step: 0, weight: 0, shadowWeight: 10 })
+  })
+
+  it('a config whose schedule does not fit the weight pauses the rollout rather than hold it for ever', () => {
+    const plain = z.parse(Schedule, [{ weight: 2 }, { weight: 25 }, { weight: 100 }])
+    // In the shadow step (weight 0), rescheduled onto steps that all have weight: the canary would get no traffic.
+    expect(reschedule(started(), plain, T0)).toMatchObject({ phase: 'paused', step: 0, weight: 0, shadowWeight: 0 })
+    // Progressing at 5 %, rescheduled onto a shadow-first schedule whose next step is above 5 %: the shadow step would
+    // judge only mirrored requests while the canary serves visitors.
+    const at5 = decided(started(), 'advance')
+    const later = z.parse(Schedule, [{ shadow: 10 }, { weight: 25 }, { weight: 100 }])
+    expect(reschedule(at5, later, T0)).toMatchObject({ phase: 'paused', step: 0, weight: 5, shadowWeight: 0 })
+    // A schedule that fits keeps the rollout running, mirroring as its step says.
+    expect(reschedule(started(), z.parse(Schedule, [{ shadow: 20 }, { weight: 5 }, { weight: 100 }]), T0)).toMatchObject({
+      phase: 'progressing',
+      step: 0,
+      shadowWeight: 20,
+    })
   })
 
   it('a rollback, a manual weight and a promotion end mirroring', () => {

@@ -114,15 +114,20 @@ export function stepFor(schedule: Schedule, weight: number): number {
 export function reschedule(state: RolloutState, schedule: Schedule, now: number): RolloutState {
   const step = state.step < 0 ? -1 : stepFor(schedule, state.weight)
   const automated = state.phase === 'progressing' || state.phase === 'awaiting-approval'
+  const bumped = { ...state, step, revision: state.revision + 1, updatedAt: now }
+  if (step < 0) return bumped
+  // The controller can only run a rollout from a step that fits its weight: below the new schedule's first step the
+  // canary would get no traffic and the step never a verdict (held for ever), and a shadow step with visitors on the
+  // canary would judge only the mirrored requests. Such a rollout pauses, weight kept, for an operator to resume
+  // (which enters the step that fits) or set a weight.
+  const misfit = weightsAt(schedule, step).global > state.weight || (schedule[step]!.shadow !== undefined && state.weight > 0)
+  if (automated && misfit) return { ...bumped, phase: 'paused', shadowWeight: 0 }
   // Mirroring follows the new schedule where it was on (or the controller runs the rollout); a manual weight keeps it off.
-  const mirroring = step >= 0 && (automated || (state.shadowWeight ?? 0) > 0)
+  const mirroring = automated || (state.shadowWeight ?? 0) > 0
   return {
-    ...state,
-    step,
-    rings: automated && step >= 0 ? weightsAt(schedule, step).rings : (state.rings ?? {}),
+    ...bumped,
+    rings: automated ? weightsAt(schedule, step).rings : (state.rings ?? {}),
     shadowWeight: mirroring ? (schedule[step]!.shadow ?? 0) : 0,
-    revision: state.revision + 1,
-    updatedAt: now,
   }
 }
 
@@ -157,7 +162,8 @@ export function applyCommand(state: RolloutState, cmd: Command, schedule: Schedu
       return next(state, now, { phase: 'paused', weight: cmd.weight, rings: {}, shadowWeight: 0 })
     case 'pause':
       if (phase !== 'progressing' && phase !== 'awaiting-approval') return conflict(`cannot pause while ${phase}`)
-      return next(state, now, { phase: 'paused' })
+      // Mirroring stops too: nothing judges a paused rollout's comparisons, so they would only load both origins.
+      return next(state, now, { phase: 'paused', shadowWeight: 0 })
     case 'resume': {
       if (phase !== 'paused') return conflict(`cannot resume while ${phase}`)
       if (state.release === null) return conflict('nothing to resume: start a release first')
@@ -167,6 +173,8 @@ export function applyCommand(state: RolloutState, cmd: Command, schedule: Schedu
       if (state.weight < weightsAt(schedule, 0).global) return enterStep(state, schedule, 0, now, { windowEnd: now })
       // The step's rings come back with it (a manual weight had ended them).
       const step = stepFor(schedule, state.weight)
+      // A shadow step serves the canary to nobody: resuming into it (from a manual weight below the next step) enters it.
+      if (schedule[step]!.shadow !== undefined) return enterStep(state, schedule, step, now, { windowEnd: now })
       return next(state, now, {
         phase: 'progressing',
         step,
@@ -210,7 +218,7 @@ export function applyDecision(state: RolloutState, d: Decision, schedule: Schedu
     case 'rollback':
       return next(state, now, { ...patch, lastDecision, phase: 'rolled-back', weight: 0, rings: {}, shadowWeight: 0 })
     case 'pause':
-      return next(state, now, { ...patch, lastDecision, phase: 'paused' })
+      return next(state, now, { ...patch, lastDecision, phase: 'paused', shadowWeight: 0 })
     case 'gate':
       return next(state, now, { ...patch, lastDecision, phase: 'awaiting-approval' })
     case 'advance':
