@@ -201,6 +201,17 @@ describe.each(BACKENDS)('MetricsSource shadow conformance: $name', (b) => {
     expect(Object.keys(route.examples!).sort()).toEqual(kept)
   })
 
+  it('keeps the fields most above noise: a real change on a few answers is not crowded out by noise on all of them', async () => {
+    // More noise fields than a route keeps, each on a quarter of the answers of both sides (five per point, so the
+    // point's own list keeps them all), and a real change on a tenth of the canary's.
+    const noisy = (i: number) => Array.from({ length: 5 }, (_, k) => `value /n${String((i % 5) * 5 + k).padStart(2, '0')}`)
+    const points = (id: string) =>
+      many(40, (i) => comparison(id, T0 + i, { diffs: diffs(...(i < 4 ? ['value /email'] : []), ...noisy(i)), noise: diffs(...noisy(i)) }))
+    const route = (await windowOf(b, 'shadow-field-excess', points, RANGE, { shadow: true })).shadow!.routes['/users/:id']!
+    expect(Object.keys(route.fields)).toHaveLength(MAX_WINDOW_FIELDS)
+    expect(route.fields['/email']).toMatchObject({ canary: 4, noise: 0 })
+  })
+
   it('skips an example that is not a DiffExample, or is of a field without canary differences', async () => {
     const points = (id: string) => [
       ...many(4, (i) => comparison(id, T0 + i, { diffs: diffs('value /a'), example: '{"field": "/a", "kind": "value", "stab' })),

@@ -168,6 +168,15 @@ describe('shadow step', () => {
     expect(pending.decision.data).toMatchObject({ shadow: { pending: [{ route: '/api/user', field: '/total' }] } })
   })
 
+  it('never leaves the step on a window whose comparisons the shadow judge refused', () => {
+    // Baked and with its compared requests from an earlier window: a valid window now advances (the control)…
+    const baked = { ...inShadow(), evidence: tick(inShadow(), 'healthy', 600, T0 + 5 * MIN, timestamp).evidence }
+    expect(tick(baked, 'healthy', 600, T0 + 14 * MIN, timestamp).decision.kind).toBe('advance')
+    // …and one with more differences than comparisons (garbage) holds.
+    const bad = tick(baked, 'healthy', 600, T0 + 14 * MIN, { '/x': { kind: 'value', canary: 601, noise: 0 } })
+    expect(bad.decision).toMatchObject({ kind: 'hold', reason: expect.stringContaining('refused') })
+  })
+
   it('pauses, naming the routes and fields, on a field that differs above noise', () => {
     const d = tick(inShadow(), 'healthy', 600, T0 + 11 * MIN, {
       '/name': { kind: 'missing', canary: 600, noise: 0 },

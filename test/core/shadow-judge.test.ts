@@ -171,6 +171,24 @@ describe('shadow judge: what it calls', () => {
     expect(again.state.routes['/api/user']!.fields['/meta/id']!.canary).toBe(j.state.routes['/api/user']!.fields['/meta/id']!.canary)
   })
 
+  it('gives the places to the fields most above noise: a real change is not merged away behind noisier fields', () => {
+    const small = { ...cfg, maxFields: 2 }
+    // Three noise fields differing on every answer of both sides, and a real change on a tenth of the canary's only.
+    const fields = {
+      '/at': { kind: 'value' as const, canary: 100, noise: 50 },
+      '/id': { kind: 'value' as const, canary: 100, noise: 50 },
+      '/seq': { kind: 'value' as const, canary: 100, noise: 50 },
+      '/email': { kind: 'value' as const, canary: 10, noise: 0 },
+    }
+    const j = judgeShadow(null, shadowWindow({ '/u': { compared: 100, noiseSampled: 50, canaryErrors: 0, stableErrors: 0, fields } }), small, [])
+    expect(Object.keys(j.state.routes['/u']!.fields)).toContain('/email')
+  })
+
+  it('names header fields in the ignore list case-insensitively', () => {
+    const { j } = run({ 'header:x-request-id': { kind: 'value', canary: 1, noise: 0 } }, 5, 5)
+    expect(verdictOf(judgeShadow(j.state, shadowWindow({}), cfg, ['header:X-Request-Id']), 'header:x-request-id')).toBe('ignored')
+  })
+
   it('counts fields beyond maxFields in their route’s overflow field, and routes beyond maxRoutes under other, and says so', () => {
     const small = { ...cfg, maxFields: 2, maxRoutes: 1 }
     const fields = Object.fromEntries(['/a', '/b', '/c', '/d'].map((f, i) => [f, { kind: 'value' as const, canary: 10 - i, noise: 0 }]))

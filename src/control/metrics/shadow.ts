@@ -126,7 +126,12 @@ export function parseExample(blob: string): DiffExample | undefined {
 }
 
 function routeCounts(t: RouteTally): ShadowRouteCounts {
-  const kept = [...t.fields].sort(([a, x], [b, y]) => y.canary - x.canary || y.noise - x.noise || byName(a, b)).slice(0, MAX_WINDOW_FIELDS)
+  // The fields most above noise are kept: by raw count, noise fields on every answer (timestamps, ids) would fill the
+  // places and drop a real change on a few percent of them.
+  const excess = (f: FieldTally) => (t.compared > 0 ? f.canary / t.compared : 0) - (t.noiseSampled > 0 ? f.noise / t.noiseSampled : 0)
+  const kept = [...t.fields]
+    .sort(([a, x], [b, y]) => excess(y) - excess(x) || y.canary - x.canary || y.noise - x.noise || byName(a, b))
+    .slice(0, MAX_WINDOW_FIELDS)
   const fields: ShadowRouteCounts['fields'] = {}
   for (const [field, f] of kept) fields[field] = { kind: kindOf(f), canary: f.canary, noise: f.noise }
   const examples: NonNullable<ShadowRouteCounts['examples']> = {}

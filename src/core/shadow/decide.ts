@@ -158,6 +158,8 @@ function holdReason(
 ): string | null {
   const step = spec.schedule[state.step]!
   if (verdict.verdict === 'hold') return `shadow step: ${verdict.reasons.join('; ') || 'not enough data yet'}`
+  // A window whose comparisons were refused was not looked at: leaving the step on it would skip its differences.
+  if (judged.problem !== null) return `shadow: this window's comparisons were refused (${judged.problem})`
   if (state.phase === 'awaiting-approval') return 'healthy; waiting for an operator to approve the next step'
   if (bakeEnd > now) return `healthy; shadow step baking, ${minutes(bakeEnd - now)} min left mirroring ${step.shadow} %`
   if (stepCompared < step.minRequests) return `healthy; waiting for ${step.minRequests} compared requests in the shadow step (${stepCompared} so far)`

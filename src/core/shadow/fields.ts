@@ -21,6 +21,14 @@ export interface FieldDiff {
 /** The longest field name kept: a longer one is cut (a point's blobs and the evidence stay small). */
 export const MAX_FIELD_LENGTH = 200
 
-/** Whether `field` is named by an ignore-list entry (`shadow.ignore`): equal, or under it (`/meta` ignores `/meta/id`). */
+/**
+ * Whether `field` is named by an ignore-list entry (`shadow.ignore`): equal, or under it (`/meta` ignores `/meta/id`).
+ * Header names are compared case-insensitively, as HTTP does (`header:X-Request-Id` ignores `header:x-request-id`).
+ */
 export const isIgnored = (field: string, ignore: readonly string[]): boolean =>
-  ignore.some((p) => field === p || (p.startsWith('/') && field.startsWith(p.endsWith('/') ? p : `${p}/`)))
+  ignore.some(
+    (p) =>
+      field === p ||
+      (p.startsWith('/') && field.startsWith(p.endsWith('/') ? p : `${p}/`)) ||
+      (p.startsWith('header:') && field.startsWith('header:') && field.toLowerCase() === p.toLowerCase()),
+  )

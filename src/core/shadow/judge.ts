@@ -28,14 +28,13 @@ import { mixtureTest, stepThetas } from '../judge/error-test.ts'
 import { cohortProblem, isCount, isFiniteNumber, isRecord } from '../judge/input.ts'
 import type { ShadowJudge } from '../judge/schema.ts'
 import type { ThetaEvidence } from '../judge/state.ts'
+import { MAX_EXAMPLE_LENGTH } from './diff.ts'
 import { DIFF_KINDS, type DiffKind, MAX_FIELD_LENGTH, isIgnored } from './fields.ts'
 import type { FieldVerdict } from './report.ts'
 import { MAX_WINDOW_FIELDS, MAX_WINDOW_ROUTES, OTHER_ROUTE, type ShadowWindow } from './window.ts'
 
 /** Where a route's fields beyond `maxFields` are counted, so their differences still count. */
 export const OVERFLOW_FIELD = '(other fields)'
-/** Longest example value kept (the report's promise). */
-export const MAX_EXAMPLE_LENGTH = 200
 /** Bytes the field and route names may take in all; a name beyond it is merged like one beyond the caps. */
 const NAME_BUDGET = 8 * 1024
 /** Bytes the whole state may take: examples are dropped, least differing first, to stay under it. */
@@ -240,8 +239,11 @@ function addRoute(next: ShadowState, name: string, raw: Record<string, unknown>,
   // This window's differences by the state's field name (several window fields may land in the overflow).
   const added = new Map<string, { canary: number; noise: number }>()
   const fields = Object.entries(raw.fields as Record<string, { kind: DiffKind; canary: number; noise: number }>)
-  // The most differing fields get the places first.
-  fields.sort((a, b) => b[1].canary - a[1].canary || b[1].noise - a[1].noise || (a[0] < b[0] ? -1 : 1))
+  // The fields differing most above noise get the places first: ranked by raw count, noise fields (a timestamp on
+  // every answer) would take them all and leave a real 5 % change to be summed with them in the overflow.
+  const excess = (f: { canary: number; noise: number }) =>
+    (raw.compared as number) > 0 ? f.canary / (raw.compared as number) - ((raw.noiseSampled as number) > 0 ? f.noise / (raw.noiseSampled as number) : 0) : 0
+  fields.sort((a, b) => excess(b[1]) - excess(a[1]) || b[1].canary - a[1].canary || b[1].noise - a[1].noise || (a[0] < b[0] ? -1 : 1))
   for (const [field, f] of fields) {
     const name = cut(field, MAX_FIELD_LENGTH)
     const key = fieldSlot(r, name, cfg, budget)
@@ -285,7 +287,6 @@ function fitBudget(s: ShadowState): void {
 /** How many tests the evidence can hold, which each field's level divides alpha by. */
 export const shadowTests = (cfg: ShadowJudge) => cfg.maxFields + cfg.maxRoutes + 1
 
-/** The one field's call, from its route's counts. */
 /** Whether an excess over a noise rate clears both margins: absolute, and relative to the noise. */
 const above = (excess: number, noise: number, cfg: ShadowJudge) => excess >= cfg.minExcess && excess >= cfg.minRelativeExcess * noise
 
