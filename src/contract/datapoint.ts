@@ -196,16 +196,42 @@ export const shadowDoubleColumn = (name: keyof typeof SHADOW_DOUBLE) => `double$
 
 export const shadowIndex = (rolloutId: string) => `${rolloutId}/shadow`
 
-/** Fields kept per list in one point (with MAX_FIELD_LENGTH, a point's blobs stay far under their limit). */
-export const MAX_POINT_DIFFS = 8
+/**
+ * Fields kept per list in one point: enough that a real change is listed next to a response's noisy fields (the
+ * edge lists the fields that are not noise, and structural kinds, first: src/edge/shadow/mirror.ts).
+ */
+export const MAX_POINT_DIFFS = 16
 
-/** A point's list of differing fields: `kind field` lines, at most MAX_POINT_DIFFS, names cut and without newlines. */
+/**
+ * UTF-8 bytes per list at most. A point's blobs may have 16 KB together; MAX_POINT_DIFFS names of MAX_FIELD_LENGTH
+ * characters of up to 3 bytes each would pass that in the two lists alone, and the point would be lost. Names in
+ * ASCII always fit: 16 × 208 bytes.
+ */
+export const MAX_DIFFS_BYTES = 5_000
+
+/** An upper bound on the UTF-8 length of `s` (a surrogate pair, 4 bytes, counts 6). */
+function utf8Bound(s: string): number {
+  let n = 0
+  for (let i = 0; i < s.length; i++) {
+    const c = s.charCodeAt(i)
+    n += c < 0x80 ? 1 : c < 0x800 ? 2 : 3
+  }
+  return n
+}
+
+/**
+ * A point's list of differing fields: `kind field` lines, the first MAX_POINT_DIFFS in the order given (as long as
+ * they fit in MAX_DIFFS_BYTES), names cut and without newlines.
+ */
 export function encodeDiffs(diffs: readonly FieldDiff[]): string {
   let out = ''
+  let bytes = 0
   for (let i = 0; i < diffs.length && i < MAX_POINT_DIFFS; i++) {
     const d = diffs[i]!
-    const field = d.field.slice(0, MAX_FIELD_LENGTH).replace(/[\r\n]/g, ' ')
-    out += `${i === 0 ? '' : '\n'}${d.kind} ${field}`
+    const line = `${i === 0 ? '' : '\n'}${d.kind} ${d.field.slice(0, MAX_FIELD_LENGTH).replace(/[\r\n]/g, ' ')}`
+    bytes += utf8Bound(line)
+    if (bytes > MAX_DIFFS_BYTES) break
+    out += line
   }
   return out
 }

@@ -7,15 +7,15 @@ import { createExecutionContext, waitOnExecutionContext } from 'cloudflare:test'
 import { env } from 'cloudflare:workers'
 import { describe, expect, it } from 'vitest'
 import { inject } from 'vitest'
-import { decodeShadowPoint, shadowIndex } from '../../src/contract/datapoint.ts'
+import { MAX_DIFFS_BYTES, MAX_POINT_DIFFS, decodeDiffs, decodeShadowPoint, encodeDiffs, shadowIndex } from '../../src/contract/datapoint.ts'
 import { bucketOf } from '../../src/core/cohort/hash.ts'
 import { clientKey } from '../../src/core/cohort/client.ts'
 import type { RolloutInput } from '../../src/core/config/schema.ts'
-import { routeOf } from '../../src/core/shadow/index.ts'
+import { MAX_FIELD_LENGTH, routeOf } from '../../src/core/shadow/index.ts'
 import { ConfigStore } from '../../src/edge/config-store.ts'
 import { fallbackConfig } from '../../src/edge/fallback.ts'
 import { createGateway } from '../../src/edge/gateway.ts'
-import { HASH_CAP, shadowBudget } from '../../src/edge/shadow/index.ts'
+import { shadowBudget } from '../../src/edge/shadow/index.ts'
 import { deadline } from '../../src/edge/shadow/budget.ts'
 import { capture } from '../../src/edge/shadow/capture.ts'
 import { DRIP_BYTES, bigByte } from '../support/shadow-origin.ts'
@@ -210,10 +210,10 @@ describe('the copies', () => {
 })
 
 describe('the visitor', () => {
-  it('gets stable’s answer byte for byte, bodies past maxBodyBytes and past the hash cap included', async () => {
+  it('gets stable’s answer byte for byte, bodies far past maxBodyBytes included', async () => {
     await publish(shadowing({ maxBodyBytes: 1024 }))
     const app = edge()
-    for (const bytes of [200_000, HASH_CAP + 512 * 1024]) {
+    for (const bytes of [200_000, 9 * 1024 * 1024]) {
       const path = `/big/${bytes}/${fresh('t').slice(3)}`
       const { res, body } = await app.get(path, { headers: visitor('visitor-bytes') })
       expect(res.headers.get('content-length')).toBe(String(bytes))
@@ -223,11 +223,37 @@ describe('the visitor', () => {
       expect(wrong, `first wrong byte of ${bytes}`).toBe(-1)
       expect(await atCanary(path)).toHaveLength(1)
     }
-    // Compared by length and hash up to the cap (the same, so no difference), past it by neither.
+    // Compared by content-length and the hash of their first maxBodyBytes: the same, so no difference.
     const [small, huge] = app.shadows()
     expect([small!.truncated, small!.diffs]).toEqual([true, []])
     expect([huge!.truncated, huge!.diffs]).toEqual([true, []])
-    expect(shadowBudget().readAhead).toBe(0)
+    expect(shadowBudget().inFlight).toBe(0)
+  })
+
+  it('costs at most maxBodyBytes of each body: the comparison ends while the origins still hold the rest, and the visitor then gets all of it', async () => {
+    // Stable, the canary and stable again each send their first maxBodyBytes and hold the rest until released: a
+    // comparison that wanted one byte more would wait for it until its deadline (25 s, past the test's timeout).
+    const max = 4096
+    await publish(shadowing({ maxBodyBytes: max, timeoutMs: 25_000, noiseSampleRate: 1 }))
+    const app = edge()
+    const key = fresh('k').slice(3)
+    const bytes = 300_000
+    const path = `/gated/${bytes}/${key}?sent=${max}`
+    const { res, done } = await app.fetch(path, { headers: visitor('visitor-gated') })
+    await done
+    expect((await arrivals(`/gated/${bytes}/${key}`)).map((a) => a.origin).sort()).toEqual(['canary', 'stable', 'stable'])
+    // Compared by the declared content-length (the canary's one byte longer) and the hash of the bytes read.
+    const [p] = app.shadows()
+    expect([p!.truncated, p!.diffs, p!.noise, p!.canaryError]).toEqual([true, [{ kind: 'length', field: 'body' }], [], false])
+    // The visitor's branch flows on after the comparison cancelled its own.
+    const released = (await (await fetch(`${canaryUrl()}/__ctl/release/${key}`)).json()) as { released: number }
+    expect(released.released).toBeGreaterThanOrEqual(1)
+    const body = new Uint8Array(await res.arrayBuffer())
+    expect(body.byteLength).toBe(bytes)
+    let wrong = -1
+    for (let i = 0; i < bytes && wrong === -1; i++) if (body[i] !== bigByte(i)) wrong = i
+    expect(wrong).toBe(-1)
+    expect(shadowBudget().inFlight).toBe(0)
   })
 
   it('gets the same status and headers as an unmirrored visitor', async () => {
@@ -263,7 +289,8 @@ describe('the visitor', () => {
   })
 
   it('keeps receiving stable’s body after the comparison gave up on it at its deadline', async () => {
-    await publish(shadowing({ timeoutMs: 200 }))
+    // maxBodyBytes past the whole body: the comparison would read it all, but its deadline comes first.
+    await publish(shadowing({ timeoutMs: 200, maxBodyBytes: 4 * DRIP_BYTES }))
     const app = edge()
     const path = `/drip/600/${fresh('t').slice(3)}`
     const events: string[] = []
@@ -277,7 +304,7 @@ describe('the visitor', () => {
     expect(events).toEqual(['background done', 'visitor read'])
     const [p] = app.shadows()
     expect([p!.truncated, p!.diffs, p!.canaryError]).toEqual([true, [], false])
-    expect(shadowBudget()).toMatchObject({ inFlight: 0, readAhead: 0 })
+    expect(shadowBudget().inFlight).toBe(0)
   })
 
   it('is served by stable when the canary refuses connections, and the point says so', async () => {
@@ -343,9 +370,14 @@ describe('the data points', () => {
     expect([p.raw.doubles!.slice(0, 2), p.diffs]).toEqual([[302, 302], []])
   })
 
-  it('compare bodies past maxBodyBytes by their hash: a change in the last byte is a body difference', async () => {
-    const { p } = await one('tail/70000', { maxBodyBytes: 1000 })
-    expect([p.truncated, p.diffs]).toEqual([true, [{ kind: 'value', field: 'body' }]])
+  it('compare bodies past maxBodyBytes by content-length, then the hash of their first maxBodyBytes', async () => {
+    const within = await one('head/70000', { maxBodyBytes: 1000 })
+    expect([within.p.truncated, within.p.diffs]).toEqual([true, [{ kind: 'value', field: 'body' }]])
+    const longer = await one('longer/70000', { maxBodyBytes: 1000 })
+    expect([longer.p.truncated, longer.p.diffs]).toEqual([true, [{ kind: 'length', field: 'body' }]])
+    // The documented limit: a change only past maxBodyBytes that keeps the content-length is not seen.
+    const past = await one('tail/70000', { maxBodyBytes: 1000 })
+    expect([past.p.truncated, past.p.diffs]).toEqual([true, []])
   })
 
   it('name a number turned into a string as a type change', async () => {
@@ -357,6 +389,35 @@ describe('the data points', () => {
     expect(p.raw.doubles!.slice(0, 2)).toEqual([200, 500])
     expect(p.canaryError).toBe(true)
     expect(p.diffs[0]).toEqual({ kind: 'value', field: 'status' })
+  })
+
+  it('list a real change before noise: 20 noisy fields and one changed value, stable asked twice', async () => {
+    const { p } = await one('many/value', { noiseSampleRate: 1 })
+    const noisy = Array.from({ length: 20 }, (_, i) => ({ kind: 'value', field: `/n${String(i).padStart(2, '0')}` }))
+    expect(p.noise).toEqual(noisy.slice(0, MAX_POINT_DIFFS))
+    expect(p.diffs).toEqual([{ kind: 'value', field: '/v' }, ...noisy.slice(0, MAX_POINT_DIFFS - 1)])
+    // The whole count, before the cut.
+    expect(p.raw.doubles![7]).toBe(21)
+  })
+
+  it('list a structural change before value changes when stable was asked once: 20 noisy values and a missing field', async () => {
+    const { p } = await one('many/missing')
+    const noisy = Array.from({ length: 20 }, (_, i) => ({ kind: 'value', field: `/n${String(i).padStart(2, '0')}` }))
+    expect(p.noise).toBeNull()
+    expect(p.diffs).toEqual([{ kind: 'missing', field: '/v' }, ...noisy.slice(0, MAX_POINT_DIFFS - 1)])
+    expect(p.raw.doubles![7]).toBe(21)
+  })
+
+  it('keep each list within MAX_DIFFS_BYTES however long and wide the names, so a point never passes its blob limit', () => {
+    const ascii = Array.from({ length: 20 }, (_, i) => ({ kind: 'value' as const, field: `/${String(i).padStart(2, '0')}${'a'.repeat(300)}` }))
+    expect(decodeDiffs(encodeDiffs(ascii))).toHaveLength(MAX_POINT_DIFFS)
+    const wide = ascii.map((d) => ({ ...d, field: d.field.replaceAll('a', '語') }))
+    const blob = encodeDiffs(wide)
+    expect(new TextEncoder().encode(blob).byteLength).toBeLessThanOrEqual(MAX_DIFFS_BYTES)
+    // Whole lines, the first ones in order.
+    const kept = decodeDiffs(blob)
+    expect(kept.length).toBeGreaterThan(0)
+    expect(kept).toEqual(wide.slice(0, kept.length).map((d) => ({ ...d, field: d.field.slice(0, MAX_FIELD_LENGTH) })))
   })
 
   it('list what also varies between two stable answers as noise', async () => {
@@ -373,32 +434,63 @@ describe('the data points', () => {
 
 describe('capture', () => {
   const hex = (b: ArrayBuffer) => [...new Uint8Array(b)].map((x) => x.toString(16).padStart(2, '0')).join('')
-  const chunked = (bytes: Uint8Array, size: number) =>
-    new ReadableStream<Uint8Array>({
-      start(c) {
-        for (let i = 0; i < bytes.length; i += size) c.enqueue(bytes.slice(i, i + size))
-        c.close()
+  /** A byte stream of `bytes` in chunks of at most `size`, handing out only what its reader asks for, and counting it. */
+  const probe = (bytes: Uint8Array, size: number) => {
+    let at = 0
+    const stream = new ReadableStream({
+      type: 'bytes',
+      pull(c) {
+        const request = c.byobRequest
+        if (at >= bytes.length) {
+          c.close()
+          request?.respond(0)
+          return
+        }
+        if (request?.view) {
+          const view = new Uint8Array(request.view.buffer, request.view.byteOffset, request.view.byteLength)
+          const n = Math.min(size, view.byteLength, bytes.length - at)
+          view.set(bytes.subarray(at, at + n))
+          at += n
+          request.respond(n)
+        } else {
+          const n = Math.min(size, bytes.length - at)
+          c.enqueue(bytes.slice(at, at + n))
+          at += n
+        }
       },
     })
+    return { stream, handedOut: () => at }
+  }
 
-  it('keeps the first maxBodyBytes and hashes the whole body, however its chunks fall around that limit', async () => {
+  it('reads at most maxBodyBytes, however the chunks fall around it; past it, the declared length and the hash of what was read', async () => {
     const bytes = Uint8Array.from({ length: 3000 }, (_, i) => bigByte(i))
-    const whole = hex(await crypto.subtle.digest('SHA-256', bytes))
-    for (const [max, size] of [
-      [1000, 1],
-      [1000, 7],
-      [1000, 1000],
-      [1000, 3000],
-      [0, 512],
-      [3000, 999],
-      [4096, 1024],
-    ] as const) {
-      const d = deadline(5_000)
-      const a = await capture(new Response(null), chunked(bytes, size), { headers: [], maxBodyBytes: max, origin: '', deadline: d, teed: false })
-      d.clear()
-      const label = `max ${max}, chunks of ${size}`
-      expect([a.length, a.hash, a.complete], label).toEqual([3000, whole, max >= 3000])
-      expect(a.body, label).toEqual(bytes.slice(0, max))
+    for (const declared of [null, '3000'] as const) {
+      for (const [max, size] of [
+        [1000, 1],
+        [1000, 7],
+        [1000, 1000],
+        [1000, 3000],
+        [0, 512],
+        // Exactly maxBodyBytes: only a further read could tell that it ended, so it counts as cut.
+        [3000, 999],
+        [4096, 1024],
+      ] as const) {
+        const d = deadline(5_000)
+        const { stream, handedOut } = probe(bytes, size)
+        const res = new Response(null, { headers: declared === null ? {} : { 'content-length': declared } })
+        const a = await capture(res, stream, { headers: [], maxBodyBytes: max, origin: '', deadline: d })
+        d.clear()
+        const label = `max ${max}, chunks of ${size}, content-length ${declared}`
+        const read = bytes.slice(0, Math.min(max, bytes.length))
+        const complete = max > bytes.length
+        expect(handedOut(), label).toBe(read.length)
+        expect(a.body, label).toEqual(read)
+        expect([a.complete, a.length, a.hash], label).toEqual([
+          complete,
+          complete ? 3000 : declared === null ? null : 3000,
+          hex(await crypto.subtle.digest('SHA-256', read)),
+        ])
+      }
     }
   })
 })

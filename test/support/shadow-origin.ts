@@ -10,6 +10,12 @@
  *   /noisy/…           {"at":<a new value on every answer>,"v":1} from both
  *   /big/:bytes/…      that many deterministic bytes from both (content-length set)
  *   /tail/:bytes/…     as /big, with the canary's last byte changed
+ *   /head/:bytes/…     as /big, with the canary's first byte changed
+ *   /longer/:bytes/…   as /big, with one byte more from the canary (and its content-length saying so)
+ *   /gated/:bytes/:key?sent=N   as /longer, each answer sending its first N bytes at once and the rest only on
+ *                      GET /__ctl/release/:key: what a reader can have read before then is N bytes at most
+ *   /many/:change/…    {"n00".."n19": a new value on every answer, then "v":1} from both, except that the canary
+ *                      answers "v":2 (change `value`) or leaves "v" out (change `missing`)
  *   /drip/:ms/…        from both, 64 KiB of text now and 64 KiB more after ms
  *   /moved/…           a 302 to this origin's own /landed (an absolute URL on its own host)
  *   /hold/…            stable answers at once; the canary never answers (until the server closes)
@@ -19,6 +25,7 @@
  *
  *   GET /__ctl/log?prefix=P   what arrived with a path starting with P: [{ origin, method, path, headers, at }]
  *   GET /__ctl/busy/:key      the canary's answers to /slow/:ms/:key in flight now and at most: { now, max }
+ *   GET /__ctl/release/:key   sends the rest of every /gated/…/:key answer held: { released }
  */
 import { createServer, type IncomingMessage, type ServerResponse } from 'node:http'
 import type { AddressInfo } from 'node:net'
@@ -54,6 +61,7 @@ export async function startShadowOrigins() {
   const log: Arrival[] = []
   const busy = new Map<string, { now: number; max: number }>()
   const held = new Set<ServerResponse>()
+  const gates = new Map<string, Set<() => void>>()
   let seq = 0
 
   const handler = (label: 'stable' | 'canary') => (req: IncomingMessage, res: ServerResponse) => {
@@ -66,6 +74,12 @@ export async function startShadowOrigins() {
           label,
           log.filter((a) => a.path.startsWith(url.searchParams.get('prefix') ?? '/')),
         )
+      if (arg === 'release') {
+        const rests = [...(gates.get(key) ?? [])]
+        gates.delete(key)
+        for (const rest of rests) rest()
+        return json(res, label, { released: rests.length })
+      }
       return json(res, label, busy.get(key) ?? { now: 0, max: 0 })
     }
     log.push({ origin: label, method: req.method ?? '', path: url.pathname + url.search, headers: req.headers, at: Date.now() })
@@ -82,13 +96,33 @@ export async function startShadowOrigins() {
       case 'noisy':
         return json(res, label, { at: `${Date.now()}-${++seq}`, v: 1 })
       case 'big':
-      case 'tail': {
-        const bytes = Number(arg)
+      case 'tail':
+      case 'head':
+      case 'longer':
+      case 'gated': {
+        const bytes = Number(arg) + ((route === 'longer' || route === 'gated') && canary ? 1 : 0)
         const body = Buffer.alloc(bytes)
         for (let i = 0; i < bytes; i++) body[i] = bigByte(i)
         if (route === 'tail' && canary) body[bytes - 1] = bigByte(bytes - 1) ^ 1
+        if (route === 'head' && canary) body[0] = bigByte(0) ^ 1
         res.writeHead(200, { 'content-type': 'application/octet-stream', 'content-length': String(bytes), 'x-origin': label })
-        return res.end(body)
+        if (route !== 'gated') return res.end(body)
+        const sent = Number(url.searchParams.get('sent'))
+        res.write(body.subarray(0, sent))
+        const waiting = gates.get(key) ?? new Set()
+        gates.set(key, waiting)
+        const rest = () => res.end(body.subarray(sent))
+        waiting.add(rest)
+        held.add(res)
+        res.once('close', () => (waiting.delete(rest), held.delete(res)))
+        return
+      }
+      case 'many': {
+        const body: Record<string, unknown> = {}
+        for (let i = 0; i < 20; i++) body[`n${String(i).padStart(2, '0')}`] = `${Date.now()}-${++seq}`
+        if (!canary) body.v = 1
+        else if (arg === 'value') body.v = 2
+        return json(res, label, body)
       }
       case 'drip': {
         res.writeHead(200, { 'content-type': 'text/plain', 'x-origin': label })

@@ -1,19 +1,18 @@
 /**
  * @module
- * Reads one answer of a mirrored request into a CapturedAnswer, within the shadow budgets: the compared headers,
- * the body's first `maxBodyBytes`, and the whole body's length and SHA-256 (workerd's DigestStream, so the bytes past
- * `maxBodyBytes` are hashed as they pass and never kept) up to HASH_CAP, all before the comparison's deadline.
+ * Reads one answer of a mirrored request into a CapturedAnswer, within the shadow budgets: the compared headers and
+ * at most the body's first `shadow.maxBodyBytes`, before the comparison's deadline. The shadow side never reads
+ * further: a body that has not ended within maxBodyBytes is cut there, its branch cancelled (the visitor's branch
+ * of stable's tee flows on from the origin), and it is compared by its declared `content-length` and the SHA-256 of
+ * the bytes read. So the tee behind a mirrored visitor's answer holds at most maxBodyBytes for a slow visitor, and a
+ * change only past maxBodyBytes that keeps the declared length is not seen (README, "Shadow traffic").
  * Never throws: whatever the origin does, the answer says what was read of it.
  */
 import type { CapturedAnswer } from '../../core/shadow/index.ts'
-import { type Deadline, EXPIRED, giveBackReadAhead, takeReadAhead } from './budget.ts'
+import { type Deadline, EXPIRED } from './budget.ts'
 
-/**
- * Bytes of one body read (and hashed) at most. Past it the branch is cancelled and length and hash are null: a
- * comparison is about API answers and pages, not downloads, and hashing costs CPU the request is billed for. With
- * READ_AHEAD_CAP (budget.ts) it bounds what the shadow side may hold for a slow visitor.
- */
-export const HASH_CAP = 8 * 1024 * 1024
+/** Bytes asked for per read at most: a small body costs a small buffer, a large one no more reads than needed. */
+const READ_SIZE = 16 * 1024
 
 /** The answer of an origin that gave none in time (network error, timeout): compared by status only. */
 export const NO_ANSWER: CapturedAnswer = Object.freeze({ status: 0, headers: {}, body: new Uint8Array(0), complete: false, length: null, hash: null })
@@ -25,8 +24,6 @@ export interface CaptureOptions {
   /** The origin answering (`https://host[:port]`): a Location on its own host is compared as a path, as relay() rewrites it. */
   origin: string
   deadline: Deadline
-  /** Whether the body is a tee branch of what the visitor is sent (stable's), whose reads count against the read-ahead. */
-  teed: boolean
 }
 
 const ignore = () => {}
@@ -47,6 +44,13 @@ function capturedHeaders(res: Response, names: readonly string[], origin: string
   return out
 }
 
+/** The `content-length` the answer declares; null when it has none (a chunked body) or not a number. */
+function declaredLength(res: Response): number | null {
+  const value = res.headers.get('content-length')?.trim()
+  if (value === undefined || !/^\d{1,15}$/.test(value)) return null
+  return Number(value)
+}
+
 function hex(buffer: ArrayBuffer): string {
   let s = ''
   for (const b of new Uint8Array(buffer)) s += b.toString(16).padStart(2, '0')
@@ -64,69 +68,48 @@ function joined(parts: Uint8Array[], total: number): Uint8Array {
   return out
 }
 
-/** `res`'s status and headers with `body` (its body, or a tee branch of it) read as far as the budgets allow. */
+/**
+ * `res`'s status and headers with at most `o.maxBodyBytes` of `body` (its body, or a tee branch of it). Reads ask for
+ * no more than the bytes left (a BYOB reader: every fetch body is a byte stream), so the limit is never passed by a
+ * chunk. A body is complete when it ended before the limit; one of exactly maxBodyBytes counts as cut, since only a
+ * further read could tell. A body that cannot be read to the limit in time (the deadline, an origin breaking off)
+ * has neither length nor hash: a prefix of unknown length would hash differently on each side.
+ */
 export async function capture(res: Response, body: ReadableStream<Uint8Array> | null, o: CaptureOptions): Promise<CapturedAnswer> {
   const headers = capturedHeaders(res, o.headers, o.origin)
   if (body === null) return { status: res.status, headers, body: new Uint8Array(0), complete: true, length: 0, hash: null }
+  const max = o.maxBodyBytes
   const parts: Uint8Array[] = []
   let kept = 0
-  let length = 0
-  let reserved = 0
-  const reader = body.getReader()
-  // Created only once the body is longer than what is kept: a shorter one is hashed in one call at its end.
-  let digest: DigestStream | undefined
-  let writer: WritableStreamDefaultWriter<ArrayBuffer | ArrayBufferView> | undefined
-  const partial = (): CapturedAnswer => {
-    reader.cancel().catch(ignore)
-    writer?.abort().catch(ignore)
+  let reader: ReadableStreamBYOBReader | undefined
+  const stop = () => void (reader ?? body).cancel().catch(ignore)
+  const unread = (): CapturedAnswer => {
+    stop()
     return { status: res.status, headers, body: joined(parts, kept), complete: false, length: null, hash: null }
   }
   try {
-    for (;;) {
-      const r = await Promise.race([reader.read(), o.deadline.expired])
-      if (r === EXPIRED) return partial()
-      if (r.done) break
-      const chunk = r.value
-      length += chunk.byteLength
-      if (length > HASH_CAP) return partial()
-      if (o.teed) {
-        if (!takeReadAhead(chunk.byteLength)) return partial()
-        reserved += chunk.byteLength
+    reader = body.getReader({ mode: 'byob' })
+    let scratch = new ArrayBuffer(Math.min(max, READ_SIZE))
+    let ended = false
+    while (kept < max) {
+      const r = await Promise.race([reader.read(new Uint8Array(scratch, 0, Math.min(scratch.byteLength, max - kept))), o.deadline.expired])
+      if (r === EXPIRED) return unread()
+      if (r.done) {
+        ended = true
+        break
       }
-      // Copies: the chunk may be shared with the visitor's branch of the tee.
-      if (kept < o.maxBodyBytes) {
-        const part = chunk.slice(0, o.maxBodyBytes - kept)
-        parts.push(part)
-        kept += part.byteLength
-        if (kept === length) continue
-      }
-      if (writer === undefined) {
-        digest = new crypto.DigestStream('SHA-256')
-        writer = digest.getWriter()
-        // Observed here so that abandoning the hash (partial) leaves no rejection unhandled.
-        writer.closed.catch(ignore)
-        digest.digest.catch(ignore)
-        for (const part of parts) await writer.write(part)
-        // The part of this chunk already kept was written just now.
-        if (kept > length - chunk.byteLength) {
-          await writer.write(chunk.subarray(kept - (length - chunk.byteLength)))
-          continue
-        }
-      }
-      await writer.write(chunk)
+      // A copy: the read hands the scratch buffer back (transferred), to be read into again.
+      parts.push(r.value.slice())
+      kept += r.value.byteLength
+      scratch = r.value.buffer
     }
+    // At the limit: not a byte further. Cancelling a tee branch leaves the other one flowing.
+    if (!ended) stop()
     const all = joined(parts, kept)
-    let hash: ArrayBuffer
-    if (writer === undefined) hash = await crypto.subtle.digest('SHA-256', all)
-    else {
-      await writer.close()
-      hash = await digest!.digest
-    }
-    return { status: res.status, headers, body: all, complete: kept === length, length, hash: hex(hash) }
+    const hash = hex(await crypto.subtle.digest('SHA-256', all))
+    return { status: res.status, headers, body: all, complete: ended, length: ended ? kept : declaredLength(res), hash }
   } catch {
-    // The origin broke off mid-body, or the hash failed: what was read is all there is.
-    return partial()
-  } finally {
-    giveBackReadAhead(reserved)
+    // The origin broke off mid-body, or the body is no byte stream: what was read is all there is.
+    return unread()
   }
 }

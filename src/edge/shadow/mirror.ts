@@ -8,7 +8,7 @@ import type { Assignment } from '../../core/cohort/assign.ts'
 import { clientKey } from '../../core/cohort/client.ts'
 import type { CompiledRollout } from '../../core/config/compile.ts'
 import { type Cohort, SHADOW_HEADER, toBasisPoints } from '../../core/config/routing.ts'
-import { type CapturedAnswer, diffAnswers, routeOf } from '../../core/shadow/index.ts'
+import { type CapturedAnswer, type FieldDiff, diffAnswers, routeOf } from '../../core/shadow/index.ts'
 import { logOnce } from '../../shared/log.ts'
 import { metricsSink, recordShadow } from '../metrics.ts'
 import { forward } from '../proxy.ts'
@@ -121,8 +121,23 @@ async function ask(m: Mirrored, cohort: Cohort, d: Deadline): Promise<{ answer: 
     return { answer: NO_ANSWER, latencyMs: Date.now() - started }
   }
   const latencyMs = Date.now() - started
-  const answer = await capture(res, res.body, { headers: s.headers, maxBodyBytes: s.maxBodyBytes, origin, deadline: d, teed: false })
+  const answer = await capture(res, res.body, { headers: s.headers, maxBodyBytes: s.maxBodyBytes, origin, deadline: d })
   return { answer, latencyMs }
+}
+
+/**
+ * The canary's differences in the order its point lists them (it keeps the first MAX_POINT_DIFFS, src/contract/):
+ * first the fields that did not also differ between this request's two stable answers (when stable was asked twice),
+ * and within each the structural kinds (missing, extra, type, length) before `value`, each group in document order.
+ * A response with many noisy fields (timestamps, request ids, arrays in random order) would otherwise push a real
+ * change out of the list, and the judge would never see it. The diff itself stays in document order (it is pure and
+ * knows nothing of noise); the point's `diffCount` is the whole count.
+ */
+function listed(diffs: readonly FieldDiff[], noise: readonly FieldDiff[] | null): FieldDiff[] {
+  const noisy = new Set(noise?.map((d) => d.field))
+  const groups: FieldDiff[][] = [[], [], [], []]
+  for (const d of diffs) groups[(noisy.has(d.field) ? 2 : 0) + (d.kind === 'value' ? 1 : 0)]!.push(d)
+  return groups.flat()
 }
 
 /**
@@ -138,7 +153,7 @@ async function compare(m: Mirrored, branch: ReadableStream<Uint8Array> | null): 
   try {
     const again = Math.random() < s.noiseSampleRate ? ask(m, 'stable', d) : undefined
     const [stable, canary, second] = await Promise.all([
-      capture(m.res, branch, { headers: s.headers, maxBodyBytes: s.maxBodyBytes, origin: r.origins.stable, deadline: d, teed: true }),
+      capture(m.res, branch, { headers: s.headers, maxBodyBytes: s.maxBodyBytes, origin: r.origins.stable, deadline: d }),
       ask(m, 'canary', d),
       again,
     ])
@@ -155,7 +170,7 @@ async function compare(m: Mirrored, branch: ReadableStream<Uint8Array> | null): 
       canaryStatus: canary.answer.status,
       stableLatencyMs: m.latencyMs,
       canaryLatencyMs: canary.latencyMs,
-      diffs: diff.diffs,
+      diffs: listed(diff.diffs, noise?.diffs ?? null),
       diffCount: diff.count,
       noise: noise?.diffs ?? null,
       noiseDiffCount: noise?.count ?? 0,
