@@ -187,7 +187,7 @@ export const SHADOW_DOUBLE = {
   /** Number of differing fields, canary against stable, before any cut to the `diffs` list. */
   diffCount: 8,
   noiseDiffCount: 9,
-  /** 1 when a body was longer than `shadow.maxBodyBytes` and so compared by length and hash only. */
+  /** 1 when a body was not read to its end (at least `shadow.maxBodyBytes` long) and so compared by length and hash only. */
   truncated: 10,
 } as const
 

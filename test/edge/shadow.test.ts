@@ -378,6 +378,9 @@ describe('the data points', () => {
     // The documented limit: a change only past maxBodyBytes that keeps the content-length is not seen.
     const past = await one('tail/70000', { maxBodyBytes: 1000 })
     expect([past.p.truncated, past.p.diffs]).toEqual([true, []])
+    // An encoded body's content-length counts compressed bytes: the same text compressed harder is no difference.
+    const gzip = await one('gzip/70000', { maxBodyBytes: 1000 })
+    expect([gzip.p.truncated, gzip.p.diffs]).toEqual([true, []])
   })
 
   it('name a number turned into a string as a type change', async () => {

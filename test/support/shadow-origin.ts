@@ -12,6 +12,8 @@
  *   /tail/:bytes/…     as /big, with the canary's last byte changed
  *   /head/:bytes/…     as /big, with the canary's first byte changed
  *   /longer/:bytes/…   as /big, with one byte more from the canary (and its content-length saying so)
+ *   /gzip/:bytes/…     as /big as text, gzip-encoded at level 1 by stable and 9 by the canary: the same content, two
+ *                      content-lengths
  *   /gated/:bytes/:key?sent=N   as /longer, each answer sending its first N bytes at once and the rest only on
  *                      GET /__ctl/release/:key: what a reader can have read before then is N bytes at most
  *   /many/:change/…    {"n00".."n19": a new value on every answer, then "v":1} from both, except that the canary
@@ -29,6 +31,7 @@
  */
 import { createServer, type IncomingMessage, type ServerResponse } from 'node:http'
 import type { AddressInfo } from 'node:net'
+import { gzipSync } from 'node:zlib'
 
 declare module 'vitest' {
   export interface ProvidedContext {
@@ -116,6 +119,12 @@ export async function startShadowOrigins() {
         held.add(res)
         res.once('close', () => (waiting.delete(rest), held.delete(res)))
         return
+      }
+      case 'gzip': {
+        const text = Buffer.from(Array.from({ length: Number(arg) }, (_, i) => String.fromCharCode(97 + (bigByte(i) % 26))).join(''))
+        const body = gzipSync(text, { level: canary ? 9 : 1 })
+        res.writeHead(200, { 'content-type': 'text/plain', 'content-encoding': 'gzip', 'content-length': String(body.length), 'x-origin': label })
+        return res.end(body)
       }
       case 'many': {
         const body: Record<string, unknown> = {}

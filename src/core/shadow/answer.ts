@@ -12,7 +12,10 @@ export interface CapturedAnswer {
   body: Uint8Array
   /** Whether `body` is all of it. When not, the comparison falls back to `length` and `hash`. */
   complete: boolean
-  /** The whole body's length in bytes and its SHA-256 (hex); null when it was not read to its end in time. */
+  /**
+   * When not `complete`: the body's declared length (null without a `content-length`, or when encoded) and the SHA-256
+   * (hex) of `body`, the bytes read; both null when the reading was cut short (a deadline, the origin breaking off).
+   */
   length: number | null
   hash: string | null
 }

@@ -118,7 +118,7 @@ interface Body {
 
 function diffBodies(found: Found, stable: CapturedAnswer, canary: CapturedAnswer): void {
   if (!stable.complete || !canary.complete) {
-    // Not read to its end: only the whole body's length and hash say anything; either unknown, nothing does.
+    // Not read to its end: only the declared length and the hash of what was read say anything; either unknown, nothing does.
     if (stable.length !== null && canary.length !== null && stable.length !== canary.length) found.add('body', 'length', stable, canary, summary)
     else if (stable.hash !== null && canary.hash !== null && stable.hash !== canary.hash) found.add('body', 'value', stable, canary, summary)
     return

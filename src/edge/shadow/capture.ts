@@ -44,8 +44,14 @@ function capturedHeaders(res: Response, names: readonly string[], origin: string
   return out
 }
 
-/** The `content-length` the answer declares; null when it has none (a chunked body) or not a number. */
+/**
+ * The `content-length` the answer declares; null when it has none (a chunked body), not a number, or the body is
+ * encoded: fetch hands over the decoded bytes while the header counts the compressed ones, and two origins that
+ * compress the same content differently (another level, another encoder) would read as a length difference.
+ */
 function declaredLength(res: Response): number | null {
+  const encoding = res.headers.get('content-encoding')
+  if (encoding !== null && encoding.trim().toLowerCase() !== 'identity') return null
   const value = res.headers.get('content-length')?.trim()
   if (value === undefined || !/^\d{1,15}$/.test(value)) return null
   return Number(value)
