@@ -286,7 +286,9 @@ export function formatDiff(r: DiffReport): string {
   if (r.routes.length === 0) lines.push('  no mirrored request compared yet')
   for (const route of r.routes) {
     const errors = `errors canary ${route.canaryErrors} / stable ${route.stableErrors}`
-    lines.push(`  ${printable(route.route)}  ${route.compared} compared, ${route.noiseSampled} noise-sampled, ${route.statusMismatches} status mismatches, ${errors}`)
+    lines.push(
+      `  ${printable(route.route)}  ${route.compared} compared, ${route.noiseSampled} noise-sampled, ${route.statusMismatches} status mismatches, ${errors}`,
+    )
     for (const f of route.fields) {
       const canary = `canary ${rate(f.canaryRate)} (${f.canary})`
       const noise = `noise ${rate(f.noiseRate)} (${f.noise}/${route.noiseSampled})`

@@ -99,6 +99,8 @@ async function spawnOrigin(name: string, version: string, state: DemoState): Pro
     String(settings.latencyMs),
     '--js-error-rate',
     String(settings.jsErrorRate),
+    // A restarted origin comes back with every setting it had, the shadow demo's rename among them.
+    ...(settings.renameField ? ['--rename-field'] : []),
   ]
   const child = spawn(NODE, [ORIGIN_SCRIPT, ...args], {
     // Its own process group: a Ctrl-C in the terminal reaches only the launcher, which stops the origin itself

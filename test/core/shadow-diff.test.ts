@@ -417,3 +417,26 @@ describe('diffAnswers: laws', () => {
     )
   })
 })
+
+describe('diffAnswers: the example', () => {
+  const a = json({ name: 'Ada', at: 1, id: 'x' })
+  const b = json({ fullName: 'Ada', at: 2, id: 'y' })
+
+  it('is of the first difference by default', () => {
+    expect(diff(a, b).example?.field).toBe('/name')
+  })
+
+  it('is of each difference in turn with a random choice, so every field of a route gets one over many points', () => {
+    // A random source that always says "take this one" ends on the last difference; a uniform one reaches every one.
+    const all = diffAnswers(a, b, { ignore: [], random: () => 0 })
+    expect(all.example?.field).toBe(all.diffs.at(-1)!.field)
+    let seed = 7
+    const uniform = () => ((seed = (seed * 16807) % 2147483647) - 1) / 2147483646
+    const seen = new Set(Array.from({ length: 200 }, () => diffAnswers(a, b, { ignore: [], random: uniform }).example?.field))
+    expect([...seen].sort()).toEqual(
+      diff(a, b)
+        .diffs.map((d) => d.field)
+        .sort(),
+    )
+  })
+})

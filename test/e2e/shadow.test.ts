@@ -117,8 +117,14 @@ describe('shadow traffic', () => {
     expect(route).toMatchObject({ statusMismatches: 0, canaryErrors: 0, stableErrors: 0 })
     // The rename: on every canary answer, never between two stable ones.
     expect(field(report, '/name')).toMatchObject({ kind: 'missing', verdict: 'differs', canaryRate: 1, noise: 0 })
-    // Its example holds the value stable sent (JSON text), a user's name.
-    expect(field(report, '/name')!.example?.stable).toMatch(/^"[A-Z][a-z]+ [A-Z][a-z]+ \d+"$/)
+    // Examples are of a difference chosen at random per point: some field has one, and where the rename's has one it
+    // holds the user's name (JSON text) on the side that has the field.
+    const name = /^"[A-Z][a-z]+ [A-Z][a-z]+ \d+"$/
+    expect(route.fields.some((f) => f.example !== null)).toBe(true)
+    const renamed = field(report, '/name')!.example
+    if (renamed) expect([renamed.stable, renamed.canary]).toEqual([expect.stringMatching(name), '(absent)'])
+    const added = field(report, '/fullName')!.example
+    if (added) expect([added.stable, added.canary]).toEqual(['(absent)', expect.stringMatching(name)])
     expect(field(report, '/fullName')).toMatchObject({ kind: 'extra', verdict: 'differs', canaryRate: 1, noise: 0 })
     // The noise: different on every answer, stable's own included.
     for (const name of ['/at', '/requestId']) expect(field(report, name), name).toMatchObject({ kind: 'value', verdict: 'noise', canaryRate: 1, noiseRate: 1 })

@@ -44,8 +44,9 @@ export interface RolloutState {
    */
   rings?: Record<string, number>
   /**
-   * Percent of visitors whose safe requests are mirrored to the canary: a shadow step's `shadow` while the rollout is
-   * in it (progressing or paused there), 0 otherwise. Absent in states stored before shadow steps existed.
+   * Percent of visitors whose safe requests are mirrored to the canary: a shadow step's `shadow` while the controller
+   * runs it (progressing, or at the gate after it), 0 otherwise (a pause stops mirroring). Absent in states stored
+   * before shadow steps existed.
    */
   shadowWeight?: number
   /** Index into the schedule; -1 before the first start. */

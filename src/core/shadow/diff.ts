@@ -64,9 +64,11 @@ class Found {
   example: DiffExample | null = null
   private readonly seen = new Set<string>()
   private readonly ignore: readonly string[]
+  private readonly random: (() => number) | undefined
 
-  constructor(ignore: readonly string[]) {
+  constructor(ignore: readonly string[], random?: () => number) {
     this.ignore = ignore
+    this.random = random
   }
 
   /** Records a difference; `undefined` stands for a value the answer does not have. */
@@ -77,15 +79,23 @@ class Found {
     // The full name decides what the ignore list names; the cut one too, so no stored field is ever one it names.
     if (isIgnored(field, this.ignore) || isIgnored(name, this.ignore)) return
     this.diffs.push({ field: name, kind })
-    if (this.example === null) this.example = { field: name, kind, stable: show(stable, render), canary: show(canary, render) }
+    // With `random`, each difference is the example with equal chance (reservoir sampling): one point carries one
+    // example, and the report promises one per field, so over many points every field gets its turn.
+    const n = this.diffs.length
+    if (this.example === null || (this.random !== undefined && this.random() * n < 1)) {
+      this.example = { field: name, kind, stable: show(stable, render), canary: show(canary, render) }
+    }
   }
 }
 
 const show = <T>(value: T | undefined, render: (value: T) => string) => (value === undefined ? ABSENT : cut(render(value), MAX_EXAMPLE_LENGTH, '…'))
 
-/** Compares `canary` with `stable`. Pure, bounded, and it never throws. */
-export function diffAnswers(stable: CapturedAnswer, canary: CapturedAnswer, opts: { ignore: readonly string[] }): AnswerDiff {
-  const found = new Found(opts.ignore)
+/**
+ * Compares `canary` with `stable`. Pure, bounded, and it never throws. The example is of the first difference, or,
+ * given `random` (uniform in [0, 1)), of one chosen at random.
+ */
+export function diffAnswers(stable: CapturedAnswer, canary: CapturedAnswer, opts: { ignore: readonly string[]; random?: () => number }): AnswerDiff {
+  const found = new Found(opts.ignore, opts.random)
   if (stable.status !== canary.status) found.add('status', 'value', stable.status, canary.status, String)
   if (stable.status !== 0 && canary.status !== 0) {
     diffHeaders(found, stable.headers, canary.headers)

@@ -37,7 +37,7 @@ export interface ReportRoute {
 export interface ShadowReport {
   rolloutId: string
   release: string | null
-  /** Percent of visitors mirrored now (0 outside a shadow step). */
+  /** Percent of visitors mirrored now (0 outside a shadow step, and while paused in one). */
   shadowWeight: number
   /** When the release's shadow evidence began, and the end of the last window it holds (ISO 8601), null before any. */
   since: string | null

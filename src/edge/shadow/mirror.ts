@@ -157,9 +157,8 @@ async function compare(m: Mirrored, branch: ReadableStream<Uint8Array> | null): 
       ask(m, 'canary', d),
       again,
     ])
-    const opts = { ignore: s.ignore }
-    const diff = diffAnswers(stable, canary.answer, opts)
-    const noise = second !== undefined && second.answer.status !== 0 ? diffAnswers(stable, second.answer, opts) : null
+    const diff = diffAnswers(stable, canary.answer, { ignore: s.ignore, random: Math.random })
+    const noise = second !== undefined && second.answer.status !== 0 ? diffAnswers(stable, second.answer, { ignore: s.ignore }) : null
     recordShadow(metricsSink(m.env, m.ctx), {
       rolloutId: r.rollout.id,
       route: routeOf(m.path),
