@@ -47,8 +47,11 @@ function stepLine(s: RolloutStatus, now: number): string {
   const step = s.step
   if (!step) return 'none (no release started)'
   const total = s.spec.schedule?.length
-  let line = `${step.index + 1}${total ? `/${total}` : ''} ${target(step)}, bake ${step.bakeMinutes} min`
-  if (step.minRequests > 0) line += `, min ${step.minRequests} canary requests`
+  // A shadow step serves the canary to nobody: it mirrors a share of visitors, and its minimum counts compared requests.
+  const shadow = s.spec.schedule?.[step.index]?.shadow
+  const where = shadow === undefined ? target(step) : `shadow step mirroring ${pct(shadow)} of visitors`
+  let line = `${step.index + 1}${total ? `/${total}` : ''} ${where}, bake ${step.bakeMinutes} min`
+  if (step.minRequests > 0) line += `, min ${step.minRequests} ${shadow === undefined ? 'canary' : 'compared'} requests`
   if (step.bakeEndsAt) {
     const ended = new Date(step.bakeEndsAt).getTime() <= now
     line += `; bake ${ended ? 'ended' : 'ends'} ${iso(step.bakeEndsAt)} (${relative(step.bakeEndsAt, now)})`

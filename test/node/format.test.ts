@@ -63,6 +63,23 @@ const row = (text: string, key: string) =>
     .filter((l) => l.startsWith(`  ${key.padEnd(9)} `))
     .map((l) => l.slice(12))
 
+describe('formatStatus in a shadow step', () => {
+  it('says the step mirrors, not serves, and that its minimum counts compared requests', () => {
+    const base = status()
+    const schedule = [{ shadow: 10, weight: 0, bakeMinutes: 15, minRequests: 1000, gate: false }, ...base.spec.schedule!.slice(1)]
+    const text = formatStatus(
+      status({
+        spec: { ...base.spec, schedule },
+        weight: 0,
+        rings: {},
+        step: { index: 0, weight: 0, bakeMinutes: 15, minRequests: 1000, startedAt: null, bakeEndsAt: null },
+      }),
+      NOW,
+    )
+    expect(row(text, 'step')).toEqual(['1/4 shadow step mirroring 10% of visitors, bake 15 min, min 1000 compared requests'])
+  })
+})
+
 describe('formatStatus with rings', () => {
   it("prints the ring weights, then everyone else's, and names a gated ring step next by its audience", () => {
     const text = formatStatus(status(), NOW)
