@@ -16,7 +16,7 @@
 import { RUM_SCRIPT_PATH } from '../src/contract/rum-limits.ts'
 import { type LoadResult, requestMix, runLoad } from './load.ts'
 import { PAGE_PATH } from './page.ts'
-import { median } from './stats.ts'
+import { fmt, median, signed } from './stats.ts'
 import { type Target, type TargetOptions, startSluice } from './targets.ts'
 
 export interface RumPhaseConfig {
@@ -74,9 +74,6 @@ export interface RumResult {
 
 /** The planned length of the phase in seconds, for run.ts's watchdog. */
 export const rumPlannedSeconds = (c: RumPhaseConfig) => 20 + 4 * c.warmup + c.rounds * 4 * (c.seconds + c.serialSeconds + 1)
-
-const fmt = (n: number, d = 2) => (Number.isFinite(n) ? n.toFixed(d) : 'n/a')
-const signed = (n: number, d = 2) => (n >= 0 ? '+' : '') + fmt(n, d)
 
 /**
  * Checks what the targets answer, one request at a time: 200 everywhere, the tag in every HTML answer of RUM on

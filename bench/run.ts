@@ -37,7 +37,7 @@ import type { MicroResult } from './micro.ts'
 import type { OriginPorts } from './origin-thread.ts'
 import { type RumResult, rumPlannedSeconds, runRumPhase } from './rum-phase.ts'
 import { type ShadowResult, runShadowPhase, shadowPlannedSeconds } from './shadow-phase.ts'
-import { median } from './stats.ts'
+import { fmt, median, signed } from './stats.ts'
 import { type Target, startSluice, startTargets } from './targets.ts'
 
 const HERE = dirname(fileURLToPath(import.meta.url))
@@ -118,8 +118,6 @@ watchdog.unref()
 // ---- pieces ----
 
 const log = (s = '') => process.stdout.write(`${s}\n`)
-const fmt = (n: number, d = 2) => (Number.isFinite(n) ? n.toFixed(d) : 'n/a')
-const signed = (n: number, d = 2) => (n >= 0 ? '+' : '') + fmt(n, d)
 
 function versions() {
   const req = createRequire(import.meta.url)

@@ -21,7 +21,7 @@
 import { createServer } from 'node:http'
 import type { AddressInfo } from 'node:net'
 import { type LoadResult, requestMix, runLoad } from './load.ts'
-import { median } from './stats.ts'
+import { fmt, median, signed } from './stats.ts'
 import { type Target, type TargetOptions, startSluice } from './targets.ts'
 
 export interface ShadowPhaseConfig {
@@ -76,8 +76,6 @@ export interface ShadowResult {
 /** The planned length of the phase in seconds, for run.ts's watchdog. */
 export const shadowPlannedSeconds = (c: ShadowPhaseConfig) => 25 + 4 * c.warmup + c.rounds * 4 * (c.seconds + c.serialSeconds + 2)
 
-const fmt = (n: number, d = 2) => (Number.isFinite(n) ? n.toFixed(d) : 'n/a')
-const signed = (n: number, d = 2) => (n >= 0 ? '+' : '') + fmt(n, d)
 const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms))
 
 /** A canary answering `/status/:code` after `delayMs`, counting the shadow copies (`x-sluice-shadow: 1`). */

@@ -20,3 +20,8 @@ export function median(xs: readonly number[]): number {
 
 export const min = (xs: readonly number[]) => Math.min(...xs)
 export const max = (xs: readonly number[]) => Math.max(...xs)
+
+/** A figure for the report: `d` decimals, `n/a` for a value that could not be measured. */
+export const fmt = (n: number, d = 2) => (Number.isFinite(n) ? n.toFixed(d) : 'n/a')
+/** A difference for the report, with its sign. */
+export const signed = (n: number, d = 2) => (n >= 0 ? '+' : '') + fmt(n, d)

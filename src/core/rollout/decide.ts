@@ -93,6 +93,13 @@ export interface RingsJudged {
   rings: Record<string, RingVerdict>
 }
 
+/** What every decision records of its window and verdict (the shadow step's too, src/core/shadow/decide.ts). */
+export const windowRecord = (window: { start: number; end: number }, verdict: Verdict) => ({
+  window: { start: new Date(window.start).toISOString(), end: new Date(window.end).toISOString() },
+  verdict: verdict.verdict,
+  numbers: verdict.numbers,
+})
+
 /**
  * Combines a verdict on `window` (and, for a rollout with rings, each ring's; with `signals`, the companion signals'
  * already folded into `verdict` by `withSignals`) with the schedule into one decision.
@@ -125,9 +132,7 @@ export function decide(
   const step = spec.schedule[state.step]!
   const bakeLeftMs = (trafficSince(state) ?? now) + step.bakeMinutes * 60_000 - now
   const data = {
-    window: { start: new Date(window.start).toISOString(), end: new Date(window.end).toISOString() },
-    verdict: verdict.verdict,
-    numbers: verdict.numbers,
+    ...windowRecord(window, verdict),
     step: {
       index: state.step,
       weight: step.weight,

@@ -13,7 +13,7 @@ import type { RolloutSpec } from '../config/schema.ts'
 import { pct } from '../judge/numbers.ts'
 import { type JudgeState, type Verdict, type WindowStats, initialJudgeState, judge } from '../judge/judge.ts'
 import type { JudgeConfig } from '../judge/schema.ts'
-import { type ControllerEvidence, type TickOutcome, decideWithoutData, evidenceOf, onward, trafficSince } from '../rollout/decide.ts'
+import { type ControllerEvidence, type TickOutcome, decideWithoutData, evidenceOf, windowRecord, onward, trafficSince } from '../rollout/decide.ts'
 import type { Decision, RolloutState } from '../rollout/machine.ts'
 import type { FieldCall, ShadowJudgement } from './judge.ts'
 import type { ShadowWindow } from './window.ts'
@@ -100,9 +100,7 @@ export function decideShadow(
   const bakeEnd = (trafficSince(state) ?? now) + step.bakeMinutes * 60_000
   const all = totals(judged)
   const data = {
-    window: { start: new Date(window.start).toISOString(), end: new Date(window.end).toISOString() },
-    verdict: verdict.verdict,
-    numbers: verdict.numbers,
+    ...windowRecord(window, verdict),
     step: {
       index: state.step,
       weight: 0,
