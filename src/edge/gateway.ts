@@ -1,7 +1,7 @@
 /**
  * @module
  * The edge worker's front door. `/__sluice/healthz` (this isolate's config
- * cache), the RUM script and its beacons (src/edge/rum/) are answered here;
+ * cache and shadow budget), the RUM script and its beacons (src/edge/rum/) are answered here;
  * the rest of the reserved `/__sluice/` prefix goes to the control worker over the CONTROL service binding and is
  * never proxied; everything else takes the request path. No router: one
  * prefix test is all the request path needs, and every byte here ships to
@@ -15,6 +15,7 @@ import { fallbackConfig } from './fallback.ts'
 import { createEdgeHandler, gatewayError } from './handler.ts'
 import { metricsSink } from './metrics.ts'
 import { BeaconLimiter, handleBeacon, serveScript } from './rum/index.ts'
+import { shadowBudget } from './shadow/index.ts'
 import { RUM_BEACON_PATH, RUM_SCRIPT_PATH } from '../contract/rum.ts'
 
 const HEALTHZ = `${RESERVED_PREFIX}healthz`
@@ -75,7 +76,9 @@ export function createGateway(opts: GatewayOptions = {}) {
           if (url.pathname === RUM_BEACON_PATH)
             return await handleBeacon(request, url, env, ctx, { store: storeFor(env), limiter, sink: metricsSink(env, ctx) })
           if (url.pathname === HEALTHZ && (request.method === 'GET' || request.method === 'HEAD')) {
-            return Response.json({ ok: true, config: storeFor(env).stats }, { headers: { 'cache-control': 'no-store' } })
+            // The shadow budget too: requests a shadow step did not mirror because the isolate's slots were busy are
+            // counted nowhere else (a data point each would cost most when the isolate is busiest).
+            return Response.json({ ok: true, config: storeFor(env).stats, shadow: shadowBudget() }, { headers: { 'cache-control': 'no-store' } })
           }
           return await toControl(request, env)
         }

@@ -334,6 +334,10 @@ describe('budgets', () => {
     expect(shadowBudget().skipped - before).toBe(12 - copies)
     expect(app.shadows()).toHaveLength(copies)
     expect(shadowBudget().inFlight).toBe(0)
+    // An operator sees the skipped ones in healthz.
+    const health = (await (await app.fetch('/__sluice/healthz')).res.json()) as { shadow: { inFlight: number; skipped: number } }
+    expect(health.shadow).toEqual({ inFlight: 0, skipped: shadowBudget().skipped })
+    expect(health.shadow.skipped - before).toBe(12 - copies)
   })
 })
 
