@@ -7,6 +7,7 @@ import {
   type Command,
   type Decision,
   type RolloutState,
+  type Transition,
   applyCommand,
   applyDecision,
   initialState,
@@ -189,21 +190,46 @@ describe('shadow steps', () => {
     expect(apply(manual, { name: 'resume' })).toMatchObject({ phase: 'progressing', step: 0, weight: 0, shadowWeight: 10 })
   })
 
-  it('a config whose schedule does not fit the weight pauses the rollout rather than hold it for ever', () => {
+  it('a config whose schedule does not fit the weight: a shadow step is entered at weight 0, below the first step it pauses', () => {
     const plain = z.parse(Schedule, [{ weight: 2 }, { weight: 25 }, { weight: 100 }])
     // In the shadow step (weight 0), rescheduled onto steps that all have weight: the canary would get no traffic.
-    expect(reschedule(started(), plain, T0)).toMatchObject({ phase: 'paused', step: 0, weight: 0, shadowWeight: 0 })
-    // Progressing at 5 %, rescheduled onto a shadow-first schedule whose next step is above 5 %: the shadow step would
-    // judge only mirrored requests while the canary serves visitors.
+    const below = reschedule(started(), plain, T0)
+    expect(below).toMatchObject({ phase: 'paused', step: 0, weight: 0, shadowWeight: 0, lastDecision: { kind: 'pause' } })
+    expect(below.lastDecision!.reason).toContain('no step at 0 %')
+    // Progressing at 5 %, rescheduled onto a shadow-first schedule whose next step is above 5 %: it enters the shadow
+    // step, which serves the canary to nobody, rather than judge visitors by mirrored requests alone.
     const at5 = decided(started(), 'advance')
     const later = z.parse(Schedule, [{ shadow: 10 }, { weight: 25 }, { weight: 100 }])
-    expect(reschedule(at5, later, T0)).toMatchObject({ phase: 'paused', step: 0, weight: 5, shadowWeight: 0 })
+    expect(reschedule(at5, later, T0)).toMatchObject({ phase: 'progressing', step: 0, weight: 0, shadowWeight: 10 })
+    // Progressing at 5 % with a first step of 10 %: the canary has traffic and is judged, so nothing changes but the step.
+    const higher = z.parse(Schedule, [{ weight: 10 }, { weight: 100 }])
+    expect(reschedule(at5, higher, T0)).toMatchObject({ phase: 'progressing', step: 0, weight: 5 })
     // A schedule that fits keeps the rollout running, mirroring as its step says.
     expect(reschedule(started(), z.parse(Schedule, [{ shadow: 20 }, { weight: 5 }, { weight: 100 }]), T0)).toMatchObject({
       phase: 'progressing',
       step: 0,
       shadowWeight: 20,
     })
+  })
+
+  it('an approved gated ring stays passed: pause and resume, or a config change, keep the step and the ring', () => {
+    const ringed = z.parse(Schedule, [{ shadow: 10 }, { audience: 'staff', weight: 50, gate: true }, { weight: 5 }, { weight: 25 }, { weight: 100 }])
+    const step = (t: Transition) => {
+      if (!t.ok) throw new Error(t.detail)
+      return t.state
+    }
+    let s = step(applyCommand(initialState(T0), { name: 'start', release: 'v2' }, ringed, T0))
+    s = step(applyDecision(s, { kind: 'gate', reason: 'g' }, ringed, T0))
+    s = step(applyCommand(s, { name: 'approve' }, ringed, T0))
+    s = step(applyDecision(s, { kind: 'advance', reason: 'a' }, ringed, T0))
+    s = step(applyDecision(s, { kind: 'advance', reason: 'a' }, ringed, T0))
+    expect(s).toMatchObject({ step: 3, weight: 25, rings: { staff: 50 } })
+    const resumed = step(applyCommand(step(applyCommand(s, { name: 'pause' }, ringed, T0)), { name: 'resume' }, ringed, T0))
+    expect(resumed).toMatchObject({ phase: 'progressing', step: 3, weight: 25, rings: { staff: 50 }, shadowWeight: 0 })
+    expect(reschedule(s, ringed, T0)).toMatchObject({ phase: 'progressing', step: 3, weight: 25, rings: { staff: 50 } })
+    // After a manual weight the rings are gone: resuming never reopens a ring an operator closed.
+    const manual = step(applyCommand(s, { name: 'weight', weight: 25 }, ringed, T0))
+    expect(step(applyCommand(manual, { name: 'resume' }, ringed, T0))).toMatchObject({ step: 0, weight: 0, shadowWeight: 10 })
   })
 
   it('a rollback, a manual weight and a promotion end mirroring', () => {

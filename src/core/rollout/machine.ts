@@ -98,11 +98,13 @@ const reset = (state: RolloutState, now: number): RolloutState => ({ ...initialS
  * it (0 below the first). A gated ring step stops the walk unless `weight` already covers its ring: resuming must not
  * open a ring to a weight an operator never approved.
  */
-export function stepFor(schedule: Schedule, weight: number): number {
+export function stepFor(schedule: Schedule, weight: number, rings: Readonly<Record<string, number>> = {}): number {
   let step = 0
   for (let i = 0; i < schedule.length; i++) {
     const s = schedule[i]!
-    if (weightsAt(schedule, i).global > weight || (s.gate && s.audience !== undefined && s.weight > weight)) break
+    // A gated ring step is passed when the weight covers its ring, or the ring already has its weight (approved).
+    const gated = s.gate && s.audience !== undefined && s.weight > weight && (rings[s.audience] ?? 0) < s.weight
+    if (weightsAt(schedule, i).global > weight || gated) break
     step = i
   }
   return step
@@ -113,23 +115,24 @@ export function stepFor(schedule: Schedule, weight: number): number {
  * step index, with the new schedule's rings wherever the controller is running it.
  */
 export function reschedule(state: RolloutState, schedule: Schedule, now: number): RolloutState {
-  const step = state.step < 0 ? -1 : stepFor(schedule, state.weight)
+  const step = state.step < 0 ? -1 : stepFor(schedule, state.weight, state.rings)
   const automated = state.phase === 'progressing' || state.phase === 'awaiting-approval'
   const bumped = { ...state, step, revision: state.revision + 1, updatedAt: now }
-  if (step < 0) return bumped
-  // The controller can only run a rollout from a step that fits its weight: below the new schedule's first step the
-  // canary would get no traffic and the step never a verdict (held for ever), and a shadow step with visitors on the
-  // canary would judge only the mirrored requests. Such a rollout pauses, weight kept, for an operator to resume
-  // (which enters the step that fits) or set a weight.
-  const misfit = weightsAt(schedule, step).global > state.weight || (schedule[step]!.shadow !== undefined && state.weight > 0)
-  if (automated && misfit) return { ...bumped, phase: 'paused', shadowWeight: 0 }
-  // Mirroring follows the new schedule where it was on (or the controller runs the rollout); a manual weight keeps it off.
-  const mirroring = automated || (state.shadowWeight ?? 0) > 0
-  return {
-    ...bumped,
-    rings: automated ? weightsAt(schedule, step).rings : (state.rings ?? {}),
-    shadowWeight: mirroring ? (schedule[step]!.shadow ?? 0) : 0,
+  // Not the controller's (paused, promoted, …): placed, its rings as the operator left them, mirroring off already.
+  if (step < 0 || !automated) return bumped
+  const shadow = schedule[step]!.shadow
+  // A shadow step serves the canary to nobody: a rollout placed in one enters it (weight 0), or its visitors on the
+  // canary would be judged only by the requests mirrored.
+  if (shadow !== undefined && state.weight > 0) {
+    return { ...bumped, phase: 'progressing', weight: 0, rings: {}, shadowWeight: shadow, stepStartedAt: now, windowEnd: now }
   }
+  // At weight 0 below the new schedule's first step the canary gets no traffic, and the step would never have a
+  // verdict (held for ever): it pauses, saying why, for an operator to resume (which enters the first step).
+  if (state.weight === 0 && shadow === undefined && weightsAt(schedule, step).global > 0) {
+    const reason = `the new schedule has no step at 0 % (its first is ${weightsAt(schedule, 0).global} %): paused; resume to enter it`
+    return { ...bumped, phase: 'paused', shadowWeight: 0, lastDecision: { kind: 'pause', reason, at: now } }
+  }
+  return { ...bumped, rings: weightsAt(schedule, step).rings, shadowWeight: shadow ?? 0 }
 }
 
 /** Entering step `i` (clamped to the schedule): everyone at 100 % is the promotion; a ring step raises its ring. */
@@ -173,7 +176,7 @@ export function applyCommand(state: RolloutState, cmd: Command, schedule: Schedu
       if (state.weight >= 100) return next(state, now, { phase: 'promoted', step: schedule.length - 1, rings: {}, shadowWeight: 0 })
       if (state.weight < weightsAt(schedule, 0).global) return enterStep(state, schedule, 0, now, { windowEnd: now })
       // The step's rings come back with it (a manual weight had ended them).
-      const step = stepFor(schedule, state.weight)
+      const step = stepFor(schedule, state.weight, state.rings)
       // A shadow step serves the canary to nobody: resuming into it (from a manual weight below the next step) enters it.
       if (schedule[step]!.shadow !== undefined) return enterStep(state, schedule, step, now, { windowEnd: now })
       return next(state, now, {

@@ -121,8 +121,6 @@ export function decideShadow(
   const because = verdict.reasons.join('; ')
 
   if (verdict.verdict === 'rollback') {
-    // Resumed from a manual weight below the first live step, a shadow step can have visitors after all: protect them.
-    if (state.weight > 0) return out('rollback', `shadow step, with ${state.weight} % of visitors on the canary: ${because}`)
     return out('pause', `shadow step: the canary's answers to mirrored requests fail: ${because}; paused, not rolled back: no visitor was served by it`)
   }
   if (verdict.verdict === 'pause') return out('pause', `shadow step: ${because}`)
