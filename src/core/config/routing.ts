@@ -149,7 +149,7 @@ export const ShadowSettings = z.object({
   maxInFlight: z._default(z.int().check(z.gte(1), z.lte(256)), 16),
   /** Milliseconds a shadow comparison may take in all (the canary's answer, and every body read for it). */
   timeoutMs: z._default(z.int().check(z.gte(100), z.lte(25_000)), 5_000),
-  /** Bytes of each body read for the comparison; beyond it only the length and a hash of the whole body are compared. */
+  /** Bytes of each body read for the comparison, never more; a longer body is compared by its declared length and the hash of those bytes. */
   maxBodyBytes: z._default(z.int().check(z.gte(0), z.lte(1_048_576)), 65_536),
   /** Share of mirrored requests for which stable is asked a second time, to learn what differs between two stable answers (noise). */
   noiseSampleRate: z._default(z.number().check(z.gte(0), z.lte(1)), 0.5),
