@@ -133,6 +133,16 @@ describe('gate hooks', () => {
     expect(new Set(calls.map((d) => d.delivery)).size).toBe(2)
   })
 
+  it('keeps the edge at weight 0 when a release waiting for its pre-rollout hooks is paused, or given a weight', async () => {
+    const c = await started('pre-paused', { hooks: [{ on: 'pre-rollout', url: hookUrl('pre-paused'), timeoutMs: 1000 }] })
+    expect(await published('pre-paused')).toMatchObject({ weight: 0 })
+    await c.command('pre-paused', { name: 'pause' }, operator)
+    expect(await c.status('pre-paused')).toMatchObject({ phase: 'paused', weight: 10 })
+    expect(await published('pre-paused')).toMatchObject({ weight: 0 })
+    await c.command('pre-paused', { name: 'weight', weight: 20 }, operator)
+    expect(await published('pre-paused')).toMatchObject({ weight: 0 })
+  })
+
   it("gates a release's first traffic on its pre-rollout hooks: weight 0 at the edge and no metrics read until they say go", async () => {
     const c = await started('pre', { hooks: [{ on: 'pre-rollout', url: hookUrl('pre'), timeoutMs: 1000 }] })
     await traffic('pre', 'healthy')
