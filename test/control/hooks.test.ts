@@ -139,7 +139,11 @@ describe('gate hooks', () => {
     await c.command('pre-paused', { name: 'pause' }, operator)
     expect(await c.status('pre-paused')).toMatchObject({ phase: 'paused', weight: 10 })
     expect(await published('pre-paused')).toMatchObject({ weight: 0 })
-    await c.command('pre-paused', { name: 'weight', weight: 20 }, operator)
+    await c.command('pre-paused', { name: 'weight', weight: 60 }, operator)
+    expect(await published('pre-paused')).toMatchObject({ weight: 0 })
+    // Resumed past the first step, the release has still not had its go: the edge stays at 0 until the hooks say so.
+    await c.command('pre-paused', { name: 'resume' }, operator)
+    expect(await c.status('pre-paused')).toMatchObject({ phase: 'progressing', weight: 60, step: { index: 1 } })
     expect(await published('pre-paused')).toMatchObject({ weight: 0 })
   })
 

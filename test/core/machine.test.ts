@@ -212,6 +212,34 @@ describe('shadow steps', () => {
     })
   })
 
+  it('a pause and resume, or the same config again, never raise a ring past its step', () => {
+    const ringed = z.parse(Schedule, [
+      { weight: 10 },
+      { audience: 'staff', weight: 50, gate: true },
+      { audience: 'staff', weight: 100 },
+      { weight: 25 },
+      { weight: 100 },
+    ])
+    const step = (t: Transition) => {
+      if (!t.ok) throw new Error(t.detail)
+      return t.state
+    }
+    let s = step(applyCommand(initialState(T0), { name: 'start', release: 'v2' }, ringed, T0))
+    s = step(applyDecision(s, { kind: 'gate', reason: 'g' }, ringed, T0))
+    s = step(applyCommand(s, { name: 'approve' }, ringed, T0))
+    expect(s).toMatchObject({ step: 1, weight: 10, rings: { staff: 50 } })
+    const resumed = step(applyCommand(step(applyCommand(s, { name: 'pause' }, ringed, T0)), { name: 'resume' }, ringed, T0))
+    expect(resumed).toMatchObject({ step: 1, weight: 10, rings: { staff: 50 } })
+    expect(reschedule(s, ringed, T0)).toMatchObject({ step: 1, weight: 10, rings: { staff: 50 } })
+  })
+
+  it('a rollout a new config places in a shadow step starts its evidence afresh and says why', () => {
+    const at5 = { ...decided(started(), 'advance'), evidence: { step: 0, stepCanaryRequests: 900 } }
+    const moved = reschedule(at5, z.parse(Schedule, [{ shadow: 10, minRequests: 500 }, { weight: 25 }, { weight: 100 }]), T0)
+    expect(moved).toMatchObject({ phase: 'progressing', step: 0, weight: 0, shadowWeight: 10, evidence: null, lastDecision: { kind: 'hold' } })
+    expect(moved.lastDecision!.reason).toContain('shadow step')
+  })
+
   it('an approved gated ring stays passed: pause and resume, or a config change, keep the step and the ring', () => {
     const ringed = z.parse(Schedule, [{ shadow: 10 }, { audience: 'staff', weight: 50, gate: true }, { weight: 5 }, { weight: 25 }, { weight: 100 }])
     const step = (t: Transition) => {

@@ -47,10 +47,10 @@ export function gateOf(kind: DecisionKind): GateEvent | null {
 
 /** Whether this release's canary is still waiting for its pre-rollout hooks' go (and so gets no traffic). */
 export function awaitingPreRollout(spec: RolloutSpec, state: RolloutState): boolean {
-  // Paused too: a pause (or an operator's weight) before the go must not publish the weight the hooks never approved;
-  // the controller asks them again after a resume.
+  // Paused too, and at any step: a pause, an operator's weight or a new schedule before the go must not publish a
+  // weight the hooks never approved; the controller asks them once the rollout progresses again.
   const live = state.phase === 'progressing' || state.phase === 'paused'
-  return live && state.step === 0 && spec.hooks.some((h) => h.on === 'pre-rollout') && evidenceOf(state).confirmedAt === null
+  return live && state.release !== null && spec.hooks.some((h) => h.on === 'pre-rollout') && evidenceOf(state).confirmedAt === null
 }
 
 /** The outcome that lets the canary's traffic begin now, once the pre-rollout gate says go. */

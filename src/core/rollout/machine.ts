@@ -102,9 +102,11 @@ export function stepFor(schedule: Schedule, weight: number, rings: Readonly<Reco
   let step = 0
   for (let i = 0; i < schedule.length; i++) {
     const s = schedule[i]!
-    // A gated ring step is passed when the weight covers its ring, or the ring already has its weight (approved).
-    const gated = s.gate && s.audience !== undefined && s.weight > weight && (rings[s.audience] ?? 0) < s.weight
-    if (weightsAt(schedule, i).global > weight || gated) break
+    // A ring step not covered by the weight, nor already given its weight: with the rollout's live rings (a pause, a
+    // config change) the walk stops there, so no ring is raised without its step; without rings (after a manual
+    // weight, which ends them) only a gated one stops it, so resuming never opens a ring nobody approved.
+    const short = s.audience !== undefined && s.weight > weight && (rings[s.audience] ?? 0) < s.weight
+    if (weightsAt(schedule, i).global > weight || (short && (s.gate || Object.keys(rings).length > 0))) break
     step = i
   }
   return step
@@ -124,7 +126,10 @@ export function reschedule(state: RolloutState, schedule: Schedule, now: number)
   // A shadow step serves the canary to nobody: a rollout placed in one enters it (weight 0), or its visitors on the
   // canary would be judged only by the requests mirrored.
   if (shadow !== undefined && state.weight > 0) {
-    return { ...bumped, phase: 'progressing', weight: 0, rings: {}, shadowWeight: shadow, stepStartedAt: now, windowEnd: now }
+    // Fresh evidence: the live step's counts are not compared requests, and the release is judged anew from here.
+    const reason = `the new schedule places the rollout at ${state.weight} % in its shadow step: mirroring ${shadow} %, the canary serves nobody`
+    const lastDecision = { kind: 'hold' as const, reason, at: now }
+    return { ...bumped, phase: 'progressing', weight: 0, rings: {}, shadowWeight: shadow, stepStartedAt: now, windowEnd: now, evidence: null, lastDecision }
   }
   // At weight 0 below the new schedule's first step the canary gets no traffic, and the step would never have a
   // verdict (held for ever): it pauses, saying why, for an operator to resume (which enters the first step).
