@@ -169,6 +169,11 @@ describe('shadow steps', () => {
     return t.state
   }
   const started = () => apply(initialState(T0), { name: 'start', release: 'v2' })
+  /** A transition's state; throws on a refused one. */
+  const step = (t: Transition) => {
+    if (!t.ok) throw new Error(t.detail)
+    return t.state
+  }
 
   it('start enters the shadow step: no canary weight, its share of visitors mirrored', () => {
     expect(started()).toMatchObject({ phase: 'progressing', step: 0, weight: 0, shadowWeight: 10 })
@@ -220,10 +225,6 @@ describe('shadow steps', () => {
       { weight: 25 },
       { weight: 100 },
     ])
-    const step = (t: Transition) => {
-      if (!t.ok) throw new Error(t.detail)
-      return t.state
-    }
     let s = step(applyCommand(initialState(T0), { name: 'start', release: 'v2' }, ringed, T0))
     s = step(applyDecision(s, { kind: 'gate', reason: 'g' }, ringed, T0))
     s = step(applyCommand(s, { name: 'approve' }, ringed, T0))
@@ -242,10 +243,6 @@ describe('shadow steps', () => {
 
   it('an approved gated ring stays passed: pause and resume, or a config change, keep the step and the ring', () => {
     const ringed = z.parse(Schedule, [{ shadow: 10 }, { audience: 'staff', weight: 50, gate: true }, { weight: 5 }, { weight: 25 }, { weight: 100 }])
-    const step = (t: Transition) => {
-      if (!t.ok) throw new Error(t.detail)
-      return t.state
-    }
     let s = step(applyCommand(initialState(T0), { name: 'start', release: 'v2' }, ringed, T0))
     s = step(applyDecision(s, { kind: 'gate', reason: 'g' }, ringed, T0))
     s = step(applyCommand(s, { name: 'approve' }, ringed, T0))

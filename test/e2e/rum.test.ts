@@ -14,7 +14,7 @@
 import { type Browser, type BrowserContext, type Page } from 'playwright-core'
 import { afterAll, beforeAll, describe, expect, it } from 'vitest'
 import type { Stack } from '../../scripts/lib/stack.ts'
-import { type Status, api, launch, newVisitor, stack, until } from './support.ts'
+import { type Status, api, launch, newVisitor, stack, until, whileRunning } from './support.ts'
 
 const CHROME = 'Mozilla/5.0 (X11; Linux x86_64) AppleWebKit/537.36 (KHTML, like Gecko) Chrome/156.0.0.0 Safari/537.36'
 
@@ -112,27 +112,15 @@ async function pool(): Promise<Visitor[]> {
 
 /** The visitors keep viewing pages, each at its own pace, for as long as `fn` runs. */
 async function browsing<T>(visitors: Visitor[], fn: () => Promise<T>): Promise<T> {
-  let stop = false
   // No check that each keeps its cohort: once the controller decides, before `fn` sees it, a rollback serves the
   // canary's visitors from stable and a promotion the stable ones from the canary.
-  const loops = visitors.map(async (v) => {
-    while (!stop) await view(v.page)
-  })
-  // A failed visitor must not leave the others browsing, nor its rejection unhandled while fn waits.
-  const failed = Promise.all(loops).then(
-    () => null,
-    (err: unknown) => {
-      stop = true
-      return err
+  return whileRunning(
+    visitors,
+    async (v, running) => {
+      while (running()) await view(v.page)
     },
+    fn,
   )
-  try {
-    return await fn()
-  } finally {
-    stop = true
-    const err = await failed
-    if (err) throw err
-  }
 }
 
 /** Starts a release and waits out the edge's config cache (CONFIG_TTL_SECONDS=1, plus a request in flight), so new visitors meet its weight. */

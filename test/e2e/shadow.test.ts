@@ -13,7 +13,7 @@ import { afterAll, beforeAll, describe, expect, it } from 'vitest'
 import type { Stack } from '../../scripts/lib/stack.ts'
 import { type Visitor, rememberCookies, visitorHeaders } from '../../scripts/lib/visitor.ts'
 import type { ReportField, ShadowReport } from '../../src/core/shadow/report.ts'
-import { type Status, api, stack, until } from './support.ts'
+import { type Status, api, stack, until, whileRunning } from './support.ts'
 
 /**
  * Every visitor mirrored (`shadow: 100`) and stable asked twice for every mirrored request (`noiseSampleRate: 1`),
@@ -62,9 +62,8 @@ const diff = () => api<ShadowReport>(s, '/rollouts/demo/diff')
 /** The visitors ask for users, each at its own pace, for as long as `fn` runs; resolves with `fn`'s result and every answer they got. */
 async function visiting<T>(fn: () => Promise<T>): Promise<[T, Answer[]]> {
   const answers: Answer[] = []
-  let stop = false
-  const loop = async (v: Visitor) => {
-    while (!stop) {
+  const loop = async (v: Visitor, running: () => boolean) => {
+    while (running()) {
       const res = await fetch(`${s.url}/api/users/${1 + Math.floor(Math.random() * 50)}`, {
         headers: visitorHeaders(v, 'empty', 'sluice-e2e'),
         signal: AbortSignal.timeout(10_000),
@@ -74,22 +73,8 @@ async function visiting<T>(fn: () => Promise<T>): Promise<[T, Answer[]]> {
       await new Promise((r) => setTimeout(r, PACE_MS))
     }
   }
-  const loops = Array.from({ length: VISITORS }, (_, id) => loop({ id, jar: new Map() }))
-  // A visitor whose request failed must not leave the others asking, nor its rejection unhandled while fn waits.
-  const failed = Promise.all(loops).then(
-    () => null,
-    (err: unknown) => {
-      stop = true
-      return err
-    },
-  )
-  try {
-    return [await fn(), answers]
-  } finally {
-    stop = true
-    const err = await failed
-    if (err) throw err
-  }
+  const visitors = Array.from({ length: VISITORS }, (_, id): Visitor => ({ id, jar: new Map() }))
+  return [await whileRunning(visitors, loop, fn), answers]
 }
 
 const field = (report: ShadowReport, name: string): ReportField | undefined =>

@@ -71,3 +71,26 @@ export async function until<T>(what: string, get: () => Promise<T>, check: (v: T
   } while (Date.now() < deadline)
   throw new Error(`timed out after ${timeoutMs} ms waiting for ${what}; last: ${JSON.stringify(last)}`)
 }
+
+/**
+ * Runs `loop` once per visitor, each until `fn` has ended, and resolves with `fn`'s result. A loop that fails stops the
+ * others (so none keeps sending) and its error is thrown once `fn` is done (so it is never unhandled while fn waits).
+ */
+export async function whileRunning<V, T>(visitors: readonly V[], loop: (v: V, running: () => boolean) => Promise<void>, fn: () => Promise<T>): Promise<T> {
+  let stop = false
+  const loops = visitors.map((v) => loop(v, () => !stop))
+  const failed = Promise.all(loops).then(
+    () => null,
+    (err: unknown) => {
+      stop = true
+      return err
+    },
+  )
+  try {
+    return await fn()
+  } finally {
+    stop = true
+    const err = await failed
+    if (err) throw err
+  }
+}
