@@ -60,9 +60,11 @@ export default class ControlWorker extends WorkerEntrypoint<ControlEnv> {
 
   /**
    * Called by the edge worker under `npm start` only (SLUICE_LOCAL_METRICS = "1"), where Miniflare drops Analytics
-   * Engine writes: the data point is kept in this isolate's memory for the controller. Ignored when deployed.
+   * Engine writes: the data points, a batch at a time (src/edge/metrics.ts), are kept in this isolate's memory for
+   * the controller. Ignored when deployed.
    */
-  writeDataPoint(point?: AnalyticsEngineDataPoint): void {
-    if (this.env.SLUICE_LOCAL_METRICS === '1') localMetrics.writeDataPoint(point)
+  writeDataPoints(points: AnalyticsEngineDataPoint[]): void {
+    if (this.env.SLUICE_LOCAL_METRICS !== '1' || !Array.isArray(points)) return
+    for (const point of points) localMetrics.writeDataPoint(point)
   }
 }

@@ -38,7 +38,7 @@ describe('local metrics (npm start)', () => {
     await publish(rollout({ id: 'local-rpc', weight: 100 }))
     const local = worker({ SLUICE_LOCAL_METRICS: '1' })
     // As over RPC: every call returns a promise.
-    const control = { writeDataPoint: async (p?: AnalyticsEngineDataPoint) => local.writeDataPoint(p) } as unknown as EdgeEnv['CONTROL']
+    const control = { writeDataPoints: async (ps: AnalyticsEngineDataPoint[]) => local.writeDataPoints(ps) } as unknown as EdgeEnv['CONTROL']
     const edge = sluice({ env: { SLUICE_LOCAL_METRICS: '1', CONTROL: control, METRICS: undefined as unknown as AnalyticsEngineDataset } })
     const before = await localMetrics.window('local-rpc', range())
     for (let i = 0; i < 3; i++) expect((await edge.fetch('/echo', { headers: { 'user-agent': 'curl/8' } })).status).toBe(200)
@@ -48,17 +48,34 @@ describe('local metrics (npm start)', () => {
     expect(after.canary.errors - before.canary.errors).toBe(1)
   })
 
+  it('sends the points of requests that overlap in one call, and loses points, not requests, when the call fails', async () => {
+    await publish(rollout({ id: 'local-batch', weight: 100 }))
+    const calls: number[] = []
+    const control = {
+      writeDataPoints: async (ps: AnalyticsEngineDataPoint[]) => {
+        calls.push(ps.length)
+        throw new Error('control worker restarting')
+      },
+    } as unknown as EdgeEnv['CONTROL']
+    const edge = sluice({ env: { SLUICE_LOCAL_METRICS: '1', CONTROL: control, METRICS: undefined as unknown as AnalyticsEngineDataset } })
+    const answers = await Promise.all(Array.from({ length: 5 }, () => edge.fetch('/echo', { headers: { 'user-agent': 'curl/8' } })))
+    expect(answers.map((r) => r.status)).toEqual([200, 200, 200, 200, 200])
+    // Five overlapping requests, fewer calls than points (one, unless a request took longer than the batch waits).
+    expect(calls.reduce((a, b) => a + b, 0)).toBe(5)
+    expect(calls.length).toBeLessThan(5)
+  })
+
   it('is ignored by a deployed control worker (SLUICE_LOCAL_METRICS unset)', async () => {
     const point = { indexes: ['local-off/canary'], doubles: [500, 1, 1, 0] }
-    worker({ SLUICE_LOCAL_METRICS: undefined }).writeDataPoint(point)
+    worker({ SLUICE_LOCAL_METRICS: undefined }).writeDataPoints([point])
     expect((await localMetrics.window('local-off', range())).canary.requests).toBe(0)
-    worker({ SLUICE_LOCAL_METRICS: '1' }).writeDataPoint(point)
+    worker({ SLUICE_LOCAL_METRICS: '1' }).writeDataPoints([point])
     expect((await localMetrics.window('local-off', range())).canary.requests).toBe(1)
   })
 
   it('keeps the edge’s shadow points apart from its requests and reads them back for a shadow window', async () => {
     const local = worker({ SLUICE_LOCAL_METRICS: '1' })
-    for (let i = 0; i < 3; i++) local.writeDataPoint(shadowPoint('local-shadow', { canaryStatus: i === 0 ? 500 : 200 }))
+    local.writeDataPoints([0, 1, 2].map((i) => shadowPoint('local-shadow', { canaryStatus: i === 0 ? 500 : 200 })))
     const w = await localMetrics.window('local-shadow', range(), { shadow: true })
     expect([w.stable.requests, w.canary.requests]).toEqual([0, 0])
     expect(w.shadow).toEqual({
