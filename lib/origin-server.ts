@@ -7,7 +7,7 @@
  *   /echo (default)      JSON of what arrived: method, path, query, headers, body size
  *   /status/:code        that status
  *   /slow/:ms            headers after a delay
- *   /redirect?to=U       302 to U ("self" = this origin's own absolute URL)
+ *   /redirect?to=U       302 to U ("self" = this origin's own absolute URL); &status=N answers N instead
  *   /cookies             two Set-Cookie headers
  *   /download/:bytes     a streamed body of that many bytes
  *   /sse/:id             one event now, the rest after GET /release/:id
@@ -63,7 +63,7 @@ export async function startOrigin(label: string, port = 0): Promise<Origin> {
         return
       case 'redirect': {
         const to = url.searchParams.get('to') ?? '/'
-        res.writeHead(302, { location: to === 'self' ? `${self}/landed?x=1` : to, 'x-origin': label })
+        res.writeHead(Number(url.searchParams.get('status') ?? 302), { location: to === 'self' ? `${self}/landed?x=1` : to, 'x-origin': label })
         return res.end()
       }
       case 'cookies':

@@ -121,9 +121,10 @@ export function createEdgeHandler({ store, newId = () => crypto.randomUUID() }: 
     const clientIp = headers.get('cf-connecting-ip') ?? ''
     const cf = request.cf as RequestFacts['cf'] & { colo?: string; country?: string }
     const cookie = headers.get('cookie')
-    const a = assign(r, { headers, url, clientIp, newId, cf, cookie })
+    const query = url.search
+    const a = assign(r, { headers, url, clientIp, newId, cf, cookie, search: query })
     const o = r.rollout.overrides
-    const search = o.enabled ? withoutParam(url.search, o.query) : url.search
+    const search = o.enabled ? withoutParam(query, o.query) : query
     const protocol = url.protocol
 
     // Built once for both attempts: a failover changes only the cohort it tells the origin.

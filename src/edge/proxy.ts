@@ -138,11 +138,15 @@ export async function carriesBytes(body: ReadableStream<Uint8Array>): Promise<bo
 
 /**
  * The origin's response as the browser should see it: same status, headers and body, with a `Location` on the
- * origin's own host moved to the public one. The caller appends Sluice's own headers to the copy returned.
+ * origin's own host moved to the public one. Only a redirect's or a 201's: Location means nothing on other answers
+ * (RFC 9110 §10.2.2), and reading it there would cost every request a call into the runtime. The caller appends
+ * Sluice's own headers to the copy returned.
  */
 export function relay(res: Response, origin: string, publicUrl: URL): Response {
+  const status = res.status
   // A 101 carries the WebSocket, which the copying constructor below does not.
-  const out = res.status === 101 ? new Response(null, { status: 101, headers: res.headers, webSocket: res.webSocket }) : new Response(res.body, res)
+  const out = status === 101 ? new Response(null, { status: 101, headers: res.headers, webSocket: res.webSocket }) : new Response(res.body, res)
+  if (status !== 201 && (status < 300 || status > 399)) return out
   const headers = out.headers
   const location = headers.get('location')
   if (location?.startsWith(origin)) {

@@ -43,6 +43,8 @@ export interface RequestFacts {
   cf?: RequestView['cf']
   /** The Cookie header when the caller has read it already (the edge needs it too): one call into the runtime less. */
   cookie?: string | null
+  /** `url.search`, when the caller has read it already: the same. */
+  search?: string
 }
 
 const ID_PATTERN = /^[A-Za-z0-9_-]{8,64}$/
@@ -112,7 +114,7 @@ function overrideOf(r: CompiledRollout, req: RequestFacts, cookies: string): Pic
   const o = r.rollout.overrides
   if (!o.enabled) return null
   // Most URLs have no override: skip building URLSearchParams for them.
-  const link = req.url.search.includes(o.query) ? req.url.searchParams.get(o.query) : null
+  const link = (req.search ?? req.url.search).includes(o.query) ? req.url.searchParams.get(o.query) : null
   if (link !== null) {
     if (CLEAR.has(link.trim().toLowerCase())) return { cohort: 'stable', pin: null }
     const cohort = parseOverride(link, o.secret)
