@@ -52,6 +52,8 @@ export interface TargetOptions {
   rum?: { enabled: boolean; sampleRate?: number }
   /** More fields of the published rollout (Sluice only), e.g. `shadowWeight` and `shadow` for the shadow phase. */
   rollout?: Record<string, unknown>
+  /** More variables for the edge worker (Sluice only), e.g. `CONFIG_TTL_SECONDS`. */
+  vars?: Record<string, string>
 }
 
 const ROOT = resolve(dirname(fileURLToPath(import.meta.url)), '..')
@@ -77,7 +79,7 @@ function sluiceOptionsFromWrangler(): { compatibilityDate: string; worker: V4Wor
 }
 
 /** Fields of /proc/<pid>/stat after the command name, which may itself contain spaces. */
-function procStat(pid: number | string): { comm: string; rest: string[] } {
+export function procStat(pid: number | string): { comm: string; rest: string[] } {
   const stat = readFileSync(`/proc/${pid}/stat`, 'utf8')
   const close = stat.lastIndexOf(')')
   return { comm: stat.slice(stat.indexOf('(') + 1, close), rest: stat.slice(close + 2).split(' ') }
@@ -180,7 +182,7 @@ export async function startSluice(o: TargetOptions, name = 'sluice'): Promise<Ta
       modules: true,
       scriptPath: o.sluiceBundle,
       modulesRoot: dirname(o.sluiceBundle),
-      bindings: { ...(worker.bindings as object), STABLE_ORIGIN: o.stable, CANARY_ORIGIN: o.canary },
+      bindings: { ...(worker.bindings as object), STABLE_ORIGIN: o.stable, CANARY_ORIGIN: o.canary, ...o.vars },
     },
     o.viaEntry,
     o.inspect,
