@@ -77,7 +77,7 @@ function ownCallgrind(): string {
 }
 const callgrind = (arg: string) => execFileSync('callgrind_control', [arg, ownCallgrind()], { encoding: 'utf8', stdio: ['ignore', 'pipe', 'pipe'] })
 
-/** Instructions counted by every callgrind process since the last zeroing, from a fresh dump of each. */
+/** Instructions this run's callgrind process counted since the last zeroing, from a fresh dump (one file per part). */
 function dumpedInstructions(): number {
   for (const f of readdirSync(tmp)) if (f.startsWith('cg.')) rmSync(join(tmp, f))
   callgrind('--dump')

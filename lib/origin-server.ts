@@ -63,7 +63,8 @@ export async function startOrigin(label: string, port = 0): Promise<Origin> {
         return
       case 'redirect': {
         const to = url.searchParams.get('to') ?? '/'
-        res.writeHead(Number(url.searchParams.get('status') ?? 302), { location: to === 'self' ? `${self}/landed?x=1` : to, 'x-origin': label })
+        const status = Number(url.searchParams.get('status'))
+        res.writeHead(status >= 200 && status <= 599 ? status : 302, { location: to === 'self' ? `${self}/landed?x=1` : to, 'x-origin': label })
         return res.end()
       }
       case 'cookies':

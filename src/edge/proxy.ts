@@ -136,24 +136,27 @@ export async function carriesBytes(body: ReadableStream<Uint8Array>): Promise<bo
   }
 }
 
+/** The path (with query and fragment) of a Location on the origin's own host, or null for any other Location. */
+export function ownPath(location: string, origin: string): string | null {
+  if (!location.startsWith(origin)) return null
+  const rest = location.slice(origin.length)
+  return rest === '' || rest.startsWith('/') || rest.startsWith('?') || rest.startsWith('#') ? rest || '/' : null
+}
+
 /**
  * The origin's response as the browser should see it: same status, headers and body, with a `Location` on the
- * origin's own host moved to the public one. Only a redirect's or a 201's: Location means nothing on other answers
- * (RFC 9110 §10.2.2), and reading it there would cost every request a call into the runtime. The caller appends
- * Sluice's own headers to the copy returned.
+ * origin's own host moved to the public one (a redirect's, a 201's or a 202's: any answer but a 200, whose Location
+ * RFC 9110 gives no meaning and whose reading would cost most requests a call into the runtime). The caller
+ * appends Sluice's own headers to the copy returned.
  */
 export function relay(res: Response, origin: string, publicUrl: URL): Response {
   const status = res.status
   // A 101 carries the WebSocket, which the copying constructor below does not.
   const out = status === 101 ? new Response(null, { status: 101, headers: res.headers, webSocket: res.webSocket }) : new Response(res.body, res)
-  if (status !== 201 && (status < 300 || status > 399)) return out
+  if (status === 200) return out
   const headers = out.headers
   const location = headers.get('location')
-  if (location?.startsWith(origin)) {
-    const rest = location.slice(origin.length)
-    if (rest === '' || rest.startsWith('/') || rest.startsWith('?') || rest.startsWith('#')) {
-      headers.set('location', publicUrl.origin + (rest || '/'))
-    }
-  }
+  const path = location === null ? null : ownPath(location, origin)
+  if (path !== null) headers.set('location', publicUrl.origin + path)
   return out
 }

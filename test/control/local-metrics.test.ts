@@ -7,7 +7,7 @@ import ControlWorker from '../../src/workers/control.ts'
 import { publish, rollout, sluice } from '../support/worker.ts'
 
 // `npm start` keeps data points in the control worker's memory (Miniflare drops Analytics Engine writes): the edge
-// sends each one over the CONTROL binding's RPC, and the controller reads them back. The real binding is exercised
+// sends them in batches over the CONTROL binding's RPC, and the controller reads them back. The real binding is exercised
 // by the `wrangler dev` tests (test/node, test/e2e); here the call goes to the same method in this isolate.
 const range = () => ({ start: Date.now() - 60_000, end: Date.now() + 60_000 })
 const shadowPoint = (rolloutId: string, o: Partial<ShadowPoint> = {}) =>

@@ -232,8 +232,10 @@ describe('responses pass through unchanged', () => {
     expect(elsewhere.headers.get('location')).toBe('https://login.example.org/sso')
     const relative = await app.fetch('https://shop.example.com/redirect?to=/next')
     expect(relative.headers.get('location')).toBe('/next')
-    const created = await app.fetch('https://shop.example.com/redirect?to=self&status=201')
-    expect([created.status, created.headers.get('location')]).toEqual([201, 'https://shop.example.com/landed?x=1'])
+    for (const status of [201, 202]) {
+      const res = await app.fetch(`https://shop.example.com/redirect?to=self&status=${status}`)
+      expect([res.status, res.headers.get('location')]).toEqual([status, 'https://shop.example.com/landed?x=1'])
+    }
     // Location means nothing on a 200 (RFC 9110): passed on as the origin wrote it.
     const ok = await app.fetch('https://shop.example.com/redirect?to=self&status=200')
     expect(ok.headers.get('location')).toMatch(/^http:\/\/(127\.0\.0\.1|localhost):\d+\/landed\?x=1$/)

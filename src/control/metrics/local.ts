@@ -2,7 +2,7 @@
  * @module
  * Local metrics for `npm start`. Miniflare's Analytics Engine binding drops
  * every write, so with `SLUICE_LOCAL_METRICS = "1"` the edge worker sends its
- * data points over the CONTROL binding (an RPC call) to the control worker,
+ * data points over the CONTROL binding (an RPC call per batch) to the control worker,
  * which keeps them here, in its isolate's memory; the controller, in the same
  * isolate, reads them back with the same arithmetic as the SQL query: counts,
  * errors, exact latency quantiles and clients per cohort, and the shadow step's comparisons grouped as the shadow

@@ -9,6 +9,7 @@
  * Never throws: whatever the origin does, the answer says what was read of it.
  */
 import type { CapturedAnswer } from '../../core/shadow/index.ts'
+import { ownPath } from '../proxy.ts'
 import { type Deadline, EXPIRED } from './budget.ts'
 
 /** Bytes asked for per read at most: a small body costs a small buffer, a large one no more reads than needed. */
@@ -21,7 +22,7 @@ export interface CaptureOptions {
   /** `shadow.headers`. */
   headers: readonly string[]
   maxBodyBytes: number
-  /** The origin answering (`https://host[:port]`): a Location on its own host is compared as a path, as relay() rewrites it. */
+  /** The origin answering (`https://host[:port]`): a Location on its own host is compared as a path (relay() rewrites it to the public host). */
   origin: string
   deadline: Deadline
 }
@@ -35,10 +36,7 @@ function capturedHeaders(res: Response, names: readonly string[], origin: string
     let value = res.headers.get(name)
     if (value === null) continue
     // Each origin's redirects name its own host; the visitor sees both as the public host, and so does the diff.
-    if (name === 'location' && value.startsWith(origin)) {
-      const rest = value.slice(origin.length)
-      if (rest === '' || rest.startsWith('/') || rest.startsWith('?') || rest.startsWith('#')) value = rest || '/'
-    }
+    if (name === 'location') value = ownPath(value, origin) ?? value
     out[name] = value
   }
   return out
