@@ -166,6 +166,22 @@ describe.each(BACKENDS)('MetricsSource conformance: $name', (b) => {
     expect(early.canary.vitals!.lcp).toEqual({ p75: 4000, n: 5 })
   })
 
+  it('compares times to the second, as Analytics Engine does: each bound is cut to the start of its second', async () => {
+    const w = await windowOf(
+      b,
+      'seconds',
+      (id) => [
+        at(id, T0 - 2, { client: 'a', status: 0 }), // in the second `since` falls in: earlier evidence
+        at(id, T0 + 1, { client: 'a' }),
+        at(id, T0 + 100, { client: 'b' }), // in the second the window starts in
+        at(id, T0 + MINUTE + 400, { client: 'c' }), // in the second the window ends in: left out
+      ],
+      { start: T0 + 500, end: T0 + MINUTE + 500, since: T0 - 1 },
+    )
+    expect(w).toMatchObject({ start: T0 + 500, end: T0 + MINUTE + 500 })
+    expect(w.canary).toMatchObject({ requests: 2, errors: 0, clients: { seen: 2, failing: 0, fresh: 1, firstFailures: 0, cappedRequests: 2 } })
+  })
+
   it('never reports more errors than requests, nor more first failures than fresh or seen clients', async () => {
     await fc.assert(
       fc.asyncProperty(

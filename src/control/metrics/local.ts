@@ -17,7 +17,7 @@ import type { VitalsSummary } from '../../core/judge/vitals.ts'
 import type { Vital } from '../../core/judge/schema.ts'
 import type { ShadowWindow } from '../../core/shadow/window.ts'
 import { type ShadowGroup, shadowWindow } from './shadow.ts'
-import { FINGERPRINT_ROWS, vitalStarts } from './sql.ts'
+import { FINGERPRINT_ROWS, vitalStarts, wholeSeconds } from './sql.ts'
 import type { MetricsSource, MetricsWindow, TimeRange, WindowOptions } from './source.ts'
 
 interface Event {
@@ -108,7 +108,8 @@ export class LocalMetrics implements MetricsSource {
     this.#events = trim(this.#events, at)
   }
 
-  async window(rolloutId: string, range: TimeRange, opts: WindowOptions = {}): Promise<MetricsWindow> {
+  async window(rolloutId: string, asked: TimeRange, opts: WindowOptions = {}): Promise<MetricsWindow> {
+    const range = wholeSeconds(asked)
     const since = Math.min(range.since ?? range.start, range.start)
     const indexes = [cohortIndex(rolloutId, 'stable'), cohortIndex(rolloutId, 'canary')]
     // One pass over the store for the window and the release's earlier failures; the windows are cut from them.
@@ -126,7 +127,7 @@ export class LocalMetrics implements MetricsSource {
         if (hits.length === 0) return counts
         return { ...counts, latencyMs: latencyOf(hits.map((e) => e.latencyMs)) }
       }
-      return { start: range.start, end: range.end, stable: cohort(indexes[0]!), canary: cohort(indexes[1]!) }
+      return { start: asked.start, end: asked.end, stable: cohort(indexes[0]!), canary: cohort(indexes[1]!) }
     }
     const client4xx = (index: string): CohortCounts => {
       const hits = inWindow.filter((e) => e.index === index)

@@ -72,6 +72,16 @@ function judgedRows(dataset: string, rolloutId: string, rum = false): string {
 }
 
 const seconds = (ms: number) => Math.floor(ms / 1000)
+/** A time cut to the start of its second, the precision at which Analytics Engine compares timestamps. */
+const cut = (ms: number) => seconds(ms) * 1000
+
+/**
+ * A range as these queries ask for it, each bound cut to its second. The local source reads its points through this
+ * too, or the part of a second before a bound would count in one source and not the other.
+ */
+export function wholeSeconds(range: TimeRange): TimeRange {
+  return { start: cut(range.start), end: cut(range.end), ...(range.since !== undefined ? { since: cut(range.since) } : {}) }
+}
 
 const inRange = (range: TimeRange) => `  AND timestamp >= toDateTime(${seconds(range.start)}) AND timestamp < toDateTime(${seconds(range.end)})`
 
@@ -150,10 +160,13 @@ export function clientsQuery(dataset: string, rolloutId: string, range: TimeRang
   ].join('\n')
 }
 
-/** Where each vital's span begins: at or before the window's start, never before the release (`since`) nor MAX_SPAN_MS. */
+/**
+ * Where each vital's span begins, cut to its second: at or before the window's start, never before the release
+ * (`since`) nor MAX_SPAN_MS.
+ */
 export function vitalStarts(range: TimeRange, vitalsSince: WindowOptions['vitalsSince'] = {}): Record<Vital, number> {
   const floor = Math.max(Math.min(range.since ?? range.start, range.start), range.end - MAX_SPAN_MS)
-  const at = (v: Vital) => Math.min(range.start, Math.max(floor, vitalsSince[v] ?? range.start))
+  const at = (v: Vital) => cut(Math.min(range.start, Math.max(floor, vitalsSince[v] ?? range.start)))
   return { lcp: at('lcp'), inp: at('inp'), cls: at('cls') }
 }
 
