@@ -100,7 +100,8 @@ describe('local metrics (npm start)', () => {
     local.writeDataPoint(shadowPoint('local-shadow-hour'))
     clock = 61 * 60_000
     local.writeDataPoint(shadowPoint('local-shadow-hour'))
-    const w = await local.window('local-shadow-hour', { start: 0, end: clock + 1 }, { shadow: true })
+    // Bounds are compared to the second (wholeSeconds, src/control/metrics/sql.ts): the end includes the clock's second.
+    const w = await local.window('local-shadow-hour', { start: 0, end: clock + 1000 }, { shadow: true })
     expect(w.shadow!.routes['/api/:id']!.compared).toBe(1)
   })
 })
