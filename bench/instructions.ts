@@ -21,17 +21,14 @@ import { chmodSync, readFileSync, readdirSync, rmSync, writeFileSync } from 'nod
 import { mkdtemp } from 'node:fs/promises'
 import { createRequire } from 'node:module'
 import os from 'node:os'
-import { dirname, join } from 'node:path'
-import { fileURLToPath } from 'node:url'
+import { join } from 'node:path'
 import { parseArgs } from 'node:util'
-import { Worker } from 'node:worker_threads'
 import { buildBundle, buildBundleAt } from './bundle.ts'
 import { requestMix } from './load.ts'
-import type { OriginPorts } from './origin-thread.ts'
+import { startOriginThread } from './origins.ts'
 import { median } from './stats.ts'
-import { type Target, type TargetOptions, procStat, startBare, startFloor, startSluice } from './targets.ts'
-
-const HERE = dirname(fileURLToPath(import.meta.url))
+import { procStat } from '../lib/proc.ts'
+import { type Target, type TargetOptions, startBare, startFloor, startSluice } from './targets.ts'
 
 const { values: flags } = parseArgs({
   options: {
@@ -115,12 +112,9 @@ async function measure(start: () => Promise<Target>): Promise<{ name: string; pe
   }
 }
 
-const origins = new Worker(join(HERE, 'origin-thread.ts'))
+const origins = await startOriginThread()
 try {
-  const ports = await new Promise<OriginPorts>((resolve, reject) => {
-    origins.once('message', resolve)
-    origins.once('error', reject)
-  })
+  const { ports } = origins
   const [bundle, before] = await Promise.all([
     buildBundle(join(tmp, 'min'), true),
     flags.against === undefined ? undefined : buildBundleAt(flags.against, join(tmp, 'against')),
@@ -165,7 +159,5 @@ try {
     console.log(`${name.padEnd(16)} ${Math.round(median(xs)).toLocaleString('en').padStart(11)} ${(median(xs) / floor).toFixed(3).padStart(8)}  ${per}`)
   }
 } finally {
-  origins.postMessage('close')
-  await new Promise((r) => setTimeout(r, 200))
-  await origins.terminate()
+  await origins.stop()
 }

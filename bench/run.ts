@@ -30,11 +30,11 @@ import os from 'node:os'
 import { dirname, join } from 'node:path'
 import { fileURLToPath } from 'node:url'
 import { parseArgs } from 'node:util'
-import { Worker } from 'node:worker_threads'
 import { buildBundle, buildBundleAt } from './bundle.ts'
 import { type LoadResult, requestMix, runLoad } from './load.ts'
 import type { MicroResult } from './micro.ts'
 import type { OriginPorts } from './origin-thread.ts'
+import { startOriginThread } from './origins.ts'
 import { type RumResult, rumPlannedSeconds, runRumPhase } from './rum-phase.ts'
 import { type ShadowResult, runShadowPhase, shadowPlannedSeconds } from './shadow-phase.ts'
 import { fmt, median, signed } from './stats.ts'
@@ -165,16 +165,9 @@ function runMicroChild(quick: boolean): Promise<MicroResult[]> {
 }
 
 async function startOrigins(): Promise<OriginPorts> {
-  const worker = new Worker(join(HERE, 'origin-thread.ts'))
-  stops.push(async () => {
-    worker.postMessage('close')
-    await Promise.race([new Promise((r) => worker.once('exit', r)), new Promise((r) => setTimeout(r, 2_000))])
-    await worker.terminate()
-  })
-  return await new Promise((resolvePromise, reject) => {
-    worker.once('message', resolvePromise)
-    worker.once('error', reject)
-  })
+  const { ports, stop } = await startOriginThread()
+  stops.push(stop)
+  return ports
 }
 
 interface Preflight {

@@ -12,11 +12,12 @@
  * it exists in production, and it would raise the floor for all three and so
  * flatter every ratio.
  */
-import { readFileSync, readdirSync } from 'node:fs'
+import { readdirSync } from 'node:fs'
 import { dirname, resolve } from 'node:path'
 import { fileURLToPath } from 'node:url'
 import { Log, LogLevel, Miniflare, convertV4MiniflareOptions } from 'miniflare'
 import { unstable_getMiniflareWorkerOptions } from 'wrangler'
+import { procMemory, procStat } from '../lib/proc.ts'
 
 export type TargetName = 'bare' | 'floor' | 'sluice' | 'naive'
 
@@ -32,6 +33,8 @@ export interface Target {
    * Per request, this is the figure least disturbed by whatever else the machine is doing.
    */
   cpuSeconds(): number
+  /** Its workerd process's resident memory in MiB (bench/memory.ts); NaN off Linux. */
+  rssMiB(): number
   /** The DevTools WebSocket of this worker's isolate, when started with `inspect`. */
   inspector?: string
   dispose(): Promise<void>
@@ -78,13 +81,6 @@ function sluiceOptionsFromWrangler(): { compatibilityDate: string; worker: V4Wor
   return { compatibilityDate: String(workerOptions.compatibilityDate), worker }
 }
 
-/** Fields of /proc/<pid>/stat after the command name, which may itself contain spaces. */
-export function procStat(pid: number | string): { comm: string; rest: string[] } {
-  const stat = readFileSync(`/proc/${pid}/stat`, 'utf8')
-  const close = stat.lastIndexOf(')')
-  return { comm: stat.slice(stat.indexOf('(') + 1, close), rest: stat.slice(close + 2).split(' ') }
-}
-
 /** The workerd processes this process has spawned (Miniflare does not say which is whose, so start() diffs this set). */
 function workerdChildren(): Set<number> {
   const pids = new Set<number>()
@@ -106,14 +102,18 @@ function workerdChildren(): Set<number> {
 
 // utime and stime are in clock ticks; USER_HZ is 100 on every Linux this runs on.
 const CLK_TCK = 100
-const cpuOf = (pid: number | undefined) => () => {
+/** A reading of one process's /proc, NaN if there is none (off Linux, or the process is gone). */
+const readingOf = (pid: number | undefined, read: (pid: number) => number) => () => {
   if (pid === undefined) return NaN
   try {
-    const { rest } = procStat(pid)
-    return (Number(rest[11]) + Number(rest[12])) / CLK_TCK
+    return read(pid)
   } catch {
     return NaN
   }
+}
+const cpuSecondsOf = (pid: number) => {
+  const { rest } = procStat(pid)
+  return (Number(rest[11]) + Number(rest[12])) / CLK_TCK
 }
 
 export async function startWorker(
@@ -121,7 +121,7 @@ export async function startWorker(
   worker: V4Worker,
   viaEntry: boolean,
   inspect = false,
-): Promise<{ mf: Miniflare; url: string; cpuSeconds: () => number; inspector?: string }> {
+): Promise<{ mf: Miniflare; url: string; cpuSeconds: () => number; rssMiB: () => number; inspector?: string }> {
   const v4 = {
     host: '127.0.0.1',
     port: 0,
@@ -141,7 +141,14 @@ export async function startWorker(
     const mine = [...workerdChildren()].filter((p) => !before.has(p))
     const url = viaEntry ? entry : await mf.unsafeGetDirectURL(name)
     const inspector = inspect ? `${(await mf.getInspectorURL()).href.replace(/\/$/, '')}/core:user:${name}` : undefined
-    return { mf, url: url.href.replace(/\/$/, ''), cpuSeconds: cpuOf(mine.length === 1 ? mine[0] : undefined), ...(inspector ? { inspector } : {}) }
+    const pid = mine.length === 1 ? mine[0] : undefined
+    return {
+      mf,
+      url: url.href.replace(/\/$/, ''),
+      cpuSeconds: readingOf(pid, cpuSecondsOf),
+      rssMiB: readingOf(pid, (p) => procMemory(p).rss),
+      ...(inspector ? { inspector } : {}),
+    }
   } catch (err) {
     await mf.dispose()
     throw err
@@ -166,7 +173,7 @@ const plain = (file: string, compatibilityDate: string): V4Worker => ({
 async function startPlain(name: 'bare' | 'floor', o: TargetOptions): Promise<Target> {
   const { compatibilityDate } = sluiceOptionsFromWrangler()
   const w = await startWorker(name, { ...plain(`${name}.js`, compatibilityDate), bindings: { ORIGIN: o.stable } }, o.viaEntry, o.inspect)
-  return { name, url: w.url, ...inspectorOf(w), cpuSeconds: w.cpuSeconds, kvReads: async () => 0, dispose: () => w.mf.dispose() }
+  return { name, url: w.url, ...inspectorOf(w), cpuSeconds: w.cpuSeconds, rssMiB: w.rssMiB, kvReads: async () => 0, dispose: () => w.mf.dispose() }
 }
 
 export const startBare = (o: TargetOptions) => startPlain('bare', o)
@@ -199,6 +206,7 @@ export async function startSluice(o: TargetOptions, name = 'sluice'): Promise<Ta
     url: sluice.url,
     ...inspectorOf(sluice),
     cpuSeconds: sluice.cpuSeconds,
+    rssMiB: sluice.rssMiB,
     kvReads: async () => Number(((await getJson(`${sluice.url}/__sluice/healthz`)).config as { kvReads: number }).kvReads),
     dispose: () => sluice.mf.dispose(),
   }
@@ -223,6 +231,7 @@ export async function startNaive(o: TargetOptions): Promise<Target> {
     url: naive.url,
     ...inspectorOf(naive),
     cpuSeconds: naive.cpuSeconds,
+    rssMiB: naive.rssMiB,
     kvReads: async () => Number((await getJson(`${naive.url}/__naive/reads`)).kvReads),
     dispose: () => naive.mf.dispose(),
   }

@@ -17,6 +17,7 @@
 import { readFileSync, readdirSync, readlinkSync, writeFileSync } from 'node:fs'
 import { parseArgs } from 'node:util'
 import WebSocket from 'ws'
+import { procMemory, procStat } from '../lib/proc.ts'
 import { startStack } from './lib/stack.ts'
 import { rememberCookies, visitorHeaders, type Visitor } from './lib/visitor.ts'
 
@@ -144,11 +145,9 @@ export function workerdProcesses(root: number | undefined): WorkerdProcess[] {
   for (const entry of readdirSync('/proc')) {
     if (!/^\d+$/.test(entry)) continue
     try {
-      const stat = readFileSync(`/proc/${entry}/stat`, 'utf8')
-      // "pid (comm) state ppid ...": comm may hold spaces, so split after its closing parenthesis.
-      const close = stat.lastIndexOf(')')
-      comm.set(Number(entry), stat.slice(stat.indexOf('(') + 1, close))
-      parent.set(Number(entry), Number(stat.slice(close + 2).split(' ')[1]))
+      const stat = procStat(entry)
+      comm.set(Number(entry), stat.comm)
+      parent.set(Number(entry), Number(stat.rest[1]))
     } catch {
       // the process ended while we looked
     }
@@ -161,10 +160,8 @@ export function workerdProcesses(root: number | undefined): WorkerdProcess[] {
   for (const [pid, name] of comm) {
     if (name !== 'workerd' || !under(pid)) continue
     try {
-      const status = readFileSync(`/proc/${pid}/status`, 'utf8')
-      const kib = (field: string) => Number(new RegExp(`${field}:\\s+(\\d+)`).exec(status)?.[1] ?? 0) / 1024
       const role = readFileSync(`/proc/${pid}/cmdline`, 'utf8').includes('--inspector-addr') ? 'runtime' : 'proxy'
-      found.push({ pid, role, rss: kib('VmRSS'), anon: kib('RssAnon'), file: kib('RssFile') })
+      found.push({ pid, role, ...procMemory(pid) })
     } catch {
       // gone
     }
@@ -196,7 +193,7 @@ function listeningPorts(pid: number): number[] {
 }
 
 /** One DevTools-protocol call on a fresh session to one isolate: its result, undefined if it does not answer in time. */
-function inspectorCall(url: string, method: string, timeoutMs = 3_000): Promise<Record<string, number> | undefined> {
+export function inspectorCall(url: string, method: string, timeoutMs = 3_000): Promise<Record<string, number> | undefined> {
   return new Promise((resolve) => {
     const ws = new WebSocket(url)
     const done = (result?: Record<string, number>) => {
@@ -392,13 +389,13 @@ export const MEMORY_FIGURES: [string, (m: MemorySample) => number | undefined][]
   ['all isolates js heap', (m) => (Object.keys(m.heaps).length ? Object.values(m.heaps).reduce((s, h) => s + h, 0) : undefined)],
 ]
 
-/** Growth of one figure from the first sample after warm-up (a fifth of the run, at least 30 s) to the last. */
-export function growth(
-  rss: MemorySample[],
-  figure: (m: MemorySample) => number | undefined = (m) => m.mib,
-): { from: number; to: number; percent: number } | null {
-  const end = rss.at(-1)
-  const warm = rss.find((s) => s.atS >= Math.max(30, (end?.atS ?? 0) / 5))
+/**
+ * Growth of one figure from the first sample after warm-up (a fifth of the run, at least 30 s) to the last; the
+ * soak's samples, or bench/memory.ts's.
+ */
+export function growth<S extends { atS: number }>(samples: S[], figure: (s: S) => number | undefined): { from: number; to: number; percent: number } | null {
+  const end = samples.at(-1)
+  const warm = samples.find((s) => s.atS >= Math.max(30, (end?.atS ?? 0) / 5))
   const [from, to] = [warm && figure(warm), end && figure(end)]
   if (!end || !warm || warm === end || !from || to === undefined) return null
   return { from, to, percent: (100 * (to - from)) / from }

@@ -35,9 +35,9 @@ it('measures growth from the first sample after warm-up to the last, for any fig
     heaps: edge === undefined ? {} : { [EDGE_ISOLATE]: edge },
   })
   const rss = [sample(15, 100, 2), sample(30, 200, 4), sample(60, 210, 5), sample(150, 220, 3)]
-  expect(growth(rss)).toEqual({ from: 200, to: 220, percent: 10 })
+  expect(growth(rss, (m) => m.mib)).toEqual({ from: 200, to: 220, percent: 10 })
   expect(growth(rss, (m) => m.heaps[EDGE_ISOLATE])).toEqual({ from: 4, to: 3, percent: -25 })
-  expect(growth([sample(15, 100), sample(20, 120)])).toBeNull()
+  expect(growth([sample(15, 100), sample(20, 120)], (m) => m.mib)).toBeNull()
   expect(growth([...rss.slice(0, 3), sample(150, 220)], (m) => m.heaps[EDGE_ISOLATE])).toBeNull()
   expect(describeMemory(rss[0]!)).toBe('100.0 MiB (runtime 50.0, anon 25.0; proxy 50.0; js heap edge 2.0, 1 isolates 2.0)')
 })
