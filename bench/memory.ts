@@ -1,6 +1,7 @@
 /**
  * @module
- * `npm run bench:memory -- [--minutes 6] [--rps 40] [--report-every 15] [--only bare,floor,sluice] [--heaps] [--json F]`:
+ * `npm run bench:memory -- [--minutes 6] [--rps 40] [--report-every 15] [--only bare,floor,sluice] [--heaps]
+ * [--kind mix|get|upload|download|html] [--json F]`:
  * the resident memory of each target's workerd process under the same steady traffic, side by side; with `--heaps`,
  * each worker's JS heap too (V8's used and committed sizes, through an inspector opened on each workerd, which
  * the runs without it do not have).
@@ -13,9 +14,9 @@
  *
  * Traffic, the same sequence to every target at `--rps` each: the load test's mix (returning browsers with
  * cookies, new browsers, cookieless clients; bench/load.ts) with uploads (48 KiB POSTs), downloads (256 KiB) and
- * HTML pages among them. Every answer is read to its end and checked (status, length); any failure fails the run,
- * as does a request that never finished. At most MAX_INFLIGHT per target: what a stalled target is not sent is
- * counted as skipped, not lost.
+ * HTML pages among them (`--kind`: one of those alone). Every answer is read to its end and checked (status,
+ * length); any failure fails the run, as does a request that never finished. At most MAX_INFLIGHT per target: what
+ * a stalled target is not sent is counted as skipped, not lost.
  */
 import { rmSync, writeFileSync } from 'node:fs'
 import { mkdtemp } from 'node:fs/promises'
@@ -40,6 +41,7 @@ const { values: flags } = parseArgs({
     'report-every': { type: 'string', default: '15' },
     only: { type: 'string' },
     heaps: { type: 'boolean', default: false },
+    kind: { type: 'string', default: 'mix' },
     json: { type: 'string' },
   },
 })
@@ -48,7 +50,11 @@ const positive = (v: string) => {
   if (!(n > 0)) throw new Error(`not a positive number: ${v}`)
   return n
 }
-const cfg = { minutes: positive(flags.minutes), rps: positive(flags.rps), reportEveryS: positive(flags['report-every']) }
+/** `--kind`: the whole mix, or only one of its kinds (which one grows memory, if one does). */
+const KINDS = { mix: null, get: 0, upload: 3, download: 6, html: 8 } as const
+if (!(flags.kind in KINDS)) throw new Error(`--kind is one of ${Object.keys(KINDS).join(', ')}`)
+const only = KINDS[flags.kind as keyof typeof KINDS]
+const cfg = { minutes: positive(flags.minutes), rps: positive(flags.rps), reportEveryS: positive(flags['report-every']), kind: flags.kind }
 
 /** One request of the sequence: every tenth an upload, a download or an HTML page, the rest the load test's GET. */
 interface Planned {
@@ -61,7 +67,7 @@ interface Planned {
 const MIX = requestMix('/status/200', 10_000, undefined, 11)
 function planned(i: number): Planned {
   const { headers } = MIX[i % MIX.length]!
-  switch (i % 10) {
+  switch (only ?? i % 10) {
     case 3:
       return { method: 'POST', path: '/upload', headers: { ...headers, 'content-type': 'application/octet-stream' } }
     case 6:
@@ -128,13 +134,13 @@ try {
     viaEntry: false,
     inspect: flags.heaps,
   }
-  const only = flags.only?.split(',')
+  const names = flags.only?.split(',')
   for (const [name, start] of [
     ['bare', startBare],
     ['floor', startFloor],
     ['sluice', startSluice],
   ] as const)
-    if (!only || only.includes(name)) targets.push(await start(o))
+    if (!names || names.includes(name)) targets.push(await start(o))
   if (targets.some((t) => Number.isNaN(t.rssMiB()))) throw new Error('no /proc entry for a target’s workerd: this needs Linux')
 
   const tallies = new Map(targets.map((t) => [t.name, { started: 0, finished: 0, skipped: 0, failed: 0, failures: {} } as Tally]))
@@ -155,7 +161,9 @@ try {
       })
       console.log(`[memory] ${String(row.atS).padStart(4)} s | ${counts.join(' | ')}`)
     }))
-  console.log(`[memory] ${targets.map((t) => t.name).join(', ')}: ${cfg.rps} requests/s each for ${cfg.minutes} min, workerd RSS every ${cfg.reportEveryS} s`)
+  console.log(
+    `[memory] ${targets.map((t) => t.name).join(', ')}: ${cfg.rps} requests/s each (${cfg.kind}) for ${cfg.minutes} min, workerd RSS every ${cfg.reportEveryS} s`,
+  )
   await sample()
   const reporter = setInterval(sample, cfg.reportEveryS * 1000)
   try {
