@@ -23,7 +23,7 @@ import { mkdtemp } from 'node:fs/promises'
 import os from 'node:os'
 import { join } from 'node:path'
 import { parseArgs } from 'node:util'
-import { growth, inspectorCall } from '../scripts/soak.ts'
+import { describeChange, growth, inspectorCall, lows } from '../scripts/soak.ts'
 import { buildBundle } from './bundle.ts'
 import { requestMix } from './load.ts'
 import { startOriginThread } from './origins.ts'
@@ -200,11 +200,11 @@ try {
   await sample()
 
   let ok = true
-  console.log('\n[memory] target  requests  failed  skipped  RSS after warm-up')
+  console.log('\n[memory] target  requests  failed  skipped  RSS after warm-up; lowest RSS, first half after warm-up to second')
   for (const t of targets) {
     const k = tallies.get(t.name)!
-    const g = growth(rows, (r) => r.mib[t.name])
-    const change = g ? `${g.from.toFixed(1)} → ${g.to.toFixed(1)} MiB (${g.percent >= 0 ? '+' : ''}${g.percent.toFixed(1)} %)` : 'too short a run to compare'
+    const [g, l] = [growth(rows, (r) => r.mib[t.name]), lows(rows, (r) => r.mib[t.name])]
+    const change = g && l ? `${describeChange(g)}; ${describeChange(l)}` : 'too short a run to compare'
     console.log(`[memory] ${t.name.padEnd(7)} ${String(k.finished).padStart(8)}  ${String(k.failed).padStart(6)}  ${String(k.skipped).padStart(7)}  ${change}`)
     for (const [what, n] of Object.entries(k.failures)) console.log(`[memory]     ${n} × ${what}`)
     if (k.failed > 0 || k.finished !== k.started) ok = false

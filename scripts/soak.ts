@@ -389,17 +389,42 @@ export const MEMORY_FIGURES: [string, (m: MemorySample) => number | undefined][]
   ['all isolates js heap', (m) => (Object.keys(m.heaps).length ? Object.values(m.heaps).reduce((s, h) => s + h, 0) : undefined)],
 ]
 
+/** The samples from the first after warm-up (a fifth of the run, at least 30 s) on. */
+const afterWarmUp = <S extends { atS: number }>(samples: S[]) => {
+  const warmAt = Math.max(30, (samples.at(-1)?.atS ?? 0) / 5)
+  return samples.filter((s) => s.atS >= warmAt)
+}
+
+const change = (from: number | undefined, to: number | undefined) =>
+  from === undefined || to === undefined || !from ? null : { from, to, percent: (100 * (to - from)) / from }
+
 /**
- * Growth of one figure from the first sample after warm-up (a fifth of the run, at least 30 s) to the last; the
- * soak's samples, or bench/memory.ts's.
+ * Growth of one figure from the first sample after warm-up to the last; the soak's samples, or bench/memory.ts's.
  */
 export function growth<S extends { atS: number }>(samples: S[], figure: (s: S) => number | undefined): { from: number; to: number; percent: number } | null {
-  const end = samples.at(-1)
-  const warm = samples.find((s) => s.atS >= Math.max(30, (end?.atS ?? 0) / 5))
-  const [from, to] = [warm && figure(warm), end && figure(end)]
-  if (!end || !warm || warm === end || !from || to === undefined) return null
-  return { from, to, percent: (100 * (to - from)) / from }
+  const after = afterWarmUp(samples)
+  return after.length < 2 ? null : change(figure(after[0]!), figure(after.at(-1)!))
 }
+
+/**
+ * The lowest of one figure in each half of the run after warm-up, and the change between them. workerd's memory
+ * climbs until V8's next full collection frees what dead JS objects held (bench/RESULTS.md), so growth() depends on
+ * where that collection falls in the run; the lows do not, once each half holds one.
+ */
+export function lows<S extends { atS: number }>(samples: S[], figure: (s: S) => number | undefined): { from: number; to: number; percent: number } | null {
+  const after = afterWarmUp(samples)
+  if (after.length < 2) return null
+  const mid = (after[0]!.atS + after.at(-1)!.atS) / 2
+  const lowest = (half: S[]) => {
+    const xs = half.map(figure).filter((x) => x !== undefined)
+    return xs.length ? Math.min(...xs) : undefined
+  }
+  return change(lowest(after.filter((s) => s.atS < mid)), lowest(after.filter((s) => s.atS >= mid)))
+}
+
+/** One figure's change in a line: "200.0 → 220.0 MiB (+10.0 %)". */
+export const describeChange = (c: { from: number; to: number; percent: number }) =>
+  `${c.from.toFixed(1)} → ${c.to.toFixed(1)} MiB (${c.percent >= 0 ? '+' : ''}${c.percent.toFixed(1)} %)`
 
 if (import.meta.main) {
   const { values } = parseArgs({
@@ -433,10 +458,10 @@ if (import.meta.main) {
   log(`errors: sluice-made ${t.outcomes.sluice}, origin-made ${t.outcomes.origin}, transport ${t.outcomes.transport}`)
   log(`admin: ${JSON.stringify(t.admin)}`)
   for (const [what, figure] of MEMORY_FIGURES) {
-    const g = growth(t.rss, figure)
+    const [g, l] = [growth(t.rss, figure), lows(t.rss, figure)]
     log(
-      g
-        ? `${what} after warm-up: ${g.from.toFixed(1)} → ${g.to.toFixed(1)} MiB (${g.percent >= 0 ? '+' : ''}${g.percent.toFixed(1)} %)`
+      g && l
+        ? `${what} after warm-up: ${describeChange(g)}; lowest, first half to second: ${describeChange(l)}`
         : `${what}: too short a run (or not measured) to compare`,
     )
   }

@@ -4,7 +4,7 @@
  * bench/RESULTS.md.
  */
 import { expect, it } from 'vitest'
-import { EDGE_ISOLATE, type MemorySample, describeMemory, growth, soak } from '../../scripts/soak.ts'
+import { EDGE_ISOLATE, type MemorySample, describeChange, describeMemory, growth, lows, soak } from '../../scripts/soak.ts'
 
 it('sends every kind of traffic and admin command through the stack, and accounts for each request', { timeout: 90_000 }, async () => {
   const lines: string[] = []
@@ -40,4 +40,17 @@ it('measures growth from the first sample after warm-up to the last, for any fig
   expect(growth([sample(15, 100), sample(20, 120)], (m) => m.mib)).toBeNull()
   expect(growth([...rss.slice(0, 3), sample(150, 220)], (m) => m.heaps[EDGE_ISOLATE])).toBeNull()
   expect(describeMemory(rss[0]!)).toBe('100.0 MiB (runtime 50.0, anon 25.0; proxy 50.0; js heap edge 2.0, 1 isolates 2.0)')
+  expect(describeChange({ from: 200, to: 180, percent: -10 })).toBe('200.0 → 180.0 MiB (-10.0 %)')
+})
+
+it('compares the lowest sample of each half after warm-up, so a late collection does not decide the figure', () => {
+  // A sawtooth, a sample a minute: warm-up ends at 132 s (a fifth of the run), collections fall after 300 and 480 s.
+  const mib = [100, 150, 200, 250, 300, 160, 210, 260, 170, 230, 280]
+  const rss = mib.map((m, i) => ({ atS: 60 * (i + 1), mib: m }))
+  // After warm-up: 180-360 s (200, 250, 300, 160) against 420-660 s (210, 260, 170, 230, 280).
+  expect(lows(rss, (r) => r.mib)).toEqual({ from: 160, to: 170, percent: 6.25 })
+  // growth() reads where on a tooth the run ends: +40 % of the same data.
+  expect(growth(rss, (r) => r.mib)).toEqual({ from: 200, to: 280, percent: 40 })
+  expect(lows(rss.slice(0, 1), (r) => r.mib)).toBeNull()
+  expect(lows(rss, () => undefined)).toBeNull()
 })
