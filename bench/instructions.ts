@@ -27,7 +27,7 @@ import { buildBundle, buildBundleAt } from './bundle.ts'
 import { requestMix } from './load.ts'
 import { startOriginThread } from './origins.ts'
 import { median } from './stats.ts'
-import { procStat } from '../lib/proc.ts'
+import { childrenOf } from '../lib/proc.ts'
 import { type Target, type TargetOptions, startBare, startFloor, startSluice } from './targets.ts'
 
 const { values: flags } = parseArgs({
@@ -61,16 +61,9 @@ process.env.MINIFLARE_WORKERD_PATH = wrapper
 
 /** The callgrind process this run started (its workerd), so that a second run on the machine is left alone. */
 function ownCallgrind(): string {
-  for (const d of readdirSync('/proc')) {
-    if (!/^\d+$/.test(d)) continue
-    try {
-      const { comm, rest } = procStat(d)
-      if (comm.startsWith('callgrind') && Number(rest[1]) === process.pid) return d
-    } catch {
-      // Gone between readdir and read.
-    }
-  }
-  throw new Error('no callgrind process of this run (is valgrind installed?)')
+  const [pid] = childrenOf(process.pid, (comm) => comm.startsWith('callgrind'))
+  if (pid === undefined) throw new Error('no callgrind process of this run (is valgrind installed?)')
+  return String(pid)
 }
 const callgrind = (arg: string) => execFileSync('callgrind_control', [arg, ownCallgrind()], { encoding: 'utf8', stdio: ['ignore', 'pipe', 'pipe'] })
 

@@ -52,7 +52,7 @@ const positive = (v: string) => {
 }
 /** `--kind`: the whole mix, or only one of its kinds (which one grows memory, if one does). */
 const KINDS = { mix: null, get: 0, upload: 3, download: 6, html: 8 } as const
-if (!(flags.kind in KINDS)) throw new Error(`--kind is one of ${Object.keys(KINDS).join(', ')}`)
+if (!Object.hasOwn(KINDS, flags.kind)) throw new Error(`--kind is one of ${Object.keys(KINDS).join(', ')}`)
 const only = KINDS[flags.kind as keyof typeof KINDS]
 const cfg = { minutes: positive(flags.minutes), rps: positive(flags.rps), reportEveryS: positive(flags['report-every']), kind: flags.kind }
 
@@ -66,7 +66,7 @@ interface Planned {
 }
 const MIX = requestMix('/status/200', 10_000, undefined, 11)
 function planned(i: number): Planned {
-  const { headers } = MIX[i % MIX.length]!
+  const headers = MIX[i % MIX.length]!.headers ?? {}
   switch (only ?? i % 10) {
     case 3:
       return { method: 'POST', path: '/upload', headers: { ...headers, 'content-type': 'application/octet-stream' } }
@@ -102,6 +102,12 @@ async function heapOf(t: Target): Promise<{ used: number; committed: number } | 
   return { used: usage.usedSize / 2 ** 20, committed: usage.totalSize / 2 ** 20 }
 }
 
+const describeError = (err: unknown) => {
+  if (!(err instanceof Error)) return String(err)
+  const cause = err.cause as (Error & { code?: string }) | undefined
+  return `${err.name} ${err.message}${cause ? ` (${cause.code ?? cause.message})` : ''}`
+}
+
 async function send(t: Target, p: Planned): Promise<string | null> {
   const res = await fetch(t.url + p.path, {
     method: p.method,
@@ -135,6 +141,8 @@ try {
     inspect: flags.heaps,
   }
   const names = flags.only?.split(',')
+  const unknown = names?.filter((n) => !['bare', 'floor', 'sluice'].includes(n))
+  if (unknown?.length) throw new Error(`--only names bare, floor or sluice, not ${unknown.join(', ')}`)
   for (const [name, start] of [
     ['bare', startBare],
     ['floor', startFloor],
@@ -151,7 +159,10 @@ try {
   const sample = () =>
     (sampling = sampling.then(async () => {
       const row: MemoryRow = { atS: Math.round((Date.now() - began) / 1000), mib: Object.fromEntries(targets.map((t) => [t.name, t.rssMiB()])) }
-      if (flags.heaps) row.heaps = Object.fromEntries((await Promise.all(targets.map(async (t) => [t.name, await heapOf(t)] as const))).filter(([, h]) => h))
+      if (flags.heaps) {
+        const heaps = await Promise.all(targets.map(async (t) => [t.name, await heapOf(t)] as const))
+        row.heaps = Object.fromEntries(heaps.flatMap(([name, h]) => (h ? [[name, h]] : [])))
+      }
       rows.push(row)
       const counts = targets.map((t) => {
         const k = tallies.get(t.name)!
@@ -169,7 +180,7 @@ try {
   try {
     const deadline = began + cfg.minutes * 60_000
     const interval = 1000 / cfg.rps
-    for (let i = 0, next = Date.now(); Date.now() < deadline; i++, next += interval) {
+    for (let i = 0, next = Date.now(); next < deadline; i++, next += interval) {
       const wait = next - Date.now()
       if (wait > 0) await new Promise((r) => setTimeout(r, wait))
       const p = planned(i)
@@ -182,7 +193,7 @@ try {
         }
         k.started++
         const one: Promise<void> = send(t, p)
-          .catch((err: unknown) => `${p.method} ${p.path}: ${err instanceof Error ? `${err.name} ${err.message}` : String(err)}`)
+          .catch((err: unknown) => `${p.method} ${p.path}: ${describeError(err)}`)
           .then((failure) => {
             k.finished++
             if (failure === null) return
@@ -193,21 +204,27 @@ try {
         mine.add(one)
       }
     }
-    await Promise.all([...inflight.values()].flatMap((s) => [...s]))
+    // Each request gives up after TIMEOUT_MS; whatever is still open after that is reported as never finished.
+    const drained = Promise.all([...inflight.values()].flatMap((s) => [...s]))
+    await Promise.race([drained, new Promise((r) => setTimeout(r, TIMEOUT_MS + 5_000))])
   } finally {
     clearInterval(reporter)
   }
   await sample()
 
   let ok = true
-  console.log('\n[memory] target  requests  failed  skipped  RSS after warm-up; lowest RSS, first half after warm-up to second')
+  console.log('\n[memory] target  requests  failed  skipped  RSS after warm-up; settled, lowest of each half')
   for (const t of targets) {
     const k = tallies.get(t.name)!
     const [g, l] = [growth(rows, (r) => r.mib[t.name]), lows(rows, (r) => r.mib[t.name])]
     const change = g && l ? `${describeChange(g)}; ${describeChange(l)}` : 'too short a run to compare'
     console.log(`[memory] ${t.name.padEnd(7)} ${String(k.finished).padStart(8)}  ${String(k.failed).padStart(6)}  ${String(k.skipped).padStart(7)}  ${change}`)
     for (const [what, n] of Object.entries(k.failures)) console.log(`[memory]     ${n} × ${what}`)
-    if (k.failed > 0 || k.finished !== k.started) ok = false
+    if (k.finished !== k.started) console.log(`[memory]     ${k.started - k.finished} never finished`)
+    // A NaN sample: the target's workerd was gone when it was read.
+    const gone = rows.filter((r) => Number.isNaN(r.mib[t.name])).length
+    if (gone) console.log(`[memory]     ${gone} samples found no workerd process`)
+    if (k.failed > 0 || k.finished !== k.started || gone > 0) ok = false
   }
   if (flags.json) writeFileSync(flags.json, JSON.stringify({ cfg, rows, tallies: Object.fromEntries(tallies) }, null, 2))
   process.exitCode = ok ? 0 : 1

@@ -12,12 +12,11 @@
  * it exists in production, and it would raise the floor for all three and so
  * flatter every ratio.
  */
-import { readdirSync } from 'node:fs'
 import { dirname, resolve } from 'node:path'
 import { fileURLToPath } from 'node:url'
 import { Log, LogLevel, Miniflare, convertV4MiniflareOptions } from 'miniflare'
 import { unstable_getMiniflareWorkerOptions } from 'wrangler'
-import { procMemory, procStat } from '../lib/proc.ts'
+import { childrenOf, procMemory, procStat } from '../lib/proc.ts'
 
 export type TargetName = 'bare' | 'floor' | 'sluice' | 'naive'
 
@@ -82,23 +81,7 @@ function sluiceOptionsFromWrangler(): { compatibilityDate: string; worker: V4Wor
 }
 
 /** The workerd processes this process has spawned (Miniflare does not say which is whose, so start() diffs this set). */
-function workerdChildren(): Set<number> {
-  const pids = new Set<number>()
-  try {
-    for (const d of readdirSync('/proc')) {
-      if (!/^\d+$/.test(d)) continue
-      try {
-        const { comm, rest } = procStat(d)
-        if (comm === 'workerd' && Number(rest[1]) === process.pid) pids.add(Number(d))
-      } catch {
-        // Gone between readdir and read.
-      }
-    }
-  } catch {
-    // No /proc: CPU accounting is simply unavailable.
-  }
-  return pids
-}
+const workerdChildren = () => new Set(childrenOf(process.pid, (comm) => comm === 'workerd'))
 
 // utime and stime are in clock ticks; USER_HZ is 100 on every Linux this runs on.
 const CLK_TCK = 100

@@ -407,12 +407,16 @@ export function growth<S extends { atS: number }>(samples: S[], figure: (s: S) =
 }
 
 /**
- * The lowest of one figure in each half of the run after warm-up, and the change between them. workerd's memory
- * climbs until V8's next full collection frees what dead JS objects held (bench/RESULTS.md), so growth() depends on
- * where that collection falls in the run; the lows do not, once each half holds one.
+ * The lowest of one figure in each half of the run once it has settled, and the change between them. workerd's
+ * memory climbs until V8's first full collection frees what dead JS objects held, then holds (bench/RESULTS.md):
+ * so warm-up here ends at the first sample below the one before it (that collection), or, with none, where
+ * growth()'s does. The lowest of each half does not depend on where on a later tooth the run ends; a leak still
+ * shows, as a higher low in the second half.
  */
 export function lows<S extends { atS: number }>(samples: S[], figure: (s: S) => number | undefined): { from: number; to: number; percent: number } | null {
-  const after = afterWarmUp(samples)
+  const values = samples.map(figure)
+  const fall = values.findIndex((v, i) => i > 0 && v !== undefined && values[i - 1] !== undefined && v < values[i - 1]!)
+  const after = fall > 0 ? samples.slice(fall) : afterWarmUp(samples)
   if (after.length < 2) return null
   const mid = (after[0]!.atS + after.at(-1)!.atS) / 2
   const lowest = (half: S[]) => {
@@ -461,7 +465,7 @@ if (import.meta.main) {
     const [g, l] = [growth(t.rss, figure), lows(t.rss, figure)]
     log(
       g && l
-        ? `${what} after warm-up: ${describeChange(g)}; lowest, first half to second: ${describeChange(l)}`
+        ? `${what} after warm-up: ${describeChange(g)}; settled, lowest of each half: ${describeChange(l)}`
         : `${what}: too short a run (or not measured) to compare`,
     )
   }
