@@ -409,14 +409,19 @@ export function growth<S extends { atS: number }>(samples: S[], figure: (s: S) =
 /**
  * The lowest of one figure in each half of the run once it has settled, and the change between them. workerd's
  * memory climbs until V8's first full collection frees what dead JS objects held, then holds (bench/RESULTS.md):
- * so warm-up here ends at the first sample below the one before it (that collection), or, with none, where
- * growth()'s does. The lowest of each half does not depend on where on a later tooth the run ends; a leak still
- * shows, as a higher low in the second half.
+ * so warm-up here ends at the run's highest sample, that collection's eve, when it falls in the first half of the
+ * run (an earlier dip in a sum of processes is noise, not the collection); otherwise, where growth()'s does. The
+ * lowest of each half of the rest does not depend on where on a later tooth the run ends; a leak, whose highest
+ * sample is late, still shows as a higher second low.
  */
 export function lows<S extends { atS: number }>(samples: S[], figure: (s: S) => number | undefined): { from: number; to: number; percent: number } | null {
   const values = samples.map(figure)
-  const fall = values.findIndex((v, i) => i > 0 && v !== undefined && values[i - 1] !== undefined && v < values[i - 1]!)
-  const after = fall > 0 ? samples.slice(fall) : afterWarmUp(samples)
+  let peak = -1
+  values.forEach((v, i) => {
+    if (v !== undefined && (peak < 0 || v > values[peak]!)) peak = i
+  })
+  const settled = peak >= 0 && samples[peak]!.atS < (samples.at(-1)?.atS ?? 0) / 2
+  const after = settled ? samples.slice(peak) : afterWarmUp(samples)
   if (after.length < 2) return null
   const mid = (after[0]!.atS + after.at(-1)!.atS) / 2
   const lowest = (half: S[]) => {
