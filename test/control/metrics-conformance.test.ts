@@ -197,8 +197,12 @@ describe.each(BACKENDS)('MetricsSource conformance: $name', (b) => {
           { maxLength: 40 },
         ),
         fc.option(fc.integer({ min: 0, max: 5 * MINUTE }), { nil: undefined }),
-        async (rows, back) => {
-          const range = { ...RANGE, ...(back !== undefined ? { since: T0 - back } : {}) }
+        // Bounds off the second, as a step's first window starts wherever the step did.
+        fc.integer({ min: -1500, max: 1500 }),
+        fc.integer({ min: -1500, max: 1500 }),
+        async (rows, back, startOff, endOff) => {
+          const bounds = { start: RANGE.start + startOff, end: RANGE.end + endOff }
+          const range = { ...bounds, ...(back !== undefined ? { since: T0 - back } : {}) }
           const w = await windowOf(b, 'property', (id) => rows.map(({ offset, ...r }) => at(id, T0 + offset, r)), range)
           for (const c of [w.stable, w.canary]) {
             expect(c.errors).toBeLessThanOrEqual(c.requests)
