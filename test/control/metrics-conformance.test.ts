@@ -182,6 +182,17 @@ describe.each(BACKENDS)('MetricsSource conformance: $name', (b) => {
     expect(w.canary).toMatchObject({ requests: 2, errors: 0, clients: { seen: 2, failing: 0, fresh: 1, firstFailures: 0, cappedRequests: 2 } })
   })
 
+  it('cuts page views’ and vitals’ bounds to the second too, a vital’s own span included', async () => {
+    const points = (id: string) => [
+      beacon(id, T0 - 1500, { client: 'a', lcp: 4000 }), // after the LCP span's start, once it is cut to its second
+      beacon(id, T0 + 100, { client: 'b', lcp: 1000 }), // in the second the window starts in: a page view
+      ...many(2, (i) => beacon(id, T0 + 1000 + i, { client: `w${i}`, lcp: 1000 })),
+    ]
+    const range = { start: T0 + 500, end: T0 + MINUTE + 500, since: T0 - 10 * MINUTE }
+    const rum = (await windowOf(b, 'rum-seconds', points, range, { rum: true, vitalsSince: { lcp: T0 - 1200 } })).signals!.rum!
+    expect(rum.canary).toMatchObject({ requests: 3, vitals: { lcp: { n: 4 } } })
+  })
+
   it('never reports more errors than requests, nor more first failures than fresh or seen clients', async () => {
     await fc.assert(
       fc.asyncProperty(
