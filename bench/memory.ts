@@ -206,7 +206,7 @@ try {
     }
     // Each request gives up after TIMEOUT_MS; whatever is still open after that is reported as never finished.
     const drained = Promise.all([...inflight.values()].flatMap((s) => [...s]))
-    await Promise.race([drained, new Promise((r) => setTimeout(r, TIMEOUT_MS + 5_000))])
+    await Promise.race([drained, new Promise((r) => setTimeout(r, TIMEOUT_MS + 5_000).unref())])
   } finally {
     clearInterval(reporter)
   }
