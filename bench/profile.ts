@@ -16,11 +16,10 @@ import os from 'node:os'
 import { dirname, join, relative, resolve } from 'node:path'
 import { fileURLToPath } from 'node:url'
 import { parseArgs } from 'node:util'
-import { Worker } from 'node:worker_threads'
 import WebSocket from 'ws'
 import { buildBundle } from './bundle.ts'
 import { requestMix, runLoad } from './load.ts'
-import type { OriginPorts } from './origin-thread.ts'
+import { startOriginThread } from './origins.ts'
 import { startTargets, type Target } from './targets.ts'
 
 const HERE = dirname(fileURLToPath(import.meta.url))
@@ -135,13 +134,8 @@ async function main() {
   const bundle = await buildBundle(tmp, false)
   const map = new SourceMap(JSON.parse(await readFile(`${bundle.path}.map`, 'utf8')))
 
-  const origin = new Worker(join(HERE, 'origin-thread.ts'))
-  stops.push(async () => {
-    origin.postMessage('close')
-    await new Promise((r) => setTimeout(r, 200))
-    await origin.terminate()
-  })
-  const ports = await new Promise<OriginPorts>((res) => origin.once('message', res))
+  const { ports, stop } = await startOriginThread()
+  stops.push(stop)
   const targets = await startTargets({ sluiceBundle: bundle.path, stable: ports.stable, canary: ports.canary, weight: 10, viaEntry: false, inspect: true })
   for (const t of targets) stops.push(() => t.dispose())
   const t: Target | undefined = targets.find((x) => x.name === name)
